@@ -1,0 +1,23 @@
+"""Tiny config for tests, CI and the notebooks' offline mode: a 2-layer random BERT, the bundled slice.
+
+Run (about a minute on a 2-core CPU):
+  python scripts/train.py --config configs/tiny.py --workdir /tmp/gliner_tiny
+"""
+
+from gliner_jax.train_config import BUNDLED_DEV, BUNDLED_TRAIN, base_config, site_model_dir
+from gliner_jax import DEFAULT_MODEL
+
+
+def get_config(arg: str = ""):
+  c = base_config()
+  c.model.init = "random"
+  c.model.tokenizer = site_model_dir("cognition") or DEFAULT_MODEL
+  c.model.encoder = dict(model_type="bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=512, vocab_size=1)
+  c.model.update(hidden_size=32, max_width=4, max_len=48, max_types=8, dropout=0.1)
+  c.data.train = [dict(path=BUNDLED_TRAIN, max_examples=64)]
+  c.data.eval = [dict(path=BUNDLED_DEV, max_examples=8)]
+  c.optimizer.update(encoder_lr=1e-3, head_lr=1e-3, warmup_ratio=0.1)
+  c.train.update(batch_size=8, num_steps=20, log_every=1, eval_every=20, checkpoint_every=5)
+  c.eval.update(threshold=0.5, batch_size=8)
+  return c

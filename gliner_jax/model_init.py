@@ -1,0 +1,117 @@
+"""Where a training run's model comes from: config, tokenizer and starting weights.
+
+`config.model.init` picks one of
+  "hf_encoder": a Hugging Face encoder directory (config.json + weights + tokenizer); heads are new;
+  "gliner_jax": a gliner_jax checkpoint directory (every weight, e.g. the shipped default model);
+  "gliner":     a gliner 0.2.x checkpoint directory (converted on the fly);
+  "random":     an encoder shaped by `config.model.encoder` (a dict of EncoderConfig fields), with the
+                tokenizer of `config.model.tokenizer`; everything random (tests, scaling studies).
+A hub id works wherever a directory does (downloaded with huggingface_hub when online).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import numpy as np
+
+from gliner_jax import checkpoint as ckpt
+from gliner_jax.config import SPECIAL_TOKENS, GLiNERConfig
+from gliner_jax.encoders.config import EncoderConfig
+
+
+@dataclasses.dataclass
+class StartingPoint:
+  """The model config, its tokenizer, and the weights to load over a fresh init (None: all random)."""
+
+  config: GLiNERConfig
+  tokenizer: Any
+  params: dict[str, Any] | None
+
+
+def resolve_path(path_or_hub_id: str) -> str:
+  if os.path.isdir(path_or_hub_id):
+    return path_or_hub_id
+  if os.path.sep in path_or_hub_id.rstrip("/").split("/", 1)[-1] or path_or_hub_id.startswith(("/", ".")):
+    raise FileNotFoundError(f"no directory {path_or_hub_id}")
+  from huggingface_hub import snapshot_download
+  return snapshot_download(path_or_hub_id)
+
+
+def add_special_tokens(tokenizer) -> Any:
+  missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
+  if missing:
+    tokenizer.add_tokens(missing, special_tokens=True)
+  return tokenizer
+
+
+def extend_embeddings(table: np.ndarray, new_size: int) -> np.ndarray:
+  """Appends rows for added tokens, initialised at the mean of the existing rows."""
+  if new_size <= table.shape[0]:
+    return table[:new_size]
+  extra = np.repeat(table.mean(axis=0, keepdims=True), new_size - table.shape[0], axis=0)
+  return np.concatenate([table, extra.astype(table.dtype)], axis=0)
+
+
+def _head_fields(model_cfg) -> dict[str, Any]:
+  fields = {f.name for f in dataclasses.fields(GLiNERConfig)} - {"encoder", "class_token_index", "model_name"}
+  return {k: v for k, v in dict(model_cfg).items() if k in fields}
+
+
+def starting_point(model_cfg) -> StartingPoint:
+  """Builds the StartingPoint described by the `config.model` section (see the module docstring)."""
+  from transformers import AutoTokenizer
+  kind = model_cfg.init
+  if kind in ("gliner_jax", "gliner"):
+    path = resolve_path(model_cfg.path)
+    if kind == "gliner_jax":
+      config, params = ckpt.load_checkpoint(path)
+      tokenizer = AutoTokenizer.from_pretrained(path)
+    else:
+      from gliner_jax.convert import load_gliner_state, load_reference_tokenizer
+      config, params = load_gliner_state(path)
+      tokenizer = load_reference_tokenizer(path, config)
+      config = config.replace(class_token_index=tokenizer.convert_tokens_to_ids(config.ent_token))
+    overrides = {k: v for k, v in _head_fields(model_cfg).items()
+                 if k in ("max_len", "max_types", "dropout", "max_width")}
+    if "max_width" in overrides and overrides["max_width"] != config.max_width:
+      raise ValueError("max_width cannot change when starting from a trained GLiNER")
+    return StartingPoint(config.replace(**overrides), tokenizer, params)
+  if kind == "hf_encoder":
+    from gliner_jax.encoders import load_hf_encoder
+    path = resolve_path(model_cfg.path)
+    enc_cfg, enc_params = load_hf_encoder(path)
+    tokenizer = add_special_tokens(AutoTokenizer.from_pretrained(path))
+    enc_cfg = dataclasses.replace(enc_cfg, vocab_size=len(tokenizer))
+    emb = enc_params["embeddings"]["word_embeddings"]
+    emb["embedding"] = extend_embeddings(np.asarray(emb["embedding"]), len(tokenizer))
+    config = GLiNERConfig(encoder=enc_cfg, class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
+                          model_name=str(model_cfg.path), **_head_fields(model_cfg))
+    return StartingPoint(config, tokenizer, {"encoder": enc_params})
+  if kind == "random":
+    tokenizer = add_special_tokens(AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer)))
+    enc = dict(model_cfg.encoder)
+    enc["vocab_size"] = len(tokenizer)
+    enc.setdefault("pad_token_id", tokenizer.pad_token_id or 0)
+    config = GLiNERConfig(encoder=EncoderConfig.from_dict(enc),
+                          class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
+                          model_name="random", **_head_fields(model_cfg))
+    return StartingPoint(config, tokenizer, None)
+  raise ValueError(f"config.model.init={kind!r}: use hf_encoder, gliner_jax, gliner or random")
+
+
+def merge_params(fresh: Any, loaded: Any, path: str = "") -> Any:
+  """`fresh` with every leaf that `loaded` provides replaced; shapes must agree."""
+  if loaded is None:
+    return fresh
+  if not isinstance(fresh, dict):
+    if tuple(np.shape(loaded)) != tuple(np.shape(fresh)):
+      raise ValueError(f"starting weights: {path} has shape {np.shape(loaded)}, the model needs "
+                       f"{np.shape(fresh)}")
+    return np.asarray(loaded, dtype=np.float32)
+  unknown = sorted(set(loaded) - set(fresh))
+  if unknown:
+    raise ValueError(f"starting weights have entries the model does not: {[f'{path}/{u}' for u in unknown]}")
+  return {k: merge_params(v, loaded.get(k), f"{path}/{k}") for k, v in fresh.items()}

