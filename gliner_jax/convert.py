@@ -2,11 +2,14 @@
 
 - a gliner 0.2.x checkpoint directory (gliner_config.json + model.safetensors | pytorch_model.bin +
   tokenizer files) -> a gliner_jax checkpoint directory;
-- a plain Hugging Face encoder directory (config.json + weights) -> encoder parameters.
+- a plain Hugging Face encoder directory (config.json + weights) -> encoder parameters, saved as
+  encoder_config.json (EncoderConfig) + params.safetensors + tokenizer files.
 
 Example:
   >>> convert_gliner_checkpoint("urchade_gliner_small-v2.1/", "gliner_small_jax/")
   >>> config, params = load_gliner_state("urchade_gliner_small-v2.1/")
+  >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/")
+  >>> enc_config, enc_params = load_converted_encoder("minilm_jax/")
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from gliner_jax.config import GLiNERConfig
+from gliner_jax.encoders.config import EncoderConfig
 from gliner_jax.encoders.hf_weights import encoder_params_from_hf_state_dict
 
 ENCODER_PREFIX = "token_rep_layer.bert_layer.model."
+ENCODER_CONFIG_FILE = "encoder_config.json"
 
 
 class ConversionError(ValueError):
@@ -159,3 +164,46 @@ def convert_gliner_checkpoint(src: str, dst: str, dtype: Any = None) -> str:
   config = config.replace(class_token_index=ent_id)
   save_checkpoint(dst, config, params, tokenizer, dtype=dtype)
   return dst
+
+
+def convert_hf_encoder(src: str, dst: str, dtype: Any = None) -> str:
+  """Hugging Face encoder directory -> dst/{encoder_config.json, params.safetensors, tokenizer}; returns dst.
+
+  `dtype` (e.g. "bfloat16") casts the parameters for shipping; `load_converted_encoder` upcasts them.
+
+  Example:
+    >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/", dtype="bfloat16")
+  """
+  from transformers import AutoTokenizer
+  from gliner_jax.checkpoint import PARAMS_FILE, flatten_params
+  from gliner_jax.encoders.hf_weights import load_hf_encoder
+  from safetensors.numpy import save_file
+  config, params = load_hf_encoder(src)
+  flat = flatten_params(params)
+  if dtype is not None:
+    import ml_dtypes  # shipped with jax
+    target = np.dtype(ml_dtypes.bfloat16) if str(dtype) == "bfloat16" else np.dtype(dtype)
+    flat = {k: v.astype(target) for k, v in flat.items()}
+  tokenizer = AutoTokenizer.from_pretrained(src)
+  os.makedirs(dst, exist_ok=True)
+  save_file({k: np.ascontiguousarray(v) for k, v in flat.items()}, os.path.join(dst, PARAMS_FILE),
+            metadata={"format": "gliner_jax_encoder"})
+  with open(os.path.join(dst, ENCODER_CONFIG_FILE), "w") as f:
+    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+  tokenizer.save_pretrained(dst)
+  return dst
+
+
+def load_converted_encoder(directory: str, dtype: Any = np.float32) -> tuple[EncoderConfig, dict[str, Any]]:
+  """Reads what `convert_hf_encoder` wrote: (EncoderConfig, params cast to `dtype`; None keeps them)."""
+  from gliner_jax.checkpoint import PARAMS_FILE, unflatten_params
+  from safetensors.numpy import load_file
+  for name in (ENCODER_CONFIG_FILE, PARAMS_FILE):
+    if not os.path.exists(os.path.join(directory, name)):
+      raise FileNotFoundError(f"{directory} is not a converted encoder: {name} is missing")
+  with open(os.path.join(directory, ENCODER_CONFIG_FILE)) as f:
+    config = EncoderConfig.from_dict(json.load(f))
+  flat = load_file(os.path.join(directory, PARAMS_FILE))
+  if dtype is not None:
+    flat = {k: v.astype(dtype) for k, v in flat.items()}
+  return config, unflatten_params(flat)

@@ -68,7 +68,8 @@ def word_windows(num_words: int, max_words: int, overlap: int) -> list[tuple[int
   """Overlapping windows (start, stop, own_start, own_stop) covering num_words words.
 
   Each word start is "owned" by exactly one window, cut in the middle of each overlap, so a span
-  of up to overlap // 2 words is always read by a window that contains it whole.
+  of up to overlap // 2 words is always read by a window that contains it whole (the overlap is
+  first capped at max_words // 2).
   """
   if num_words <= max_words:
     return [(0, num_words, 0, num_words)]
@@ -119,7 +120,10 @@ class GLiNER:
     """
     directory = path_or_hub_id
     if not os.path.isdir(directory):
-      if os.path.sep in path_or_hub_id and os.path.exists(os.path.dirname(path_or_hub_id) or "."):
+      # A hub id is "name" or "namespace/name"; any other missing path is a missing local folder.
+      parent = os.path.dirname(path_or_hub_id)
+      if (os.path.isabs(path_or_hub_id) or path_or_hub_id.startswith((".", "~"))
+          or path_or_hub_id.count("/") > 1 or (parent and os.path.isdir(parent))):
         raise FileNotFoundError(f"no model directory at {path_or_hub_id}")
       from huggingface_hub import snapshot_download
       directory = snapshot_download(path_or_hub_id, cache_dir=cache_dir)

@@ -165,6 +165,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """Trains (resuming from `workdir` if it holds checkpoints), evaluates, and returns the final state."""
   from gliner_jax.flops import model_flops
   os.makedirs(workdir, exist_ok=True)
+  if config.train.get("compilation_cache_dir"):  # compiled programs survive restarts (resume, preemption)
+    jax.config.update("jax_compilation_cache_dir", config.train.compilation_cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2) if hasattr(config, "to_json_best_effort") else json.dumps(
         config.to_dict(), indent=2, default=str))

@@ -4,7 +4,8 @@
   path:          a file (any supported format) or a dataset folder (then `split` picks the file);
   split:         for folders ("train", "dev", "test");
   max_examples:  keep the first N (optional);
-  label_map:     a name in `gliner_jax.label_maps` turning raw tags into natural-language types (optional).
+  label_map:     a name in `gliner_jax.label_maps`, or a dict raw tag -> natural-language type ("" drops the
+                 tag; unlisted tags are lower-cased with "_" as spaces) (optional).
 Relative paths are resolved against the working directory, then the repository root.
 """
 
@@ -45,9 +46,13 @@ def load_source(source: dict[str, Any]) -> list[NERExample]:
     examples = read_ner_file(path)
   if source.get("max_examples"):
     examples = examples[:int(source["max_examples"])]
-  if source.get("label_map"):
+  mapping = source.get("label_map")
+  if isinstance(mapping, str):
     from gliner_jax.label_maps import label_mapper
-    examples = relabel(examples, label_mapper(source["label_map"]))
+    examples = relabel(examples, label_mapper(mapping))
+  elif mapping is not None:  # a dict of raw tag -> type ("" drops it); other tags: lower case, _ -> space
+    table = dict(mapping)
+    examples = relabel(examples, lambda t: table[t] if t in table else t.replace("_", " ").lower())
   return examples
 
 

@@ -1,0 +1,26 @@
+"""The main job: fine-tune the embedded default model on the bundled data, evaluate, predict.
+
+  python scripts/main.py --workdir workdirs/main [--config configs/main.py] [--config.train.num_steps=40]
+(README: `bash scripts/main.sh` sets up .venv and runs this.)
+"""
+
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from gliner_jax.main_job import run_main_job
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+config_flags.DEFINE_config_file("config", os.path.join(_REPO, "configs", "main.py"), "Main-job config.")
+flags.DEFINE_string("workdir", "workdirs/main", "Where checkpoints and metrics go (resumes if present).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  run_main_job(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)
