@@ -224,12 +224,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
 
 
 def evaluate(parts: TrainComponents, state, examples, config) -> dict[str, float]:
-  """Micro P/R/F1 on word-tokenised examples with the current parameters (host-side decoding)."""
-  from gliner_jax.evaluation import evaluate_examples
-  model = inference_model(parts, state)
-  result = evaluate_examples(model, examples, threshold=config.eval.threshold, flat_ner=config.eval.flat_ner,
-                             batch_size=config.eval.batch_size)
-  return {"eval_precision": result.precision, "eval_recall": result.recall, "eval_f1": result.f1}
+  """Micro P/R/F1 on word-tokenised examples with the current parameters, over all their types."""
+  from gliner_jax.evaluation import predict_word_spans, score_spans
+  labels = sorted({t for ex in examples for _, _, t in ex.spans} | {t for ex in examples for t in ex.negatives})
+  predicted = predict_word_spans(inference_model(parts, state), examples, labels, threshold=config.eval.threshold,
+                                 flat_ner=config.eval.flat_ner, batch_size=config.eval.batch_size)
+  scores = score_spans([ex.spans for ex in examples], [[p[:3] for p in row] for row in predicted])
+  return {"eval_precision": scores.precision, "eval_recall": scores.recall, "eval_f1": scores.f1}
 
 
 def inference_model(parts: TrainComponents, state):

@@ -48,8 +48,8 @@ def load_source(source: dict[str, Any]) -> list[NERExample]:
     examples = examples[:int(source["max_examples"])]
   mapping = source.get("label_map")
   if isinstance(mapping, str):
-    from gliner_jax.label_maps import label_mapper
-    examples = relabel(examples, label_mapper(mapping))
+    from gliner_jax.label_maps import get_label_map
+    examples = relabel(examples, get_label_map(mapping))
   elif mapping is not None:  # a dict of raw tag -> type ("" drops it); other tags: lower case, _ -> space
     table = dict(mapping)
     examples = relabel(examples, lambda t: table[t] if t in table else t.replace("_", " ").lower())

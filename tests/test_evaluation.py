@@ -179,6 +179,11 @@ def test_load_eval_dataset_errors(tmp_path):
     load_eval_dataset("x", str(tmp_path))
   with pytest.raises(ValueError, match="max_examples must be >= 1"):
     load_eval_dataset("x", str(tmp_path), max_examples=0)
+  for bad in ({}, [], str(tmp_path)):
+    with pytest.raises(ValueError, match="non-empty {name: folder} mapping"):
+      evaluate_datasets(None, bad)
+  with pytest.raises(ValueError, match="thresholds must not be empty"):
+    sweep_thresholds(None, {"x": str(tmp_path)}, [])
 
 
 # ----------------------------------------------------------------------------------- splitter
