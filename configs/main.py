@@ -16,7 +16,7 @@ def get_config(arg: str = ""):
   c.model.update(max_len=192, max_types=25)
   c.data.train = [dict(path=BUNDLED_TRAIN)]
   c.data.eval = [dict(path=BUNDLED_DEV, max_examples=30)]
-  c.recipe.update(token_buckets=(64, 128, 256, 384), word_buckets=(32, 96, 192), type_buckets=(25,))
+  c.recipe.update(token_buckets=(64, 128, 256, 384, 512), word_buckets=(32, 96, 192), type_buckets=(25,))
   c.loss.update(alpha=0.75, gamma=2.0, reduction="sum")
   c.optimizer.update(encoder_lr=5e-6, head_lr=2e-5, warmup_ratio=0.1, scheduler="linear", max_grad_norm=10.0)
   c.train.update(batch_size=8, num_steps=int(arg) if arg else 40, log_every=5, eval_every=40, checkpoint_every=20,

@@ -283,7 +283,13 @@ def _check_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
   if ptok.config.max_width != cfg.max_width:
     raise ValueError(f"RecipeConfig.max_width={cfg.max_width} but the model has "
                      f"max_width={ptok.config.max_width}; labels must match the logits' K axis")
-  return cfg.max_tokens if cfg.max_tokens is not None else encoder_token_limit(ptok.config)
+  limit = cfg.max_tokens if cfg.max_tokens is not None else encoder_token_limit(ptok.config)
+  hard = encoder_token_limit(ptok.config)
+  if bucket(limit, cfg.token_buckets) > hard:
+    raise ValueError(f"token_buckets={cfg.token_buckets} would pad a {limit}-token row to "
+                     f"{bucket(limit, cfg.token_buckets)} tokens, past the encoder's limit of {hard}; "
+                     f"add a bucket of at most {hard}")
+  return limit
 
 
 def _pool(examples: Iterable[NERExample]) -> set[str]:
