@@ -115,3 +115,23 @@ def merge_params(fresh: Any, loaded: Any, path: str = "") -> Any:
   if unknown:
     raise ValueError(f"starting weights have entries the model does not: {[f'{path}/{u}' for u in unknown]}")
   return {k: merge_params(v, loaded.get(k), f"{path}/{k}") for k, v in fresh.items()}
+
+
+def abstract_starting_point(model_cfg) -> StartingPoint:
+  """A StartingPoint from `config.model.encoder` shapes alone: no tokenizer, no weights, no download.
+
+  For shape-only work (AOT compiles, FLOP counts). The vocabulary size is `encoder.vocab_size` as
+  given (the published shapes in `gliner_jax.published` already count the three GLiNER tokens).
+
+  Example:
+    >>> from configs import gliner_small
+    >>> abstract_starting_point(gliner_small.get_config().model).config.encoder.num_hidden_layers
+    6
+  """
+  enc = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(model_cfg.get("encoder") or {}).items()}
+  if not enc:
+    raise ValueError("config.model.encoder is empty: abstract_starting_point needs the encoder shapes "
+                     "(e.g. gliner_jax.published.ENCODERS[name])")
+  config = GLiNERConfig(encoder=EncoderConfig.from_dict(enc), model_name=str(model_cfg.get("path", "")),
+                        **_head_fields(model_cfg))
+  return StartingPoint(config, None, None)
