@@ -82,14 +82,21 @@ def fit_spec(spec: P, shape: Sequence[int], mesh: Mesh, name: str = "") -> P:
 def logical_shardings(abstract_boxed: Any, mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> Any:
   """NamedShardings for a tree of (possibly `nn.LogicallyPartitioned`) abstract arrays.
 
-  The result has the structure of the unboxed tree; unannotated leaves are replicated.
+  The result has the structure of the unboxed tree (so it can be zipped with the state, e.g. for
+  checkpoint restore); unannotated leaves are replicated.
   """
   specs = nn.get_partition_spec(abstract_boxed)
   mesh_specs = nn.logical_to_mesh(specs, rules)
   shapes = nn.meta.unbox(abstract_boxed)
-  return jax.tree.map(
-      lambda spec, leaf: NamedSharding(mesh, fit_spec(spec, leaf.shape, mesh) if hasattr(leaf, "shape") else P()),
-      mesh_specs, shapes, is_leaf=lambda x: isinstance(x, P))
+
+  def sharding(spec, leaf):
+    if hasattr(leaf, "shape"):
+      return NamedSharding(mesh, fit_spec(spec, leaf.shape, mesh))
+    if not jax.tree.leaves(leaf):  # an empty node (e.g. optax's MaskedNode) stays as it is
+      return leaf
+    return NamedSharding(mesh, P())
+
+  return jax.tree.map(sharding, mesh_specs, shapes, is_leaf=lambda x: isinstance(x, P))
 
 
 def batch_sharding(mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> NamedSharding:

@@ -39,7 +39,7 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "word_token_index", "num_words", 
 
 
 class NonFiniteLossError(FloatingPointError):
-  """Raised when the loss is NaN or infinite; the last good checkpoint is kept."""
+  """Raised when the loss or the updated parameters are NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclasses.dataclass
@@ -108,8 +108,11 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = jax.tree.map(lambda p, u: p + u, state["params"], updates)
     lrs = schedules.learning_rates(state["step"])
+    # The loss only vouches for the parameters it was computed with; an overflowing gradient or
+    # learning rate can turn the *updated* ones non-finite, and those are what gets checkpointed.
+    finite = jnp.isfinite(loss) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
     metrics = {"loss": loss, "grad_norm": _global_norm(grads), "learning_rate": lrs["head"],
-               "encoder_learning_rate": lrs["encoder"]}
+               "encoder_learning_rate": lrs["encoder"], "finite": finite}
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
 
   step_fn = jax.jit(train_step, in_shardings=(state_shardings, batch_sharding, replicated),
@@ -200,10 +203,16 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     state, metrics = parts.train_step(state, shd.shard_batch(batch, parts.batch_sharding), rng)
     metrics = jax.device_get(metrics)
     loss = float(metrics["loss"])
-    if not np.isfinite(loss):
+    if not metrics["finite"]:
+      progress.close()
+      ckpt.wait()  # lets an in-flight save of the previous (good) state finish
+      last_good = ckpt.latest_step()
+      ckpt.close()
+      what = f"loss is {loss}" if not np.isfinite(loss) else (
+          f"loss is {loss} but the updated parameters are not finite (grad_norm {float(metrics['grad_norm'])})")
       raise NonFiniteLossError(
-          f"loss is {loss} at step {step + 1}; stopping. The last good checkpoint "
-          f"(step {ckpt.latest_step()}) is kept in {ckpt.directory}; lower the learning rate or check the data.")
+          f"{what} at step {step + 1}; stopping. The last good checkpoint "
+          f"(step {last_good}) is kept in {ckpt.directory}; lower the learning rate or check the data.")
     now = time.perf_counter()
     elapsed, last_time = now - last_time, now
     done = step + 1
@@ -219,7 +228,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     if eval_examples and (done % config.train.eval_every == 0 or done == num_steps):
       writer.write({"step": done, **evaluate(parts, state, eval_examples, config)})
   progress.close()
-  ckpt.wait()
+  ckpt.close()
   return state
 
 

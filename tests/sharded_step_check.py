@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -34,6 +34,8 @@ from gliner_jax.processing import PromptTokenizer  # noqa: E402
 from gliner_jax.train_data import load_examples, make_train_iterator  # noqa: E402
 
 NUM_STEPS = 2
+SHOWN = ("['encoder']['layer_0']['ffn']['intermediate']['kernel']",  # (embed, mlp)
+         "['encoder']['embeddings']['word_embeddings']['embedding']")  # (vocab, embed)
 
 
 def load_config_module(name: str):
@@ -46,7 +48,8 @@ def load_config_module(name: str):
 def check_config():
   """The tiny config with every sharded dimension divisible by 4 and no warmup (step 1 moves the weights)."""
   c = load_config_module("tiny").get_config()
-  c.model.encoder = dict(c.model.encoder, hidden_size=32, num_attention_heads=4, intermediate_size=64)
+  c.model.encoder = dict(c.model.encoder, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                         intermediate_size=64)
   c.model.hidden_size = 32
   c.data.train = [dict(c.data.train[0], max_examples=16)]
   c.data.eval = []
@@ -68,8 +71,9 @@ def run(config, start, batch, shape: tuple[int, int, int]) -> dict:
   mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, shape)), devices=devices)
   parts = train.build(config, mesh=mesh, start=start)
   state = train.initial_state(parts, seed=0)
-  sharded = sorted(jax.tree_util.keystr(path) for path, leaf in jax.tree_util.tree_leaves_with_path(state["params"])
-                   if not leaf.sharding.is_fully_replicated)
+  leaves = {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(state["params"])}
+  sharded = sorted(name for name, leaf in leaves.items() if not leaf.sharding.is_fully_replicated)
+  shard_shapes = {name: list(leaves[name].sharding.shard_shape(leaves[name].shape)) for name in SHOWN}
   initial = jax.tree.map(np.asarray, jax.device_get(state["params"]))
   init_seconds = time.perf_counter() - began
   rng = jax.random.key(42)
@@ -80,7 +84,8 @@ def run(config, start, batch, shape: tuple[int, int, int]) -> dict:
     grad_norms.append(float(metrics["grad_norm"]))
   params = jax.tree.map(np.asarray, jax.device_get(state["params"]))
   moved = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(initial)))
-  return dict(losses=losses, grad_norms=grad_norms, sharded=sharded, params=params, max_update=moved,
+  return dict(losses=losses, grad_norms=grad_norms, sharded=sharded, shard_shapes=shard_shapes, params=params,
+              max_update=moved,
               batch_spec=str(parts.batch_sharding.spec), num_devices=len(devices),
               init_seconds=init_seconds, seconds=time.perf_counter() - began)
 
@@ -93,7 +98,7 @@ def main(argv: list[str]) -> None:
   batch = first_batch(config, probe)
   reference = run(config, start, batch, (1, 1, 1))
   out = {"devices": jax.device_count(), "reference": {k: v for k, v in reference.items() if k != "params"},
-         "meshes": {}}
+         "meshes": {}, "auto_mesh": dict(shd.make_mesh({"data": 2, "fsdp": -1, "tensor": 2}).shape)}
   for shape in shapes:
     result = run(config, start, batch, shape)
     diffs = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))) if a.size else 0.0,
