@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import flax.linen as nn
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,16 +151,16 @@ class MetricsWriter:
   """Appends one JSON object per row to workdir/metrics.jsonl (rows past a resumed step are dropped)."""
 
   def __init__(self, workdir: str, resume_step: int):
-    self.path = os.path.join(workdir, "metrics.jsonl")
-    if os.path.exists(self.path):
-      rows = [json.loads(l) for l in open(self.path) if l.strip()]
-      with open(self.path, "w") as f:
+    self.path = epath.Path(workdir) / "metrics.jsonl"
+    if self.path.exists():
+      rows = [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
+      with self.path.open("w") as f:
         for row in rows:
           if row.get("step", 0) <= resume_step:
             f.write(json.dumps(row) + "\n")
 
   def write(self, row: dict[str, Any]) -> None:
-    with open(self.path, "a") as f:
+    with self.path.open("a") as f:
       f.write(json.dumps({k: (float(v) if isinstance(v, (np.floating, jax.Array)) else v)
                           for k, v in row.items()}) + "\n")
 
@@ -167,11 +168,11 @@ class MetricsWriter:
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   """Trains (resuming from `workdir` if it holds checkpoints), evaluates, and returns the final state."""
   from gliner_jax.flops import model_flops
-  os.makedirs(workdir, exist_ok=True)
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)  # local, Drive or gs:// alike
   if config.train.get("compilation_cache_dir"):  # compiled programs survive restarts (resume, preemption)
     jax.config.update("jax_compilation_cache_dir", config.train.compilation_cache_dir)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
+  with (epath.Path(workdir) / "config.json").open("w") as f:
     f.write(config.to_json_best_effort(indent=2) if hasattr(config, "to_json_best_effort") else json.dumps(
         config.to_dict(), indent=2, default=str))
   parts = build(config)
