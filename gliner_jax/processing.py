@@ -19,7 +19,7 @@ from gliner_jax.config import SPECIAL_TOKENS, GLiNERConfig
 
 WordSplitter = Callable[[str], Iterable[tuple[str, int, int]]]
 
-TOKEN_BUCKETS = (32, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+TOKEN_BUCKETS = (32, 64, 96, 128, 192, 256, 320, 384, 448, 512, 768, 1024)
 WORD_BUCKETS = (8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 TYPE_BUCKETS = (4, 8, 16, 25, 32, 64)
 

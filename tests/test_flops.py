@@ -86,7 +86,7 @@ def test_model_matches_xla(encoder_name, impl):
 
 @pytest.mark.parametrize("impl", ["reference", "factored"])
 def test_span_head_matches_xla(impl):
-  """The span head alone, where the two implementations differ, is held to the same tolerance."""
+  """The span head alone, where the two implementations differ, within 5%."""
   d = 96
   cfg = GLiNERConfig(encoder=BERT, hidden_size=d, max_width=K, num_rnn_layers=0)
   head = MarkerV0SpanHead(d, K, impl=impl)
@@ -95,7 +95,7 @@ def test_span_head_matches_xla(impl):
   measured = xla_flops(lambda p, x, y: head.apply({"params": p}, x, y), params, words, types)
   h = head_flops(cfg, W, C, impl, batch_size=B)
   analytic = h.span_endpoints + h.span_out_projection + h.scores
-  assert analytic <= measured <= (1 + TOL) * analytic, (measured, h)
+  assert analytic <= measured <= 1.05 * analytic, (measured, h)  # little elementwise work here
 
 
 def test_rnn_count_by_hand():
