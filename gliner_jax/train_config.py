@@ -49,3 +49,26 @@ def base_config() -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict(dict(shape={"data": -1, "fsdp": 1, "tensor": 1},
                                            rules=[list(r) for r in DEFAULT_RULES]))
   return c
+
+
+def published_recipe(backbone: str) -> ml_collections.ConfigDict:
+  """The published GLiNER training recipe on a Hugging Face backbone (see configs/gliner_*.py).
+
+  hidden_size 768, max_width 12, max_len 384, max_types 25, dropout 0.4, focal loss (alpha 0.75,
+  gamma 2), AdamW 1e-5 (encoder) / 5e-5 (heads), weight decay 0.01, 10% warmup, linear decay, clip 10,
+  batch 8, 30k steps, bf16 compute. Data defaults to the bundled slice: point it at the full Pile-NER.
+  """
+  from gliner_jax.published import ENCODERS
+  c = base_config()
+  c.model.init = "hf_encoder"
+  c.model.path = backbone
+  c.model.encoder = ENCODERS[backbone]  # shapes for AOT compiles / FLOP counts without a download
+  c.model.update(hidden_size=768, max_width=12, max_len=384, max_types=25, dropout=0.4)
+  c.data.train = [dict(path=BUNDLED_TRAIN)]
+  c.data.eval = [dict(path=BUNDLED_DEV)]
+  c.loss.update(alpha=0.75, gamma=2.0, reduction="sum")
+  c.optimizer.update(encoder_lr=1e-5, head_lr=5e-5, encoder_weight_decay=0.01, head_weight_decay=0.01,
+                     warmup_ratio=0.1, scheduler="linear", max_grad_norm=10.0)
+  c.train.update(batch_size=8, num_steps=30000, log_every=50, eval_every=5000, checkpoint_every=1000,
+                 compute_dtype="bfloat16")
+  return c
