@@ -18,7 +18,7 @@ from gliner_jax.model_init import starting_point
 def export_model(config, workdir: str, dst: str, dtype: str | None = "bfloat16", step: int | None = None) -> int:
   """Writes the params of checkpoint `step` (default: latest) with the run's config and tokenizer; returns step."""
   start = starting_point(config.model)
-  manager = ocp.CheckpointManager(os.path.join(workdir, "checkpoints"))
+  manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
   step = step if step is not None else manager.latest_step()
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")

@@ -34,8 +34,10 @@ class TrainCheckpointer:
   """A thin wrapper over `ocp.CheckpointManager` with the three items of a training checkpoint."""
 
   def __init__(self, directory: str, config=None, max_to_keep: int = 3):
-    self.directory = directory
     self.config = _config_json(config) if config is not None else {}
+    if "://" not in directory:  # orbax needs absolute local paths (gs:// etc. pass through)
+      directory = os.path.abspath(directory)
+    self.directory = directory
     self.manager = ocp.CheckpointManager(
         directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
