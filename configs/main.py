@@ -21,6 +21,6 @@ def get_config(arg: str = ""):
   c.optimizer.update(encoder_lr=5e-6, head_lr=2e-5, warmup_ratio=0.1, scheduler="linear", max_grad_norm=10.0)
   c.train.update(batch_size=8, num_steps=int(arg) if arg else 40, log_every=5, eval_every=40, checkpoint_every=20,
                  compilation_cache_dir="workdirs/jax_cache")
-  c.eval.update(threshold=0.5, batch_size=8)
+  c.eval.update(threshold=0.3, batch_size=8)  # the shipped model is under-trained: see its MODEL_CARD.md
   c.crossner_slice = f"{ASSETS}/data/crossner_ai_test_slice.txt"
   return c

@@ -49,4 +49,4 @@ def run_main_job(config, workdir: str) -> None:
   after = evaluate_datasets(tuned, [dataset], threshold=config.eval.threshold)
   print("\nAfter fine-tuning:\n" + after.to_markdown())
   print(f"\nTraining metrics: {os.path.join(workdir, 'metrics.jsonl')}")
-  print_predictions(tuned)
+  print_predictions(tuned, threshold=config.eval.threshold)
