@@ -107,6 +107,7 @@ class GLiNER:
     self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10 ** 6))
     self.window_overlap = 2 * config.max_width
     self.compiled_shapes: set[BatchShape] = set()
+    self._apply = jax.jit(self.model.apply)
     self._candidates = jax.jit(functools.partial(self._device_candidates, self.model),
                                static_argnames=("cap",))
 
@@ -158,8 +159,7 @@ class GLiNER:
 
   def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
     """Raw span x type logits [B, W, K, C] for a padded batch (for tests and analysis)."""
-    out = jax.jit(self.model.apply)({"params": self.params}, **batch)
-    return np.asarray(out.logits)
+    return np.asarray(self._apply({"params": self.params}, **batch).logits)
 
   # ----------------------------------------------------------------------------------- API
   def predict_entities(self, text: str, labels: Sequence[str], threshold: float = 0.5, flat_ner: bool = True,
