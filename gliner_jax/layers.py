@@ -8,6 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gliner_jax.dropout import HashDropout
+
 Dtype = Any
 
 
@@ -44,7 +46,7 @@ class ProjectionFFN(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
     h = nn.relu(dense(4 * self.out_features, (self.in_axis, "mlp"), name="dense_in", dtype=self.dtype)(x))
-    h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
+    h = HashDropout(self.dropout)(h, deterministic=deterministic)
     return dense(self.out_features, ("mlp", "embed"), name="dense_out", dtype=self.dtype)(h)
 
 

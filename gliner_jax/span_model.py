@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from gliner_jax.config import GLiNERConfig
+from gliner_jax.dropout import HashDropout
 from gliner_jax.encoders import BertEncoder, DebertaV2Encoder
 from gliner_jax.layers import BiLSTM, ProjectionFFN, dense
 
@@ -73,7 +74,7 @@ class MarkerV0SpanHead(nn.Module):
       ends = span_end_windows(end, k)
       starts = jnp.broadcast_to(start[:, :, None, :], ends.shape)
       h = nn.relu(dense_in(jnp.concatenate([starts, ends], axis=-1)))
-      h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
+      h = HashDropout(self.dropout)(h, deterministic=deterministic)
       span_rep = dense_out(h)  # [B, W, K, D]
       return jnp.einsum("bwkd,bcd->bwkc", span_rep, types)
     if self.impl != "factored":
@@ -87,7 +88,7 @@ class MarkerV0SpanHead(nn.Module):
     from_start = start @ w_in[:d] + nn.meta.unbox(p_in["bias"]).astype(self.dtype)
     from_end = end @ w_in[d:]
     h = nn.relu(from_start[:, :, None, :] + span_end_windows(from_end, k))  # [B, W, K, 4D]
-    h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
+    h = HashDropout(self.dropout)(h, deterministic=deterministic)
     folded = jnp.einsum("bcd,fd->bcf", types, w_out)  # the last layer folded into the type vectors
     bias = jnp.einsum("bcd,d->bc", types, nn.meta.unbox(p_out["bias"]).astype(self.dtype))
     return jnp.einsum("bwkf,bcf->bwkc", h, folded) + bias[:, None, None, :]

@@ -4,6 +4,8 @@
   path:          a file (any supported format) or a dataset folder (then `split` picks the file);
   split:         for folders ("train", "dev", "test");
   max_examples:  keep the first N (optional);
+  repeat:        use the source's examples this many times per pass over the data (an integer >= 1,
+                 optional; up-weights a small source in a mixture);
   label_map:     a name in `gliner_jax.label_maps`, or a dict raw tag -> natural-language type ("" drops the
                  tag; unlisted tags are lower-cased with "_" as spaces) (optional).
 Relative paths are resolved against the working directory, then the repository root.
@@ -53,7 +55,10 @@ def load_source(source: dict[str, Any]) -> list[NERExample]:
   elif mapping is not None:  # a dict of raw tag -> type ("" drops it); other tags: lower case, _ -> space
     table = dict(mapping)
     examples = relabel(examples, lambda t: table[t] if t in table else t.replace("_", " ").lower())
-  return examples
+  repeat = source.get("repeat", 1)
+  if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+    raise ValueError(f"data source {source['path']!r}: repeat must be an integer >= 1, got {repeat!r}")
+  return examples * repeat
 
 
 def load_examples(sources) -> list[NERExample]:

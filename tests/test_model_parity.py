@@ -81,3 +81,23 @@ def test_multi_label_matches_reference(pair):
                                     multi_label=True)
   for e, g in zip(expected, got):
     assert [(x["start"], x["end"], x["label"]) for x in e] == [(x.start, x.end, x.label) for x in g]
+
+
+def test_name_token_type_vectors_match_reference(minilm_dir, tmp_path_factory):
+  """embed_ent_token=False (type vector = output of the token after <<ENT>>), hidden 384 with no projection:
+  the shipped default model's architecture."""
+  from conftest import _build_reference
+  from gliner_jax.convert import convert_gliner_checkpoint
+  ref_dir = str(tmp_path_factory.mktemp("ref_name_token"))
+  ref = _build_reference(minilm_dir, ref_dir, hidden_size=384, max_width=12, max_len=96, embed_ent_token=False)
+  assert ref.config.embed_ent_token is False
+  ours = GLiNER.from_pretrained(convert_gliner_checkpoint(ref_dir, str(tmp_path_factory.mktemp("jax_name_token"))))
+  assert ours.config.embed_ent_token is False and not ours.config.needs_projection
+  texts = PARITY_TEXTS[:6]
+  expected = reference_logits(ref, texts, PARITY_LABELS)
+  got, num_words = _our_logits(ours, texts, PARITY_LABELS)
+  b, w, k, c = expected.shape
+  valid = (np.arange(w)[:, None] + np.arange(k)[None, :])[None] < num_words[:b, None, None]
+  delta = np.abs(got[:b, :w, :k, :c] - expected)[valid]
+  assert np.abs(expected[valid]).max() > 1.0
+  assert delta.max() <= LOGIT_TOL, f"max |delta logits| = {delta.max():.2e}"

@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gliner_jax.dropout import HashDropout
 from gliner_jax.encoders.config import EncoderConfig
 
 Dtype = Any
@@ -158,7 +159,7 @@ class FeedForward(nn.Module):
         h = dense(cfg.intermediate_size, ("embed", "mlp"), name="intermediate", **kw)(x)
         h = activation(cfg.hidden_act)(h)
         h = dense(cfg.hidden_size, ("mlp", "embed"), name="output", **kw)(h)
-        h = nn.Dropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
+        h = HashDropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
         return layer_norm(cfg.layer_norm_eps, name="norm", **kw)(h + x)
 
 
@@ -182,10 +183,10 @@ class BertSelfAttention(nn.Module):
         )
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) * (cfg.head_dim**-0.5)
         probs = masked_softmax(scores, key_mask[:, None, None, :], self.dtype)
-        probs = nn.Dropout(cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
+        probs = HashDropout(cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
         ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(*x.shape[:-1], cfg.all_head_size)
         out = dense(cfg.hidden_size, ("joined_kv", "embed"), name="output", **kw)(ctx)
-        out = nn.Dropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
+        out = HashDropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
         return layer_norm(cfg.layer_norm_eps, name="norm", **kw)(out + x)
 
 
@@ -255,7 +256,7 @@ class BertEmbeddings(nn.Module):
             )
             h = h + types(token_type_ids)
         h = layer_norm(cfg.layer_norm_eps, name="norm", **kw)(h)
-        return nn.Dropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
+        return HashDropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
 
 
 class BertEncoder(nn.Module):

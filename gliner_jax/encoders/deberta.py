@@ -39,6 +39,7 @@ from gliner_jax.encoders.bert import (
     masked_softmax,
     split_heads,
 )
+from gliner_jax.dropout import HashDropout
 from gliner_jax.encoders.config import EncoderConfig
 
 Dtype = Any
@@ -109,7 +110,7 @@ class DisentangledSelfAttention(nn.Module):
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / scale
 
         if cfg.relative_attention and att_types:
-            rel = nn.Dropout(cfg.hidden_dropout_prob)(rel_embeddings, deterministic=deterministic)
+            rel = HashDropout(cfg.hidden_dropout_prob)(rel_embeddings, deterministic=deterministic)
             if cfg.share_att_key:
                 pos_key_proj, pos_query_proj = proj["key"], proj["query"]
             else:
@@ -137,10 +138,10 @@ class DisentangledSelfAttention(nn.Module):
                 scores = scores + jnp.swapaxes(p2c[:, :, rows, idx], -1, -2) / scale
 
         probs = masked_softmax(scores, mask, self.dtype)
-        probs = nn.Dropout(cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
+        probs = HashDropout(cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
         ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(*x.shape[:-1], cfg.all_head_size)
         out = dense(cfg.hidden_size, ("joined_kv", "embed"), name="output", **kw)(ctx)
-        out = nn.Dropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
+        out = HashDropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
         return layer_norm(cfg.layer_norm_eps, name="norm", **kw)(out + x)
 
 
@@ -189,7 +190,7 @@ class ConvLayer(nn.Module):
         if out.shape[1] != residual.shape[1]:
             raise ValueError(f"conv_kernel_size={width} must be odd to keep the sequence length")
         out = jnp.where(mask[..., None], out, 0)
-        out = nn.Dropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
+        out = HashDropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
         out = activation(cfg.conv_act)(out)
         out = layer_norm(
             cfg.layer_norm_eps, name="norm", dtype=self.dtype, param_dtype=self.param_dtype
@@ -232,7 +233,7 @@ class DebertaV2Embeddings(nn.Module):
             h = proj(h)
         h = layer_norm(cfg.layer_norm_eps, name="norm", **kw)(h)
         h = h * mask[..., None].astype(h.dtype)
-        return nn.Dropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
+        return HashDropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
 
 
 class DebertaV2Encoder(nn.Module):
