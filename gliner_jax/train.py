@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -136,15 +137,43 @@ def initial_state(parts: TrainComponents, seed: int):
   return state
 
 
+def cpu_peak_flops(cpuinfo: str | None = None, cores: int | None = None) -> float:
+  r"""fp32 peak FLOP/s of the CPU cores this process may use: cores x clock x SIMD FLOP per cycle.
+
+  FLOP per cycle per core assumes two FMA units: 64 with AVX-512, 32 with AVX2+FMA, 8 otherwise.
+  An estimate from /proc/cpuinfo (base clock, no turbo); 1e11 where it cannot be read.
+
+  >>> cpu_peak_flops("flags : avx2 fma avx512f\ncpu MHz : 2600.0\n", cores=2)
+  332800000000.0
+  """
+  if cpuinfo is None:
+    try:
+      with open("/proc/cpuinfo") as f:
+        cpuinfo = f.read()
+    except OSError:
+      return 1e11
+  flag_line = re.search(r"^flags\s*:(.*)$", cpuinfo, re.M)
+  flags = set(flag_line.group(1).split()) if flag_line else set()
+  mhz = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", cpuinfo, re.M)
+  if mhz is None:
+    return 1e11
+  per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
+  if cores is None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+  return cores * float(mhz.group(1)) * 1e6 * per_cycle
+
+
 def peak_flops_per_device() -> float:
-  """Peak dense FLOP/s of one device, for MFU (bf16 for accelerators; a nominal figure for CPU)."""
+  """Peak dense FLOP/s of one device, for MFU (bf16 for accelerators; `cpu_peak_flops` on CPU)."""
   kind = jax.devices()[0].device_kind.lower()
   table = {"v5 lite": 197e12, "v5e": 197e12, "v5p": 459e12, "v4": 275e12, "v6": 918e12, "h100": 989e12,
            "h200": 989e12, "a100": 312e12}
   for key, value in table.items():
     if key in kind:
       return value
-  return 1e11  # a 2-core AVX2/AVX-512 CPU in fp32, order of magnitude
+  if jax.devices()[0].platform == "cpu":
+    return cpu_peak_flops() / len(jax.devices())  # forced host devices share the same cores
+  return 1e11
 
 
 class MetricsWriter:

