@@ -5,7 +5,11 @@ bundled CrossNER AI slice and a few predictions (scripts/main.py).
   python scripts/main.py --workdir workdirs/main
 """
 
+import json
+import os
+
 from gliner_jax import DEFAULT_MODEL
+from gliner_jax.config import CONFIG_FILE
 from gliner_jax.train_config import ASSETS, BUNDLED_DEV, BUNDLED_TRAIN, base_config
 
 
@@ -13,10 +17,14 @@ def get_config(arg: str = ""):
   c = base_config()
   c.model.init = "gliner_jax"
   c.model.path = DEFAULT_MODEL
-  c.model.update(max_len=96, max_types=25)  # as the default model was trained (configs/minilm_pilener.py)
+  # Fine-tune with the window, type count and dropout the default model was trained with (not base_config's).
+  with open(os.path.join(DEFAULT_MODEL, CONFIG_FILE)) as f:
+    trained = json.load(f)
+  c.model.update({k: trained[k] for k in ("max_len", "max_types", "dropout")})
   c.data.train = [dict(path=BUNDLED_TRAIN)]
   c.data.eval = [dict(path=BUNDLED_DEV, max_examples=30)]
-  c.recipe.update(token_buckets=(64, 128, 256, 384, 512), word_buckets=(32, 96), type_buckets=(25,))
+  c.recipe.update(token_buckets=(64, 128, 256, 384, 512), word_buckets=(32, c.model.max_len),
+                  type_buckets=(c.model.max_types,))
   c.loss.update(alpha=0.75, gamma=2.0, reduction="sum")
   c.optimizer.update(encoder_lr=5e-6, head_lr=2e-5, warmup_ratio=0.1, scheduler="linear", max_grad_norm=10.0)
   c.train.update(batch_size=8, num_steps=int(arg) if arg else 40, log_every=5, eval_every=40, checkpoint_every=20,

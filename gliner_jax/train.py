@@ -137,11 +137,14 @@ def initial_state(parts: TrainComponents, seed: int):
   return state
 
 
+FALLBACK_PEAK_FLOPS = 1e11  # order of magnitude of a few CPU cores in fp32, where nothing better is known
+
+
 def cpu_peak_flops(cpuinfo: str | None = None, cores: int | None = None) -> float:
   r"""fp32 peak FLOP/s of the CPU cores this process may use: cores x clock x SIMD FLOP per cycle.
 
   FLOP per cycle per core assumes two FMA units: 64 with AVX-512, 32 with AVX2+FMA, 8 otherwise.
-  An estimate from /proc/cpuinfo (base clock, no turbo); 1e11 where it cannot be read.
+  An estimate from /proc/cpuinfo (base clock, no turbo); FALLBACK_PEAK_FLOPS where it cannot be read.
 
   >>> cpu_peak_flops("flags : avx2 fma avx512f\ncpu MHz : 2600.0\n", cores=2)
   332800000000.0
@@ -151,12 +154,12 @@ def cpu_peak_flops(cpuinfo: str | None = None, cores: int | None = None) -> floa
       with open("/proc/cpuinfo") as f:
         cpuinfo = f.read()
     except OSError:
-      return 1e11
+      return FALLBACK_PEAK_FLOPS
   flag_line = re.search(r"^flags\s*:(.*)$", cpuinfo, re.M)
   flags = set(flag_line.group(1).split()) if flag_line else set()
   mhz = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", cpuinfo, re.M)
   if mhz is None:
-    return 1e11
+    return FALLBACK_PEAK_FLOPS
   per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
   if cores is None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -173,7 +176,7 @@ def peak_flops_per_device() -> float:
       return value
   if jax.devices()[0].platform == "cpu":
     return cpu_peak_flops() / len(jax.devices())  # forced host devices share the same cores
-  return 1e11
+  return FALLBACK_PEAK_FLOPS
 
 
 class MetricsWriter:

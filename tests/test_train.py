@@ -298,5 +298,5 @@ def test_initial_state_places_pretrained_encoder(bert_tiny_dir):
 def test_cpu_peak_is_cores_times_clock_times_simd_width(flags, expected_per_cycle):
   info = f"processor : 0\nflags\t\t: {flags}\ncpu MHz\t\t: 2500.000\n"
   assert train.cpu_peak_flops(info, cores=3) == 3 * 2.5e9 * expected_per_cycle
-  assert train.cpu_peak_flops("processor : 0\n", cores=3) == 1e11  # no clock: the order-of-magnitude fallback
+  assert train.cpu_peak_flops("processor : 0\n", cores=3) == train.FALLBACK_PEAK_FLOPS  # no clock
   assert train.cpu_peak_flops(cores=1) > 0 and train.cpu_peak_flops() >= train.cpu_peak_flops(cores=1)
