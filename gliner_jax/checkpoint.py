@@ -12,6 +12,7 @@ import os
 from typing import Any, Mapping
 
 import numpy as np
+from flax import traverse_util
 from safetensors.numpy import load_file, save_file
 
 from gliner_jax.config import CONFIG_FILE, GLiNERConfig
@@ -20,27 +21,15 @@ PARAMS_FILE = "params.safetensors"
 SEP = "/"
 
 
-def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
+def flatten_params(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
   """{"a": {"b": x}} -> {"a/b": np.asarray(x)}."""
-  out = {}
-  for key, value in params.items():
-    name = f"{prefix}{SEP}{key}" if prefix else str(key)
-    if isinstance(value, Mapping):
-      out.update(flatten_params(value, name))
-    else:
-      out[name] = np.asarray(value)
-  return out
+  flat = traverse_util.flatten_dict(dict(params), sep=SEP)
+  return {k: np.asarray(v) for k, v in flat.items()}
 
 
 def unflatten_params(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
-  out: dict[str, Any] = {}
-  for name, value in flat.items():
-    node = out
-    *parents, leaf = name.split(SEP)
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = value
-  return out
+  """{"a/b": x} -> {"a": {"b": x}}."""
+  return traverse_util.unflatten_dict(dict(flat), sep=SEP)
 
 
 def save_checkpoint(directory: str, config: GLiNERConfig, params: Mapping[str, Any], tokenizer=None,

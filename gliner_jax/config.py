@@ -40,8 +40,8 @@ class GLiNERConfig:
   model_name: str = ""
 
   def __post_init__(self):
-    if self.span_mode != "markerV0":
-      raise ValueError(f"span_mode={self.span_mode!r}: only 'markerV0' is implemented")
+    if self.span_mode not in ("markerV0", "marker", "token_level"):
+      raise ValueError(f"span_mode={self.span_mode!r}: 'markerV0', 'marker' and 'token_level' are implemented")
     if self.subtoken_pooling != "first":
       raise ValueError(f"subtoken_pooling={self.subtoken_pooling!r}: only 'first' is implemented")
     if self.num_rnn_layers not in (0, 1):
@@ -86,8 +86,11 @@ class GLiNERConfig:
       return cls.from_dict(json.load(f))
 
   @classmethod
-  def from_reference(cls, gliner_config: Mapping[str, Any]) -> "GLiNERConfig":
+  def from_reference(cls, gliner_config: Mapping[str, Any], encoder: EncoderConfig | None = None) -> "GLiNERConfig":
     """Builds the config from a gliner 0.2.x `gliner_config.json` dict.
+
+    `encoder` is the backbone's config when the dict has no `encoder_config` (the urchade v2.1
+    layout); `gliner_jax.convert.load_gliner_checkpoint` finds it as gliner does.
 
     Raises ValueError for options of the reference this implementation does not compute
     (e.g. other span modes or post-fusion), so a converted model is never silently different.
@@ -104,14 +107,18 @@ class GLiNERConfig:
       unsupported.append("labels_encoder (bi-encoder models)")
     if g.get("labels_decoder"):
       unsupported.append("labels_decoder")
-    if g.get("span_mode", "markerV0") != "markerV0":
+    if g.get("span_mode", "markerV0") not in ("markerV0", "marker", "token_level"):
       unsupported.append(f"span_mode={g.get('span_mode')!r}")
+    if g.get("span_mode") == "token_level" and g.get("represent_spans"):
+      unsupported.append("represent_spans=True (token_level with a span head)")
     if unsupported:
       raise ValueError("gliner checkpoint uses options gliner_jax does not implement: "
                        + ", ".join(unsupported))
-    if not g.get("encoder_config"):
-      raise ValueError("gliner_config.json has no 'encoder_config'; cannot build the encoder")
-    encoder = EncoderConfig.from_hf_dict(g["encoder_config"])
+    if encoder is None:
+      if not g.get("encoder_config"):
+        raise ValueError("gliner_config.json has no 'encoder_config': pass the backbone's config as `encoder` "
+                         "(gliner_jax.convert.load_gliner_checkpoint reads it from `model_name`)")
+      encoder = EncoderConfig.from_hf_dict(g["encoder_config"])
     return cls(
         encoder=encoder,
         hidden_size=int(g.get("hidden_size", 512)),
@@ -120,7 +127,7 @@ class GLiNERConfig:
         max_types=int(g.get("max_types", 25)),
         dropout=float(g.get("dropout", 0.4)),
         num_rnn_layers=int(g.get("num_rnn_layers", 1)),
-        span_mode="markerV0",
+        span_mode=g.get("span_mode", "markerV0"),
         subtoken_pooling=g.get("subtoken_pooling", "first"),
         embed_ent_token=bool(g.get("embed_ent_token", True)),
         ent_token=g.get("ent_token", "<<ENT>>"),

@@ -1,7 +1,10 @@
 """Converts PyTorch weights into gliner_jax parameters (no torch needed for safetensors).
 
-- a gliner 0.2.x checkpoint directory (gliner_config.json + model.safetensors | pytorch_model.bin +
-  tokenizer files) -> a gliner_jax checkpoint directory;
+- a gliner 0.2.x checkpoint folder -> a gliner_jax checkpoint folder, in both public layouts: with
+  `encoder_config`, `vocab_size`, `class_token_index` and tokenizer files (as gliner >= 0.2.17 saves),
+  or without them (urchade v2.1, gliner_base, NuNerZero: the backbone config and tokenizer come from
+  `model_name`, the vocabulary size from the embedding table); weights in model.safetensors, sharded
+  safetensors or pytorch_model.bin (`gliner_jax.state_dict`);
 - a plain Hugging Face encoder directory (config.json + weights) -> encoder parameters, saved as
   encoder_config.json (EncoderConfig) + params.safetensors + tokenizer files.
 
@@ -14,15 +17,19 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any, Mapping
 
 import numpy as np
 
-from gliner_jax.config import GLiNERConfig
+from gliner_jax.backbones import BACKBONE_CONFIGS, backbone_config
+from gliner_jax.config import SPECIAL_TOKENS, GLiNERConfig
 from gliner_jax.encoders.config import EncoderConfig
 from gliner_jax.encoders.hf_weights import encoder_params_from_hf_state_dict
+from gliner_jax.hub import HubOptions, backbone_name, looks_like_hub_id, resolve_model_dir
+from gliner_jax.state_dict import read_state_dict
 
 ENCODER_PREFIX = "token_rep_layer.bert_layer.model."
 ENCODER_CONFIG_FILE = "encoder_config.json"
@@ -32,53 +39,41 @@ class ConversionError(ValueError):
   """Raised with the full list of missing, unexpected and mis-shaped tensors."""
 
 
-def read_state_dict(directory: str) -> dict[str, np.ndarray]:
-  """Reads model.safetensors (numpy only) or pytorch_model.bin (needs torch) from a directory."""
-  st = os.path.join(directory, "model.safetensors")
-  if os.path.exists(st):
-    from safetensors.numpy import load_file
-    return dict(load_file(st))
-  pt = os.path.join(directory, "pytorch_model.bin")
-  if os.path.exists(pt):
-    try:
-      import torch
-    except ImportError as e:
-      raise ImportError(f"{pt} is a PyTorch pickle: reading it needs torch (pip install torch), "
-                        "or convert it to model.safetensors first") from e
-    state = torch.load(pt, map_location="cpu", weights_only=True)
-    return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy() for k, v in state.items()}
-  raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {directory}")
+def _linear_rows(torch_name: str, ours: str, d_in: int, d_out: int) -> list[tuple[str, str, str, tuple[int, ...]]]:
+  return [(f"{torch_name}.weight", f"{ours}/kernel", "T", (d_in, d_out)),
+          (f"{torch_name}.bias", f"{ours}/bias", "", (d_out,))]
 
 
-def _ffn_names(torch_prefix: str, ours: str) -> list[tuple[str, str, str]]:
-  return [(f"{torch_prefix}.0.weight", f"{ours}/dense_in/kernel", "T"),
-          (f"{torch_prefix}.0.bias", f"{ours}/dense_in/bias", ""),
-          (f"{torch_prefix}.3.weight", f"{ours}/dense_out/kernel", "T"),
-          (f"{torch_prefix}.3.bias", f"{ours}/dense_out/bias", "")]
+def _ffn_rows(torch_prefix: str, ours_in: str, ours_out: str, d_in: int, hidden: int, d_out: int):
+  """nn.Sequential(Linear, ReLU, Dropout, Linear) -> our two dense layers."""
+  return (_linear_rows(f"{torch_prefix}.0", ours_in, d_in, hidden)
+          + _linear_rows(f"{torch_prefix}.3", ours_out, hidden, d_out))
+
+
+def _projection_ffn_rows(torch_prefix: str, ours: str, d: int, hidden: int):
+  return _ffn_rows(torch_prefix, f"{ours}/dense_in", f"{ours}/dense_out", d, hidden, d)
 
 
 def head_tensor_map(config: GLiNERConfig) -> list[tuple[str, str, str, tuple[int, ...]]]:
-  """(torch name, our flat name, transform, our shape) for every non-encoder tensor."""
+  """(torch name, our flat name, transform, our shape) for every non-encoder tensor of config.span_mode."""
   d, e = config.hidden_size, config.encoder.hidden_size
   span = "span_rep_layer.span_rep_layer"
-  rows: list[tuple[str, str, str]] = []
+  out: list[tuple[str, str, str, tuple[int, ...]]] = []
   if config.needs_projection:
-    rows += [("token_rep_layer.projection.weight", "projection/kernel", "T"),
-             ("token_rep_layer.projection.bias", "projection/bias", "")]
-  rows += _ffn_names(f"{span}.project_start", "span_head/project_start")
-  rows += _ffn_names(f"{span}.project_end", "span_head/project_end")
-  rows += [(f"{span}.out_project.0.weight", "span_head/out_dense_in/kernel", "T"),
-           (f"{span}.out_project.0.bias", "span_head/out_dense_in/bias", ""),
-           (f"{span}.out_project.3.weight", "span_head/out_dense_out/kernel", "T"),
-           (f"{span}.out_project.3.bias", "span_head/out_dense_out/bias", "")]
-  rows += _ffn_names("prompt_rep_layer", "prompt_head")
-  shapes = {"projection/kernel": (e, d), "projection/bias": (d,)}
-  for ffn in ("span_head/project_start", "span_head/project_end", "prompt_head"):
-    shapes.update({f"{ffn}/dense_in/kernel": (d, 4 * d), f"{ffn}/dense_in/bias": (4 * d,),
-                   f"{ffn}/dense_out/kernel": (4 * d, d), f"{ffn}/dense_out/bias": (d,)})
-  shapes.update({"span_head/out_dense_in/kernel": (2 * d, 4 * d), "span_head/out_dense_in/bias": (4 * d,),
-                 "span_head/out_dense_out/kernel": (4 * d, d), "span_head/out_dense_out/bias": (d,)})
-  out = [(t, o, tr, shapes[o]) for t, o, tr in rows]
+    out += _linear_rows("token_rep_layer.projection", "projection", e, d)
+  if config.span_mode == "token_level":
+    out += _linear_rows("scorer.proj_token", "scorer/proj_token", d, 2 * d)
+    out += _linear_rows("scorer.proj_label", "scorer/proj_label", d, 2 * d)
+    out += _ffn_rows("scorer.out_mlp", "scorer/out_dense_in", "scorer/out_dense_out", 3 * d, 4 * d, 3)
+  else:
+    hidden = 2 * d if config.span_mode == "marker" else 4 * d
+    out += _projection_ffn_rows(f"{span}.project_start", "span_head/project_start", d, hidden)
+    out += _projection_ffn_rows(f"{span}.project_end", "span_head/project_end", d, hidden)
+    if config.span_mode == "marker":
+      out += _linear_rows(f"{span}.out_project", "span_head/out_project", 2 * d, d)
+    else:
+      out += _ffn_rows(f"{span}.out_project", "span_head/out_dense_in", "span_head/out_dense_out", 2 * d, 4 * d, d)
+    out += _projection_ffn_rows("prompt_rep_layer", "prompt_head", d, 4 * d)
   if config.num_rnn_layers:
     h = d // 2
     for suffix, direction in (("", 0), ("_reverse", 1)):
@@ -132,37 +127,176 @@ def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNE
   return params
 
 
-def load_gliner_state(directory: str) -> tuple[GLiNERConfig, dict[str, Any]]:
-  """Reads a gliner 0.2.x checkpoint directory into (GLiNERConfig, params)."""
-  cfg_path = os.path.join(directory, "gliner_config.json")
-  if not os.path.exists(cfg_path):
-    raise FileNotFoundError(f"{directory} has no gliner_config.json: not a gliner 0.2.x checkpoint")
-  with open(cfg_path) as f:
-    config = GLiNERConfig.from_reference(json.load(f))
-  return config, gliner_params_from_state_dict(read_state_dict(directory), config)
+EMBEDDING_TENSOR = ENCODER_PREFIX + "embeddings.word_embeddings.weight"
+REFERENCE_CONFIG_FILE = "gliner_config.json"
 
 
-def load_reference_tokenizer(directory: str, config: GLiNERConfig):
-  """The checkpoint's tokenizer, with GLiNER's special tokens added exactly as the reference adds them."""
-  from transformers import AutoTokenizer
-  tokenizer = AutoTokenizer.from_pretrained(directory)
-  missing = [t for t in ("[FLERT]", config.ent_token, config.sep_token) if t not in tokenizer.get_vocab()]
+@dataclasses.dataclass
+class GLiNERCheckpoint:
+  """A gliner 0.2.x model read into gliner_jax terms: its config, parameters and tokenizer."""
+
+  config: GLiNERConfig
+  params: dict[str, Any]
+  tokenizer: Any
+
+
+def backbone_hf_config(model_name: str, options: HubOptions | None = None) -> dict[str, Any]:
+  """The Hugging Face config of backbone `model_name`, found as gliner finds it (AutoConfig), offline first.
+
+  A local folder's `config.json`; else the bundled table (`gliner_jax.backbones`); else the hub.
+  """
+  if model_name and os.path.isfile(os.path.join(model_name, "config.json")):
+    with open(os.path.join(model_name, "config.json")) as f:
+      return json.load(f)
+  bundled = backbone_config(model_name)
+  if bundled is not None:
+    return bundled
+  if not model_name or not looks_like_hub_id(model_name):
+    raise ConversionError(f"gliner_config.json has no 'encoder_config' and its model_name {model_name!r} is "
+                          "neither a folder with a config.json nor a bundled backbone "
+                          f"({sorted(BACKBONE_CONFIGS)})")
+  options = dataclasses.replace(options or HubOptions(), revision=None)
+  try:
+    folder = resolve_model_dir(model_name, options, files=["config.json"])
+    with open(os.path.join(folder, "config.json")) as f:
+      return json.load(f)
+  except Exception as e:  # offline, private or unknown repository
+    raise ConversionError(f"gliner_config.json has no 'encoder_config' and the config of its backbone "
+                          f"{model_name!r} could not be fetched ({type(e).__name__}: {e}); download it, or "
+                          "add encoder_config to gliner_config.json") from e
+
+
+def read_gliner_config(directory: str, state: Mapping[str, np.ndarray] | None = None,
+                       options: HubOptions | None = None) -> GLiNERConfig:
+  """The GLiNERConfig of a gliner 0.2.x folder, in either layout (with or without `encoder_config`).
+
+  Without `encoder_config` the backbone config comes from `model_name` and its vocabulary size
+  from the checkpoint's embedding table (`state`), as gliner resizes the embeddings before loading.
+  """
+  path = os.path.join(directory, REFERENCE_CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{directory} has no {REFERENCE_CONFIG_FILE}: not a gliner 0.2.x checkpoint")
+  with open(path) as f:
+    raw = json.load(f)
+  rows = None
+  if state is not None and EMBEDDING_TENSOR in state:
+    rows = int(state[EMBEDDING_TENSOR].shape[0])
+  declared = raw.get("vocab_size", -1)
+  if rows is not None and declared not in (None, -1) and int(declared) != rows:
+    raise ConversionError(f"{path}: vocab_size={declared} but the checkpoint's embedding table "
+                          f"{EMBEDDING_TENSOR} has {rows} rows")
+  encoder = None
+  if not raw.get("encoder_config"):
+    hf = backbone_hf_config(str(raw.get("model_name", "")), options)
+    if rows is not None:
+      hf = dict(hf, vocab_size=rows)
+    elif declared not in (None, -1):
+      hf = dict(hf, vocab_size=int(declared))
+    encoder = EncoderConfig.from_hf_dict(hf)
+  elif rows is not None and int(raw["encoder_config"].get("vocab_size", rows)) != rows:
+    encoder = EncoderConfig.from_hf_dict(dict(raw["encoder_config"], vocab_size=rows))
+  return GLiNERConfig.from_reference(raw, encoder=encoder)
+
+
+def load_gliner_state(directory: str, options: HubOptions | None = None) -> tuple[GLiNERConfig, dict[str, Any]]:
+  """Reads a gliner 0.2.x checkpoint folder into (GLiNERConfig, params); the tokenizer is not read."""
+  path = os.path.join(directory, REFERENCE_CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{directory} has no {REFERENCE_CONFIG_FILE}: not a gliner 0.2.x checkpoint")
+  with open(path) as f:
+    raw = json.load(f)
+  if raw.get("encoder_config"):
+    GLiNERConfig.from_reference(raw)  # options gliner_jax does not compute are named before any weight is read
+  state = read_state_dict(directory)
+  config = read_gliner_config(directory, state, options)
+  return config, gliner_params_from_state_dict(state, config)
+
+
+def add_gliner_tokens(tokenizer, config: GLiNERConfig | None = None):
+  """Adds GLiNER's special tokens the tokenizer lacks, in the reference's order ([FLERT], <<ENT>>, <<SEP>>)."""
+  tokens = ("[FLERT]", config.ent_token, config.sep_token) if config is not None else SPECIAL_TOKENS
+  missing = [t for t in tokens if t not in tokenizer.get_vocab()]
   if missing:
     tokenizer.add_tokens(missing, special_tokens=True)
   return tokenizer
 
 
-def convert_gliner_checkpoint(src: str, dst: str, dtype: Any = None) -> str:
-  """gliner 0.2.x checkpoint directory -> gliner_jax checkpoint directory; returns dst."""
-  from gliner_jax.checkpoint import save_checkpoint
-  config, params = load_gliner_state(src)
-  tokenizer = load_reference_tokenizer(src, config)
+def _opt_in_bos_eos(tokenizer):
+  """Sentencepiece tokenizers that define bos/eos add them, as gliner 0.2.29 asks of transformers v5."""
+  if hasattr(tokenizer, "add_bos_token") and tokenizer.bos_token_id is not None:
+    tokenizer.add_bos_token = True
+  if hasattr(tokenizer, "add_eos_token") and tokenizer.eos_token_id is not None:
+    tokenizer.add_eos_token = True
+  return tokenizer
+
+
+def load_gliner_tokenizer(directory: str, config: GLiNERConfig, tokenizer: Any = None,
+                          options: HubOptions | None = None):
+  """The tokenizer of a gliner folder as gliner loads it, with GLiNER's special tokens added.
+
+  `tokenizer` (a tokenizer, or a folder / hub id) wins; else the folder's own tokenizer files
+  (when it has a tokenizer_config.json); else the tokenizer of the config's `model_name`.
+  """
+  from transformers import AutoTokenizer
+  hub = dataclasses.replace(options or HubOptions(), revision=None).kwargs()
+  if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+    return add_gliner_tokens(tokenizer, config)
+  if tokenizer is not None:
+    source = str(tokenizer)
+  elif os.path.isfile(os.path.join(directory, "tokenizer_config.json")):
+    source, hub = directory, {}
+  else:
+    source = config.model_name
+  try:
+    loaded = AutoTokenizer.from_pretrained(source, **hub)
+  except Exception as e:
+    raise ConversionError(f"{directory} has no tokenizer files and the tokenizer of {source!r} could not be "
+                          f"loaded ({type(e).__name__}: {e}); pass tokenizer= (a tokenizer, a folder or a hub "
+                          "id)") from e
+  return add_gliner_tokens(_opt_in_bos_eos(loaded), config)
+
+
+def check_vocabulary(config: GLiNERConfig, tokenizer, source: str = "the model") -> GLiNERConfig:
+  """Checks tokenizer, class_token_index and embedding rows against each other; returns the config with
+  class_token_index set to the tokenizer's id of the entity token.
+
+  Raises ConversionError naming the numbers when they disagree (otherwise the prompt would read
+  tokens past the embedding table, or no <<ENT>> positions: NaN or empty predictions).
+  """
   ent_id = tokenizer.convert_tokens_to_ids(config.ent_token)
+  size, rows = len(tokenizer), config.encoder.vocab_size
+  problems = []
+  if size > rows:
+    problems.append(f"the tokenizer has {size} tokens but the embedding table has {rows} rows")
   if config.class_token_index not in (-1, ent_id):
-    raise ConversionError(f"gliner_config.json class_token_index={config.class_token_index} but the "
-                          f"tokenizer maps {config.ent_token!r} to {ent_id}")
-  config = config.replace(class_token_index=ent_id)
-  save_checkpoint(dst, config, params, tokenizer, dtype=dtype)
+    problems.append(f"class_token_index={config.class_token_index} but the tokenizer maps "
+                    f"{config.ent_token!r} to {ent_id}")
+  if problems:
+    raise ConversionError(f"{source}: " + "; ".join(problems))
+  return config.replace(class_token_index=int(ent_id))
+
+
+def load_gliner_checkpoint(directory: str, *, tokenizer: Any = None,
+                           options: HubOptions | None = None) -> GLiNERCheckpoint:
+  """Reads a gliner 0.2.x folder (either layout, any weight file) as gliner 0.2.29 would load it.
+
+  Example:
+    >>> ckpt = load_gliner_checkpoint("gliner_small-v2.1/", tokenizer="microsoft/deberta-v3-small")
+    >>> ckpt.config.span_mode, ckpt.config.encoder.model_type
+    ('markerV0', 'deberta-v2')
+  """
+  config, params = load_gliner_state(directory, options)
+  tok = load_gliner_tokenizer(directory, config, tokenizer, options)
+  config = check_vocabulary(config, tok, directory).replace(model_name=backbone_name(config.model_name))
+  return GLiNERCheckpoint(config, params, tok)
+
+
+def convert_gliner_checkpoint(src: str, dst: str, dtype: Any = None, *, tokenizer: Any = None,
+                              options: HubOptions | None = None) -> str:
+  """gliner 0.2.x checkpoint folder (or hub id) -> gliner_jax checkpoint folder; returns dst."""
+  from gliner_jax.checkpoint import save_checkpoint
+  read = load_gliner_checkpoint(resolve_model_dir(src, options), tokenizer=tokenizer, options=options)
+  save_checkpoint(dst, read.config, read.params, read.tokenizer, dtype=dtype)
   return dst
 
 

@@ -3,7 +3,9 @@
 Texts are split into words with character offsets, long texts are read in overlapping windows of at
 most `max_len` words, label lists longer than `max_types` are split into groups, and every
 (window, label group) item is scored on the device at a bucketed shape. Only the candidates above
-the threshold come back to the host, where the priority-queue decoder picks the entities.
+the threshold come back to the host, where the priority-queue decoder picks the entities (token_level
+models send back their per-word start / end / inside probabilities, which `gliner_jax.token_decoding`
+turns into candidate spans first).
 
 Example:
   >>> model = GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL)
@@ -25,9 +27,10 @@ import numpy as np
 from gliner_jax import checkpoint as ckpt
 from gliner_jax.config import GLiNERConfig
 from gliner_jax.decoding import check_threshold, decode_spans
-from gliner_jax.processing import (BatchShape, EncodedText, PromptTokenizer, batch_shape, bucket, make_word_splitter,
-                                   pad_batch, validate_labels)
-from gliner_jax.span_model import GLiNERSpanModel
+from gliner_jax.processing import (MAX_WORD_TOKENS, BatchShape, EncodedText, PromptTokenizer, batch_shape, bucket,
+                                   make_word_splitter, pad_batch, validate_labels)
+from gliner_jax.token_decoding import token_candidates
+from gliner_jax.token_model import make_model
 
 MAX_CANDIDATES_PER_ROW = 512
 
@@ -102,7 +105,7 @@ class GLiNER:
     self.tokenizer = tokenizer
     self.prompt_tokenizer = PromptTokenizer(tokenizer, config)
     self.words_splitter = make_word_splitter(words_splitter or config.words_splitter_type)
-    self.model = GLiNERSpanModel(config, dtype=dtype, span_head_impl=span_head_impl)
+    self.model = make_model(config, dtype=dtype, span_head_impl=span_head_impl)
     limit = getattr(tokenizer, "model_max_length", None) or 10 ** 9
     self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10 ** 6))
     self.window_overlap = 2 * config.max_width
@@ -110,40 +113,66 @@ class GLiNER:
     self._apply = jax.jit(self.model.apply)
     self._candidates = jax.jit(functools.partial(self._device_candidates, self.model),
                                static_argnames=("cap",))
+    self._token_probs = jax.jit(functools.partial(self._device_token_probs, self.model))
 
   # ----------------------------------------------------------------------------------- loading
   @classmethod
-  def from_pretrained(cls, path_or_hub_id: str, *, words_splitter=None, dtype=jnp.float32,
-                      cache_dir: str | None = None, **kwargs) -> "GLiNER":
+  def from_pretrained(cls, path_or_hub_id: str, *, tokenizer: Any = None, words_splitter=None,
+                      dtype=jnp.float32, revision: str | None = None, token: str | bool | None = None,
+                      cache_dir: str | None = None, local_files_only: bool = False, **kwargs) -> "GLiNER":
     """Loads a gliner_jax checkpoint, or converts a gliner 0.2.x checkpoint, from a folder or the hub.
 
-    A hub id (e.g. "urchade/gliner_small-v2.1") is downloaded with `huggingface_hub` first.
+    A hub id (e.g. "urchade/gliner_small-v2.1") is fetched with `huggingface_hub` (`revision`,
+    `token`, `cache_dir`; only the files a model needs). gliner folders load in every public layout
+    (see `gliner_jax.convert`); `tokenizer` (a tokenizer, a folder or a hub id) serves folders that
+    ship none, when their `model_name` cannot be reached.
+
+    Example:
+      >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")
     """
-    directory = path_or_hub_id
-    if not os.path.isdir(directory):
-      # A hub id is "name" or "namespace/name"; any other missing path is a missing local folder.
-      parent = os.path.dirname(path_or_hub_id)
-      if (os.path.isabs(path_or_hub_id) or path_or_hub_id.startswith((".", "~"))
-          or path_or_hub_id.count("/") > 1 or (parent and os.path.isdir(parent))):
-        raise FileNotFoundError(f"no model directory at {path_or_hub_id}")
-      from huggingface_hub import snapshot_download
-      directory = snapshot_download(path_or_hub_id, cache_dir=cache_dir)
-    from transformers import AutoTokenizer
+    from gliner_jax.hub import HubOptions, resolve_model_dir
+    options = HubOptions(revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only)
+    directory = resolve_model_dir(path_or_hub_id, options)
     if ckpt.is_checkpoint(directory):
+      from transformers import AutoTokenizer
       config, params = ckpt.load_checkpoint(directory)
-      tokenizer = AutoTokenizer.from_pretrained(directory)
+      if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer or directory)
     elif os.path.exists(os.path.join(directory, "gliner_config.json")):
-      from gliner_jax.convert import load_gliner_state, load_reference_tokenizer
-      config, params = load_gliner_state(directory)
-      tokenizer = load_reference_tokenizer(directory, config)
-      config = config.replace(class_token_index=tokenizer.convert_tokens_to_ids(config.ent_token))
+      from gliner_jax.convert import load_gliner_checkpoint
+      read = load_gliner_checkpoint(directory, tokenizer=tokenizer, options=options)
+      config, params, tokenizer = read.config, read.params, read.tokenizer
     else:
       raise FileNotFoundError(f"{directory} holds neither a gliner_jax checkpoint "
                               f"({ckpt.CONFIG_FILE}) nor a gliner one (gliner_config.json)")
     return cls(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, **kwargs)
 
-  def save_pretrained(self, directory: str, dtype: Any = None) -> None:
-    ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)
+  def save_pretrained(self, directory: str, dtype: Any = None, format: str = "gliner_jax",
+                      model_name: str | None = None) -> None:
+    """Writes the model: format="gliner_jax" (this library's checkpoint; `dtype` None keeps float32) or
+    "gliner" (a gliner 0.2.x folder for `gliner.GLiNER.from_pretrained`, float32 unless `dtype`;
+    `model_name` overrides the recorded backbone name, see `gliner_jax.gliner_export`).
+
+    Example:
+      >>> model.save_pretrained("my_model_gliner/", format="gliner")
+    """
+    if format == "gliner":
+      from gliner_jax.gliner_export import export_gliner
+      export_gliner(directory, self.config, jax.device_get(self.params), self.tokenizer, model_name=model_name,
+                    dtype=dtype if dtype is not None else "float32")
+    elif format == "gliner_jax":
+      ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)
+    else:
+      raise ValueError(f"format={format!r}: use 'gliner_jax' or 'gliner'")
+
+  def push_to_hub(self, repo_id: str, **kwargs):
+    """Uploads the model to the hub as a gliner 0.2.x folder (`gliner_jax.gliner_export.push_to_hub`).
+
+    Example:
+      >>> model.push_to_hub("me/my-gliner", private=True)
+    """
+    from gliner_jax.gliner_export import push_to_hub
+    return push_to_hub(self, repo_id, **kwargs)
 
   # ----------------------------------------------------------------------------------- device
   @staticmethod
@@ -157,8 +186,13 @@ class GLiNER:
     index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
     return count, index, jnp.take_along_axis(flat, index, axis=1), flat
 
+  @staticmethod
+  def _device_token_probs(model, params, batch):
+    return jax.nn.sigmoid(model.apply({"params": params}, **batch).logits)
+
   def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-    """Raw span x type logits [B, W, K, C] for a padded batch (for tests and analysis)."""
+    """Raw logits for a padded batch (for tests and analysis): span x type [B, W, K, C], or
+    [B, W, C, 3] (start, end, inside) for token_level models."""
     return np.asarray(self._apply({"params": self.params}, **batch).logits)
 
   # ----------------------------------------------------------------------------------- API
@@ -183,6 +217,10 @@ class GLiNER:
       if not isinstance(text, str):
         raise ValueError(f"texts[{i}] is {type(text).__name__}, not a string")
       split = list(self.words_splitter(text))
+      bad = next((x for x in split if not 0 <= x[1] <= x[2] <= len(text)), None)
+      if bad is not None:
+        raise ValueError(f"words_splitter gave {bad!r} for texts[{i}] of length {len(text)}: each word must be "
+                         "(word, start, end) with 0 <= start <= end <= len(text)")
       words.append([w for w, _, _ in split])
       offsets.append([(s, e) for _, s, e in split])
     groups = [labels[i:i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
@@ -200,11 +238,24 @@ class GLiNER:
 
   # ----------------------------------------------------------------------------------- internals
   def _plan(self, words: list[list[str]], groups: list[list[str]]):
-    """All (window, label group) items, tokenized; windows shrink until they fit the encoder."""
+    """All (window, label group) items, tokenized.
+
+    Each text word keeps at most `MAX_WORD_TOKENS` subtokens (fewer if the prompt leaves less room),
+    so a huge word cannot fill the encoder. A text's windows shrink until each fits: first down to
+    2 * window_overlap words (spans of up to max_width words are still read whole), then, only for
+    text dense with long words, down to one word. Only a prompt with no room left is an error.
+    """
     items: list[_Item] = []
     encoded: list[EncodedText] = []
+    floor = 2 * self.window_overlap
     for g, group in enumerate(groups):
       offset = g * self.config.max_types
+      prompt_tokens = self.prompt_tokenizer.encode_batch([[]], [group])[0].num_tokens
+      room = self.max_tokens - prompt_tokens
+      if room < 1:
+        raise ValueError(f"the prompt of {len(group)} labels takes {prompt_tokens} of the encoder's "
+                         f"{self.max_tokens} tokens and leaves no room for words; use fewer or shorter labels")
+      word_cap = min(MAX_WORD_TOKENS, room)
       for t, text_words in enumerate(words):
         if not text_words:
           continue
@@ -212,13 +263,15 @@ class GLiNER:
         while True:
           windows = word_windows(len(text_words), max_words, self.window_overlap)
           enc = self.prompt_tokenizer.encode_batch([text_words[a:b] for a, b, _, _ in windows],
-                                                   [group] * len(windows))
-          if max(e.num_tokens for e in enc) <= self.max_tokens:
+                                                   [group] * len(windows), max_word_tokens=word_cap)
+          longest = max(e.num_tokens for e in enc)
+          if longest <= self.max_tokens:
             break
-          if max_words <= 2 * self.window_overlap:
-            raise ValueError(f"text {t}: the prompt with {len(group)} labels leaves no room for words "
-                             f"within {self.max_tokens} tokens; use fewer or shorter labels")
-          max_words = max(2 * self.window_overlap, int(max_words * 0.75))
+          if max_words == 1:  # only a tokenizer adding tokens between prompt and text gets here
+            raise ValueError(f"text {t}: a one-word window takes {longest} tokens, over the encoder's "
+                             f"{self.max_tokens}")
+          shrunk = int(max_words * 0.75)
+          max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
         for (a, b, own_a, own_b), e in zip(windows, enc):
           items.append(_Item(t, a, b, offset, own_a, own_b))
           encoded.append(e)
@@ -235,6 +288,13 @@ class GLiNER:
       shape = batch_shape(rows, bucket(len(rows), _batch_buckets(batch_size)))
       self.compiled_shapes.add(shape)
       batch = pad_batch(rows, shape, self.prompt_tokenizer.pad_id)
+      if self.config.span_mode == "token_level":
+        probs = np.asarray(self._token_probs(self.params, batch))
+        for r, i in enumerate(chunk):
+          start, width, c, sc = token_candidates(probs[r], threshold, rows[r].num_words,
+                                                 len(rows[r].type_token_index))
+          _add_owned(per_text, items[i], start, width, c, sc)
+        continue
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * shape.types)
       count, index, scores, flat = self._candidates(self.params, batch, np.float32(threshold), cap=cap)
       count, index, scores = jax.device_get((count, index, scores))
@@ -245,22 +305,29 @@ class GLiNER:
           sc = row[idx]
         else:
           idx, sc = index[r, :count[r]], scores[r, :count[r]]
-        item = items[i]
         w, rest = np.divmod(idx, k * shape.types)
         width, c = np.divmod(rest, shape.types)
-        start = w + item.word_start
-        keep = (start >= item.own_start) & (start < item.own_stop)
-        per_text.setdefault(item.text_index, []).append(
-            np.stack([start[keep], width[keep], c[keep] + item.label_offset]).astype(np.int64))
-        per_text.setdefault(-1 - item.text_index, []).append(sc[keep].astype(np.float32))
+        _add_owned(per_text, items[i], w, width, c, sc)
     out = {}
     for t in {it.text_index for it in items}:
       cand = np.concatenate(per_text[t], axis=1)
       scores = np.concatenate(per_text[-1 - t])
-      order_rm = np.lexsort((cand[2], cand[1], cand[0]))  # row-major (start, width, label)
+      if self.config.span_mode == "token_level":  # the token decoder's order: start, label, end
+        order_rm = np.lexsort((cand[1], cand[2], cand[0]))
+      else:  # row-major (start, width, label)
+        order_rm = np.lexsort((cand[2], cand[1], cand[0]))
       cand, scores = cand[:, order_rm], scores[order_rm]
       out[t] = (cand[0], cand[1], cand[2], scores)
     return _DefaultEmpty(out)
+
+
+def _add_owned(per_text: dict[int, list[np.ndarray]], item: _Item, start_in_window, width, label, scores) -> None:
+  """Adds an item's candidates whose start word this window owns, in text words and global labels."""
+  start = np.asarray(start_in_window) + item.word_start
+  keep = (start >= item.own_start) & (start < item.own_stop)
+  per_text.setdefault(item.text_index, []).append(
+      np.stack([start[keep], np.asarray(width)[keep], np.asarray(label)[keep] + item.label_offset]).astype(np.int64))
+  per_text.setdefault(-1 - item.text_index, []).append(np.asarray(scores)[keep].astype(np.float32))
 
 
 def _batch_buckets(batch_size: int) -> tuple[int, ...]:

@@ -32,7 +32,9 @@ def dense(features: int, axes: Sequence[str | None], *, name: str, dtype: Dtype 
 
 
 class ProjectionFFN(nn.Module):
-  """Linear(d_in, 4*d_out) -> ReLU -> Dropout -> Linear(4*d_out, d_out), as GLiNER's projection layers.
+  """Linear(d_in, e*d_out) -> ReLU -> Dropout -> Linear(e*d_out, d_out), as GLiNER's projection layers.
+
+  The expansion e is 4 (`create_projection_layer`); gliner's "marker" endpoint FFNs use 2.
 
   Example:
     >>> y = ProjectionFFN(out_features=512, dropout=0.4).apply({"params": p}, x)
@@ -42,12 +44,53 @@ class ProjectionFFN(nn.Module):
   dropout: float = 0.0
   dtype: Dtype = jnp.float32
   in_axis: str = "embed"
+  expansion: int = 4
 
   @nn.compact
   def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-    h = nn.relu(dense(4 * self.out_features, (self.in_axis, "mlp"), name="dense_in", dtype=self.dtype)(x))
+    hidden = self.expansion * self.out_features
+    h = nn.relu(dense(hidden, (self.in_axis, "mlp"), name="dense_in", dtype=self.dtype)(x))
     h = HashDropout(self.dropout)(h, deterministic=deterministic)
     return dense(self.out_features, ("mlp", "embed"), name="dense_out", dtype=self.dtype)(h)
+
+
+class SplitDense(nn.Module):
+  """A dense layer over inputs that are the concatenation of parts, with the kernel split by rows.
+
+  `layer(x)` is `nn.Dense(features)` on x of `sum(part_sizes)` features; `layer.terms(parts)` gives each part's
+  product with its rows of the kernel (the bias added to the first), so that
+  `sum(terms)` == `layer(concatenate(parts))` while the parts may broadcast against each other and the
+  concatenation is never built. Parameters: kernel [sum(part_sizes), features] and bias, as nn.Dense.
+
+  Example:
+    >>> layer = SplitDense(64, (32, 32), ("embed", "mlp"))
+    >>> a, b = layer.apply({"params": p}, (x[:, :, None], y[:, None]), method="terms")  # a + b broadcasts
+  """
+
+  features: int
+  part_sizes: tuple[int, ...]
+  axes: tuple[str | None, str | None]
+  dtype: Dtype = jnp.float32
+
+  def setup(self):
+    part = nn.with_logical_partitioning
+    self.kernel = self.param("kernel", part(nn.initializers.lecun_normal(), tuple(self.axes)),
+                             (sum(self.part_sizes), self.features), jnp.float32)
+    self.bias = self.param("bias", part(nn.initializers.zeros_init(), (self.axes[-1],)), (self.features,),
+                           jnp.float32)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return x.astype(self.dtype) @ self.kernel.astype(self.dtype) + self.bias.astype(self.dtype)
+
+  def terms(self, parts: Sequence[jax.Array]) -> list[jax.Array]:
+    if tuple(p.shape[-1] for p in parts) != tuple(self.part_sizes):
+      raise ValueError(f"parts of widths {[p.shape[-1] for p in parts]}, expected {list(self.part_sizes)}")
+    kernel, out, row = self.kernel.astype(self.dtype), [], 0
+    for p in parts:
+      out.append(p.astype(self.dtype) @ kernel[row:row + p.shape[-1]])
+      row += p.shape[-1]
+    out[0] = out[0] + self.bias.astype(self.dtype)
+    return out
 
 
 def _reverse_within_length(x: jax.Array, lengths: jax.Array) -> jax.Array:

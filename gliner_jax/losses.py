@@ -27,6 +27,11 @@ How this module follows the reference, and where it deliberately differs:
 
 Every option is a static Python value; only arrays (and the key) may be traced, so
 `jax.jit(functools.partial(span_loss, alpha=0.25, gamma=2.0))` works.
+
+The token model (span_mode "token_level") trains its [B, W, C, 3] start / end / inside logits with
+`token_loss`: the same focal BCE per element, masked by valid words x valid types, summed or divided by
+the number of valid (word, type) pairs. Its options are the focal ones; the reference token model takes
+no masking, dice or span-width options (`token_loss_options` refuses them where they would matter).
 """
 
 from __future__ import annotations
@@ -300,3 +305,72 @@ def span_loss(logits: jax.Array, labels: jax.Array, span_mask: jax.Array, type_m
     return total
   num_valid = valid_spans.sum()
   return jnp.where(num_valid > 0, total / jnp.maximum(num_valid, 1.0), 0.0)
+
+
+TOKEN_LOSS_OPTIONS = ("alpha", "gamma", "prob_margin", "label_smoothing", "reduction", "eps")
+
+
+def token_loss(logits: jax.Array, labels: jax.Array, word_mask: jax.Array, type_mask: jax.Array,
+               *, alpha: float = -1.0, gamma: float = 0.0, prob_margin: float = 0.0,
+               label_smoothing: float = 0.0, reduction: str = "sum", eps: float | None = 1e-6) -> jax.Array:
+  """gliner 0.2.29's token-model loss on start / end / inside logits.
+
+  Args:
+    logits: [B, W, C, 3] scores (any float dtype, computed in float32).
+    labels: 0/1 targets of the same shape (`IGNORE_INDEX` entries are ignored).
+    word_mask: [B, W], nonzero for words inside the text.
+    type_mask: [B, C], nonzero for real entity types.
+    alpha, gamma, prob_margin, label_smoothing, eps: as `focal_loss_elements`.
+    reduction: "sum"; "mean" = sum / number of valid (word, type) pairs (0 if none), as the reference;
+      "none": the masked per-element losses [B, W, C, 3].
+
+  Example:
+    >>> loss = token_loss(out.logits, batch["labels"], out.word_mask, batch["type_mask"], alpha=0.75, gamma=2.0)
+  """
+  _validate_options(alpha, gamma, prob_margin, label_smoothing, reduction, 1.0, "none", "focal", 1.0, eps)
+  logits, labels = jnp.asarray(logits), jnp.asarray(labels)
+  word_mask, type_mask = jnp.asarray(word_mask), jnp.asarray(type_mask)
+  if logits.ndim != 4 or logits.shape[-1] != 3:
+    raise ValueError(f"logits must be [batch, words, types, 3], got shape {logits.shape}")
+  if labels.shape != logits.shape:
+    raise ValueError(f"labels shape {labels.shape} != logits shape {logits.shape}")
+  if word_mask.shape != logits.shape[:2] or type_mask.shape != (logits.shape[0], logits.shape[2]):
+    raise ValueError(f"word_mask {word_mask.shape} and type_mask {type_mask.shape} must be {logits.shape[:2]} "
+                     f"and {(logits.shape[0], logits.shape[2])}")
+  per = focal_loss_elements(logits, labels, alpha=alpha, gamma=gamma, prob_margin=prob_margin,
+                            label_smoothing=label_smoothing, eps=eps)
+  pairs = (word_mask != 0)[:, :, None] & (type_mask != 0)[:, None, :]
+  per = per * pairs[..., None].astype(jnp.float32)
+  if reduction == "none":
+    return per
+  total = per.sum()
+  if reduction == "sum":
+    return total
+  num_valid = pairs.sum().astype(jnp.float32)
+  return jnp.where(num_valid > 0, total / jnp.maximum(num_valid, 1.0), 0.0)
+
+
+def token_loss_options(options: Mapping[str, Any]) -> dict[str, Any]:
+  """The `token_loss` keywords out of span-loss options (e.g. a training config's `loss` section).
+
+  The reference token model ignores masking / negatives, loss_type and the span-width weight; they are
+  dropped where they change nothing, and refused (ValueError) where a span model would use them.
+
+  Example:
+    >>> token_loss_options({"alpha": 0.75, "gamma": 2.0, "masking": "none", "negatives": 1.0})
+    {'alpha': 0.75, 'gamma': 2.0}
+  """
+  options = dict(options)
+  unknown = sorted(set(options) - set(TOKEN_LOSS_OPTIONS) - {f.name for f in dataclasses.fields(SpanLossConfig)})
+  if unknown:
+    raise ValueError(f"unknown loss options: {unknown}")
+  refused = []
+  if options.get("masking", "none") != "none" and options.get("negatives", 1.0) < 1.0:
+    refused.append(f"negative sampling (masking={options['masking']!r}, negatives={options['negatives']})")
+  if options.get("loss_type", "focal") != "focal":
+    refused.append(f"loss_type={options['loss_type']!r}")
+  if options.get("span_width_weight", False):
+    refused.append("span_width_weight=True")
+  if refused:
+    raise ValueError("the token_level loss (gliner's token model) has no " + ", ".join(refused))
+  return {k: v for k, v in options.items() if k in TOKEN_LOSS_OPTIONS}

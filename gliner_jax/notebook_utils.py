@@ -81,12 +81,24 @@ def default_mesh_shape(batch_size: int, num_devices: int | None = None) -> dict[
   return {"data": data, "fsdp": 1, "tensor": num_devices // data}
 
 
+def in_colab() -> bool:
+  """True in a Google Colab runtime (google.colab importable)."""
+  import importlib.util
+  try:
+    return importlib.util.find_spec("google.colab") is not None
+  except (ImportError, ValueError):  # no `google` package at all
+    return False
+
+
 def prepare_workdir(workdir: str) -> str:
   """Creates the run directory; mounts Google Drive first when it is under /content/drive in Colab."""
   if workdir.startswith("gs://"):
     raise ValueError(f"{workdir}: training writes config.json and metrics.jsonl with plain file IO, so a gs:// "
                      "workdir is not supported yet; use a local or Drive folder")
   if workdir.startswith("/content/drive/") and not os.path.isdir("/content/drive/MyDrive"):
+    if not in_colab():
+      raise ValueError(f"{workdir} is a Google Drive folder, which only Colab mounts; outside Colab use a local "
+                       "folder (notebook_workdir picks one for a /content/ default)")
     from google.colab import drive  # only in Colab
     drive.mount("/content/drive")
   os.makedirs(workdir, exist_ok=True)
@@ -94,11 +106,15 @@ def prepare_workdir(workdir: str) -> str:
 
 
 def notebook_workdir(default: str) -> str:
-  """The run directory: env GLINER_JAX_WORKDIR if set, a fresh temporary folder in ci mode, else `default`."""
+  """The run directory: env GLINER_JAX_WORKDIR if set, a fresh temporary folder in ci mode, else `default`;
+  outside Colab a Colab default (under /content/) becomes `gliner_jax_runs/<its last folder>` under the
+  working directory (plain Jupyter has no Drive to mount)."""
   if os.environ.get(WORKDIR_ENV):
     return os.environ[WORKDIR_ENV]
   if notebook_mode() == "ci":
     return tempfile.mkdtemp(prefix="gliner_jax_notebook_")
+  if default.startswith("/content/") and not in_colab():
+    return os.path.abspath(os.path.join("gliner_jax_runs", os.path.basename(os.path.normpath(default))))
   return default
 
 
@@ -111,22 +127,56 @@ def resolve_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None) -> st
   return DEFAULT_MODEL if (offline_mode() if offline is None else offline) else hub_id
 
 
-def load_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None, fallback: bool = True):
-  """(GLiNER, where it came from). A hub checkpoint that cannot be fetched falls back to the default.
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+  """What `load_model` loaded: the model, the folder or hub id it came from, and what the user should know."""
 
-  The fallback (with a warning naming the error) is for runtimes without internet; `fallback=False`
-  raises instead.
+  model: Any
+  source: str
+  requested: str
+  fell_back: bool
+  note: str
+
+  def __iter__(self):  # `model, source = load_model(...)`
+    return iter((self.model, self.source))
+
+
+def _fallback_note(requested: str, why: str) -> str:
+  return (f"Using the embedded default model (gliner_jax.DEFAULT_MODEL: MiniLM-L6, zero-shot CrossNER F1 ~24), "
+          f"NOT {requested!r}.\n"
+          f"  why: {why}\n"
+          f"  what to do: connect the runtime to the internet and re-run this cell (the checkpoint is downloaded "
+          f"and converted), or download {requested!r} elsewhere (`huggingface-cli download {requested} --local-dir "
+          f"DIR`), upload DIR and set HUB_MODEL to its path; set {MODE_ENV} and HF_HUB_OFFLINE off to go online.")
+
+
+def load_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None, fallback: bool = True) -> LoadedModel:
+  """Loads `hub_id` (converted from PyTorch when it is a gliner checkpoint), or the embedded default model.
+
+  Offline (ci mode, HF_HUB_OFFLINE) the default is used without trying the hub; online, a checkpoint
+  that cannot be fetched or converted falls back to the default with a warning, unless `fallback=False`.
+  `LoadedModel.note` says which model it is and, after a fallback, why and what to do.
+
+  Example:
+    >>> loaded = load_model("urchade/gliner_small-v2.1"); print(loaded.note)
+    >>> model, source = loaded
   """
   from gliner_jax import DEFAULT_MODEL
   from gliner_jax.inference import GLiNER
   source = resolve_model(hub_id, offline=offline)
+  if source == DEFAULT_MODEL and hub_id != DEFAULT_MODEL:
+    why = (f"offline mode ({MODE_ENV}=ci or HF_HUB_OFFLINE=1): nothing is downloaded" if os.environ.get(MODEL_ENV)
+           is None else f"{MODEL_ENV} names it")
+    return LoadedModel(GLiNER.from_pretrained(DEFAULT_MODEL), DEFAULT_MODEL, hub_id, True, _fallback_note(hub_id, why))
   try:
-    return GLiNER.from_pretrained(source), source
+    model = GLiNER.from_pretrained(source)
   except Exception as err:  # noqa: BLE001 -- network, hub and conversion errors alike
     if not fallback or source == DEFAULT_MODEL or source == os.environ.get(MODEL_ENV):
       raise
     warnings.warn(f"could not load {source!r} ({type(err).__name__}: {err}); using the embedded default model")
-    return GLiNER.from_pretrained(DEFAULT_MODEL), DEFAULT_MODEL
+    note = _fallback_note(source, f"loading it failed with {type(err).__name__}: {err}")
+    return LoadedModel(GLiNER.from_pretrained(DEFAULT_MODEL), DEFAULT_MODEL, source, True, note)
+  return LoadedModel(model, source, hub_id, False, f"Loaded {source!r}.")
 
 
 def describe_model(model) -> str:

@@ -25,16 +25,17 @@ from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from gliner_jax import sharding as shd
 from gliner_jax.config import GLiNERConfig
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig, batch_tokens
-from gliner_jax.losses import span_loss
+from gliner_jax.losses import span_loss, token_loss, token_loss_options
 from gliner_jax.model_init import StartingPoint, merge_params, starting_point
 from gliner_jax.optimizer import OptimizerConfig, make_optimizer
 from gliner_jax.processing import PromptTokenizer
-from gliner_jax.span_model import GLiNERSpanModel
 from gliner_jax.train_checkpoint import TrainCheckpointer
+from gliner_jax.token_model import make_model
 from gliner_jax.train_data import load_examples, make_train_iterator
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "word_token_index", "num_words", "type_token_index")
@@ -50,7 +51,7 @@ class TrainComponents:
 
   config: GLiNERConfig
   start: StartingPoint
-  model: GLiNERSpanModel
+  model: Any  # GLiNERSpanModel, or GLiNERTokenModel for span_mode "token_level"
   tx: Any
   schedules: Any
   mesh: Any
@@ -75,10 +76,15 @@ def compute_dtype(name: str):
 
 
 def build(config, mesh=None, start: StartingPoint | None = None) -> TrainComponents:
-  """Model, optimizer, mesh, shardings and the jitted init / train step for a config."""
+  """Model, optimizer, mesh, shardings and the jitted init / train step for a config.
+
+  The model and its loss follow the model config's span_mode: span heads train with `span_loss` on
+  the batch's span labels, token_level with `token_loss` on its start / end / inside labels.
+  """
   start = start or starting_point(config.model)
-  model = GLiNERSpanModel(start.config, dtype=compute_dtype(config.train.compute_dtype),
-                          span_head_impl=config.model.get("span_head_impl", "factored"))
+  token_level = start.config.span_mode == "token_level"
+  model = make_model(start.config, dtype=compute_dtype(config.train.compute_dtype),
+                     span_head_impl=config.model.get("span_head_impl", "factored"))
   opt_cfg = OptimizerConfig.from_dict({**dict(config.optimizer), "total_steps": config.train.num_steps})
   tx, schedules = make_optimizer(opt_cfg)
   mesh = mesh or shd.make_mesh(dict(config.mesh.shape))
@@ -95,7 +101,7 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
   init_fn = jax.jit(lambda rng: nn.meta.unbox(init_boxed(rng)), out_shardings=state_shardings)
   batch_sharding = shd.batch_sharding(mesh, rules)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  loss_kwargs = dict(config.loss)
+  loss_kwargs = token_loss_options(config.loss) if token_level else dict(config.loss)
 
   def train_step(state, batch, rng):
     dropout_rng, neg_rng = jax.random.split(jax.random.fold_in(rng, state["step"]))
@@ -103,17 +109,19 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
     def loss_fn(params):
       out = model.apply({"params": params}, **{k: batch[k] for k in MODEL_INPUTS}, deterministic=False,
                         rngs={"dropout": dropout_rng})
+      if token_level:
+        return token_loss(out.logits, batch["labels"], batch["word_mask"], batch["type_mask"], **loss_kwargs)
       return span_loss(out.logits, batch["labels"], batch["span_mask"], batch["type_mask"],
                        key=neg_rng, **loss_kwargs)
 
     loss, grads = jax.value_and_grad(loss_fn)(state["params"])
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-    params = jax.tree.map(lambda p, u: p + u, state["params"], updates)
+    params = optax.apply_updates(state["params"], updates)
     lrs = schedules.learning_rates(state["step"])
     # The loss only vouches for the parameters it was computed with; an overflowing gradient or
     # learning rate can turn the *updated* ones non-finite, and those are what gets checkpointed.
     finite = jnp.isfinite(loss) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
-    metrics = {"loss": loss, "grad_norm": _global_norm(grads), "learning_rate": lrs["head"],
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "learning_rate": lrs["head"],
                "encoder_learning_rate": lrs["encoder"], "finite": finite}
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
 
@@ -121,10 +129,6 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
                     out_shardings=(state_shardings, replicated), donate_argnums=(0,))
   return TrainComponents(start.config, start, model, tx, schedules, mesh, rules, state_shardings,
                          batch_sharding, init_fn, step_fn, loss_kwargs)
-
-
-def _global_norm(tree) -> jax.Array:
-  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
 
 
 def initial_state(parts: TrainComponents, seed: int):

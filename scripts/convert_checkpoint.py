@@ -27,25 +27,25 @@ flags.DEFINE_string("dst", None, "Output folder.")
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Dtype the parameters are saved in.")
 flags.DEFINE_enum("mode", "gliner", ["gliner", "encoder"],
                   "gliner: a gliner 0.2.x model; encoder: a plain Hugging Face encoder.")
+flags.DEFINE_string("tokenizer", None, "Tokenizer folder or hub id, for gliner folders that ship none "
+                    "(default: the folder's own, else its model_name's).")
+flags.DEFINE_string("revision", None, "Hub revision (branch, tag or commit) of --src.")
+flags.DEFINE_string("token", None, "Hub access token (default: the logged-in one).")
+flags.DEFINE_string("cache_dir", None, "Hub cache folder.")
 flags.mark_flags_as_required(["src", "dst"])
-
-
-def _local(src: str) -> str:
-  if os.path.isdir(src):
-    return src
-  from huggingface_hub import snapshot_download
-  logging.info("downloading %s from the hub", src)
-  return snapshot_download(src)
 
 
 def main(argv):
   del argv
   from gliner_jax.convert import convert_gliner_checkpoint, convert_hf_encoder
+  from gliner_jax.hub import HubOptions, resolve_model_dir
   f = flags.FLAGS
-  src = _local(f.src)
+  options = HubOptions(revision=f.revision, token=f.token, cache_dir=f.cache_dir)
   dtype = None if f.dtype == "float32" else f.dtype
-  convert = convert_gliner_checkpoint if f.mode == "gliner" else convert_hf_encoder
-  convert(src, f.dst, dtype=dtype)
+  if f.mode == "gliner":
+    convert_gliner_checkpoint(f.src, f.dst, dtype=dtype, tokenizer=f.tokenizer, options=options)
+  else:
+    convert_hf_encoder(resolve_model_dir(f.src, options), f.dst, dtype=dtype)
   logging.info("wrote %s (%s, %s)", f.dst, f.mode, f.dtype)
   print(f"converted {f.src} -> {f.dst}")
 

@@ -124,7 +124,10 @@ def test_accelerator_and_mesh_shape():
 def test_workdirs(monkeypatch, tmp_path):
   monkeypatch.delenv(nbu.WORKDIR_ENV, raising=False)
   monkeypatch.delenv(nbu.MODE_ENV, raising=False)
+  monkeypatch.setattr(nbu, "in_colab", lambda: True)
   assert nbu.notebook_workdir("/content/x") == "/content/x"
+  monkeypatch.setattr(nbu, "in_colab", lambda: False)  # plain Jupyter: a local folder, no Drive
+  assert nbu.notebook_workdir("/content/drive/MyDrive/x") == os.path.abspath(os.path.join("gliner_jax_runs", "x"))
   monkeypatch.setenv(nbu.MODE_ENV, "ci")
   first, second = nbu.notebook_workdir("/content/x"), nbu.notebook_workdir("/content/x")
   assert first != second and os.path.isdir(first) and not os.listdir(first)
@@ -158,12 +161,17 @@ def test_resolve_and_load_model(monkeypatch):
 
   monkeypatch.setattr(gliner_jax.GLiNER, "from_pretrained", staticmethod(fake_from_pretrained))
   with pytest.warns(UserWarning, match=r"could not load 'org/model' \(OSError: no internet\)"):
-    assert nbu.load_model("org/model", offline=False) == (f"model at {gliner_jax.DEFAULT_MODEL}",
-                                                          gliner_jax.DEFAULT_MODEL)
+    fell = nbu.load_model("org/model", offline=False)
+  assert tuple(fell) == (f"model at {gliner_jax.DEFAULT_MODEL}", gliner_jax.DEFAULT_MODEL) and fell.fell_back
+  # the note says which model it is, why, and what to do
+  assert "NOT 'org/model'" in fell.note and "OSError: no internet" in fell.note and "what to do" in fell.note
   with pytest.raises(OSError, match="no internet"):
     nbu.load_model("org/model", offline=False, fallback=False)
-  assert nbu.load_model("org/model") == (f"model at {gliner_jax.DEFAULT_MODEL}", gliner_jax.DEFAULT_MODEL)
-  assert loaded == ["org/model", gliner_jax.DEFAULT_MODEL, "org/model", gliner_jax.DEFAULT_MODEL]
+  offline = nbu.load_model("org/model")  # ci mode: the hub is not tried
+  assert offline.source == gliner_jax.DEFAULT_MODEL and offline.fell_back and "offline mode" in offline.note
+  ok = nbu.load_model("other/model", offline=False)
+  assert ok.source == "other/model" and not ok.fell_back and ok.model == "model at other/model"
+  assert loaded == ["org/model", gliner_jax.DEFAULT_MODEL, "org/model", gliner_jax.DEFAULT_MODEL, "other/model"]
 
 
 # ----------------------------------------------------------------------------------- data

@@ -26,6 +26,11 @@ paper, with the differences listed here:
 * Long passages are cut into overlapping windows (`split_into_windows`) instead of being
   truncated at max_len words; windows whose subtokens exceed the encoder's limit are split again.
 * Rows without any type keep an empty prompt (all-False `type_mask`) instead of the "" type.
+
+Labels follow the model's span mode: span models get labels[B, W, K, C] (span w..w+k has type c; spans
+wider than max_width are dropped) and span_mask[B, W, K]; token_level models get labels[B, W, C, 3]
+(start, end and inside marks of every span of type c, of any width, as gliner's token processor) and
+word_mask[B, W].
 """
 
 from __future__ import annotations
@@ -247,9 +252,10 @@ def _encode_rows(pairs: Sequence[tuple[NERExample, tuple[str, ...]]], ptok: Prom
   return rows
 
 
-def _assemble(rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: RecipeStats
-              ) -> dict[str, np.ndarray]:
-  """Pads rows to bucket shapes and builds labels [B, W, K, C], span_mask and type_mask."""
+def _assemble(rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: RecipeStats,
+              token_level: bool = False) -> dict[str, np.ndarray]:
+  """Pads rows to bucket shapes and builds labels [B, W, K, C], span_mask and type_mask
+  (token_level: labels [B, W, C, 3], word_mask and type_mask)."""
   if len(rows) > cfg.batch_size:
     raise ValueError(f"{len(rows)} rows (after windowing and subtoken splitting) do not fit "
                      f"batch_size={cfg.batch_size}; use BatchIterator, which carries them over")
@@ -259,6 +265,8 @@ def _assemble(rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: Recip
       words=bucket(max([r.encoded.num_words for r in rows] + [1]), cfg.word_buckets),
       types=bucket(max([len(r.prompt) for r in rows] + [1]), cfg.type_buckets))
   out = pad_batch([r.encoded for r in rows], shape, pad_id)
+  if token_level:
+    return _assemble_token_labels(rows, shape, out, stats)
   k_max = cfg.max_width
   labels = np.zeros((shape.batch, shape.words, k_max, shape.types), np.float32)
   type_mask = np.zeros((shape.batch, shape.types), bool)
@@ -277,6 +285,29 @@ def _assemble(rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: Recip
   out["type_mask"] = type_mask
   stats.rows += len(rows)
   return out
+
+
+def _assemble_token_labels(rows: Sequence[_Row], shape: BatchShape, out: dict[str, np.ndarray],
+                           stats: RecipeStats) -> dict[str, np.ndarray]:
+  labels = np.zeros((shape.batch, shape.words, shape.types, 3), np.float32)
+  type_mask = np.zeros((shape.batch, shape.types), bool)
+  for i, row in enumerate(rows):
+    type_mask[i, :len(row.prompt)] = True
+    index = {t: c for c, t in enumerate(row.prompt)}
+    for s, e, t in row.example.spans:
+      if t in index:
+        labels[i, s, index[t], 0] = 1.0
+        labels[i, e, index[t], 1] = 1.0
+        labels[i, s:e + 1, index[t], 2] = 1.0
+  out["word_mask"] = np.arange(shape.words)[None, :] < out["num_words"][:, None]
+  out["labels"] = labels
+  out["type_mask"] = type_mask
+  stats.rows += len(rows)
+  return out
+
+
+def _token_level(ptok: PromptTokenizer) -> bool:
+  return ptok.config.span_mode == "token_level"
 
 
 def _check_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
@@ -300,7 +331,8 @@ def make_training_batch(examples: Sequence[NERExample], prompt_tokenizer: Prompt
                         cfg: RecipeConfig, rng: np.random.Generator,
                         pool_of_types: Iterable[str] | None = None,
                         stats: RecipeStats | None = None) -> dict[str, np.ndarray]:
-  """One training batch: pad_batch arrays + labels [B, W, K, C], span_mask [B, W, K], type_mask [B, C].
+  """One training batch: pad_batch arrays + labels [B, W, K, C], span_mask [B, W, K], type_mask [B, C]
+  (token_level models: labels [B, W, C, 3], word_mask [B, W], type_mask [B, C]).
 
   Examples are windowed, prompted (negatives from `pool_of_types`, default: the types of these
   examples) and split on subtoken overflow; all resulting rows must fit `cfg.batch_size`.
@@ -320,7 +352,7 @@ def make_training_batch(examples: Sequence[NERExample], prompt_tokenizer: Prompt
   pool = _pool(windows) if pool_of_types is None else set(pool_of_types)
   pairs = [(w, tuple(sample_prompt(w, rng, pool, cfg, stats))) for w in windows]
   rows = _encode_rows(pairs, prompt_tokenizer, limit, cfg.overlap, stats)
-  return _assemble(rows, cfg, prompt_tokenizer.pad_id, stats)
+  return _assemble(rows, cfg, prompt_tokenizer.pad_id, stats, _token_level(prompt_tokenizer))
 
 
 def batch_tokens(batch: dict[str, np.ndarray]) -> int:
@@ -412,7 +444,8 @@ class BatchIterator:
     if self.cfg.type_memory:
       fresh = [t for t in self._memory if t not in batch_types] + sorted(batch_types)
       self._memory = fresh[-self.cfg.type_memory:]
-    return _assemble(rows[:size], self.cfg, self.prompt_tokenizer.pad_id, self.stats)
+    return _assemble(rows[:size], self.cfg, self.prompt_tokenizer.pad_id, self.stats,
+                     _token_level(self.prompt_tokenizer))
 
   def get_state(self) -> dict[str, Any]:
     """JSON-serialisable state; pass it to `set_state` of a new iterator over the same source."""

@@ -2,7 +2,8 @@
 
 One frozen dataclass describes every supported family; the family-specific fields are
 simply ignored by the other families. `EncoderConfig.from_hf_dict` reads a Hugging Face
-``config.json`` dictionary, `to_dict` / `from_dict` give a lossless JSON round trip.
+``config.json`` dictionary and `to_hf_dict` writes one back; `to_dict` / `from_dict` give a
+lossless JSON round trip.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class EncoderConfig:
     conv_groups: int = 1
     conv_act: str = "tanh"
     attention_head_size: int | None = None
+    # The HF model_type when it is not `model_type` itself (e.g. "xlm-roberta"), for `to_hf_dict`.
+    hf_model_type: str | None = None
 
     def __post_init__(self) -> None:
         # Lists coming from JSON become tuples so the config stays hashable.
@@ -91,6 +94,10 @@ class EncoderConfig:
         problems = []
         if self.model_type not in MODEL_TYPES:
             problems.append(f"model_type={self.model_type!r} (supported: {MODEL_TYPES})")
+        if self.hf_model_type is not None and HF_MODEL_TYPES.get(self.hf_model_type) != self.model_type:
+            problems.append(
+                f"hf_model_type={self.hf_model_type!r} is not a {self.model_type!r} architecture"
+            )
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "max_position_embeddings"):
             if int(getattr(self, name)) <= 0:
@@ -192,6 +199,58 @@ class EncoderConfig:
             raise ValueError(f"Unknown EncoderConfig fields: {unknown}")
         return cls(**dict(d))
 
+    def to_hf_dict(self) -> dict[str, Any]:
+        """The Hugging Face ``config.json`` dict of this encoder: the inverse of `from_hf_dict`.
+
+        Example:
+            >>> cfg = EncoderConfig.from_hf_dict({"model_type": "xlm-roberta", "vocab_size": 50})
+            >>> cfg.to_hf_dict()["model_type"], EncoderConfig.from_hf_dict(cfg.to_hf_dict()) == cfg
+            ('xlm-roberta', True)
+        """
+        out: dict[str, Any] = dict(
+            model_type=self.hf_model_type or self.model_type,
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            max_position_embeddings=self.max_position_embeddings,
+            type_vocab_size=self.type_vocab_size,
+            layer_norm_eps=self.layer_norm_eps,
+            hidden_dropout_prob=self.hidden_dropout_prob,
+            attention_probs_dropout_prob=self.attention_probs_dropout_prob,
+            pad_token_id=self.pad_token_id,
+        )
+        if self.model_type != "deberta-v2":
+            # HF numbers RoBERTa positions from the padding id under the name "absolute".
+            wanted = "absolute" if self.model_type == "bert" else "padding_offset"
+            if self.position_embedding_type != wanted:
+                raise ValueError(
+                    f"no Hugging Face {self.model_type} config has "
+                    f"position_embedding_type={self.position_embedding_type!r}"
+                )
+            out["position_embedding_type"] = "absolute"
+            return out
+        out.update(
+            relative_attention=self.relative_attention,
+            max_relative_positions=self.max_relative_positions,
+            position_buckets=self.position_buckets,
+            norm_rel_ebd=self.norm_rel_ebd,
+            share_att_key=self.share_att_key,
+            pos_att_type=list(self.pos_att_type),
+            position_biased_input=self.position_biased_input,
+            conv_kernel_size=self.conv_kernel_size,
+            conv_groups=self.conv_groups,
+            conv_act=self.conv_act,
+        )
+        # HF reads these with getattr defaults: an explicit null would break its modules.
+        if self.embedding_size is not None:
+            out["embedding_size"] = int(self.embedding_size)
+        if self.attention_head_size is not None:
+            out["attention_head_size"] = int(self.attention_head_size)
+        return out
+
     @classmethod
     def from_hf_dict(cls, d: Mapping[str, Any]) -> EncoderConfig:
         """Build from a Hugging Face ``config.json`` dict (bert, roberta, xlm-roberta, deberta-v2).
@@ -214,6 +273,7 @@ class EncoderConfig:
         model_type = HF_MODEL_TYPES[hf_type]
         common = dict(
             model_type=model_type,
+            hf_model_type=None if hf_type == model_type else hf_type,
             vocab_size=int(d.get("vocab_size", 30522)),
             hidden_size=int(d.get("hidden_size", 768)),
             num_hidden_layers=int(d.get("num_hidden_layers", 12)),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,24 +140,12 @@ def _expected_shapes(config: EncoderConfig) -> dict[TreePath, tuple[int, ...]]:
 
 
 # ------------------------------------------------------------------------- helpers
-def _flatten(tree: Mapping[str, Any], prefix: TreePath = ()) -> dict[TreePath, Any]:
-    out: dict[TreePath, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, prefix + (key,)))
-        else:
-            out[prefix + (key,)] = value
-    return out
+def _flatten(tree: Mapping[str, Any]) -> dict[TreePath, Any]:
+    return traverse_util.flatten_dict(dict(tree))
 
 
 def _unflatten(flat: Mapping[TreePath, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path, value in flat.items():
-        node = out
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-    return out
+    return traverse_util.unflatten_dict(dict(flat))
 
 
 def _to_ours(array: np.ndarray, transform: str) -> np.ndarray:
@@ -320,32 +309,9 @@ def encoder_params_to_hf_state_dict(
 
 
 def _read_weights(directory: Path) -> dict[str, np.ndarray]:
-    single = directory / "model.safetensors"
-    index = directory / "model.safetensors.index.json"
-    if single.exists() or index.exists():
-        from safetensors.numpy import load_file
+    from gliner_jax.state_dict import read_state_dict
 
-        if single.exists():
-            return dict(load_file(str(single)))
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        state: dict[str, np.ndarray] = {}
-        for shard in shards:
-            state.update(load_file(str(directory / shard)))
-        return state
-    binary = directory / "pytorch_model.bin"
-    if binary.exists():
-        try:
-            import torch
-        except ImportError as err:
-            raise ImportError(
-                f"torch is needed to read {binary}; install torch or convert the "
-                "checkpoint to model.safetensors"
-            ) from err
-        loaded = torch.load(str(binary), map_location="cpu", weights_only=True)
-        return {k: _as_numpy(v) for k, v in loaded.items()}
-    raise FileNotFoundError(
-        f"No model.safetensors, model.safetensors.index.json or pytorch_model.bin in {directory}"
-    )
+    return read_state_dict(str(directory))
 
 
 def load_hf_encoder(
