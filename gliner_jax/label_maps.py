@@ -7,10 +7,10 @@ scores are comparable between runs and with published numbers.
 Two naming schemes:
 
 * ``"gliner"`` (default): the names of the evaluation data used in the GLiNER paper (the InstructUIE
-  conversion, /work/shared/data/instructuie/*/labels.json): `misc` -> ``else``, `programlang` ->
+  conversion, ../shared/data/instructuie/*/labels.json): `misc` -> ``else``, `programlang` ->
   ``program language``, `metrics` -> ``metrics``. The label order of those files is kept, because
   the label order is part of the prompt and changes the scores slightly.
-* ``"gner"``: the names of the GNER label files (/work/shared/data/gner/*/label.txt):
+* ``"gner"``: the names of the GNER label files (../shared/data/gner/*/label.txt):
   `programlang` -> ``programming language``, `metrics` -> ``metric``; the CrossNER `misc` spans
   are dropped, as the GNER data drops them. CoNLL-2003 `MISC` becomes ``miscellaneous``.
 

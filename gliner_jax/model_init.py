@@ -7,6 +7,8 @@
   "random":     an encoder shaped by `config.model.encoder` (a dict of EncoderConfig fields), with the
                 tokenizer of `config.model.tokenizer`; everything random (tests, scaling studies).
 A hub id works wherever a directory does (downloaded with huggingface_hub when online).
+The model records its backbone as `model_name`: `config.model.name` when set (the hub id of a local
+copy), else a name derived from `config.model.path` (`backbone_name`), never a local path.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from gliner_jax import checkpoint as ckpt
 from gliner_jax.config import SPECIAL_TOKENS, GLiNERConfig
+from gliner_jax.hub import backbone_name
 from gliner_jax.encoders.config import EncoderConfig
 
 
@@ -32,19 +35,14 @@ class StartingPoint:
 
 
 def resolve_path(path_or_hub_id: str) -> str:
-  if os.path.isdir(path_or_hub_id):
-    return path_or_hub_id
-  if os.path.sep in path_or_hub_id.rstrip("/").split("/", 1)[-1] or path_or_hub_id.startswith(("/", ".")):
-    raise FileNotFoundError(f"no directory {path_or_hub_id}")
-  from huggingface_hub import snapshot_download
-  return snapshot_download(path_or_hub_id)
+  """A local folder for a model path or hub id (`gliner_jax.hub.resolve_model_dir`)."""
+  from gliner_jax.hub import resolve_model_dir
+  return resolve_model_dir(path_or_hub_id)
 
 
 def add_special_tokens(tokenizer) -> Any:
-  missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
-  if missing:
-    tokenizer.add_tokens(missing, special_tokens=True)
-  return tokenizer
+  from gliner_jax.convert import add_gliner_tokens
+  return add_gliner_tokens(tokenizer)
 
 
 def extend_embeddings(table: np.ndarray, new_size: int) -> np.ndarray:
@@ -70,14 +68,17 @@ def starting_point(model_cfg) -> StartingPoint:
       config, params = ckpt.load_checkpoint(path)
       tokenizer = AutoTokenizer.from_pretrained(path)
     else:
-      from gliner_jax.convert import load_gliner_state, load_reference_tokenizer
-      config, params = load_gliner_state(path)
-      tokenizer = load_reference_tokenizer(path, config)
-      config = config.replace(class_token_index=tokenizer.convert_tokens_to_ids(config.ent_token))
+      from gliner_jax.convert import load_gliner_checkpoint
+      read = load_gliner_checkpoint(path, tokenizer=model_cfg.get("tokenizer") or None)
+      config, params, tokenizer = read.config, read.params, read.tokenizer
     overrides = {k: v for k, v in _head_fields(model_cfg).items()
                  if k in ("max_len", "max_types", "dropout", "max_width")}
     if "max_width" in overrides and overrides["max_width"] != config.max_width:
       raise ValueError("max_width cannot change when starting from a trained GLiNER")
+    if model_cfg.get("span_mode", config.span_mode) != config.span_mode:
+      raise ValueError(f"span_mode={model_cfg.span_mode!r}, but the trained GLiNER at {model_cfg.path} is "
+                       f"{config.span_mode!r}; its head cannot change")
+    overrides["model_name"] = backbone_name(config.model_name, model_cfg.get("name", ""))
     return StartingPoint(config.replace(**overrides), tokenizer, params)
   if kind == "hf_encoder":
     from gliner_jax.encoders import load_hf_encoder
@@ -88,7 +89,8 @@ def starting_point(model_cfg) -> StartingPoint:
     emb = enc_params["embeddings"]["word_embeddings"]
     emb["embedding"] = extend_embeddings(np.asarray(emb["embedding"]), len(tokenizer))
     config = GLiNERConfig(encoder=enc_cfg, class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
-                          model_name=str(model_cfg.path), **_head_fields(model_cfg))
+                          model_name=backbone_name(model_cfg.path, model_cfg.get("name", "")),
+                          **_head_fields(model_cfg))
     return StartingPoint(config, tokenizer, {"encoder": enc_params})
   if kind == "random":
     tokenizer = add_special_tokens(AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer)))
@@ -121,7 +123,7 @@ def abstract_starting_point(model_cfg) -> StartingPoint:
   """A StartingPoint from `config.model.encoder` shapes alone: no tokenizer, no weights, no download.
 
   For shape-only work (AOT compiles, FLOP counts). The vocabulary size is `encoder.vocab_size` as
-  given (the published shapes in `gliner_jax.published` already count the three GLiNER tokens).
+  given (the published shapes in `gliner_jax.backbones` already count the three GLiNER tokens).
 
   Example:
     >>> from configs import gliner_small
@@ -131,7 +133,8 @@ def abstract_starting_point(model_cfg) -> StartingPoint:
   enc = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(model_cfg.get("encoder") or {}).items()}
   if not enc:
     raise ValueError("config.model.encoder is empty: abstract_starting_point needs the encoder shapes "
-                     "(e.g. gliner_jax.published.ENCODERS[name])")
-  config = GLiNERConfig(encoder=EncoderConfig.from_dict(enc), model_name=str(model_cfg.get("path", "")),
+                     "(e.g. gliner_jax.backbones.ENCODERS[name])")
+  config = GLiNERConfig(encoder=EncoderConfig.from_dict(enc),
+                        model_name=backbone_name(model_cfg.get("path", ""), model_cfg.get("name", "")),
                         **_head_fields(model_cfg))
   return StartingPoint(config, None, None)

@@ -12,13 +12,14 @@ import site
 
 import ml_collections
 
+from gliner_jax import paths
 from gliner_jax.sharding import DEFAULT_RULES
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 BUNDLED_TRAIN = os.path.join(ASSETS, "data", "pile_ner_slice_train.txt")
 BUNDLED_DEV = os.path.join(ASSETS, "data", "pile_ner_slice_dev.txt")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")
+REPO_ROOT = paths.REPO_ROOT
+SHARED_DATA = paths.shared_data()  # <repo>/../shared/data, or $GLINER_JAX_DATA (gliner_jax.paths)
 
 
 def site_model_dir(package: str, sub: str = "model") -> str | None:
@@ -33,8 +34,9 @@ def site_model_dir(package: str, sub: str = "model") -> str | None:
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.model = ml_collections.ConfigDict(dict(
-      init="hf_encoder", path="", tokenizer="", encoder={}, hidden_size=512, max_width=12, max_len=384,
-      max_types=25, dropout=0.4, num_rnn_layers=1, span_head_impl="factored"))
+      init="hf_encoder", path="", name="", tokenizer="", encoder={}, hidden_size=512, max_width=12,
+      max_len=384, max_types=25, dropout=0.4, num_rnn_layers=1, span_mode="markerV0",  # or "marker", "token_level"
+      span_head_impl="factored"))
   c.data = ml_collections.ConfigDict(dict(train=[], eval=[]))
   c.recipe = ml_collections.ConfigDict(dict(max_neg_type_ratio=1, negative_prob=0.5, prompt_drop=1.0,
                                              shuffle_types=True))
@@ -58,7 +60,7 @@ def published_recipe(backbone: str) -> ml_collections.ConfigDict:
   gamma 2), AdamW 1e-5 (encoder) / 5e-5 (heads), weight decay 0.01, 10% warmup, linear decay, clip 10,
   batch 8, 30k steps, bf16 compute. Data defaults to the bundled slice: point it at the full Pile-NER.
   """
-  from gliner_jax.published import ENCODERS
+  from gliner_jax.backbones import ENCODERS
   c = base_config()
   c.model.init = "hf_encoder"
   c.model.path = backbone

@@ -1,17 +1,30 @@
 """Compiles the sharded train step for a TPU topology on this host (no TPU needed) and prints its
-per-device memory, FLOPs and collectives. Needs libtpu: `pip install "jax[tpu]==<jax version>"`.
+per-device memory, FLOPs and collectives.
 
   python scripts/aot_compile.py --config configs/gliner_small.py --topology v5e:2x4 \
-    [--mesh data=2,fsdp=4,tensor=1] [--batch_size 64] [--tokens 512 --words 384 --types 25] [--max_batch]
+    [--mesh data=2,fsdp=4,tensor=1] [--batch_size 64] [--tokens 512 --words 384 --types 25] [--max_batch] \
+    [--libtpu_dir .venv-libtpu] [--json_out report.json]
 
+Needs libtpu, kept out of the main environment (there it would make every `import jax` on a CPU host
+print TPU errors): `bash scripts/setup.sh test` installs it into `.venv-libtpu` (`pip install --no-deps
+--target .venv-libtpu libtpu==0.0.42.1`), which this script puts on the path; `--libtpu_dir` (default
+$GLINER_JAX_LIBTPU_DIR, else `<repo>/.venv-libtpu`) names another folder. On a TPU VM, libtpu from
+`pip install "jax[tpu]==<jax version>"` is used as installed.
 `--max_batch` doubles the batch (from one row per batch shard) until the step no longer fits in HBM.
+`--json_out` also writes the report (every field of `gliner_jax.aot.AOTReport`) as JSON.
 Config fields can be overridden as in scripts/train.py, e.g. `--config.train.compute_dtype=float32`.
 """
+
+import dataclasses
+import json
+import os
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from gliner_jax.aot import compile_train_step, max_batch_that_fits
+from gliner_jax.aot import LIBTPU_DIR_ENV, compile_train_step, max_batch_that_fits
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)
@@ -22,6 +35,9 @@ flags.DEFINE_integer("tokens", None, "Tokens per row (default: the bucket holdin
 flags.DEFINE_integer("words", None, "Words per row (default: config.model.max_len).")
 flags.DEFINE_integer("types", None, "Entity types per row (default: config.model.max_types).")
 flags.DEFINE_bool("max_batch", False, "Search the largest power-of-2 batch that fits (one compile per try).")
+flags.DEFINE_string("libtpu_dir", None, f"Folder holding the libtpu package (pip install --target); default "
+                    f"${LIBTPU_DIR_ENV}, else <repo>/.venv-libtpu when present.")
+flags.DEFINE_string("json_out", None, "Also write the report (the largest fitting one with --max_batch) as JSON here.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -37,15 +53,23 @@ def parse_mesh(text: str | None) -> dict[str, int] | None:
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  libtpu_dir = FLAGS.libtpu_dir or os.environ.get(LIBTPU_DIR_ENV) or os.path.join(_REPO, ".venv-libtpu")
+  if os.path.isdir(libtpu_dir):
+    os.environ[LIBTPU_DIR_ENV] = libtpu_dir  # gliner_jax.aot.import_libtpu puts it on the path
   mesh = parse_mesh(FLAGS.mesh)
   shapes = dict(seq_tokens=FLAGS.tokens, words=FLAGS.words, types=FLAGS.types)
   if FLAGS.max_batch:
     best, reports = max_batch_that_fits(FLAGS.config, FLAGS.topology, mesh, start=FLAGS.batch_size, **shapes)
     fitting = [r for r in reports if r.fits]
-    print(fitting[-1].summary() if fitting else "nothing fits")
+    report = fitting[-1] if fitting else None
+    print(report.summary() if report else "nothing fits")
     print(f"largest power-of-2 batch that fits: {best}")
   else:
-    print(compile_train_step(FLAGS.config, FLAGS.topology, mesh, FLAGS.batch_size, **shapes).summary())
+    report = compile_train_step(FLAGS.config, FLAGS.topology, mesh, FLAGS.batch_size, **shapes)
+    print(report.summary())
+  if FLAGS.json_out:
+    with open(FLAGS.json_out, "w") as f:
+      json.dump(dataclasses.asdict(report) if report else None, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ flags.DEFINE_list("span_head_impl", ["factored"], "gliner_jax span head(s): fact
 flags.DEFINE_float("threshold", 0.5, "Score threshold for both libraries.")
 flags.DEFINE_float("logit_std", 2.0, "Std the random heads are scaled to (so predictions are not empty).")
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
-flags.DEFINE_string("sentences", "/work/shared/data/crossner/politics/test.txt,"
-                    "/work/shared/data/crossner/science/test.txt", "CoNLL files the texts are built from.")
+flags.DEFINE_string("sentences", "../shared/data/crossner/politics/test.txt,../shared/data/crossner/science/test.txt",
+                    "CoNLL files the texts are built from (a relative path not found here is relative to the "
+                    "repository; ../shared/data is gliner_jax.paths.shared_data).")
 flags.DEFINE_bool("profile", True, "Also split gliner_jax and gliner time into stages at batch 8.")
 flags.DEFINE_string("output", None, "Also write the results here (.json: raw numbers; else markdown).")
 
@@ -342,10 +343,11 @@ def main(argv):
   import jax
 
   from gliner_jax import GLiNER
+  from gliner_jax.paths import resolve_repo_path
   labels = list(FLAGS.labels)
   lengths = [int(w) for w in FLAGS.words]
   batch_sizes = [int(b) for b in FLAGS.batch_sizes]
-  sentences = read_sentences(FLAGS.sentences.split(","))
+  sentences = read_sentences([p if os.path.exists(p) else resolve_repo_path(p) for p in FLAGS.sentences.split(",")])
   texts, cursor = {}, 0
   for words in lengths:
     for b in batch_sizes:

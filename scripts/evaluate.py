@@ -4,12 +4,13 @@
       [--datasets ai,music,mit_movie=/data/mit/movie] [--sweep 0.3,0.4,0.5] [--max_examples 200]
 
 By default the five CrossNER test sets (ai, literature, music, politics, science) are read from
-``<data_root>/crossner/<domain>`` (``--data_root`` defaults to the first existing of $GLINER_JAX_DATA,
-``<repo>/../shared/data``, ``/work/shared/data``). A ``--datasets`` entry is either a CrossNER domain
+``<data_root>/crossner/<domain>`` (``--data_root`` defaults to $GLINER_JAX_DATA, else ``<repo>/../shared/data``:
+`gliner_jax.paths.shared_data`). A ``--datasets`` entry is either a CrossNER domain
 (or ``conll2003``) under the data root, or ``name=folder`` for any folder holding ``<split>.txt``
 (BIO, token-first or tag-first such as MIT movie/restaurant), ``.json``/``.jsonl`` (GLiNER or
 InstructUIE JSON). The name picks the label map (see gliner_jax/label_maps.py).
-Writes results.md, results.json and results.png to --out_dir.
+Writes results.md, results.json and results.png to --out_dir; results.json names the model and the data
+folders relative to the repository root (``../shared/data/...``) when they are in it or in the data root.
 """
 
 from __future__ import annotations
@@ -43,12 +44,11 @@ DEFAULT_DOMAINS = ("ai", "literature", "music", "politics", "science", "conll200
 
 
 def find_data_root() -> str:
-  candidates = [os.environ.get("GLINER_JAX_DATA"), os.path.join(os.path.dirname(_REPO), "shared", "data"),
-                "/work/shared/data"]
-  for path in candidates:
-    if path and os.path.isdir(os.path.join(path, "crossner")):
-      return os.path.abspath(path)
-  raise FileNotFoundError(f"no data root with a crossner/ folder among {[c for c in candidates if c]}; "
+  from gliner_jax.paths import DATA_ENV, shared_data
+  path = shared_data()
+  if os.path.isdir(os.path.join(path, "crossner")):
+    return path
+  raise FileNotFoundError(f"no crossner/ folder in the data root {path} (${DATA_ENV}, else <repo>/../shared/data); "
                           "pass --data_root or name=folder datasets")
 
 
@@ -79,6 +79,7 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   import gliner_jax
   from gliner_jax.evaluation import sweep_thresholds, write_report
+  from gliner_jax.paths import repo_relative
 
   if FLAGS.nested and FLAGS["flat"].present and FLAGS.flat:
     raise app.UsageError("--flat and --nested contradict each other")
@@ -90,8 +91,9 @@ def main(argv):
   reports = sweep_thresholds(model, folders, thresholds, FLAGS.split, flat_ner=flat_ner,
                              multi_label=FLAGS.multi_label, batch_size=FLAGS.batch_size,
                              max_examples=FLAGS.max_examples, scheme=FLAGS.scheme)
-  paths = write_report(reports, FLAGS.out_dir, extra={"model": model_path, "scheme": FLAGS.scheme,
-                                                      "datasets": folders})
+  paths = write_report(reports, FLAGS.out_dir, extra={
+      "model": repo_relative(model_path) if os.path.isdir(model_path) else model_path, "scheme": FLAGS.scheme,
+      "datasets": {name: repo_relative(folder) for name, folder in folders.items()}})
   for report in reports:
     print(report.to_markdown())
   logging.info("wrote %s", ", ".join(paths.values()))

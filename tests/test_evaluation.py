@@ -21,10 +21,11 @@ from gliner_jax.evaluation import (DatasetResult, EvaluationReport, Pretokenized
                                    evaluate_datasets, filter_threshold, load_eval_dataset,
                                    predict_word_spans, score_spans, sweep_thresholds, write_report)
 from gliner_jax.label_maps import dataset_key, generic_name, get_label_map
+from gliner_jax.paths import shared_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = "/work/shared/data"
-needs_data = pytest.mark.skipif(not os.path.isdir(DATA), reason="shared data not available")
+DATA = shared_data()  # ../shared/data beside the repository, or $GLINER_JAX_DATA
+needs_data = pytest.mark.needs_shared_data  # conftest: skips without it (fails with CI=true)
 
 MIT_MOVIE = """O\twhat
 O\tmovies
@@ -227,8 +228,8 @@ def jax_model(converted_minilm):
 
 @pytest.fixture(scope="module")
 def ai_sentences():
-  if not os.path.isdir(DATA):
-    pytest.skip("shared data not available")
+  from conftest import require_shared_data
+  require_shared_data()
   ds = load_eval_dataset("crossner_ai", f"{DATA}/crossner/ai")
   short = [ex for ex in ds.examples if len(ex.tokens) <= 60][:40]
   return short, ds.labels

@@ -3,6 +3,7 @@
 ci mode (GLINER_JAX_NOTEBOOK_MODE=ci) is offline and small: the inference demo loads the model named
 by GLINER_JAX_MODEL (here a gliner 0.2.29 reference on bert-tiny, converted), the pretraining notebook
 trains configs/tiny.py for 4 + 2 steps, resumes, evaluates on the bundled CrossNER slice and predicts.
+The pretraining notebook's set-up cells also run with their defaults (as in plain Jupyter, not Colab).
 A cell error fails the test.
 """
 
@@ -15,11 +16,11 @@ import sys
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+from conftest import _build_reference, require_module
 
-from conftest import _build_reference  # noqa: E402
+nbformat = require_module("nbformat")
+nbclient = require_module("nbclient")
+require_module("ipykernel")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = ("inference_demo.ipynb", "tpu_pretraining.ipynb")
@@ -75,10 +76,13 @@ def demo_model(bert_tiny_dir, tmp_path_factory) -> str:
   return convert_gliner_checkpoint(reference, str(tmp_path_factory.mktemp("demo_model")))
 
 
-def _execute(name: str, monkeypatch, env: dict[str, str], cwd) -> tuple:
+def _execute(name: str, monkeypatch, env: dict[str, str], cwd, cells: int | None = None) -> tuple:
+  """Executes the notebook (its first `cells` cells when given) in a kernel started with `env`."""
   for key, value in env.items():
     monkeypatch.setenv(key, value)
   nb = _read(name)
+  if cells is not None:
+    nb.cells = nb.cells[:cells]
   client = nbclient.NotebookClient(nb, timeout=300, kernel_name=KERNEL, allow_errors=False,
                                    resources={"metadata": {"path": str(cwd)}})
   client.execute()
@@ -101,7 +105,7 @@ def _outputs(nb) -> str:
 def test_inference_demo_runs_offline(demo_model, kernel_env, monkeypatch, tmp_path):
   nb, text = _execute("inference_demo.ipynb", monkeypatch, {**kernel_env, "GLINER_JAX_MODEL": demo_model},
                       tmp_path)
-  assert f"loaded {demo_model}" in text
+  assert f"Loaded {demo_model!r}." in text
   assert "bert 2x128, hidden 64, max_len 64 words" in text
   assert text.count("<table>") == 3  # one entity table per demo text
   assert "<mark " in text  # the random heads score plenty of spans above 0.5
@@ -125,3 +129,24 @@ def test_tpu_pretraining_runs_offline_and_resumes(kernel_env, monkeypatch, tmp_p
   assert text.count("<png>") >= 2  # the live plots and the final one
   from gliner_jax.checkpoint import is_checkpoint
   assert is_checkpoint(str(workdir / "model")) and "saved to" in text
+
+
+def test_tpu_pretraining_defaults_work_outside_colab(kernel_env, monkeypatch, tmp_path):
+  """Default mode in plain Jupyter: the install cell is skipped (gliner_jax importable) and the Colab Drive
+  default workdir becomes a local folder, with no google.colab import. Runs the set-up cells only (up to the
+  mesh): the default config downloads deberta-v3-small and trains for hours."""
+  from gliner_jax import notebook_utils as nbu
+  assert not nbu.in_colab()
+  with pytest.raises(ValueError, match="only Colab mounts"):
+    nbu.prepare_workdir("/content/drive/MyDrive/gliner_jax/x")
+  for key in ("GLINER_JAX_NOTEBOOK_MODE", "GLINER_JAX_WORKDIR"):
+    monkeypatch.delenv(key, raising=False)
+  env = {k: v for k, v in kernel_env.items() if k != "GLINER_JAX_NOTEBOOK_MODE"}
+  nb = _read("tpu_pretraining.ipynb")
+  config_cell = next(i for i, c in enumerate(nb.cells) if "WORKDIR = nbu.prepare_workdir" in c.source)
+  assert '"/content/drive/MyDrive/' in nb.cells[config_cell].source  # the Colab default is what runs here
+  _, text = _execute("tpu_pretraining.ipynb", monkeypatch, env, tmp_path, cells=config_cell + 1)
+  assert "mode: default" in text
+  (workdir,) = re.findall(r"^workdir: (.+)$", text, re.M)
+  assert os.path.realpath(workdir) == os.path.realpath(tmp_path / "gliner_jax_runs" / "gliner_small")
+  assert os.path.isdir(workdir)

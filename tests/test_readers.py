@@ -1,4 +1,4 @@
-"""Tests of gliner_jax.data.readers: hand-written fixtures and the real files in /work/shared/data."""
+"""Tests of gliner_jax.data.readers: hand-written fixtures and the real files in ../shared/data."""
 
 import json
 import os
@@ -20,10 +20,11 @@ from gliner_jax.data.readers import (
     read_slimer_jsonl,
     word_tokenize,
 )
+from gliner_jax.paths import shared_data
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "data")
-DATA = "/work/shared/data"
-needs_data = pytest.mark.skipif(not os.path.isdir(DATA), reason="shared data not available")
+DATA = shared_data()  # ../shared/data beside the repository, or $GLINER_JAX_DATA
+needs_data = pytest.mark.needs_shared_data  # conftest: skips without it (fails with CI=true)
 
 
 def fix(*parts):

@@ -1,6 +1,7 @@
 """Training recipe: labels vs brute force, windowing, prompt sampling, shapes, iterator state."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from gliner_jax.data.recipe import (BatchIterator, RecipeConfig, RecipeStats, ba
 from gliner_jax.encoders.config import EncoderConfig
 from gliner_jax.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, PromptTokenizer
 
-MODEL_DIR = "/work/main/.venv/lib/python3.11/site-packages/cognition/model/"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K = 3
 # Words that are a single bert-uncased subtoken, so a row's text can be read back from its ids.
 WORDS = ("the a of paris london city river john mary green house big small red blue car road park "
@@ -24,8 +25,8 @@ TYPES = ("person", "city", "date", "organization", "programming language", "awar
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-  tok = AutoTokenizer.from_pretrained(MODEL_DIR)
+def tokenizer(bert_tiny_dir):
+  tok = AutoTokenizer.from_pretrained(bert_tiny_dir)  # bert-base-uncased WordPiece (conftest)
   tok.add_tokens(list(SPECIAL_TOKENS), special_tokens=True)
   assert all(len(tok.tokenize(w)) == 1 for w in WORDS)
   return tok
@@ -255,7 +256,7 @@ def test_prompts_do_not_depend_on_hash_seed():
   for hash_seed in ("1", "2"):
     env = {"PYTHONHASHSEED": hash_seed, "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd="/work/main", check=True)
+                          cwd=REPO, check=True)
     outs.append(json.loads(done.stdout))
   assert outs[0] == outs[1]
 

@@ -218,7 +218,7 @@ def read_gliner_json(path: str, *, stats: ReadStats | None = None) -> list[NEREx
     Optional ``negative``/``negatives`` lists become :attr:`NERExample.negatives`; records
     with no tokens are skipped and counted. Example::
 
-        examples = read_gliner_json("/work/shared/data/gliner_sample/sample_data.json")
+        examples = read_gliner_json("../shared/data/gliner_sample/sample_data.json")
     """
     return _gliner_records(_load_json_records(path), path, stats or ReadStats())
 
@@ -347,7 +347,7 @@ def read_pilener_conversations(path: str, *, case_sensitive: bool = True,
     the later record asks a type already asked (then it is a repeated passage, kept apart).
     Unmatched mentions are counted in ``stats`` and logged. Example::
 
-        examples = read_pilener_conversations("/work/shared/data/uniner/CrossNER_AI.json")
+        examples = read_pilener_conversations("../shared/data/uniner/CrossNER_AI.json")
     """
     return _conversation_records(_load_json_records(path), path, stats or ReadStats(),
                                  case_sensitive)
@@ -463,7 +463,7 @@ def read_instructuie_json(path: str, *, stats: ReadStats | None = None) -> list[
     otherwise (occurrences already annotated with that type do not count); both are counted in
     ``stats``. Spans are sorted and identical ones kept once. Example::
 
-        read_instructuie_json("/work/shared/data/instructuie/CrossNER_AI/test.json")
+        read_instructuie_json("../shared/data/instructuie/CrossNER_AI/test.json")
     """
     return _instructuie_records(_load_json_records(path), path, stats or ReadStats())
 
@@ -560,7 +560,7 @@ def read_bio(path: str, column_order: str = "auto", sep: str | None = None, *,
     its type opens one, IOB1 style), ``E-``/``L-`` (end), ``S-``/``U-`` (single). Types are the
     tags without their prefix. Example::
 
-        read_bio("/work/shared/data/crossner/ai/test.txt")  # 431 sentences
+        read_bio("../shared/data/crossner/ai/test.txt")  # 431 sentences
     """
     path = os.fspath(path)
     if column_order not in ("auto", "token_first", "tag_first"):
@@ -630,7 +630,7 @@ def read_label_file(path: str) -> list[str]:
 
     Blank lines are ignored; a duplicate type is an error. Example::
 
-        read_label_file("/work/shared/data/gner/crossner_ai/label.txt")[:2]
+        read_label_file("../shared/data/gner/crossner_ai/label.txt")[:2]
         # ['organization', 'university']
     """
     path = os.fspath(path)
@@ -725,7 +725,7 @@ def read_dataset_folder(folder: str, split: str, **options) -> list[NERExample]:
     first that exists; ``dev``/``validation``/``val`` are aliases); a JSON format is chosen
     from the keys of its first record (see :func:`detect_json_format`). Example::
 
-        read_dataset_folder("/work/shared/data/gner/crossner_ai", "test")
+        read_dataset_folder("../shared/data/gner/crossner_ai", "test")
     """
     return read_ner_file(find_split_file(folder, split), **options)
 

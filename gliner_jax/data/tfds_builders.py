@@ -203,7 +203,7 @@ class NERFolder(_LocalFilesBuilder):
     Splits are those of ``train``, ``dev`` (also ``validation``/``val`` files) and ``test``
     that exist. Example::
 
-        builder = ner_folder_builder("/work/shared/data/crossner/ai", data_dir="/tmp/tfds")
+        builder = ner_folder_builder("../shared/data/crossner/ai", data_dir="tfds_data")
         builder.download_and_prepare()
     """
 
