@@ -1,6 +1,6 @@
 """GLiNER-Multi: mdeberta-v3-base (~280M parameters with heads).
 
-The published GLiNER recipe (`gliner_jax.train_config.published_recipe`; values recalled from the
+The published GLiNER recipe (`gliner_jax.training.config.published_recipe`; values recalled from the
 public configs and the paper, check them before a paper run).
 
 Run on a TPU VM with the full Pile-NER in GLiNER format (expected cost 3.5 h on v5e-8 — an estimate from the FLOP count, not measured):
@@ -10,7 +10,7 @@ Compile check without a TPU:
   python scripts/aot_compile.py --config configs/gliner_multi.py --topology v5e:2x4
 """
 
-from gliner_jax.train_config import published_recipe
+from gliner_jax.training.config import published_recipe
 
 
 def get_config(arg: str = ""):

@@ -9,8 +9,8 @@ import json
 import os
 
 from gliner_jax import DEFAULT_MODEL
-from gliner_jax.config import CONFIG_FILE
-from gliner_jax.train_config import ASSETS, BUNDLED_DEV, BUNDLED_TRAIN, base_config
+from gliner_jax.model.config import CONFIG_FILE
+from gliner_jax.training.config import ASSETS, BUNDLED_DEV, BUNDLED_TRAIN, base_config
 
 
 def get_config(arg: str = ""):

@@ -12,8 +12,8 @@ Argument "quick" trains on the bundled slice only (minutes).
 
 import os
 
-from gliner_jax.backbones import ENCODERS
-from gliner_jax.train_config import BUNDLED_DEV, BUNDLED_TRAIN, SHARED_DATA, base_config, site_model_dir
+from gliner_jax.model.backbones import ENCODERS
+from gliner_jax.training.config import BUNDLED_DEV, BUNDLED_TRAIN, SHARED_DATA, base_config, site_model_dir
 
 _PLO = {"PER": "person", "ORG": "organization", "LOC": "location", "MISC": ""}
 # Raw tag -> natural-language type for each supervised set ("" drops the tag). Sets whose tags are

@@ -4,7 +4,7 @@ Run (about a minute on a 2-core CPU):
   python scripts/train.py --config configs/tiny.py --workdir /tmp/gliner_tiny
 """
 
-from gliner_jax.train_config import BUNDLED_DEV, BUNDLED_TRAIN, base_config
+from gliner_jax.training.config import BUNDLED_DEV, BUNDLED_TRAIN, base_config
 from gliner_jax import DEFAULT_MODEL
 
 

@@ -8,9 +8,9 @@ Example:
 
 import os as _os
 
-from gliner_jax.config import GLiNERConfig
-from gliner_jax.decoding import SpanPrediction, decode_spans
-from gliner_jax.inference import GLiNER, Entity
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.inference.decoding import SpanPrediction, decode_spans
+from gliner_jax.inference.predictor import GLiNER, Entity
 
 DEFAULT_MODEL = _os.path.join(_os.path.dirname(__file__), "assets", "default_model")
 

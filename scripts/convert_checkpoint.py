@@ -37,8 +37,8 @@ flags.mark_flags_as_required(["src", "dst"])
 
 def main(argv):
   del argv
-  from gliner_jax.convert import convert_gliner_checkpoint, convert_hf_encoder
-  from gliner_jax.hub import HubOptions, resolve_model_dir
+  from gliner_jax.interop.convert import convert_gliner_checkpoint, convert_hf_encoder
+  from gliner_jax.interop.hub import HubOptions, resolve_model_dir
   f = flags.FLAGS
   options = HubOptions(revision=f.revision, token=f.token, cache_dir=f.cache_dir)
   dtype = None if f.dtype == "float32" else f.dtype

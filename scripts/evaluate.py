@@ -5,10 +5,10 @@
 
 By default the five CrossNER test sets (ai, literature, music, politics, science) are read from
 ``<data_root>/crossner/<domain>`` (``--data_root`` defaults to $GLINER_JAX_DATA, else ``<repo>/../shared/data``:
-`gliner_jax.paths.shared_data`). A ``--datasets`` entry is either a CrossNER domain
+`gliner_jax.data.paths.shared_data`). A ``--datasets`` entry is either a CrossNER domain
 (or ``conll2003``) under the data root, or ``name=folder`` for any folder holding ``<split>.txt``
 (BIO, token-first or tag-first such as MIT movie/restaurant), ``.json``/``.jsonl`` (GLiNER or
-InstructUIE JSON). The name picks the label map (see gliner_jax/label_maps.py).
+InstructUIE JSON). The name picks the label map (see gliner_jax/evaluation/label_maps.py).
 Writes results.md, results.json and results.png to --out_dir; results.json names the model and the data
 folders relative to the repository root (``../shared/data/...``) when they are in it or in the data root.
 """
@@ -35,7 +35,7 @@ flags.DEFINE_list("sweep", [], "Thresholds to evaluate, e.g. 0.3,0.4,0.5 (one pr
 flags.DEFINE_bool("flat", True, "Flat decoding (no overlapping entities).")
 flags.DEFINE_bool("nested", False, "Nested decoding (same as --noflat).")
 flags.DEFINE_bool("multi_label", False, "Allow several labels on one span.")
-flags.DEFINE_enum("scheme", "gliner", ["gliner", "gner"], "Label naming scheme (gliner_jax/label_maps.py).")
+flags.DEFINE_enum("scheme", "gliner", ["gliner", "gner"], "Label naming scheme (gliner_jax/evaluation/label_maps.py).")
 flags.DEFINE_integer("batch_size", 8, "Texts per device batch.")
 flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples of each dataset.")
 flags.DEFINE_string("out_dir", "eval_results", "Where results.md/.json/.png go.")
@@ -44,7 +44,7 @@ DEFAULT_DOMAINS = ("ai", "literature", "music", "politics", "science", "conll200
 
 
 def find_data_root() -> str:
-  from gliner_jax.paths import DATA_ENV, shared_data
+  from gliner_jax.data.paths import DATA_ENV, shared_data
   path = shared_data()
   if os.path.isdir(os.path.join(path, "crossner")):
     return path
@@ -78,8 +78,8 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   import gliner_jax
-  from gliner_jax.evaluation import sweep_thresholds, write_report
-  from gliner_jax.paths import repo_relative
+  from gliner_jax.evaluation.scoring import sweep_thresholds, write_report
+  from gliner_jax.data.paths import repo_relative
 
   if FLAGS.nested and FLAGS["flat"].present and FLAGS.flat:
     raise app.UsageError("--flat and --nested contradict each other")

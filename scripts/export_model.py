@@ -9,7 +9,7 @@
 from absl import app, flags
 from ml_collections import config_flags
 
-from gliner_jax.export import export_model
+from gliner_jax.training.export import export_model
 
 config_flags.DEFINE_config_file("config", None, "The training config of the run.")
 flags.DEFINE_string("workdir", None, "The training workdir.")

@@ -10,7 +10,7 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
-from gliner_jax.main_job import run_main_job
+from gliner_jax.training.main_job import run_main_job
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 config_flags.DEFINE_config_file("config", os.path.join(_REPO, "configs", "main.py"), "Main-job config.")

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-main}"
 PY_VERSION=3.11  # also in pyproject.toml (requires-python) and README.md
-LIBTPU=libtpu==0.0.42.1  # the version jax[tpu]==0.10.2 pins (gliner_jax/aot.py LIBTPU_PIN)
+LIBTPU=libtpu==0.0.42.1  # the version jax[tpu]==0.10.2 pins (gliner_jax/training/aot.py LIBTPU_PIN)
 case "$what" in main|test) ;; *) echo "usage: bash scripts/setup.sh [main|test]" >&2; exit 2 ;; esac
 
 check_python() {  # $1: interpreter, $2: how to name it in the message

@@ -7,7 +7,7 @@ Re-running with the same workdir resumes from its last checkpoint.
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from gliner_jax.train import train_and_evaluate
+from gliner_jax.training.loop import train_and_evaluate
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training config file.", lock_config=True)

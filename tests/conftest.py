@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gliner_jax.paths import DATA_ENV, REPO_ROOT, shared_data
+from gliner_jax.data.paths import DATA_ENV, REPO_ROOT, shared_data
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -63,7 +63,7 @@ def require_module(name: str, package: str | None = None):
 
 
 def require_shared_data(*parts: str) -> str:
-  """The shared data folder (or a folder in it), which must exist (`gliner_jax.paths.shared_data`)."""
+  """The shared data folder (or a folder in it), which must exist (`gliner_jax.data.paths.shared_data`)."""
   path = shared_data(*parts)
   if not os.path.isdir(path):
     skip_or_fail(f"the shared data folder {path} is missing",
@@ -296,11 +296,11 @@ def reference_deberta(deberta_backbone_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def converted_minilm(reference_minilm, tmp_path_factory) -> str:
-  from gliner_jax.convert import convert_gliner_checkpoint
+  from gliner_jax.interop.convert import convert_gliner_checkpoint
   return convert_gliner_checkpoint(reference_minilm[1], str(tmp_path_factory.mktemp("jax_minilm")))
 
 
 @pytest.fixture(scope="session")
 def converted_deberta(reference_deberta, tmp_path_factory) -> str:
-  from gliner_jax.convert import convert_gliner_checkpoint
+  from gliner_jax.interop.convert import convert_gliner_checkpoint
   return convert_gliner_checkpoint(reference_deberta[1], str(tmp_path_factory.mktemp("jax_deberta")))

@@ -27,11 +27,11 @@ import numpy as np  # noqa: E402
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from gliner_jax import sharding as shd  # noqa: E402
-from gliner_jax import train  # noqa: E402
+from gliner_jax.training import sharding as shd  # noqa: E402
+from gliner_jax.training import loop as train  # noqa: E402
 from gliner_jax.data.recipe import RecipeConfig  # noqa: E402
-from gliner_jax.processing import PromptTokenizer  # noqa: E402
-from gliner_jax.train_data import load_examples, make_train_iterator  # noqa: E402
+from gliner_jax.inference.processing import PromptTokenizer  # noqa: E402
+from gliner_jax.training.data import load_examples, make_train_iterator  # noqa: E402
 
 NUM_STEPS = 2
 SHOWN = ("['encoder']['layer_0']['ffn']['intermediate']['kernel']",  # (embed, mlp)

@@ -20,8 +20,8 @@ import pytest
 
 from configs import tiny
 from conftest import skip_or_fail
-from gliner_jax import aot
-from gliner_jax.model_init import abstract_starting_point
+from gliner_jax.training import aot
+from gliner_jax.training.model_init import abstract_starting_point
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBTPU_DIR = os.environ.get(aot.LIBTPU_DIR_ENV) or os.path.join(REPO, ".venv-libtpu")
@@ -91,8 +91,8 @@ def test_missing_libtpu_is_a_clear_error(monkeypatch):
 @pytest.fixture(scope="module")
 def state_bytes() -> int:
   """Bytes of params + AdamW moments + step of the tiny model (replicated on every device here)."""
-  from gliner_jax.train import build
-  from gliner_jax import sharding as shd
+  from gliner_jax.training.loop import build
+  from gliner_jax.training import sharding as shd
   cfg = tiny.get_config()
   parts = build(cfg, mesh=shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]),
                 start=abstract_starting_point(cfg.model))
@@ -160,7 +160,7 @@ def test_default_shapes_and_bad_shapes():
 
 
 def test_bad_topology_is_a_clear_error():
-  code = ("from gliner_jax import aot\n"
+  code = ("from gliner_jax.training import aot\n"
           "for topology in ('v5e', 'v5e:3x3'):\n"
           "  try:\n"
           "    aot.topology_devices(topology)\n"

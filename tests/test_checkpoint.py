@@ -11,9 +11,9 @@ import pytest
 
 from conftest import PARITY_TEXTS, _build_reference
 from gliner_jax import GLiNER
-from gliner_jax.checkpoint import (PARAMS_FILE, flatten_params, is_checkpoint, load_checkpoint, save_checkpoint,
+from gliner_jax.interop.checkpoint import (PARAMS_FILE, flatten_params, is_checkpoint, load_checkpoint, save_checkpoint,
                                    unflatten_params)
-from gliner_jax.config import CONFIG_FILE, GLiNERConfig
+from gliner_jax.model.config import CONFIG_FILE, GLiNERConfig
 
 TINY = dict(hidden_size=64, max_width=4, max_len=24, max_types=3)
 LABELS = ["person", "location", "organization"]  # one label group: one compiled program per model

@@ -17,12 +17,12 @@ import pytest
 
 from conftest import PARITY_TEXTS, _build_reference, reference_logits
 from gliner_jax import GLiNER
-from gliner_jax.checkpoint import flatten_params, load_checkpoint
-from gliner_jax.config import GLiNERConfig
-from gliner_jax.convert import (ConversionError, convert_gliner_checkpoint, convert_hf_encoder,
+from gliner_jax.interop.checkpoint import flatten_params, load_checkpoint
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.interop.convert import (ConversionError, convert_gliner_checkpoint, convert_hf_encoder,
                                 gliner_params_from_state_dict, load_converted_encoder, load_gliner_state,
                                 read_state_dict)
-from gliner_jax.encoders import load_hf_encoder
+from gliner_jax.interop.hf_weights import load_hf_encoder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(hidden_size=64, max_width=4, max_len=24, max_types=3)
@@ -103,7 +103,7 @@ def test_converted_model_matches_reference_logits(tiny_reference, tmp_path):
   texts = PARITY_TEXTS[:3]
   expected = reference_logits(ref, texts, LABELS)
   words = [[w for w, _, _ in model.words_splitter(t)] for t in texts]
-  from gliner_jax.processing import batch_shape, pad_batch
+  from gliner_jax.inference.processing import batch_shape, pad_batch
   enc = model.prompt_tokenizer.encode_batch(words, [LABELS] * len(texts))
   batch = pad_batch(enc, batch_shape(enc, len(texts)), model.prompt_tokenizer.pad_id)
   got = model.logits(batch)
@@ -219,7 +219,9 @@ def test_script_gliner_mode(tiny_reference, tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   config, params = load_checkpoint(dst)
   want_config, want = load_gliner_state(src)
-  assert config == want_config.replace(class_token_index=config.class_token_index)
+  # the converted model names its backbone by name, never by a path of this machine
+  assert config.model_name == os.path.basename(want_config.model_name) and not os.path.isabs(config.model_name)
+  assert config == want_config.replace(class_token_index=config.class_token_index, model_name=config.model_name)
   flat, want = flatten_params(params), flatten_params(want)
   assert sorted(flat) == sorted(want) and all(np.array_equal(flat[k], want[k]) for k in flat)
 

@@ -1,4 +1,4 @@
-"""Tests for gliner_jax.decoding: brute-force properties, reference parity, edge cases."""
+"""Tests for gliner_jax.inference.decoding: brute-force properties, reference parity, edge cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from gliner_jax.decoding import (
+from gliner_jax.inference.decoding import (
     SpanPrediction,
     candidates_from_probs,
     check_threshold,

@@ -9,8 +9,8 @@ import pytest
 from safetensors.numpy import load_file
 
 import gliner_jax
-from gliner_jax.checkpoint import PARAMS_FILE
-from gliner_jax.paths import resolve_repo_path
+from gliner_jax.interop.checkpoint import PARAMS_FILE
+from gliner_jax.data.paths import resolve_repo_path
 
 from conftest import skip_or_fail
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gliner_jax.dropout import HashDropout, flat_positions, hash_dropout, keep_mask
+from gliner_jax.model.dropout import HashDropout, flat_positions, hash_dropout, keep_mask
 
 SHAPE = (4, 64, 12, 512)  # 1.5M elements, a span-head-like tensor
 

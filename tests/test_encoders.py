@@ -16,18 +16,15 @@ from conftest import require_module
 torch = require_module("torch")
 transformers = require_module("transformers")
 
-from gliner_jax.encoders import (  # noqa: E402
-    BertEncoder,
-    DebertaV2Encoder,
-    EncoderConfig,
-    build_encoder,
+from gliner_jax.interop import hf_weights  # noqa: E402
+from gliner_jax.interop.hf_weights import (  # noqa: E402
     convert_hf_state_dict,
     encoder_params_from_hf_state_dict,
     encoder_params_to_hf_state_dict,
     load_hf_encoder,
 )
-from gliner_jax.encoders import hf_weights  # noqa: E402
-from gliner_jax.encoders.deberta import log_bucket_position, relative_positions  # noqa: E402
+from gliner_jax.model.encoders import BertEncoder, DebertaV2Encoder, EncoderConfig, build_encoder  # noqa: E402
+from gliner_jax.model.encoders.deberta import log_bucket_position, relative_positions  # noqa: E402
 
 torch.set_num_threads(1)
 

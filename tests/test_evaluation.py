@@ -1,4 +1,4 @@
-"""Tests of gliner_jax.evaluation, gliner_jax.label_maps and scripts/evaluate.py.
+"""Tests of gliner_jax.evaluation.scoring, gliner_jax.evaluation.label_maps and scripts/evaluate.py.
 
 Metrics are checked on hand-made cases and against gliner 0.2.29's evaluator; the whole pipeline
 (prediction on given words + scoring) against gliner 0.2.29's `GLiNER.evaluate` on CrossNER AI.
@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from gliner_jax.data.readers import NERExample, read_bio, read_label_file
-from gliner_jax.evaluation import (DatasetResult, EvaluationReport, PretokenizedSplitter, Scores,
+from gliner_jax.evaluation.scoring import (DatasetResult, EvaluationReport, PretokenizedSplitter, Scores,
                                    evaluate_datasets, filter_threshold, load_eval_dataset,
                                    predict_word_spans, score_spans, sweep_thresholds, write_report)
-from gliner_jax.label_maps import dataset_key, generic_name, get_label_map
-from gliner_jax.paths import shared_data
+from gliner_jax.evaluation.label_maps import dataset_key, generic_name, get_label_map
+from gliner_jax.data.paths import shared_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = shared_data()  # ../shared/data beside the repository, or $GLINER_JAX_DATA
@@ -134,12 +134,12 @@ def test_label_maps_conll_mit_and_fallback(caplog):
   generic = get_label_map("wnut17")
   assert generic.dataset is None and generic.types == ()
   examples = [NERExample(["a", "b", "c"], [(0, 0, "Creative_Work"), (1, 1, "person"), (2, 2, "misc")])]
-  with caplog.at_level(logging.WARNING, logger="gliner_jax.label_maps"):
+  with caplog.at_level(logging.WARNING, logger="gliner_jax.evaluation.label_maps"):
     mapped = generic.apply(examples)
   assert mapped[0].spans == ((0, 0, "creative work"), (1, 1, "person"), (2, 2, "misc"))
   assert "['Creative_Work', 'misc', 'person']" in caplog.text
   caplog.clear()
-  with caplog.at_level(logging.WARNING, logger="gliner_jax.label_maps"):
+  with caplog.at_level(logging.WARNING, logger="gliner_jax.evaluation.label_maps"):
     get_label_map("ai").apply(examples)
   assert "'crossner_ai'" in caplog.text and "['Creative_Work']" in caplog.text
 
@@ -298,7 +298,7 @@ def test_f1_equals_gliner_evaluate(reference_minilm, jax_model, ai_sentences, mo
 
 
 def _dataset(examples, labels):
-  from gliner_jax.evaluation import EvalDataset
+  from gliner_jax.evaluation.scoring import EvalDataset
   return EvalDataset("crossner_ai", "", tuple(examples), tuple(labels))
 
 

@@ -26,12 +26,12 @@ import pytest
 from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 import gliner_jax
 from gliner_jax import GLiNER
-from gliner_jax.checkpoint import flatten_params
-from gliner_jax.convert import ENCODER_PREFIX, gliner_params_from_state_dict
-from gliner_jax.encoders.config import EncoderConfig
-from gliner_jax.gliner_export import export_gliner, gliner_state_dict, push_to_hub
-from gliner_jax.processing import batch_shape, pad_batch
-from gliner_jax.state_dict import read_state_dict
+from gliner_jax.interop.checkpoint import flatten_params
+from gliner_jax.interop.convert import ENCODER_PREFIX, gliner_params_from_state_dict
+from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.interop.gliner_export import export_gliner, gliner_state_dict, push_to_hub
+from gliner_jax.inference.processing import batch_shape, pad_batch
+from gliner_jax.interop.state_dict import read_state_dict
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCORE_TOL = 1e-4
@@ -249,7 +249,7 @@ def test_hf_models_built_from_to_hf_dict_hold_exactly_the_exported_tensors():
   """For RoBERTa/XLM-R (no gliner parity case here): the encoder names we write are the HF model's own."""
   import torch
   from transformers import AutoConfig, AutoModel
-  from gliner_jax.encoders.hf_weights import encoder_params_from_hf_state_dict, encoder_params_to_hf_state_dict
+  from gliner_jax.interop.hf_weights import encoder_params_from_hf_state_dict, encoder_params_to_hf_state_dict
   small = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
   for model_type in ("roberta", "xlm-roberta"):
     config = EncoderConfig.from_hf_dict({"model_type": model_type, **small})
@@ -395,7 +395,7 @@ def test_export_script_from_a_training_workdir(tmp_path):
   """scripts/train.py (configs/tiny.py, 2 steps) then scripts/export_model.py --format gliner: gliner loads
   the folder, and computes the logits our model computes from the same checkpoint."""
   from gliner_jax.data.readers import read_ner_file
-  from gliner_jax.train_config import BUNDLED_TRAIN
+  from gliner_jax.training.config import BUNDLED_TRAIN
   data = tmp_path / "train.json"
   data.write_text(json.dumps([{"tokenized_text": list(ex.tokens[:40]), "ner": [[s, e, t] for s, e, t in ex.spans
                                                                               if e < 40]}
@@ -421,7 +421,7 @@ def test_export_script_from_a_training_workdir(tmp_path):
   assert all(np.array_equal(in_model[k], v) for k, v in exported.items())
 
   # The same step exported in gliner_jax format (float32) computes what gliner computes on the export.
-  from gliner_jax.export import export_model
+  from gliner_jax.training.export import export_model
   spec = importlib.util.spec_from_file_location("tiny_export", str(config_file))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

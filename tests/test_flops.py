@@ -14,11 +14,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from gliner_jax.config import GLiNERConfig
-from gliner_jax.encoders import build_encoder
-from gliner_jax.encoders.config import EncoderConfig
-from gliner_jax.flops import (encoder_flops, head_flops, model_flops, train_step_flops, xla_flops)
-from gliner_jax.span_model import GLiNERSpanModel, MarkerV0SpanHead
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.encoders import build_encoder
+from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.flops import (encoder_flops, head_flops, model_flops, train_step_flops, xla_flops)
+from gliner_jax.model.span_model import GLiNERSpanModel, MarkerV0SpanHead
 
 TOL = 0.15
 B, T, W, C, K = 2, 64, 40, 5, 4

@@ -1,4 +1,4 @@
-"""Parity of gliner_jax.losses with gliner 0.2.29's span-model loss, plus negative-sampling properties."""
+"""Parity of gliner_jax.training.losses with gliner 0.2.29's span-model loss, plus negative-sampling properties."""
 
 import functools
 import types
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gliner.modeling.base import BaseModel, UniEncoderSpanModel
-from gliner_jax import losses
+from gliner_jax.training import losses
 
 torch.set_num_threads(1)
 

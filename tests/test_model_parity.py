@@ -13,7 +13,7 @@ import pytest
 
 from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
-from gliner_jax.processing import batch_shape, pad_batch
+from gliner_jax.inference.processing import batch_shape, pad_batch
 
 LOGIT_TOL = 1e-4
 SCORE_TOL = 1e-4
@@ -87,7 +87,7 @@ def test_name_token_type_vectors_match_reference(minilm_dir, tmp_path_factory):
   """embed_ent_token=False (type vector = output of the token after <<ENT>>), hidden 384 with no projection:
   the shipped default model's architecture."""
   from conftest import _build_reference
-  from gliner_jax.convert import convert_gliner_checkpoint
+  from gliner_jax.interop.convert import convert_gliner_checkpoint
   ref_dir = str(tmp_path_factory.mktemp("ref_name_token"))
   ref = _build_reference(minilm_dir, ref_dir, hidden_size=384, max_width=12, max_len=96, embed_ent_token=False)
   assert ref.config.embed_ent_token is False

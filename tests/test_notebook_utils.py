@@ -1,4 +1,4 @@
-"""gliner_jax.notebook_utils / notebook_training: display helpers, environment, configs, metrics, runs.
+"""gliner_jax.notebooks.utils / gliner_jax.notebooks.training: display helpers, environment, configs, metrics, runs.
 
 No model is compiled here: prediction and training are replaced by small fakes where a helper only
 orchestrates them (the notebooks' own test, tests/test_notebooks.py, runs the real thing).
@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 import gliner_jax
-from gliner_jax import Entity, notebook_utils as nbu
-from gliner_jax.train_config import BUNDLED_TRAIN
+from gliner_jax import Entity
+from gliner_jax.notebooks import utils as nbu
+from gliner_jax.training.config import BUNDLED_TRAIN
 
 TEXT = "The University of California, Berkeley is in California & <Berkeley>."
 
@@ -217,7 +218,7 @@ def test_load_config_by_name_and_path(tmp_path):
   assert nbu.load_config("minilm_pilener", "quick").data.train == [{"path": BUNDLED_TRAIN}]
   assert {"tiny", "minilm_pilener", "gliner_small"} <= set(nbu.available_configs())
   mine = tmp_path / "mine.py"
-  mine.write_text("from gliner_jax.train_config import base_config\n"
+  mine.write_text("from gliner_jax.training.config import base_config\n"
                   "def get_config(arg=''):\n  c = base_config(); c.train.num_steps = int(arg or 3); return c\n")
   assert nbu.load_config(str(mine), "7").train.num_steps == 7
   assert nbu.load_config("mine", config_dir=str(tmp_path)).train.num_steps == 3

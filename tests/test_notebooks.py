@@ -69,7 +69,7 @@ def kernel_env(tmp_path_factory):
 def demo_model(bert_tiny_dir, tmp_path_factory) -> str:
   """A gliner_jax checkpoint converted from a gliner 0.2.29 reference on bert-tiny (random heads)."""
   import torch
-  from gliner_jax.convert import convert_gliner_checkpoint
+  from gliner_jax.interop.convert import convert_gliner_checkpoint
   reference = str(tmp_path_factory.mktemp("ref_bert_tiny"))
   _build_reference(bert_tiny_dir, reference, hidden_size=64, max_width=4, max_len=64, max_types=8)
   torch.set_num_threads(1)
@@ -127,7 +127,7 @@ def test_tpu_pretraining_runs_offline_and_resumes(kernel_env, monkeypatch, tmp_p
   assert sorted(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())[-1] == 6
   assert "crossner_ai (bundled 100-sentence slice)" in text and "| 20 |" in text
   assert text.count("<png>") >= 2  # the live plots and the final one
-  from gliner_jax.checkpoint import is_checkpoint
+  from gliner_jax.interop.checkpoint import is_checkpoint
   assert is_checkpoint(str(workdir / "model")) and "saved to" in text
 
 
@@ -135,7 +135,7 @@ def test_tpu_pretraining_defaults_work_outside_colab(kernel_env, monkeypatch, tm
   """Default mode in plain Jupyter: the install cell is skipped (gliner_jax importable) and the Colab Drive
   default workdir becomes a local folder, with no google.colab import. Runs the set-up cells only (up to the
   mesh): the default config downloads deberta-v3-small and trains for hours."""
-  from gliner_jax import notebook_utils as nbu
+  from gliner_jax.notebooks import utils as nbu
   assert not nbu.in_colab()
   with pytest.raises(ValueError, match="only Colab mounts"):
     nbu.prepare_workdir("/content/drive/MyDrive/gliner_jax/x")

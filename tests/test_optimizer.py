@@ -1,4 +1,4 @@
-"""Tests of gliner_jax.optimizer: schedules, grouped AdamW, clipping, no-decay mask, torch parity."""
+"""Tests of gliner_jax.training.optimizer: schedules, grouped AdamW, clipping, no-decay mask, torch parity."""
 
 import math
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 import transformers
 
-from gliner_jax import optimizer as opt
+from gliner_jax.training import optimizer as opt
 
 torch.set_num_threads(1)
 

@@ -1,5 +1,5 @@
-"""Nothing tied to one machine: data found beside the repository (gliner_jax.paths), backbones recorded by
-name (gliner_jax.model_init.backbone_name), no machine paths in the repository's files."""
+"""Nothing tied to one machine: data found beside the repository (gliner_jax.data.paths), backbones recorded by
+name (gliner_jax.training.model_init.backbone_name), no machine paths in the repository's files."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import subprocess
 import ml_collections
 import pytest
 
-from gliner_jax import paths
-from gliner_jax.model_init import backbone_name, starting_point
+from gliner_jax.data import paths
+from gliner_jax.training.model_init import backbone_name, starting_point
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,14 +56,14 @@ def test_backbone_name_is_never_a_local_path(tmp_path):
 
 
 def _hf_encoder_config(path: str, name: str = "") -> ml_collections.ConfigDict:
-  from gliner_jax.train_config import base_config
+  from gliner_jax.training.config import base_config
   model = base_config().model
   model.update(init="hf_encoder", path=path, name=name, hidden_size=32, max_width=4, max_len=48, max_types=8)
   return model
 
 
 def test_starting_point_records_the_backbone_by_name(bert_tiny_dir):
-  """What training exports (gliner_jax.export writes `starting_point(config.model).config`)."""
+  """What training exports (gliner_jax.training.export writes `starting_point(config.model).config`)."""
   start = starting_point(_hf_encoder_config(bert_tiny_dir))
   assert start.config.model_name == os.path.basename(os.path.normpath(bert_tiny_dir))
   named = starting_point(_hf_encoder_config(bert_tiny_dir, name="google/bert_uncased_L-2_H-128_A-2"))

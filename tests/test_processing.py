@@ -21,7 +21,7 @@ import pytest
 
 import gliner_jax
 from gliner_jax import GLiNER
-from gliner_jax.processing import (MAX_WORD_TOKENS, PACKAGE_SPLITTERS, PackageWordSplitter, PromptTokenizer,
+from gliner_jax.inference.processing import (MAX_WORD_TOKENS, PACKAGE_SPLITTERS, PackageWordSplitter, PromptTokenizer,
                                    RegexWordSplitter, UnicodeWordSplitter, make_word_splitter)
 
 LABELS = ["person", "city"]

@@ -19,9 +19,9 @@ import pytest
 
 from conftest import PARITY_LABELS, PARITY_TEXTS
 from gliner_jax import GLiNER
-from gliner_jax.convert import ConversionError, load_gliner_checkpoint, read_gliner_config
-from gliner_jax.hub import HubOptions, looks_like_hub_id, needed_files, resolve_model_dir
-from gliner_jax.state_dict import read_state_dict
+from gliner_jax.interop.convert import ConversionError, load_gliner_checkpoint, read_gliner_config
+from gliner_jax.interop.hub import HubOptions, looks_like_hub_id, needed_files, resolve_model_dir
+from gliner_jax.interop.state_dict import read_state_dict
 
 SCORE_TOL = 1e-4
 # The keys of urchade/gliner_*-v2.1 gliner_config.json files (training options included, as shipped).

@@ -20,7 +20,7 @@ from gliner_jax.data.readers import (
     read_slimer_jsonl,
     word_tokenize,
 )
-from gliner_jax.paths import shared_data
+from gliner_jax.data.paths import shared_data
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "data")
 DATA = shared_data()  # ../shared/data beside the repository, or $GLINER_JAX_DATA

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from gliner_jax.config import SPECIAL_TOKENS, GLiNERConfig
+from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import (BatchIterator, RecipeConfig, RecipeStats, batch_tokens,
                                     make_training_batch, positive_types, sample_prompt,
                                     split_into_windows, window_bounds)
-from gliner_jax.encoders.config import EncoderConfig
-from gliner_jax.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, PromptTokenizer
+from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, PromptTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K = 3

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import pytest
 from jax.sharding import AbstractMesh, NamedSharding, PartitionSpec as P
 
-from gliner_jax import sharding as shd
-from gliner_jax.optimizer import OptimizerConfig, make_optimizer
+from gliner_jax.training import sharding as shd
+from gliner_jax.training.optimizer import OptimizerConfig, make_optimizer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MESHES = ("8,1,1", "2,4,1", "2,2,2")

@@ -23,12 +23,12 @@ import torch
 
 from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
-from gliner_jax.config import GLiNERConfig
+from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.data.readers import NERExample, read_ner_file
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig, make_training_batch
-from gliner_jax.losses import token_loss, token_loss_options
-from gliner_jax.processing import PromptTokenizer, batch_shape, pad_batch
-from gliner_jax.token_decoding import decode_token_batch, token_candidates
+from gliner_jax.training.losses import token_loss, token_loss_options
+from gliner_jax.inference.processing import PromptTokenizer, batch_shape, pad_batch
+from gliner_jax.inference.token_decoding import decode_token_batch, token_candidates
 
 LOGIT_TOL = 1e-4
 SCORE_TOL = 1e-4
@@ -324,9 +324,9 @@ def test_recipe_builds_token_labels(token_pair):
 
 @pytest.mark.parametrize("span_mode", ["marker", "token_level"])
 def test_tiny_training_learns(span_mode):
-  from gliner_jax import sharding as shd
-  from gliner_jax import train
-  from gliner_jax.train_config import BUNDLED_TRAIN
+  from gliner_jax.training import sharding as shd
+  from gliner_jax.training import loop as train
+  from gliner_jax.training.config import BUNDLED_TRAIN
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   spec = importlib.util.spec_from_file_location("_tiny_config", os.path.join(root, "configs", "tiny.py"))
   tiny = importlib.util.module_from_spec(spec)

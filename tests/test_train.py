@@ -21,10 +21,10 @@ import jax
 import numpy as np
 import pytest
 
-from gliner_jax import train
+from gliner_jax.training import loop as train
 from gliner_jax.data.readers import read_ner_file
-from gliner_jax.train_checkpoint import TrainCheckpointer
-from gliner_jax.train_config import BUNDLED_TRAIN
+from gliner_jax.training.checkpointing import TrainCheckpointer
+from gliner_jax.training.config import BUNDLED_TRAIN
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_STEPS = 16
@@ -267,9 +267,9 @@ def test_non_finite_training_stops_and_keeps_only_finite_checkpoints(config_file
 
 
 def test_initial_state_places_pretrained_encoder(bert_tiny_dir):
-  from gliner_jax.encoders import load_hf_encoder
-  from gliner_jax.model_init import extend_embeddings
-  from gliner_jax.train_config import base_config
+  from gliner_jax.interop.hf_weights import load_hf_encoder
+  from gliner_jax.training.model_init import extend_embeddings
+  from gliner_jax.training.config import base_config
 
   config = base_config()
   config.model.update(init="hf_encoder", path=bert_tiny_dir, hidden_size=32, max_width=4, max_len=48, max_types=8)

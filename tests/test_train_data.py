@@ -2,8 +2,8 @@
 
 import pytest
 
-from gliner_jax.train_config import BUNDLED_TRAIN
-from gliner_jax.train_data import load_examples, load_source
+from gliner_jax.training.config import BUNDLED_TRAIN
+from gliner_jax.training.data import load_examples, load_source
 
 
 def test_repeat_multiplies_a_source_in_order():

@@ -41,9 +41,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from gliner_jax.config import GLiNERConfig
+from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.data.readers import NERExample
-from gliner_jax.processing import (TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, BatchShape, EncodedText,
+from gliner_jax.inference.processing import (TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, BatchShape, EncodedText,
                                    PromptTokenizer, bucket, pad_batch, validate_labels)
 
 

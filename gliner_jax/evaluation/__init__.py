@@ -1,0 +1,1 @@
+"""Zero-shot evaluation: datasets, label maps, precision / recall / F1."""

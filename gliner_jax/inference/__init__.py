@@ -1,0 +1,1 @@
+"""Prediction: words and prompts to arrays, the span and token decoders, the `GLiNER` predictor."""

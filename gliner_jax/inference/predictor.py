@@ -1,0 +1,344 @@
+"""The prediction API: `GLiNER.from_pretrained(...)`, `predict_entities`, `batch_predict_entities`.
+
+Texts are split into words with character offsets, long texts are read in overlapping windows of at
+most `max_len` words, label lists longer than `max_types` are split into groups, and every
+(window, label group) item is scored on the device at a bucketed shape. Only the candidates above
+the threshold come back to the host, where the priority-queue decoder picks the entities (token_level
+models send back their per-word start / end / inside probabilities, which `gliner_jax.inference.token_decoding`
+turns into candidate spans first).
+
+Example:
+  >>> model = GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL)
+  >>> model.predict_entities("Ada Lovelace was born in London.", ["person", "city"])
+  [Entity(start=0, end=12, text='Ada Lovelace', label='person', score=0.93), ...]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gliner_jax.interop import checkpoint as ckpt
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.inference.decoding import check_threshold, decode_spans
+from gliner_jax.inference.processing import (MAX_WORD_TOKENS, BatchShape, EncodedText, PromptTokenizer, batch_shape, bucket,
+                                   make_word_splitter, pad_batch, validate_labels)
+from gliner_jax.inference.token_decoding import token_candidates
+from gliner_jax.model.token_model import make_model
+
+MAX_CANDIDATES_PER_ROW = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class Entity:
+  """A predicted entity: character offsets into the text (`end` exclusive), its text, label and score.
+
+  Also readable as a mapping (`entity["label"]`), like gliner's dicts.
+  """
+
+  start: int
+  end: int
+  text: str
+  label: str
+  score: float
+
+  def __getitem__(self, key: str):
+    return getattr(self, key)
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Item:
+  """One device row: a window of one text read with one group of labels."""
+
+  text_index: int
+  word_start: int
+  word_stop: int
+  label_offset: int
+  own_start: int  # spans starting in [own_start, own_stop) are taken from this window
+  own_stop: int
+
+
+def word_windows(num_words: int, max_words: int, overlap: int) -> list[tuple[int, int, int, int]]:
+  """Overlapping windows (start, stop, own_start, own_stop) covering num_words words.
+
+  Each word start is "owned" by exactly one window, cut in the middle of each overlap, so a span
+  of up to overlap // 2 words is always read by a window that contains it whole (the overlap is
+  first capped at max_words // 2).
+  """
+  if num_words <= max_words:
+    return [(0, num_words, 0, num_words)]
+  overlap = min(overlap, max_words // 2)
+  stride = max_words - overlap
+  starts = list(range(0, num_words - max_words, stride)) + [num_words - max_words]
+  windows = []
+  for j, a in enumerate(starts):
+    b = a + max_words
+    own_a = 0 if j == 0 else (a + windows[-1][1]) // 2
+    windows.append((a, b, own_a, num_words))
+    if j:
+      prev = windows[j - 1]
+      windows[j - 1] = (prev[0], prev[1], prev[2], own_a)
+  return windows
+
+
+class GLiNER:
+  """A GLiNER model ready to predict: config, parameters, tokenizer and word splitter.
+
+  Example:
+    >>> model = GLiNER.from_pretrained("path/to/gliner_jax_checkpoint")
+    >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)
+  """
+
+  def __init__(self, config: GLiNERConfig, params: Any, tokenizer, *, words_splitter=None,
+               dtype=jnp.float32, span_head_impl: str = "factored"):
+    self.config = config
+    self.params = jax.tree_util.tree_map(jnp.asarray, params)
+    self.tokenizer = tokenizer
+    self.prompt_tokenizer = PromptTokenizer(tokenizer, config)
+    self.words_splitter = make_word_splitter(words_splitter or config.words_splitter_type)
+    self.model = make_model(config, dtype=dtype, span_head_impl=span_head_impl)
+    limit = getattr(tokenizer, "model_max_length", None) or 10 ** 9
+    self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10 ** 6))
+    self.window_overlap = 2 * config.max_width
+    self.compiled_shapes: set[BatchShape] = set()
+    self._apply = jax.jit(self.model.apply)
+    self._candidates = jax.jit(functools.partial(self._device_candidates, self.model),
+                               static_argnames=("cap",))
+    self._token_probs = jax.jit(functools.partial(self._device_token_probs, self.model))
+
+  # ----------------------------------------------------------------------------------- loading
+  @classmethod
+  def from_pretrained(cls, path_or_hub_id: str, *, tokenizer: Any = None, words_splitter=None,
+                      dtype=jnp.float32, revision: str | None = None, token: str | bool | None = None,
+                      cache_dir: str | None = None, local_files_only: bool = False, **kwargs) -> "GLiNER":
+    """Loads a gliner_jax checkpoint, or converts a gliner 0.2.x checkpoint, from a folder or the hub.
+
+    A hub id (e.g. "urchade/gliner_small-v2.1") is fetched with `huggingface_hub` (`revision`,
+    `token`, `cache_dir`; only the files a model needs). gliner folders load in every public layout
+    (see `gliner_jax.interop.convert`); `tokenizer` (a tokenizer, a folder or a hub id) serves folders that
+    ship none, when their `model_name` cannot be reached.
+
+    Example:
+      >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")
+    """
+    from gliner_jax.interop.hub import HubOptions, resolve_model_dir
+    options = HubOptions(revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only)
+    directory = resolve_model_dir(path_or_hub_id, options)
+    if ckpt.is_checkpoint(directory):
+      from transformers import AutoTokenizer
+      config, params = ckpt.load_checkpoint(directory)
+      if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer or directory)
+    elif os.path.exists(os.path.join(directory, "gliner_config.json")):
+      from gliner_jax.interop.convert import load_gliner_checkpoint
+      read = load_gliner_checkpoint(directory, tokenizer=tokenizer, options=options)
+      config, params, tokenizer = read.config, read.params, read.tokenizer
+    else:
+      raise FileNotFoundError(f"{directory} holds neither a gliner_jax checkpoint "
+                              f"({ckpt.CONFIG_FILE}) nor a gliner one (gliner_config.json)")
+    return cls(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, **kwargs)
+
+  def save_pretrained(self, directory: str, dtype: Any = None, format: str = "gliner_jax",
+                      model_name: str | None = None) -> None:
+    """Writes the model: format="gliner_jax" (this library's checkpoint; `dtype` None keeps float32) or
+    "gliner" (a gliner 0.2.x folder for `gliner.GLiNER.from_pretrained`, float32 unless `dtype`;
+    `model_name` overrides the recorded backbone name, see `gliner_jax.interop.gliner_export`).
+
+    Example:
+      >>> model.save_pretrained("my_model_gliner/", format="gliner")
+    """
+    if format == "gliner":
+      from gliner_jax.interop.gliner_export import export_gliner
+      export_gliner(directory, self.config, jax.device_get(self.params), self.tokenizer, model_name=model_name,
+                    dtype=dtype if dtype is not None else "float32")
+    elif format == "gliner_jax":
+      ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)
+    else:
+      raise ValueError(f"format={format!r}: use 'gliner_jax' or 'gliner'")
+
+  def push_to_hub(self, repo_id: str, **kwargs):
+    """Uploads the model to the hub as a gliner 0.2.x folder (`gliner_jax.interop.gliner_export.push_to_hub`).
+
+    Example:
+      >>> model.push_to_hub("me/my-gliner", private=True)
+    """
+    from gliner_jax.interop.gliner_export import push_to_hub
+    return push_to_hub(self, repo_id, **kwargs)
+
+  # ----------------------------------------------------------------------------------- device
+  @staticmethod
+  def _device_candidates(model, params, batch, threshold, *, cap: int):
+    out = model.apply({"params": params}, **batch)
+    probs = jax.nn.sigmoid(out.logits)
+    valid = out.span_mask[..., None] & out.type_mask[:, None, None, :]
+    flat = jnp.where(valid, probs, 0.0).reshape(probs.shape[0], -1)
+    above = flat > threshold
+    count = above.sum(axis=-1)
+    index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
+    return count, index, jnp.take_along_axis(flat, index, axis=1), flat
+
+  @staticmethod
+  def _device_token_probs(model, params, batch):
+    return jax.nn.sigmoid(model.apply({"params": params}, **batch).logits)
+
+  def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    """Raw logits for a padded batch (for tests and analysis): span x type [B, W, K, C], or
+    [B, W, C, 3] (start, end, inside) for token_level models."""
+    return np.asarray(self._apply({"params": self.params}, **batch).logits)
+
+  # ----------------------------------------------------------------------------------- API
+  def predict_entities(self, text: str, labels: Sequence[str], threshold: float = 0.5, flat_ner: bool = True,
+                       multi_label: bool = False) -> list[Entity]:
+    """Entities in one text. An empty text gives []."""
+    return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner,
+                                       multi_label=multi_label)[0]
+
+  def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8,
+                             threshold: float = 0.5, flat_ner: bool = True,
+                             multi_label: bool = False) -> list[list[Entity]]:
+    """Entities in each text; the labels are shared by all texts."""
+    check_threshold(threshold)
+    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+    if isinstance(texts, str):
+      raise ValueError("texts must be a list of strings; use predict_entities for one text")
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    words, offsets = [], []
+    for i, text in enumerate(texts):
+      if not isinstance(text, str):
+        raise ValueError(f"texts[{i}] is {type(text).__name__}, not a string")
+      split = list(self.words_splitter(text))
+      bad = next((x for x in split if not 0 <= x[1] <= x[2] <= len(text)), None)
+      if bad is not None:
+        raise ValueError(f"words_splitter gave {bad!r} for texts[{i}] of length {len(text)}: each word must be "
+                         "(word, start, end) with 0 <= start <= end <= len(text)")
+      words.append([w for w, _, _ in split])
+      offsets.append([(s, e) for _, s, e in split])
+    groups = [labels[i:i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
+    items, encoded = self._plan(words, groups)
+    candidates = self._score(items, encoded, threshold, batch_size)
+    results = []
+    for t, text in enumerate(texts):
+      starts, widths, classes, scores = candidates[t]
+      spans = decode_spans(starts, widths, classes, scores, num_words=len(words[t]), flat_ner=flat_ner,
+                           multi_label=multi_label) if len(starts) else []
+      results.append([Entity(start=offsets[t][s.start][0], end=offsets[t][s.end][1],
+                             text=text[offsets[t][s.start][0]:offsets[t][s.end][1]],
+                             label=labels[s.label], score=float(s.score)) for s in spans])
+    return results
+
+  # ----------------------------------------------------------------------------------- internals
+  def _plan(self, words: list[list[str]], groups: list[list[str]]):
+    """All (window, label group) items, tokenized.
+
+    Each text word keeps at most `MAX_WORD_TOKENS` subtokens (fewer if the prompt leaves less room),
+    so a huge word cannot fill the encoder. A text's windows shrink until each fits: first down to
+    2 * window_overlap words (spans of up to max_width words are still read whole), then, only for
+    text dense with long words, down to one word. Only a prompt with no room left is an error.
+    """
+    items: list[_Item] = []
+    encoded: list[EncodedText] = []
+    floor = 2 * self.window_overlap
+    for g, group in enumerate(groups):
+      offset = g * self.config.max_types
+      prompt_tokens = self.prompt_tokenizer.encode_batch([[]], [group])[0].num_tokens
+      room = self.max_tokens - prompt_tokens
+      if room < 1:
+        raise ValueError(f"the prompt of {len(group)} labels takes {prompt_tokens} of the encoder's "
+                         f"{self.max_tokens} tokens and leaves no room for words; use fewer or shorter labels")
+      word_cap = min(MAX_WORD_TOKENS, room)
+      for t, text_words in enumerate(words):
+        if not text_words:
+          continue
+        max_words = self.config.max_len
+        while True:
+          windows = word_windows(len(text_words), max_words, self.window_overlap)
+          enc = self.prompt_tokenizer.encode_batch([text_words[a:b] for a, b, _, _ in windows],
+                                                   [group] * len(windows), max_word_tokens=word_cap)
+          longest = max(e.num_tokens for e in enc)
+          if longest <= self.max_tokens:
+            break
+          if max_words == 1:  # only a tokenizer adding tokens between prompt and text gets here
+            raise ValueError(f"text {t}: a one-word window takes {longest} tokens, over the encoder's "
+                             f"{self.max_tokens}")
+          shrunk = int(max_words * 0.75)
+          max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
+        for (a, b, own_a, own_b), e in zip(windows, enc):
+          items.append(_Item(t, a, b, offset, own_a, own_b))
+          encoded.append(e)
+    return items, encoded
+
+  def _score(self, items: list[_Item], encoded: list[EncodedText], threshold: float, batch_size: int):
+    """Runs all items on the device in length-sorted batches; returns per-text candidate arrays."""
+    per_text: dict[int, list[np.ndarray]] = {}
+    order = sorted(range(len(items)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
+    k = self.config.max_width
+    for lo in range(0, len(order), batch_size):
+      chunk = order[lo:lo + batch_size]
+      rows = [encoded[i] for i in chunk]
+      shape = batch_shape(rows, bucket(len(rows), _batch_buckets(batch_size)))
+      self.compiled_shapes.add(shape)
+      batch = pad_batch(rows, shape, self.prompt_tokenizer.pad_id)
+      if self.config.span_mode == "token_level":
+        probs = np.asarray(self._token_probs(self.params, batch))
+        for r, i in enumerate(chunk):
+          start, width, c, sc = token_candidates(probs[r], threshold, rows[r].num_words,
+                                                 len(rows[r].type_token_index))
+          _add_owned(per_text, items[i], start, width, c, sc)
+        continue
+      cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * shape.types)
+      count, index, scores, flat = self._candidates(self.params, batch, np.float32(threshold), cap=cap)
+      count, index, scores = jax.device_get((count, index, scores))
+      for r, i in enumerate(chunk):
+        if count[r] > cap:  # rare: more candidates than the cap, fetch this row whole
+          row = np.asarray(flat[r])
+          idx = np.flatnonzero(row > np.float32(threshold))
+          sc = row[idx]
+        else:
+          idx, sc = index[r, :count[r]], scores[r, :count[r]]
+        w, rest = np.divmod(idx, k * shape.types)
+        width, c = np.divmod(rest, shape.types)
+        _add_owned(per_text, items[i], w, width, c, sc)
+    out = {}
+    for t in {it.text_index for it in items}:
+      cand = np.concatenate(per_text[t], axis=1)
+      scores = np.concatenate(per_text[-1 - t])
+      if self.config.span_mode == "token_level":  # the token decoder's order: start, label, end
+        order_rm = np.lexsort((cand[1], cand[2], cand[0]))
+      else:  # row-major (start, width, label)
+        order_rm = np.lexsort((cand[2], cand[1], cand[0]))
+      cand, scores = cand[:, order_rm], scores[order_rm]
+      out[t] = (cand[0], cand[1], cand[2], scores)
+    return _DefaultEmpty(out)
+
+
+def _add_owned(per_text: dict[int, list[np.ndarray]], item: _Item, start_in_window, width, label, scores) -> None:
+  """Adds an item's candidates whose start word this window owns, in text words and global labels."""
+  start = np.asarray(start_in_window) + item.word_start
+  keep = (start >= item.own_start) & (start < item.own_stop)
+  per_text.setdefault(item.text_index, []).append(
+      np.stack([start[keep], np.asarray(width)[keep], np.asarray(label)[keep] + item.label_offset]).astype(np.int64))
+  per_text.setdefault(-1 - item.text_index, []).append(np.asarray(scores)[keep].astype(np.float32))
+
+
+def _batch_buckets(batch_size: int) -> tuple[int, ...]:
+  sizes, b = [], 1
+  while b < batch_size:
+    sizes.append(b)
+    b *= 2
+  return tuple(sizes + [batch_size])
+
+
+class _DefaultEmpty(dict):
+  def __missing__(self, key):
+    empty = np.zeros((0,), np.int64)
+    return empty, empty, empty, np.zeros((0,), np.float32)

@@ -1,0 +1,71 @@
+"""The gliner_jax checkpoint directory: config JSON, parameters in safetensors, tokenizer files.
+
+  my_model/
+    gliner_jax_config.json   GLiNERConfig.to_dict()
+    params.safetensors       flat "encoder/layer_0/attention/query/kernel" -> array
+    tokenizer.json, tokenizer_config.json, ...
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import numpy as np
+from flax import traverse_util
+from safetensors.numpy import load_file, save_file
+
+from gliner_jax.model.config import CONFIG_FILE, GLiNERConfig
+
+PARAMS_FILE = "params.safetensors"
+SEP = "/"
+
+
+def flatten_params(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  """{"a": {"b": x}} -> {"a/b": np.asarray(x)}."""
+  flat = traverse_util.flatten_dict(dict(params), sep=SEP)
+  return {k: np.asarray(v) for k, v in flat.items()}
+
+
+def unflatten_params(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
+  """{"a/b": x} -> {"a": {"b": x}}."""
+  return traverse_util.unflatten_dict(dict(flat), sep=SEP)
+
+
+def save_checkpoint(directory: str, config: GLiNERConfig, params: Mapping[str, Any], tokenizer=None,
+                    dtype: Any = None) -> None:
+  """Writes a gliner_jax checkpoint. `dtype` (e.g. "bfloat16") casts floating params for shipping.
+
+  Example:
+    >>> save_checkpoint("out/my_model", config, params, tokenizer)
+  """
+  os.makedirs(directory, exist_ok=True)
+  flat = flatten_params(params)
+  if dtype is not None:
+    import ml_dtypes  # shipped with jax
+    target = np.dtype(ml_dtypes.bfloat16) if str(dtype) == "bfloat16" else np.dtype(dtype)
+    flat = {k: v.astype(target) if np.issubdtype(v.dtype, np.floating) or v.dtype == target else v
+            for k, v in flat.items()}
+  save_file({k: np.ascontiguousarray(v) for k, v in flat.items()}, os.path.join(directory, PARAMS_FILE),
+            metadata={"format": "gliner_jax"})
+  config.save(directory)
+  if tokenizer is not None:
+    tokenizer.save_pretrained(directory)
+
+
+def load_checkpoint(directory: str, dtype: Any = np.float32) -> tuple[GLiNERConfig, dict[str, Any]]:
+  """Reads (config, params) back; low-precision floats are upcast to `dtype` (None keeps them)."""
+  for name in (CONFIG_FILE, PARAMS_FILE):
+    if not os.path.exists(os.path.join(directory, name)):
+      raise FileNotFoundError(f"{directory} is not a gliner_jax checkpoint: {name} is missing")
+  config = GLiNERConfig.load(directory)
+  flat = load_file(os.path.join(directory, PARAMS_FILE))
+  if dtype is not None:
+    flat = {k: v.astype(dtype) if v.dtype != dtype and v.dtype.kind in "fV" or str(v.dtype) == "bfloat16"
+            else v for k, v in flat.items()}
+  return config, unflatten_params(flat)
+
+
+def is_checkpoint(directory: str) -> bool:
+  return os.path.exists(os.path.join(directory, CONFIG_FILE)) and os.path.exists(
+      os.path.join(directory, PARAMS_FILE))

@@ -1,0 +1,343 @@
+"""Converts PyTorch weights into gliner_jax parameters (no torch needed for safetensors).
+
+- a gliner 0.2.x checkpoint folder -> a gliner_jax checkpoint folder, in both public layouts: with
+  `encoder_config`, `vocab_size`, `class_token_index` and tokenizer files (as gliner >= 0.2.17 saves),
+  or without them (urchade v2.1, gliner_base, NuNerZero: the backbone config and tokenizer come from
+  `model_name`, the vocabulary size from the embedding table); weights in model.safetensors, sharded
+  safetensors or pytorch_model.bin (`gliner_jax.interop.state_dict`);
+- a plain Hugging Face encoder directory (config.json + weights) -> encoder parameters, saved as
+  encoder_config.json (EncoderConfig) + params.safetensors + tokenizer files.
+
+Example:
+  >>> convert_gliner_checkpoint("urchade_gliner_small-v2.1/", "gliner_small_jax/")
+  >>> config, params = load_gliner_state("urchade_gliner_small-v2.1/")
+  >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/")
+  >>> enc_config, enc_params = load_converted_encoder("minilm_jax/")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping
+
+import numpy as np
+
+from gliner_jax.model.backbones import BACKBONE_CONFIGS, backbone_config
+from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
+from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.interop.hf_weights import encoder_params_from_hf_state_dict
+from gliner_jax.interop.hub import HubOptions, backbone_name, looks_like_hub_id, resolve_model_dir
+from gliner_jax.interop.state_dict import read_state_dict
+
+ENCODER_PREFIX = "token_rep_layer.bert_layer.model."
+ENCODER_CONFIG_FILE = "encoder_config.json"
+
+
+class ConversionError(ValueError):
+  """Raised with the full list of missing, unexpected and mis-shaped tensors."""
+
+
+def _linear_rows(torch_name: str, ours: str, d_in: int, d_out: int) -> list[tuple[str, str, str, tuple[int, ...]]]:
+  return [(f"{torch_name}.weight", f"{ours}/kernel", "T", (d_in, d_out)),
+          (f"{torch_name}.bias", f"{ours}/bias", "", (d_out,))]
+
+
+def _ffn_rows(torch_prefix: str, ours_in: str, ours_out: str, d_in: int, hidden: int, d_out: int):
+  """nn.Sequential(Linear, ReLU, Dropout, Linear) -> our two dense layers."""
+  return (_linear_rows(f"{torch_prefix}.0", ours_in, d_in, hidden)
+          + _linear_rows(f"{torch_prefix}.3", ours_out, hidden, d_out))
+
+
+def _projection_ffn_rows(torch_prefix: str, ours: str, d: int, hidden: int):
+  return _ffn_rows(torch_prefix, f"{ours}/dense_in", f"{ours}/dense_out", d, hidden, d)
+
+
+def head_tensor_map(config: GLiNERConfig) -> list[tuple[str, str, str, tuple[int, ...]]]:
+  """(torch name, our flat name, transform, our shape) for every non-encoder tensor of config.span_mode."""
+  d, e = config.hidden_size, config.encoder.hidden_size
+  span = "span_rep_layer.span_rep_layer"
+  out: list[tuple[str, str, str, tuple[int, ...]]] = []
+  if config.needs_projection:
+    out += _linear_rows("token_rep_layer.projection", "projection", e, d)
+  if config.span_mode == "token_level":
+    out += _linear_rows("scorer.proj_token", "scorer/proj_token", d, 2 * d)
+    out += _linear_rows("scorer.proj_label", "scorer/proj_label", d, 2 * d)
+    out += _ffn_rows("scorer.out_mlp", "scorer/out_dense_in", "scorer/out_dense_out", 3 * d, 4 * d, 3)
+  else:
+    hidden = 2 * d if config.span_mode == "marker" else 4 * d
+    out += _projection_ffn_rows(f"{span}.project_start", "span_head/project_start", d, hidden)
+    out += _projection_ffn_rows(f"{span}.project_end", "span_head/project_end", d, hidden)
+    if config.span_mode == "marker":
+      out += _linear_rows(f"{span}.out_project", "span_head/out_project", 2 * d, d)
+    else:
+      out += _ffn_rows(f"{span}.out_project", "span_head/out_dense_in", "span_head/out_dense_out", 2 * d, 4 * d, d)
+    out += _projection_ffn_rows("prompt_rep_layer", "prompt_head", d, 4 * d)
+  if config.num_rnn_layers:
+    h = d // 2
+    for suffix, direction in (("", 0), ("_reverse", 1)):
+      out += [(f"rnn.lstm.weight_ih_l0{suffix}", f"rnn/w_ih/{direction}", "T", (d, 4 * h)),
+              (f"rnn.lstm.weight_hh_l0{suffix}", f"rnn/w_hh/{direction}", "T", (h, 4 * h)),
+              (f"rnn.lstm.bias_ih_l0{suffix}", f"rnn/b_ih/{direction}", "", (4 * h,)),
+              (f"rnn.lstm.bias_hh_l0{suffix}", f"rnn/b_hh/{direction}", "", (4 * h,))]
+  return out
+
+
+def _set(tree: dict, path: str, value) -> None:
+  *parents, leaf = path.split("/")
+  for p in parents:
+    tree = tree.setdefault(p, {})
+  tree[leaf] = value
+
+
+def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNERConfig) -> dict[str, Any]:
+  """Maps a gliner 0.2.x span-model state dict onto our parameter tree; errors list every problem."""
+  problems: list[str] = []
+  enc_state = {k[len(ENCODER_PREFIX):]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
+  try:
+    encoder = encoder_params_from_hf_state_dict(enc_state, config.encoder)
+  except ValueError as err:
+    problems.append(f"encoder ({ENCODER_PREFIX}*): {err}")
+    encoder = None
+  params: dict[str, Any] = {"encoder": encoder}
+  stacked: dict[str, list] = {}
+  used = set()
+  for torch_name, ours, transform, shape in head_tensor_map(config):
+    if torch_name not in state:
+      problems.append(f"missing: {torch_name}")
+      continue
+    used.add(torch_name)
+    value = np.asarray(state[torch_name], np.float32)
+    value = value.T if transform == "T" else value
+    if value.shape != shape:
+      problems.append(f"mis-shaped: {torch_name} gives {value.shape}, expected {shape}")
+      continue
+    if ours.startswith("rnn/"):
+      stacked.setdefault(ours.rsplit("/", 1)[0], [None, None])[int(ours[-1])] = value
+    else:
+      _set(params, ours, value)
+  for name, pair in stacked.items():
+    if all(p is not None for p in pair):
+      _set(params, name, np.stack(pair))
+  unexpected = sorted(k for k in state if not k.startswith(ENCODER_PREFIX) and k not in used)
+  problems += [f"unexpected: {k}" for k in unexpected]
+  if problems:
+    raise ConversionError("cannot convert the gliner state dict:\n  " + "\n  ".join(problems))
+  return params
+
+
+EMBEDDING_TENSOR = ENCODER_PREFIX + "embeddings.word_embeddings.weight"
+REFERENCE_CONFIG_FILE = "gliner_config.json"
+
+
+@dataclasses.dataclass
+class GLiNERCheckpoint:
+  """A gliner 0.2.x model read into gliner_jax terms: its config, parameters and tokenizer."""
+
+  config: GLiNERConfig
+  params: dict[str, Any]
+  tokenizer: Any
+
+
+def backbone_hf_config(model_name: str, options: HubOptions | None = None) -> dict[str, Any]:
+  """The Hugging Face config of backbone `model_name`, found as gliner finds it (AutoConfig), offline first.
+
+  A local folder's `config.json`; else the bundled table (`gliner_jax.model.backbones`); else the hub.
+  """
+  if model_name and os.path.isfile(os.path.join(model_name, "config.json")):
+    with open(os.path.join(model_name, "config.json")) as f:
+      return json.load(f)
+  bundled = backbone_config(model_name)
+  if bundled is not None:
+    return bundled
+  if not model_name or not looks_like_hub_id(model_name):
+    raise ConversionError(f"gliner_config.json has no 'encoder_config' and its model_name {model_name!r} is "
+                          "neither a folder with a config.json nor a bundled backbone "
+                          f"({sorted(BACKBONE_CONFIGS)})")
+  options = dataclasses.replace(options or HubOptions(), revision=None)
+  try:
+    folder = resolve_model_dir(model_name, options, files=["config.json"])
+    with open(os.path.join(folder, "config.json")) as f:
+      return json.load(f)
+  except Exception as e:  # offline, private or unknown repository
+    raise ConversionError(f"gliner_config.json has no 'encoder_config' and the config of its backbone "
+                          f"{model_name!r} could not be fetched ({type(e).__name__}: {e}); download it, or "
+                          "add encoder_config to gliner_config.json") from e
+
+
+def read_gliner_config(directory: str, state: Mapping[str, np.ndarray] | None = None,
+                       options: HubOptions | None = None) -> GLiNERConfig:
+  """The GLiNERConfig of a gliner 0.2.x folder, in either layout (with or without `encoder_config`).
+
+  Without `encoder_config` the backbone config comes from `model_name` and its vocabulary size
+  from the checkpoint's embedding table (`state`), as gliner resizes the embeddings before loading.
+  """
+  path = os.path.join(directory, REFERENCE_CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{directory} has no {REFERENCE_CONFIG_FILE}: not a gliner 0.2.x checkpoint")
+  with open(path) as f:
+    raw = json.load(f)
+  rows = None
+  if state is not None and EMBEDDING_TENSOR in state:
+    rows = int(state[EMBEDDING_TENSOR].shape[0])
+  declared = raw.get("vocab_size", -1)
+  if rows is not None and declared not in (None, -1) and int(declared) != rows:
+    raise ConversionError(f"{path}: vocab_size={declared} but the checkpoint's embedding table "
+                          f"{EMBEDDING_TENSOR} has {rows} rows")
+  encoder = None
+  if not raw.get("encoder_config"):
+    hf = backbone_hf_config(str(raw.get("model_name", "")), options)
+    if rows is not None:
+      hf = dict(hf, vocab_size=rows)
+    elif declared not in (None, -1):
+      hf = dict(hf, vocab_size=int(declared))
+    encoder = EncoderConfig.from_hf_dict(hf)
+  elif rows is not None and int(raw["encoder_config"].get("vocab_size", rows)) != rows:
+    encoder = EncoderConfig.from_hf_dict(dict(raw["encoder_config"], vocab_size=rows))
+  return GLiNERConfig.from_reference(raw, encoder=encoder)
+
+
+def load_gliner_state(directory: str, options: HubOptions | None = None) -> tuple[GLiNERConfig, dict[str, Any]]:
+  """Reads a gliner 0.2.x checkpoint folder into (GLiNERConfig, params); the tokenizer is not read."""
+  path = os.path.join(directory, REFERENCE_CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{directory} has no {REFERENCE_CONFIG_FILE}: not a gliner 0.2.x checkpoint")
+  with open(path) as f:
+    raw = json.load(f)
+  if raw.get("encoder_config"):
+    GLiNERConfig.from_reference(raw)  # options gliner_jax does not compute are named before any weight is read
+  state = read_state_dict(directory)
+  config = read_gliner_config(directory, state, options)
+  return config, gliner_params_from_state_dict(state, config)
+
+
+def add_gliner_tokens(tokenizer, config: GLiNERConfig | None = None):
+  """Adds GLiNER's special tokens the tokenizer lacks, in the reference's order ([FLERT], <<ENT>>, <<SEP>>)."""
+  tokens = ("[FLERT]", config.ent_token, config.sep_token) if config is not None else SPECIAL_TOKENS
+  missing = [t for t in tokens if t not in tokenizer.get_vocab()]
+  if missing:
+    tokenizer.add_tokens(missing, special_tokens=True)
+  return tokenizer
+
+
+def _opt_in_bos_eos(tokenizer):
+  """Sentencepiece tokenizers that define bos/eos add them, as gliner 0.2.29 asks of transformers v5."""
+  if hasattr(tokenizer, "add_bos_token") and tokenizer.bos_token_id is not None:
+    tokenizer.add_bos_token = True
+  if hasattr(tokenizer, "add_eos_token") and tokenizer.eos_token_id is not None:
+    tokenizer.add_eos_token = True
+  return tokenizer
+
+
+def load_gliner_tokenizer(directory: str, config: GLiNERConfig, tokenizer: Any = None,
+                          options: HubOptions | None = None):
+  """The tokenizer of a gliner folder as gliner loads it, with GLiNER's special tokens added.
+
+  `tokenizer` (a tokenizer, or a folder / hub id) wins; else the folder's own tokenizer files
+  (when it has a tokenizer_config.json); else the tokenizer of the config's `model_name`.
+  """
+  from transformers import AutoTokenizer
+  hub = dataclasses.replace(options or HubOptions(), revision=None).kwargs()
+  if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
+    return add_gliner_tokens(tokenizer, config)
+  if tokenizer is not None:
+    source = str(tokenizer)
+  elif os.path.isfile(os.path.join(directory, "tokenizer_config.json")):
+    source, hub = directory, {}
+  else:
+    source = config.model_name
+  try:
+    loaded = AutoTokenizer.from_pretrained(source, **hub)
+  except Exception as e:
+    raise ConversionError(f"{directory} has no tokenizer files and the tokenizer of {source!r} could not be "
+                          f"loaded ({type(e).__name__}: {e}); pass tokenizer= (a tokenizer, a folder or a hub "
+                          "id)") from e
+  return add_gliner_tokens(_opt_in_bos_eos(loaded), config)
+
+
+def check_vocabulary(config: GLiNERConfig, tokenizer, source: str = "the model") -> GLiNERConfig:
+  """Checks tokenizer, class_token_index and embedding rows against each other; returns the config with
+  class_token_index set to the tokenizer's id of the entity token.
+
+  Raises ConversionError naming the numbers when they disagree (otherwise the prompt would read
+  tokens past the embedding table, or no <<ENT>> positions: NaN or empty predictions).
+  """
+  ent_id = tokenizer.convert_tokens_to_ids(config.ent_token)
+  size, rows = len(tokenizer), config.encoder.vocab_size
+  problems = []
+  if size > rows:
+    problems.append(f"the tokenizer has {size} tokens but the embedding table has {rows} rows")
+  if config.class_token_index not in (-1, ent_id):
+    problems.append(f"class_token_index={config.class_token_index} but the tokenizer maps "
+                    f"{config.ent_token!r} to {ent_id}")
+  if problems:
+    raise ConversionError(f"{source}: " + "; ".join(problems))
+  return config.replace(class_token_index=int(ent_id))
+
+
+def load_gliner_checkpoint(directory: str, *, tokenizer: Any = None,
+                           options: HubOptions | None = None) -> GLiNERCheckpoint:
+  """Reads a gliner 0.2.x folder (either layout, any weight file) as gliner 0.2.29 would load it.
+
+  Example:
+    >>> ckpt = load_gliner_checkpoint("gliner_small-v2.1/", tokenizer="microsoft/deberta-v3-small")
+    >>> ckpt.config.span_mode, ckpt.config.encoder.model_type
+    ('markerV0', 'deberta-v2')
+  """
+  config, params = load_gliner_state(directory, options)
+  tok = load_gliner_tokenizer(directory, config, tokenizer, options)
+  config = check_vocabulary(config, tok, directory).replace(model_name=backbone_name(config.model_name))
+  return GLiNERCheckpoint(config, params, tok)
+
+
+def convert_gliner_checkpoint(src: str, dst: str, dtype: Any = None, *, tokenizer: Any = None,
+                              options: HubOptions | None = None) -> str:
+  """gliner 0.2.x checkpoint folder (or hub id) -> gliner_jax checkpoint folder; returns dst."""
+  from gliner_jax.interop.checkpoint import save_checkpoint
+  read = load_gliner_checkpoint(resolve_model_dir(src, options), tokenizer=tokenizer, options=options)
+  save_checkpoint(dst, read.config, read.params, read.tokenizer, dtype=dtype)
+  return dst
+
+
+def convert_hf_encoder(src: str, dst: str, dtype: Any = None) -> str:
+  """Hugging Face encoder directory -> dst/{encoder_config.json, params.safetensors, tokenizer}; returns dst.
+
+  `dtype` (e.g. "bfloat16") casts the parameters for shipping; `load_converted_encoder` upcasts them.
+
+  Example:
+    >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/", dtype="bfloat16")
+  """
+  from transformers import AutoTokenizer
+  from gliner_jax.interop.checkpoint import PARAMS_FILE, flatten_params
+  from gliner_jax.interop.hf_weights import load_hf_encoder
+  from safetensors.numpy import save_file
+  config, params = load_hf_encoder(src)
+  flat = flatten_params(params)
+  if dtype is not None:
+    import ml_dtypes  # shipped with jax
+    target = np.dtype(ml_dtypes.bfloat16) if str(dtype) == "bfloat16" else np.dtype(dtype)
+    flat = {k: v.astype(target) for k, v in flat.items()}
+  tokenizer = AutoTokenizer.from_pretrained(src)
+  os.makedirs(dst, exist_ok=True)
+  save_file({k: np.ascontiguousarray(v) for k, v in flat.items()}, os.path.join(dst, PARAMS_FILE),
+            metadata={"format": "gliner_jax_encoder"})
+  with open(os.path.join(dst, ENCODER_CONFIG_FILE), "w") as f:
+    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+  tokenizer.save_pretrained(dst)
+  return dst
+
+
+def load_converted_encoder(directory: str, dtype: Any = np.float32) -> tuple[EncoderConfig, dict[str, Any]]:
+  """Reads what `convert_hf_encoder` wrote: (EncoderConfig, params cast to `dtype`; None keeps them)."""
+  from gliner_jax.interop.checkpoint import PARAMS_FILE, unflatten_params
+  from safetensors.numpy import load_file
+  for name in (ENCODER_CONFIG_FILE, PARAMS_FILE):
+    if not os.path.exists(os.path.join(directory, name)):
+      raise FileNotFoundError(f"{directory} is not a converted encoder: {name} is missing")
+  with open(os.path.join(directory, ENCODER_CONFIG_FILE)) as f:
+    config = EncoderConfig.from_dict(json.load(f))
+  flat = load_file(os.path.join(directory, PARAMS_FILE))
+  if dtype is not None:
+    flat = {k: v.astype(dtype) for k, v in flat.items()}
+  return config, unflatten_params(flat)

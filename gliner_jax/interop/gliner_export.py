@@ -1,0 +1,203 @@
+"""Writes gliner_jax models as gliner 0.2.x checkpoints, which `gliner.GLiNER.from_pretrained` loads offline.
+
+  my_model_gliner/
+    gliner_config.json   the head options, `encoder_config` (the backbone's HF config), `vocab_size`,
+                         `class_token_index` and `model_name` (a hub id or a plain name, never a path)
+    model.safetensors    PyTorch tensor names (the inverse of `convert.head_tensor_map` plus the
+                         encoder under `token_rep_layer.bert_layer.model.`), float32 unless asked
+    tokenizer.json, tokenizer_config.json, ...   with GLiNER's three special tokens
+
+BERT-family encoders are written without the HF pooler (gliner never reads it; gliner's default
+non-strict load leaves it at its initial values).
+
+Example:
+  >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer)
+  >>> import gliner; gliner.GLiNER.from_pretrained("my_model_gliner/")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Any, Mapping
+
+import numpy as np
+
+from gliner_jax.interop.checkpoint import flatten_params
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.interop.convert import ENCODER_PREFIX, check_vocabulary, head_tensor_map
+from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
+
+GLINER_CONFIG_FILE = "gliner_config.json"
+WEIGHTS_FILE = "model.safetensors"
+DTYPES = ("float32", "bfloat16", "float16")
+# gliner 0.2.29 options gliner_jax neither computes nor trains with; written with gliner's defaults.
+REFERENCE_DEFAULTS: dict[str, Any] = {
+    "name": "gliner", "fine_tune": True, "post_fusion_schema": "", "num_post_fusion_layers": 1,
+    "max_neg_type_ratio": 1, "fuse_layers": False, "span_encoder_config": None, "token_loss_coef": 1.0,
+    "span_loss_coef": 1.0, "represent_spans": False, "neg_spans_ratio": 1.0, "id_to_classes": None,
+    "_attn_implementation": None,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class GlinerExport:
+  """What `export_gliner` wrote: the folder, its files, the tensor count and the recorded `model_name`."""
+
+  directory: str
+  files: tuple[str, ...]
+  num_tensors: int
+  model_name: str
+
+
+def gliner_state_dict(config: GLiNERConfig, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  """Our parameter tree as gliner 0.2.x's state dict (float32 numpy, PyTorch names and layouts).
+
+  Driven by `convert.head_tensor_map`, so every span mode it maps is exported. Raises ValueError
+  listing parameters that are missing, mis-shaped or that no torch tensor receives.
+
+  Example:
+    >>> state = gliner_state_dict(model.config, model.params)
+    >>> state["prompt_rep_layer.0.weight"].shape   # torch Linear: (out, in)
+    (2048, 512)
+  """
+  flat = flatten_params({k: v for k, v in params.items() if k != "encoder"})
+  state = encoder_params_to_hf_state_dict(params["encoder"], config.encoder, ENCODER_PREFIX)
+  problems, used = [], set()
+  for torch_name, ours, transform, shape in head_tensor_map(config):
+    # Stacked parameters (the BiLSTM's two directions) are named "<ours>/<index>" in the table.
+    parent, _, index = ours.rpartition("/")
+    if ours in flat:
+      value, used_name = flat[ours], ours
+    elif parent in flat and index.isdigit():
+      value, used_name = flat[parent][int(index)], parent
+    else:
+      problems.append(f"missing: {ours} (for {torch_name})")
+      continue
+    used.add(used_name)
+    value = np.asarray(value, np.float32)
+    if value.shape != tuple(shape):
+      problems.append(f"mis-shaped: {ours} is {value.shape}, expected {tuple(shape)}")
+      continue
+    if transform not in ("", "T"):
+      problems.append(f"unknown transform {transform!r} for {torch_name}")
+      continue
+    state[torch_name] = np.ascontiguousarray(value.T if transform == "T" else value)
+  problems += [f"not exported: {name}" for name in sorted(set(flat) - used)]
+  if problems:
+    raise ValueError("cannot export the parameters as a gliner state dict:\n  " + "\n  ".join(problems))
+  return state
+
+
+def hub_model_name(config: GLiNERConfig) -> str:
+  """A `model_name` that names no local path: the config's own when it is a hub id or a plain name;
+  for a local folder, the bundled backbone of identical architecture, else the folder's name.
+
+  Example:
+    >>> hub_model_name(GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL).config)
+    'sentence-transformers/all-MiniLM-L6-v2'
+  """
+  from gliner_jax.interop.hub import backbone_name, looks_like_hub_id
+  name = config.model_name
+  if name and looks_like_hub_id(name):
+    return name
+  from gliner_jax.model.backbones import BACKBONE_CONFIGS
+  from gliner_jax.model.encoders.config import EncoderConfig
+  for hub_id, hf in BACKBONE_CONFIGS.items():
+    if EncoderConfig.from_hf_dict(dict(hf, vocab_size=config.encoder.vocab_size)) == config.encoder:
+      return hub_id
+  return backbone_name(name) if name else "gliner_jax"
+
+
+def _reference_model_type(span_mode: str) -> str:
+  return "gliner_uni_encoder_token" if span_mode == "token_level" else "gliner_uni_encoder_span"
+
+
+# The word splitters gliner 0.2.29's WordsSplitter builds.
+REFERENCE_SPLITTERS = ("whitespace", "universal", "spacy", "mecab", "jieba", "hanlp", "janome", "camel", "hindi",
+                       "stanza")
+
+
+def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None = None) -> dict[str, Any]:
+  """The `gliner_config.json` of `config` for gliner 0.2.29 (its keys; checks the tokenizer's ids).
+
+  Example:
+    >>> gliner_config_dict(model.config, model.tokenizer)["encoder_config"]["model_type"]
+    'bert'
+  """
+  missing = [t for t in ("[FLERT]", config.ent_token, config.sep_token) if t not in tokenizer.get_vocab()]
+  if missing:
+    raise ValueError(f"the tokenizer lacks GLiNER's tokens {missing}: gliner would not find the prompt markers")
+  config = check_vocabulary(config, tokenizer, "the exported model")
+  if config.words_splitter_type not in REFERENCE_SPLITTERS:
+    raise ValueError(f"words_splitter_type={config.words_splitter_type!r} is gliner_jax's own; gliner 0.2.29 knows "
+                     f"{', '.join(REFERENCE_SPLITTERS)}: export with config.replace(words_splitter_type=...) "
+                     "set to one of those")
+  out = dict(REFERENCE_DEFAULTS)
+  out.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "encoder"})
+  out.update(model_type=_reference_model_type(config.span_mode),
+             model_name=model_name or hub_model_name(config),
+             vocab_size=int(config.encoder.vocab_size),
+             class_token_index=int(config.class_token_index),
+             encoder_config=config.encoder.to_hf_dict())
+  return out
+
+
+def _cast(state: dict[str, np.ndarray], dtype: Any) -> dict[str, np.ndarray]:
+  dtype = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+  if dtype not in DTYPES:
+    raise ValueError(f"dtype={dtype!r}: use one of {DTYPES}")
+  if dtype == "bfloat16":
+    import ml_dtypes  # shipped with jax
+    target = np.dtype(ml_dtypes.bfloat16)
+  else:
+    target = np.dtype(dtype)
+  return {k: np.ascontiguousarray(v.astype(target)) for k, v in state.items()}
+
+
+def export_gliner(directory: str, config: GLiNERConfig, params: Mapping[str, Any], tokenizer, *,
+                  model_name: str | None = None, dtype: Any = "float32") -> GlinerExport:
+  """Writes (config, params, tokenizer) as a gliner 0.2.x folder; `dtype` is the on-disk precision.
+
+  Example:
+    >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer).files
+    ('gliner_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
+  """
+  from safetensors.numpy import save_file
+  reference_config = gliner_config_dict(config, tokenizer, model_name)
+  state = _cast(gliner_state_dict(config, params), dtype)
+  os.makedirs(directory, exist_ok=True)
+  save_file(state, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})
+  with open(os.path.join(directory, GLINER_CONFIG_FILE), "w") as f:
+    json.dump(reference_config, f, indent=2, sort_keys=True)
+  tokenizer.save_pretrained(directory)
+  return GlinerExport(directory=directory, files=tuple(sorted(os.listdir(directory))), num_tensors=len(state),
+                      model_name=reference_config["model_name"])
+
+
+def push_to_hub(model, repo_id: str, *, token: str | bool | None = None, private: bool | None = None,
+                revision: str | None = None, commit_message: str = "Upload GLiNER model (exported by gliner_jax)",
+                commit_description: str | None = None, create_pr: bool = False, model_name: str | None = None,
+                dtype: str = "float32"):
+  """Exports `model` (a `gliner_jax.GLiNER`) as a gliner 0.2.x folder and uploads it to `repo_id`.
+
+  Creates the repository (and the branch `revision`, when not "main") if needed; returns
+  huggingface_hub's CommitInfo.
+
+  Example:
+    >>> push_to_hub(model, "me/my-gliner", private=True, commit_message="step 20000")
+  """
+  import jax
+  from huggingface_hub import HfApi
+  api = HfApi(token=token)
+  api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True)
+  if revision not in (None, "main"):
+    api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+  with tempfile.TemporaryDirectory(prefix="gliner_export_") as folder:
+    export_gliner(folder, model.config, jax.device_get(model.params), model.tokenizer, model_name=model_name,
+                  dtype=dtype)
+    return api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model", revision=revision,
+                             commit_message=commit_message, commit_description=commit_description,
+                             create_pr=create_pr)

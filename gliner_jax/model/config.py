@@ -1,0 +1,138 @@
+"""The GLiNER model configuration: a typed dataclass saved beside the weights as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping
+
+from gliner_jax.model.encoders.config import EncoderConfig
+
+CONFIG_FILE = "gliner_jax_config.json"
+SPECIAL_TOKENS = ("[FLERT]", "<<ENT>>", "<<SEP>>")
+
+
+@dataclasses.dataclass(frozen=True)
+class GLiNERConfig:
+  """Everything that fixes the function a GLiNER span model computes.
+
+  Example:
+    >>> cfg = GLiNERConfig(encoder=EncoderConfig.from_hf_dict(hf_json), hidden_size=512)
+    >>> cfg.save(directory); GLiNERConfig.load(directory) == cfg
+    True
+  """
+
+  encoder: EncoderConfig
+  hidden_size: int = 512
+  max_width: int = 12
+  max_len: int = 384
+  max_types: int = 25
+  dropout: float = 0.4
+  num_rnn_layers: int = 1
+  span_mode: str = "markerV0"
+  subtoken_pooling: str = "first"
+  embed_ent_token: bool = True
+  ent_token: str = "<<ENT>>"
+  sep_token: str = "<<SEP>>"
+  class_token_index: int = -1
+  words_splitter_type: str = "whitespace"
+  model_name: str = ""
+
+  def __post_init__(self):
+    if self.span_mode not in ("markerV0", "marker", "token_level"):
+      raise ValueError(f"span_mode={self.span_mode!r}: 'markerV0', 'marker' and 'token_level' are implemented")
+    if self.subtoken_pooling != "first":
+      raise ValueError(f"subtoken_pooling={self.subtoken_pooling!r}: only 'first' is implemented")
+    if self.num_rnn_layers not in (0, 1):
+      raise ValueError(f"num_rnn_layers={self.num_rnn_layers}: 0 or 1 are implemented")
+    if self.hidden_size % 2:
+      raise ValueError(f"hidden_size={self.hidden_size} must be even (the BiLSTM halves it)")
+    for name in ("max_width", "max_len", "max_types"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+  @property
+  def needs_projection(self) -> bool:
+    return self.hidden_size != self.encoder.hidden_size
+
+  def replace(self, **changes) -> "GLiNERConfig":
+    return dataclasses.replace(self, **changes)
+
+  def to_dict(self) -> dict[str, Any]:
+    out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    out["encoder"] = self.encoder.to_dict()
+    return out
+
+  @classmethod
+  def from_dict(cls, d: Mapping[str, Any]) -> "GLiNERConfig":
+    d = dict(d)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+      raise ValueError(f"unknown GLiNERConfig fields: {unknown}")
+    d["encoder"] = EncoderConfig.from_dict(d["encoder"])
+    return cls(**d)
+
+  def save(self, directory: str) -> str:
+    path = os.path.join(directory, CONFIG_FILE)
+    with open(path, "w") as f:
+      json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+    return path
+
+  @classmethod
+  def load(cls, directory: str) -> "GLiNERConfig":
+    with open(os.path.join(directory, CONFIG_FILE)) as f:
+      return cls.from_dict(json.load(f))
+
+  @classmethod
+  def from_reference(cls, gliner_config: Mapping[str, Any], encoder: EncoderConfig | None = None) -> "GLiNERConfig":
+    """Builds the config from a gliner 0.2.x `gliner_config.json` dict.
+
+    `encoder` is the backbone's config when the dict has no `encoder_config` (the urchade v2.1
+    layout); `gliner_jax.interop.convert.load_gliner_checkpoint` finds it as gliner does.
+
+    Raises ValueError for options of the reference this implementation does not compute
+    (e.g. other span modes or post-fusion), so a converted model is never silently different.
+    """
+    g = dict(gliner_config)
+    unsupported = []
+    if g.get("post_fusion_schema"):
+      unsupported.append(f"post_fusion_schema={g['post_fusion_schema']!r}")
+    if g.get("fuse_layers"):
+      unsupported.append("fuse_layers=True")
+    if g.get("span_encoder_config"):
+      unsupported.append("span_encoder_config")
+    if g.get("labels_encoder") or g.get("labels_encoder_config"):
+      unsupported.append("labels_encoder (bi-encoder models)")
+    if g.get("labels_decoder"):
+      unsupported.append("labels_decoder")
+    if g.get("span_mode", "markerV0") not in ("markerV0", "marker", "token_level"):
+      unsupported.append(f"span_mode={g.get('span_mode')!r}")
+    if g.get("span_mode") == "token_level" and g.get("represent_spans"):
+      unsupported.append("represent_spans=True (token_level with a span head)")
+    if unsupported:
+      raise ValueError("gliner checkpoint uses options gliner_jax does not implement: "
+                       + ", ".join(unsupported))
+    if encoder is None:
+      if not g.get("encoder_config"):
+        raise ValueError("gliner_config.json has no 'encoder_config': pass the backbone's config as `encoder` "
+                         "(gliner_jax.interop.convert.load_gliner_checkpoint reads it from `model_name`)")
+      encoder = EncoderConfig.from_hf_dict(g["encoder_config"])
+    return cls(
+        encoder=encoder,
+        hidden_size=int(g.get("hidden_size", 512)),
+        max_width=int(g.get("max_width", 12)),
+        max_len=int(g.get("max_len", 384)),
+        max_types=int(g.get("max_types", 25)),
+        dropout=float(g.get("dropout", 0.4)),
+        num_rnn_layers=int(g.get("num_rnn_layers", 1)),
+        span_mode=g.get("span_mode", "markerV0"),
+        subtoken_pooling=g.get("subtoken_pooling", "first"),
+        embed_ent_token=bool(g.get("embed_ent_token", True)),
+        ent_token=g.get("ent_token", "<<ENT>>"),
+        sep_token=g.get("sep_token", "<<SEP>>"),
+        class_token_index=int(g.get("class_token_index", -1)),
+        words_splitter_type=g.get("words_splitter_type", "whitespace"),
+        model_name=str(g.get("model_name", "")),
+    )

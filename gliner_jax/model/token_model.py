@@ -1,0 +1,103 @@
+"""The GLiNER token model (span_mode "token_level"): per word and type, start / end / inside logits.
+
+Same inputs, encoder, projection, word and type vectors and BiLSTM as the span model
+(`gliner_jax.model.span_model`), then no prompt FFN: the scorer of gliner 0.2.29's token model projects words
+and types to two halves each (Linear(d, 2d)) and scores every (word, type) pair with an MLP on
+cat(word half 0, type half 0, word half 1 * type half 1): Linear(3d, 4d) -> ReLU -> Dropout -> Linear(4d, 3).
+Its first layer is applied part by part (`SplitDense.terms`), so the [B, W, C, 3d] concatenation is never
+built. `gliner_jax.inference.token_decoding` turns the scores into entity spans.
+
+Example:
+  >>> model = make_model(config)                     # GLiNERTokenModel when config.span_mode == "token_level"
+  >>> out = model.apply({"params": params}, **batch)  # TokenModelOutput, logits [B, W, C, 3]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.dropout import HashDropout
+from gliner_jax.model.layers import SplitDense, dense
+from gliner_jax.model.span_model import GLiNERSpanModel, encode_words_and_types
+
+Dtype = Any
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TokenModelOutput:
+  """logits [B, W, C, 3] (float32; start, end, inside), word_mask [B, W] (word inside the text), type_mask [B, C]."""
+
+  logits: jax.Array
+  word_mask: jax.Array
+  type_mask: jax.Array
+
+
+class TokenScorer(nn.Module):
+  """Scores every (word, type) pair: [B, W, D] x [B, C, D] -> [B, W, C, 3].
+
+  Example:
+    >>> scores = TokenScorer(512).apply({"params": p}, words, types)
+  """
+
+  hidden_size: int
+  dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, words: jax.Array, types: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    d = self.hidden_size
+    tok = dense(2 * d, ("embed", "mlp"), name="proj_token", dtype=self.dtype)(words)[:, :, None, :]
+    lab = dense(2 * d, ("embed", "mlp"), name="proj_label", dtype=self.dtype)(types)[:, None, :, :]
+    parts = (tok[..., :d], lab[..., :d], tok[..., d:] * lab[..., d:])
+    first = SplitDense(4 * d, (d, d, d), ("embed", "mlp"), self.dtype, name="out_dense_in")
+    by_word, by_type, pair = first.terms(parts)
+    h = nn.relu(by_word + by_type + pair)  # [B, W, C, 4D]
+    h = HashDropout(self.dropout)(h, deterministic=deterministic)
+    return dense(3, ("mlp", None), name="out_dense_out", dtype=self.dtype)(h)
+
+
+class GLiNERTokenModel(nn.Module):
+  """The whole GLiNER token model (same call as `GLiNERSpanModel`).
+
+  Example:
+    >>> model = GLiNERTokenModel(config)
+    >>> params = model.init(rng, **batch)["params"]
+    >>> out = model.apply({"params": params}, **batch)   # TokenModelOutput
+  """
+
+  config: GLiNERConfig
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, input_ids, attention_mask, word_token_index, num_words, type_token_index, *,
+               deterministic: bool = True) -> TokenModelOutput:
+    cfg = self.config
+    if cfg.span_mode != "token_level":
+      raise ValueError(f"GLiNERTokenModel needs span_mode='token_level', got {cfg.span_mode!r}")
+    words, types = encode_words_and_types(cfg, self.dtype, input_ids, attention_mask, word_token_index,
+                                          num_words, type_token_index, deterministic=deterministic)
+    logits = TokenScorer(cfg.hidden_size, cfg.dropout, self.dtype, name="scorer")(
+        words, types, deterministic=deterministic)
+    word_mask = jnp.arange(word_token_index.shape[1])[None, :] < num_words[:, None]
+    return TokenModelOutput(logits=logits.astype(jnp.float32), word_mask=word_mask,
+                            type_mask=type_token_index >= 0)
+
+
+def make_model(config: GLiNERConfig, dtype: Dtype = jnp.float32, span_head_impl: str = "factored") -> nn.Module:
+  """The model for `config.span_mode`: GLiNERTokenModel for "token_level", else GLiNERSpanModel.
+
+  `span_head_impl` only applies to span heads (the token scorer has one implementation).
+
+  Example:
+    >>> make_model(config.replace(span_mode="marker"), span_head_impl="reference")
+  """
+  if config.span_mode == "token_level":
+    return GLiNERTokenModel(config, dtype=dtype)
+  return GLiNERSpanModel(config, dtype=dtype, span_head_impl=span_head_impl)

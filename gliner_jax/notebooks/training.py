@@ -1,0 +1,270 @@
+"""Training from a notebook: configs by name, a run with a live loss / learning-rate plot, metrics.
+
+Used by notebooks/tpu_pretraining.ipynb through `gliner_jax.notebooks.utils` (which re-exports these).
+
+Example:
+  >>> config = configure_run(load_config("tiny"), num_steps=10)
+  >>> run = train(config, "/tmp/gliner_tiny", live_plot=True)
+  >>> print(run.summary()); display(plot_metrics("/tmp/gliner_tiny"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import io
+import json
+import os
+import re
+import threading
+import time
+import warnings
+from typing import Any, Mapping
+
+CONFIG_DIR_ENV = "GLINER_JAX_CONFIG_DIR"
+
+
+# ----------------------------------------------------------------------------------- configs
+def _config_dirs(config_dir: str | None) -> list[str]:
+  from gliner_jax.training.config import REPO_ROOT
+  if config_dir:
+    return [config_dir]
+  dirs = [os.environ.get(CONFIG_DIR_ENV), os.path.join(REPO_ROOT, "configs"), os.path.join(os.getcwd(), "configs")]
+  return [d for d in dict.fromkeys(dirs) if d]
+
+
+def available_configs(config_dir: str | None = None) -> list[str]:
+  """Names of the config files (configs/*.py) that `load_config` finds."""
+  names = set()
+  for d in _config_dirs(config_dir):
+    if os.path.isdir(d):
+      names |= {f[:-3] for f in os.listdir(d) if f.endswith(".py") and not f.startswith("_")}
+  return sorted(names)
+
+
+def load_config(name: str, arg: str = "", *, config_dir: str | None = None):
+  """`get_config(arg)` of configs/<name>.py (or of a .py path), without ml_collections.config_flags.
+
+  Looked for in `config_dir`, else env GLINER_JAX_CONFIG_DIR, the configs/ folder of the checkout
+  gliner_jax is imported from, and ./configs.
+
+  >>> load_config("tiny").train.num_steps
+  20
+  """
+  if name.endswith(".py"):
+    path = name
+  elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
+    found = [os.path.join(d, name + ".py") for d in _config_dirs(config_dir)]
+    path = next((p for p in found if os.path.isfile(p)), "")
+    if not path:
+      raise FileNotFoundError(f"no config {name!r} in {_config_dirs(config_dir)} (available: "
+                              f"{available_configs(config_dir)}); clone the repository or pass config_dir")
+  else:
+    raise ValueError(f"config name {name!r}: give a name like 'tiny' or a path ending in .py")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"no config file {path}")
+  spec = importlib.util.spec_from_file_location(f"gliner_jax_config_{os.path.basename(path)[:-3]}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ValueError(f"{path} has no get_config()")
+  return module.get_config(arg)
+
+
+def configure_run(config, *, num_steps: int | None = None, train_path: str | None = None,
+                  mesh_shape: Mapping[str, int] | None = None, compilation_cache_dir: str | None = None,
+                  static_shape_tokens: int | None = None):
+  """A copy of `config` set up for a notebook run.
+
+  `train_path`: the full Pile-NER (GLiNER JSON, conversation JSON, BIO) replaces the configured
+  training data. Without it, configured sources that do not exist here (e.g. the shared data folder
+  in Colab) are replaced by the bundled Pile-NER slice, with a warning.
+  `static_shape_tokens`: pad every batch to one shape (this many tokens, max_len words, max_types
+  types; longer rows are split) so that a run compiles one training program, and a resumed run
+  finds it in the compilation cache. Costs padding; bucketed shapes (None) waste less compute.
+  """
+  from gliner_jax.training.config import BUNDLED_TRAIN
+  from gliner_jax.training.data import resolve_data_path
+  config = config.copy_and_resolve_references()
+  if train_path:
+    config.data.train = [dict(path=resolve_data_path(train_path))]
+  else:
+    missing = []
+    for source in config.data.train:
+      try:
+        resolve_data_path(source["path"])
+      except FileNotFoundError:
+        missing.append(source["path"])
+    if missing or not config.data.train:
+      warnings.warn(f"training data not found here ({missing[:3]}{' ...' if len(missing) > 3 else ''}); "
+                    "training on the bundled Pile-NER slice instead")
+      config.data.train = [dict(path=BUNDLED_TRAIN)]
+  if num_steps is not None:
+    if num_steps < 1:
+      raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    config.train.num_steps = int(num_steps)
+  if mesh_shape is not None:
+    config.mesh.shape = dict(mesh_shape)
+  if compilation_cache_dir:
+    config.train.compilation_cache_dir = compilation_cache_dir
+  if static_shape_tokens is not None:
+    if static_shape_tokens < 2:
+      raise ValueError(f"static_shape_tokens must be >= 2 or None, got {static_shape_tokens}")
+    config.recipe.update(max_tokens=int(static_shape_tokens), token_buckets=(int(static_shape_tokens),),
+                         word_buckets=(int(config.model.max_len),), type_buckets=(int(config.model.max_types),))
+  return config
+
+
+def describe_config(config) -> str:
+  """A few lines: backbone, head sizes, data, steps, batch and mesh of a training config."""
+  m, t = config.model, config.train
+  encoder = dict(m.encoder) if m.encoder else {}
+  if m.init == "random":
+    backbone = (f"random {encoder.get('model_type', '?')} {encoder.get('num_hidden_layers', '?')}x"
+                f"{encoder.get('hidden_size', '?')}")
+  else:
+    backbone = f"{m.path} ({m.init})"
+  data = ", ".join(f"{os.path.basename(str(s['path']))}" + (f" (first {s['max_examples']})"
+                                                            if s.get("max_examples") else "")
+                   for s in config.data.train)
+  return "\n".join([f"model: {backbone}; hidden {m.hidden_size}, max_len {m.max_len}, "
+                    f"max_width {m.max_width}, max_types {m.max_types}",
+                    f"data: {data}",
+                    f"train: {t.num_steps} steps, batch {t.batch_size}, {t.compute_dtype}, "
+                    f"checkpoint every {t.checkpoint_every}",
+                    f"mesh: {dict(config.mesh.shape)}"])
+
+
+# ----------------------------------------------------------------------------------- runs and metrics
+def read_metrics(workdir: str, kind: str = "train") -> list[dict[str, Any]]:
+  """Rows of workdir/metrics.jsonl: "train" rows (with loss), "eval" rows (with eval_f1), or "all".
+
+  A half-written last line (a run still writing) is skipped; any other bad line is an error.
+  """
+  if kind not in ("train", "eval", "all"):
+    raise ValueError(f"kind={kind!r}: use 'train', 'eval' or 'all'")
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    lines = [line for line in f.read().split("\n") if line.strip()]
+  rows = []
+  for i, line in enumerate(lines):
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError as err:
+      if i == len(lines) - 1:
+        break
+      raise ValueError(f"{path}, line {i + 1}: not JSON ({err})") from err
+  if kind == "train":
+    return [r for r in rows if "loss" in r]
+  return [r for r in rows if "eval_f1" in r] if kind == "eval" else rows
+
+
+def plot_metrics(workdir: str, title: str | None = None):
+  """A matplotlib Figure: training loss and learning rates against the step, from metrics.jsonl.
+
+  Built without pyplot (safe from a background thread); a notebook shows it with `display(fig)`.
+  """
+  from matplotlib.figure import Figure
+  rows = read_metrics(workdir)
+  fig = Figure(figsize=(10, 3.4))
+  loss_ax, lr_ax = fig.subplots(1, 2)
+  steps = [r["step"] for r in rows]
+  loss_ax.plot(steps, [r["loss"] for r in rows], marker="." if len(rows) < 50 else None)
+  loss_ax.set(xlabel="step", ylabel="loss", title="training loss")
+  for key, name in (("learning_rate", "heads"), ("encoder_learning_rate", "encoder")):
+    if any(key in r for r in rows):
+      lr_ax.plot([r["step"] for r in rows if key in r], [r[key] for r in rows if key in r], label=name)
+  lr_ax.set(xlabel="step", ylabel="learning rate", title="learning rate")
+  if rows:
+    lr_ax.legend(fontsize=8)
+  else:
+    loss_ax.text(0.5, 0.5, "no metrics yet", ha="center", va="center", transform=loss_ax.transAxes)
+  fig.suptitle(title or os.path.basename(os.path.normpath(workdir)), fontsize=9)
+  fig.tight_layout()
+  return fig
+
+
+def figure_png(fig) -> bytes:
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=90)
+  return buffer.getvalue()
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """Steps of the finished orbax checkpoints in workdir/checkpoints, ascending."""
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(d) for d in os.listdir(directory) if d.isdigit() and os.path.isdir(os.path.join(directory, d)))
+
+
+@dataclasses.dataclass
+class TrainRun:
+  """What one `train` call did. `resumed` is None when there was no checkpoint to resume from."""
+
+  state: Any
+  start_checkpoint: int  # the newest checkpoint in the workdir before the call (0: none)
+  final_step: int
+  seconds: float
+  resumed: bool | None
+
+  def summary(self) -> str:
+    if self.resumed is None:
+      origin = "started from scratch"
+    elif self.resumed:
+      origin = f"resumed from the checkpoint at step {self.start_checkpoint}"
+    else:
+      origin = f"did NOT resume from the checkpoint at step {self.start_checkpoint}"
+    return f"{origin}, trained to step {self.final_step} in {self.seconds:.0f} s"
+
+
+def _live_plot(workdir: str, handle, stop: threading.Event, refresh_seconds: float) -> None:
+  from IPython.display import Image
+  seen = None
+  while not stop.wait(refresh_seconds):
+    path = os.path.join(workdir, "metrics.jsonl")
+    stamp = os.stat(path).st_mtime_ns if os.path.exists(path) else None
+    if stamp != seen:
+      seen = stamp
+      handle.update(Image(data=figure_png(plot_metrics(workdir))))
+  handle.update(Image(data=figure_png(plot_metrics(workdir))))
+
+
+def train(config, workdir: str, *, live_plot: bool = False, refresh_seconds: float = 10.0,
+          require_resume: bool = False, train_fn=None) -> TrainRun:
+  """Runs `train.train_and_evaluate(config, workdir)` (resuming from the workdir's checkpoints).
+
+  live_plot: redraw the loss / learning-rate plot every `refresh_seconds` while training (needs
+  IPython). Training runs in the calling thread, so interrupting the kernel stops it.
+  require_resume: raise RuntimeError if the workdir has a checkpoint but the run did not continue
+  from it. Resuming is checked on metrics.jsonl: a resumed run keeps the rows logged up to its
+  checkpoint unchanged, a restarted one rewrites them.
+  """
+  if train_fn is None:
+    from gliner_jax.training.loop import train_and_evaluate as train_fn
+  steps = checkpoint_steps(workdir)
+  start = steps[-1] if steps else 0
+  before = [r for r in read_metrics(workdir, "all") if r.get("step", 0) <= start]
+  stop, plotter = threading.Event(), None
+  if live_plot:
+    from IPython.display import Image, display
+    handle = display(Image(data=figure_png(plot_metrics(workdir))), display_id=True)
+    plotter = threading.Thread(target=_live_plot, args=(workdir, handle, stop, refresh_seconds), daemon=True)
+    plotter.start()
+  began = time.perf_counter()
+  try:
+    state = train_fn(config, workdir)
+  finally:
+    stop.set()
+    if plotter is not None:
+      plotter.join()
+  seconds = time.perf_counter() - began
+  resumed = None
+  if start and before:
+    resumed = before == [r for r in read_metrics(workdir, "all") if r.get("step", 0) <= start]
+  if start and require_resume and not resumed:
+    raise RuntimeError(f"{workdir} had a checkpoint at step {start} but training did not resume from it "
+                       "(metrics up to that step were rewritten or never logged); see the warnings above")
+  return TrainRun(state, start, int(config.train.num_steps), seconds, resumed)

