@@ -3,7 +3,8 @@
 The published GLiNER recipe (`gliner_jax.training.config.published_recipe`; values recalled from the
 public configs and the paper, check them before a paper run).
 
-Run on a TPU VM with the full Pile-NER in GLiNER format (expected cost 3.5 h on v5e-8 — an estimate from the FLOP count, not measured):
+Run on a TPU VM with the full Pile-NER in GLiNER format (expected
+cost 3.5 h on v5e-8 — an estimate from the FLOP count, not measured):
   python scripts/train.py --config configs/gliner_multi.py --workdir gs://BUCKET/gliner_multi \
     --config.data.train='[{"path": "/data/pilener_train.json"}]'
 Compile check without a TPU:

@@ -23,12 +23,19 @@ def get_config(arg: str = ""):
   c.model.update({k: trained[k] for k in ("max_len", "max_types", "dropout")})
   c.data.train = [dict(path=BUNDLED_TRAIN)]
   c.data.eval = [dict(path=BUNDLED_DEV, max_examples=30)]
-  c.recipe.update(token_buckets=(64, 128, 256, 384, 512), word_buckets=(32, c.model.max_len),
-                  type_buckets=(c.model.max_types,))
+  c.recipe.update(
+    token_buckets=(64, 128, 256, 384, 512), word_buckets=(32, c.model.max_len), type_buckets=(c.model.max_types,)
+  )
   c.loss.update(alpha=0.75, gamma=2.0, reduction="sum")
   c.optimizer.update(encoder_lr=5e-6, head_lr=2e-5, warmup_ratio=0.1, scheduler="linear", max_grad_norm=10.0)
-  c.train.update(batch_size=8, num_steps=int(arg) if arg else 40, log_every=5, eval_every=40, checkpoint_every=20,
-                 compilation_cache_dir="workdirs/jax_cache")
+  c.train.update(
+    batch_size=8,
+    num_steps=int(arg) if arg else 40,
+    log_every=5,
+    eval_every=40,
+    checkpoint_every=20,
+    compilation_cache_dir="workdirs/jax_cache",
+  )
   c.eval.update(threshold=0.4, batch_size=8)  # the default model's best CrossNER threshold (MODEL_CARD.md)
   c.crossner_slice = f"{ASSETS}/data/crossner_ai_test_slice.txt"
   return c

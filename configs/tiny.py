@@ -4,16 +4,23 @@ Run (about a minute on a 2-core CPU):
   python scripts/train.py --config configs/tiny.py --workdir /tmp/gliner_tiny
 """
 
-from gliner_jax.training.config import BUNDLED_DEV, BUNDLED_TRAIN, base_config
 from gliner_jax import DEFAULT_MODEL
+from gliner_jax.training.config import BUNDLED_DEV, BUNDLED_TRAIN, base_config
 
 
 def get_config(arg: str = ""):
   c = base_config()
   c.model.init = "random"
   c.model.tokenizer = DEFAULT_MODEL  # the shipped model's tokenizer (bert-base-uncased vocabulary)
-  c.model.encoder = dict(model_type="bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=512, vocab_size=1)
+  c.model.encoder = dict(
+    model_type="bert",
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=512,
+    vocab_size=1,
+  )
   c.model.update(hidden_size=32, max_width=4, max_len=48, max_types=8, dropout=0.1)
   c.data.train = [dict(path=BUNDLED_TRAIN, max_examples=64)]
   c.data.eval = [dict(path=BUNDLED_DEV, max_examples=8)]

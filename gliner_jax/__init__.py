@@ -8,9 +8,9 @@ Example:
 
 import os as _os
 
-from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.inference.decoding import SpanPrediction, decode_spans
-from gliner_jax.inference.predictor import GLiNER, Entity
+from gliner_jax.inference.predictor import Entity, GLiNER
+from gliner_jax.model.config import GLiNERConfig
 
 DEFAULT_MODEL = _os.path.join(_os.path.dirname(__file__), "assets", "default_model")
 

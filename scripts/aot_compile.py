@@ -35,8 +35,12 @@ flags.DEFINE_integer("tokens", None, "Tokens per row (default: the bucket holdin
 flags.DEFINE_integer("words", None, "Words per row (default: config.model.max_len).")
 flags.DEFINE_integer("types", None, "Entity types per row (default: config.model.max_types).")
 flags.DEFINE_bool("max_batch", False, "Search the largest power-of-2 batch that fits (one compile per try).")
-flags.DEFINE_string("libtpu_dir", None, f"Folder holding the libtpu package (pip install --target); default "
-                    f"${LIBTPU_DIR_ENV}, else <repo>/.venv-libtpu when present.")
+flags.DEFINE_string(
+  "libtpu_dir",
+  None,
+  f"Folder holding the libtpu package (pip install --target); default "
+  f"${LIBTPU_DIR_ENV}, else <repo>/.venv-libtpu when present.",
+)
 flags.DEFINE_string("json_out", None, "Also write the report (the largest fitting one with --max_batch) as JSON here.")
 flags.mark_flags_as_required(["config"])
 

@@ -34,22 +34,29 @@ flags.DEFINE_integer("texts_per_setting", 16, "Texts per (length, batch size) se
 flags.DEFINE_list("labels", ["person", "organization", "location", "date", "event"], "Entity types.")
 flags.DEFINE_integer("repeats", 3, "Timed repeats per library and setting (median reported).")
 flags.DEFINE_integer("threads", 2, "Intra-op threads for torch and XLA.")
-flags.DEFINE_list("span_head_impl", ["factored"], "gliner_jax span head(s): factored, reference, or both "
-                  "(each timed against the same gliner 0.2.29 runs).")
+flags.DEFINE_list(
+  "span_head_impl",
+  ["factored"],
+  "gliner_jax span head(s): factored, reference, or both (each timed against the same gliner 0.2.29 runs).",
+)
 flags.DEFINE_float("threshold", 0.5, "Score threshold for both libraries.")
 flags.DEFINE_float("logit_std", 2.0, "Std the random heads are scaled to (so predictions are not empty).")
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
-flags.DEFINE_string("sentences", "../shared/data/crossner/politics/test.txt,../shared/data/crossner/science/test.txt",
-                    "CoNLL files the texts are built from (a relative path not found here is relative to the "
-                    "repository; ../shared/data is gliner_jax.data.paths.shared_data).")
+flags.DEFINE_string(
+  "sentences",
+  "../shared/data/crossner/politics/test.txt,../shared/data/crossner/science/test.txt",
+  "CoNLL files the texts are built from (a relative path not found here is relative to the "
+  "repository; ../shared/data is gliner_jax.data.paths.shared_data).",
+)
 flags.DEFINE_bool("profile", True, "Also split gliner_jax and gliner time into stages at batch 8.")
 flags.DEFINE_string("output", None, "Also write the results here (.json: raw numbers; else markdown).")
 
 
 def _set_threads(n: int) -> None:
   """Must run before jax / torch are imported."""
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
-                             f"intra_op_parallelism_threads={n}").strip()
+  os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}"
+  ).strip()
   for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(n)
   os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -103,6 +110,7 @@ def build_texts(sentences: list[list[str]], num_words: int, count: int, start: i
 # ------------------------------------------------------------------------------------------ models
 def _reference_logits(ref, texts, labels):
   import torch
+
   prepared = ref.prepare_batch(texts, labels, None)
   batch = ref.collate_batch(prepared["input_x"], prepared["entity_types"], ref.create_collator())
   with torch.no_grad():
@@ -117,6 +125,7 @@ def scale_reference_heads(ref, texts, labels, target_std):
   """
   import numpy as np
   import torch
+
   out_project = ref.model.span_rep_layer.span_rep_layer.out_project
   seen = []
   hook = out_project.register_forward_hook(lambda module, args, out: seen.append(out.detach()))
@@ -136,11 +145,13 @@ def build_models(backbone: str, workdir: str, calibration_texts, labels, span_he
 
   from gliner_jax import GLiNER
   from gliner_jax.interop.convert import convert_gliner_checkpoint
+
   torch.manual_seed(0)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    ref = ReferenceGLiNER.from_config({"model_name": backbone, "span_mode": "markerV0", "hidden_size": 512,
-                                       "max_width": 12, "max_len": 384})
+    ref = ReferenceGLiNER.from_config(
+      {"model_name": backbone, "span_mode": "markerV0", "hidden_size": 512, "max_width": 12, "max_len": 384}
+    )
   ref.eval()
   scale_reference_heads(ref, calibration_texts, labels, FLAGS.logit_std)
   ref_dir, jax_dir = os.path.join(workdir, "gliner_ref"), os.path.join(workdir, "gliner_jax")
@@ -188,10 +199,12 @@ def benchmark_setting(ref, jax_models, texts, labels, batch_size, words):
       walls[name].append(wall)
       cpus[name].append(cpu)
   for name, run in runs.items():
-    run.update(wall_s=statistics.median(walls[name]), cpu_s=statistics.median(cpus[name]),
-               all_wall_s=walls[name])
-    run.update(words_per_s=words / run["wall_s"], words_per_cpu_s=words / run["cpu_s"],
-               entities=int(sum(len(p) for p in preds[name])))
+    run.update(wall_s=statistics.median(walls[name]), cpu_s=statistics.median(cpus[name]), all_wall_s=walls[name])
+    run.update(
+      words_per_s=words / run["wall_s"],
+      words_per_cpu_s=words / run["cpu_s"],
+      entities=int(sum(len(p) for p in preds[name])),
+    )
     if name != REFERENCE:
       run["compile_s"] = max(run["warmup_s"] - run["wall_s"], 0.0)
       run["texts_agreeing"] = int(sum(a == b for a, b in zip(preds[REFERENCE], preds[name])))
@@ -208,6 +221,7 @@ class _StageTimer:
 
   def wrap(self, owner, attr: str, stage: str, block: bool = False):
     import jax
+
     original = getattr(owner, attr)
 
     def timed(*args, **kwargs):
@@ -234,6 +248,7 @@ class _StageTimer:
 def profile_stages(ref, model, texts, labels, batch_size):
   """Per-stage seconds of one warm call of each library (host prep, device forward, decode, rest)."""
   import gliner_jax.inference.predictor as inference
+
   out = {}
   timer = _StageTimer()
   timer.wrap(model, "_plan", "tokenize (split + prompt tokenizer)")
@@ -263,6 +278,7 @@ def profile_stages(ref, model, texts, labels, batch_size):
 def flops_rows(model, texts_by_length, labels):
   """Analytic FLOPs per word (encoder, reference head, factored head) at each setting's mean lengths."""
   from gliner_jax.model.flops import encoder_flops, head_flops
+
   cfg = model.config
   rows = []
   for words, texts in texts_by_length.items():
@@ -271,24 +287,33 @@ def flops_rows(model, texts_by_length, labels):
     n_tok = round(statistics.mean(e.num_tokens for e in enc))
     n_words = round(statistics.mean(e.num_words for e in enc))
     per_word = lambda f: f / n_words
-    rows.append(dict(
-        words=words, mean_words=n_words, mean_tokens=n_tok,
+    rows.append(
+      dict(
+        words=words,
+        mean_words=n_words,
+        mean_tokens=n_tok,
         encoder=per_word(encoder_flops(cfg.encoder, n_tok).total),
         reference_head=per_word(head_flops(cfg, n_words, len(labels), "reference", num_tokens=n_tok).total),
-        factored_head=per_word(head_flops(cfg, n_words, len(labels), "factored", num_tokens=n_tok).total)))
+        factored_head=per_word(head_flops(cfg, n_words, len(labels), "factored", num_tokens=n_tok).total),
+      )
+    )
   return rows
 
 
 def render(results, flops, profiles, meta) -> str:
   jax_names = [n for n in results[0]["runs"] if n != REFERENCE]
-  lines = [f"# {REFERENCE} vs gliner_jax (span head: {', '.join(meta['span_head_impl'])}), CPU, "
-           f"{meta['threads']} threads per library", "",
-           f"Machine: {meta['cpus']} CPU cores shared with other jobs (load average {meta['load']} at start, "
-           f"{meta['load_end']} at the end): wall-clock numbers are noisy; words per CPU-second is less "
-           "sensitive to the load.",
-           f"{meta['texts']} texts per setting, {len(meta['labels'])} labels, threshold {meta['threshold']}, "
-           f"median of {meta['repeats']} interleaved repeats after one warm-up (the warm-up compiles JAX).",
-           f"jax {meta['jax']}, torch {meta['torch']}, XLA_FLAGS={meta['xla_flags']!r}.", ""]
+  lines = [
+    f"# {REFERENCE} vs gliner_jax (span head: {', '.join(meta['span_head_impl'])}), CPU, "
+    f"{meta['threads']} threads per library",
+    "",
+    f"Machine: {meta['cpus']} CPU cores shared with other jobs (load average {meta['load']} at start, "
+    f"{meta['load_end']} at the end): wall-clock numbers are noisy; words per CPU-second is less "
+    "sensitive to the load.",
+    f"{meta['texts']} texts per setting, {len(meta['labels'])} labels, threshold {meta['threshold']}, "
+    f"median of {meta['repeats']} interleaved repeats after one warm-up (the warm-up compiles JAX).",
+    f"jax {meta['jax']}, torch {meta['torch']}, XLA_FLAGS={meta['xla_flags']!r}.",
+    "",
+  ]
   head = ["setting", f"words/s {REFERENCE}"]
   for n in jax_names:
     head += [f"words/s {n}", "ratio"]
@@ -304,24 +329,40 @@ def render(results, flops, profiles, meta) -> str:
       row += [f"{r['runs'][n]['words_per_s']:.0f}", f"{r['runs'][n]['words_per_s'] / ref['words_per_s']:.2f}x"]
     row += [f"{ref['words_per_cpu_s']:.0f}"]
     for n in jax_names:
-      row += [f"{r['runs'][n]['words_per_cpu_s']:.0f}",
-              f"{r['runs'][n]['words_per_cpu_s'] / ref['words_per_cpu_s']:.2f}x"]
+      row += [
+        f"{r['runs'][n]['words_per_cpu_s']:.0f}",
+        f"{r['runs'][n]['words_per_cpu_s'] / ref['words_per_cpu_s']:.2f}x",
+      ]
     row += [f"{r['runs'][n]['compile_s']:.1f}" for n in jax_names]
-    row += [f"{r['runs'][n]['texts_agreeing']}/{meta['texts']} texts ({ref['entities']} vs {r['runs'][n]['entities']} "
-            f"entities, {r['runs'][n]['entities_differing']} differ)" for n in jax_names]
+    row += [
+      f"{r['runs'][n]['texts_agreeing']}/{meta['texts']} texts ({ref['entities']} vs {r['runs'][n]['entities']} "
+      f"entities, {r['runs'][n]['entities_differing']} differ)"
+      for n in jax_names
+    ]
     lines.append("| " + " | ".join(row) + " |")
-  lines += ["", "Analytic forward FLOPs per word (multiply-add = 2; unpadded mean lengths, "
-            f"{len(meta['labels'])} labels):", "",
-            "| setting | tokens/text | encoder MFLOP/word | reference head MFLOP/word | factored head MFLOP/word "
-            "| model reference / factored |", "|---|---|---|---|---|---|"]
+  lines += [
+    "",
+    f"Analytic forward FLOPs per word (multiply-add = 2; unpadded mean lengths, {len(meta['labels'])} labels):",
+    "",
+    "| setting | tokens/text | encoder MFLOP/word | reference head MFLOP/word | factored head MFLOP/word "
+    "| model reference / factored |",
+    "|---|---|---|---|---|---|",
+  ]
   for f in flops:
     ref_total, fac_total = f["encoder"] + f["reference_head"], f["encoder"] + f["factored_head"]
-    lines.append(f"| ~{f['mean_words']} words | {f['mean_tokens']} | {f['encoder'] / 1e6:.1f} "
-                 f"| {f['reference_head'] / 1e6:.1f} | {f['factored_head'] / 1e6:.1f} "
-                 f"| {ref_total / fac_total:.2f}x |")
+    lines.append(
+      f"| ~{f['mean_words']} words | {f['mean_tokens']} | {f['encoder'] / 1e6:.1f} "
+      f"| {f['reference_head'] / 1e6:.1f} | {f['factored_head'] / 1e6:.1f} "
+      f"| {ref_total / fac_total:.2f}x |"
+    )
   for setting, prof in profiles.items():
-    lines += ["", f"Time split of one warm call, {setting}:", "", "| library | stage | seconds | share |",
-              "|---|---|---|---|"]
+    lines += [
+      "",
+      f"Time split of one warm call, {setting}:",
+      "",
+      "| library | stage | seconds | share |",
+      "|---|---|---|---|",
+    ]
     for lib, stages in prof.items():
       for stage, sec in stages.items():
         if stage != "total":
@@ -338,12 +379,14 @@ def main(argv):
     raise app.UsageError(f"--span_head_impl takes 'factored' and/or 'reference', got {FLAGS.span_head_impl}")
   _set_threads(FLAGS.threads)
   import torch
+
   torch.set_num_threads(FLAGS.threads)
   torch.set_num_interop_threads(1)
   import jax
 
   from gliner_jax import GLiNER
   from gliner_jax.data.paths import resolve_repo_path
+
   labels = list(FLAGS.labels)
   lengths = [int(w) for w in FLAGS.words]
   batch_sizes = [int(b) for b in FLAGS.batch_sizes]
@@ -353,12 +396,24 @@ def main(argv):
     for b in batch_sizes:
       texts[(words, b)], cursor = build_texts(sentences, words, FLAGS.texts_per_setting, cursor)
   calibration, _ = build_texts(sentences, 60, 4, cursor)
-  meta = dict(span_head_impl=impls, threads=FLAGS.threads, cpus=os.cpu_count(),
-              load=" ".join(f"{x:.1f}" for x in os.getloadavg()), texts=FLAGS.texts_per_setting,
-              labels=labels, threshold=FLAGS.threshold, repeats=FLAGS.repeats, jax=jax.__version__,
-              torch=torch.__version__, xla_flags=os.environ["XLA_FLAGS"])
-  print(f"jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}, "
-        f"XLA_FLAGS={meta['xla_flags']!r}, load {meta['load']}", flush=True)
+  meta = dict(
+    span_head_impl=impls,
+    threads=FLAGS.threads,
+    cpus=os.cpu_count(),
+    load=" ".join(f"{x:.1f}" for x in os.getloadavg()),
+    texts=FLAGS.texts_per_setting,
+    labels=labels,
+    threshold=FLAGS.threshold,
+    repeats=FLAGS.repeats,
+    jax=jax.__version__,
+    torch=torch.__version__,
+    xla_flags=os.environ["XLA_FLAGS"],
+  )
+  print(
+    f"jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}, "
+    f"XLA_FLAGS={meta['xla_flags']!r}, load {meta['load']}",
+    flush=True,
+  )
   with tempfile.TemporaryDirectory() as workdir:
     ref, model = build_models(FLAGS.backbone or _default_backbone(), workdir, calibration, labels, impls[0])
     names = {i: ("gliner_jax" if len(impls) == 1 else f"gliner_jax ({i})") for i in impls}
@@ -370,11 +425,15 @@ def main(argv):
       n_words = sum(len(list(model.words_splitter(t))) for t in setting_texts)
       r = benchmark_setting(ref, jax_models, setting_texts, labels, b, n_words)
       results.append(r)
-      print(f"~{r['words_per_text']:.0f} words, batch {b}: " + ", ".join(
-          f"{n} {run['words_per_s']:.0f} words/s" for n, run in r["runs"].items()), flush=True)
+      print(
+        f"~{r['words_per_text']:.0f} words, batch {b}: "
+        + ", ".join(f"{n} {run['words_per_s']:.0f} words/s" for n, run in r["runs"].items()),
+        flush=True,
+      )
       if FLAGS.profile and b == max(batch_sizes):
-        profiles[f"~{r['words_per_text']:.0f} words, batch {b}, gliner_jax span head {impls[0]}"] = (
-            profile_stages(ref, model, setting_texts, labels, b))
+        profiles[f"~{r['words_per_text']:.0f} words, batch {b}, gliner_jax span head {impls[0]}"] = profile_stages(
+          ref, model, setting_texts, labels, b
+        )
     flops = flops_rows(model, {w: texts[(w, batch_sizes[0])] for w in lengths}, labels)
   meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
   meta["compiled_shapes"] = {n: len(m.compiled_shapes) for n, m in jax_models.items()}

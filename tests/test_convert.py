@@ -18,11 +18,17 @@ import pytest
 from conftest import PARITY_TEXTS, _build_reference, reference_logits
 from gliner_jax import GLiNER
 from gliner_jax.interop.checkpoint import flatten_params, load_checkpoint
-from gliner_jax.model.config import GLiNERConfig
-from gliner_jax.interop.convert import (ConversionError, convert_gliner_checkpoint, convert_hf_encoder,
-                                gliner_params_from_state_dict, load_converted_encoder, load_gliner_state,
-                                read_state_dict)
+from gliner_jax.interop.convert import (
+  ConversionError,
+  convert_gliner_checkpoint,
+  convert_hf_encoder,
+  gliner_params_from_state_dict,
+  load_converted_encoder,
+  load_gliner_state,
+  read_state_dict,
+)
 from gliner_jax.interop.hf_weights import load_hf_encoder
+from gliner_jax.model.config import GLiNERConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(hidden_size=64, max_width=4, max_len=24, max_types=3)
@@ -33,6 +39,7 @@ LABELS = ["person", "location", "organization"]
 def tiny_reference(bert_tiny_dir, tmp_path_factory):
   """(reference gliner model on bert-tiny, its saved checkpoint dir with pytorch_model.bin)."""
   import torch
+
   out = str(tmp_path_factory.mktemp("ref_tiny"))
   ref = _build_reference(bert_tiny_dir, out, **TINY)
   torch.set_num_threads(1)
@@ -57,8 +64,11 @@ def _copy_without_weights(src: str, dst: str) -> str:
 def _write_safetensors(directory: str, state: dict[str, np.ndarray]) -> None:
   import torch
   from safetensors.torch import save_file
-  save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
-            os.path.join(directory, "model.safetensors"))
+
+  save_file(
+    {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()},
+    os.path.join(directory, "model.safetensors"),
+  )
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +104,8 @@ def test_both_weight_formats_give_the_same_params(tiny_reference, safetensors_re
   emb = [v for k, v in flat_bin.items() if k.startswith("encoder/") and v.shape == (30525, 128)]
   assert len(emb) == 1
   np.testing.assert_array_equal(
-      emb[0], torch_state["token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"])
+    emb[0], torch_state["token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"]
+  )
 
 
 def test_converted_model_matches_reference_logits(tiny_reference, tmp_path):
@@ -104,6 +115,7 @@ def test_converted_model_matches_reference_logits(tiny_reference, tmp_path):
   expected = reference_logits(ref, texts, LABELS)
   words = [[w for w, _, _ in model.words_splitter(t)] for t in texts]
   from gliner_jax.inference.processing import batch_shape, pad_batch
+
   enc = model.prompt_tokenizer.encode_batch(words, [LABELS] * len(texts))
   batch = pad_batch(enc, batch_shape(enc, len(texts)), model.prompt_tokenizer.pad_id)
   got = model.logits(batch)
@@ -119,6 +131,7 @@ def test_convert_writes_checkpoint_with_tokenizer_and_class_token(tiny_reference
   config, params = load_checkpoint(dst)
   _, expected = load_gliner_state(src)
   from transformers import AutoTokenizer
+
   tokenizer = AutoTokenizer.from_pretrained(dst)
   assert config.class_token_index == tokenizer.convert_tokens_to_ids("<<ENT>>") >= 0
   assert tokenizer.convert_tokens_to_ids("<<SEP>>") not in (None, tokenizer.unk_token_id)
@@ -134,8 +147,12 @@ def test_errors_list_missing_unexpected_and_misshaped(tiny_reference, torch_stat
   del state["token_rep_layer.bert_layer.model.encoder.layer.1.output.dense.bias"]
   state["extra_head.weight"] = np.zeros((3, 3), np.float32)
   state["span_rep_layer.span_rep_layer.project_end.3.weight"] = np.zeros((64, 255), np.float32)
-  names = ["prompt_rep_layer.0.bias", "encoder.layer.1.output.dense.bias", "extra_head.weight",
-           "span_rep_layer.span_rep_layer.project_end.3.weight"]
+  names = [
+    "prompt_rep_layer.0.bias",
+    "encoder.layer.1.output.dense.bias",
+    "extra_head.weight",
+    "span_rep_layer.span_rep_layer.project_end.3.weight",
+  ]
   with pytest.raises(ConversionError) as err:
     gliner_params_from_state_dict(state, config)
   for name in names:
@@ -190,6 +207,7 @@ def test_missing_weights_are_named(tiny_reference, tmp_path):
 # ------------------------------------------------------------------------------------- encoder
 def test_convert_hf_encoder_bfloat16_round_trip(bert_tiny_dir, tmp_path):
   import ml_dtypes
+
   config, params = load_hf_encoder(bert_tiny_dir)
   dst = convert_hf_encoder(bert_tiny_dir, str(tmp_path / "enc"), dtype="bfloat16")
   got_config, got = load_converted_encoder(dst)
@@ -208,8 +226,14 @@ def test_convert_hf_encoder_bfloat16_round_trip(bert_tiny_dir, tmp_path):
 def _run_script(*args: str) -> subprocess.CompletedProcess:
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the script finds gliner_jax itself
   env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-  return subprocess.run([sys.executable, os.path.join(REPO, "scripts", "convert_checkpoint.py"), *args],
-                        capture_output=True, text=True, env=env, timeout=300, cwd=os.path.dirname(REPO))
+  return subprocess.run(
+    [sys.executable, os.path.join(REPO, "scripts", "convert_checkpoint.py"), *args],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=300,
+    cwd=os.path.dirname(REPO),
+  )
 
 
 def test_script_gliner_mode(tiny_reference, tmp_path):

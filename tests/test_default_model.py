@@ -9,10 +9,9 @@ import pytest
 from safetensors.numpy import load_file
 
 import gliner_jax
-from gliner_jax.interop.checkpoint import PARAMS_FILE
-from gliner_jax.data.paths import resolve_repo_path
-
 from conftest import skip_or_fail
+from gliner_jax.data.paths import resolve_repo_path
+from gliner_jax.interop.checkpoint import PARAMS_FILE
 
 if not os.path.isdir(gliner_jax.DEFAULT_MODEL):
   skip_or_fail(f"no default model at {gliner_jax.DEFAULT_MODEL}", "git checkout -- gliner_jax/assets/default_model")
@@ -54,6 +53,7 @@ def test_shipped_as_bf16_under_64mb():
 
 def test_loads_as_float32(model):
   import jax
+
   assert {np.asarray(x).dtype for x in jax.tree.leaves(model.params)} == {np.dtype("float32")}
 
 
@@ -61,8 +61,9 @@ TEXT = "Barack Obama visited Berlin and met Angela Merkel."
 GOLD = {("Barack Obama", "person"), ("Berlin", "city"), ("Angela Merkel", "person")}
 
 
-@pytest.mark.parametrize("labels", [["person", "city", "award"], ["award", "city", "person"],
-                                    ["city", "person", "award"]])
+@pytest.mark.parametrize(
+  "labels", [["person", "city", "award"], ["award", "city", "person"], ["city", "person", "award"]]
+)
 def test_finds_people_and_a_city_whatever_the_label_order(model, labels):
   found = {(e.text, e.label) for e in model.predict_entities(TEXT, labels, threshold=0.3)}
   assert found == GOLD
@@ -77,18 +78,28 @@ def test_evaluate_script_reproduces_the_model_card_table(tmp_path):
   """`scripts/evaluate.py` on the five CrossNER test sets gives the shipped crossner_results.json (~1-2 min)."""
   import subprocess
   import sys
+
   shipped = json.load(open(os.path.join(gliner_jax.DEFAULT_MODEL, "crossner_results.json")))
   assert not any(os.path.isabs(f) for f in shipped["datasets"].values())  # ../shared/data/crossner/<domain>
   folders = {name: resolve_repo_path(f) for name, f in shipped["datasets"].items()}
   if not all(os.path.isdir(f) for f in folders.values()):
-    skip_or_fail(f"CrossNER test sets not found at {sorted(folders.values())}",
-                 "put the data folder beside the repository (../shared/data) or set GLINER_JAX_DATA=<folder>")
+    skip_or_fail(
+      f"CrossNER test sets not found at {sorted(folders.values())}",
+      "put the data folder beside the repository (../shared/data) or set GLINER_JAX_DATA=<folder>",
+    )
   thresholds = [run["threshold"] for run in shipped["runs"]]
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  subprocess.run([sys.executable, os.path.join(repo, "scripts", "evaluate.py"), f"--out_dir={tmp_path}",
-                  "--sweep=" + ",".join(map(str, thresholds)),
-                  "--datasets=" + ",".join(f"{name}={path}" for name, path in folders.items())],
-                 check=True, capture_output=True)
+  subprocess.run(
+    [
+      sys.executable,
+      os.path.join(repo, "scripts", "evaluate.py"),
+      f"--out_dir={tmp_path}",
+      "--sweep=" + ",".join(map(str, thresholds)),
+      "--datasets=" + ",".join(f"{name}={path}" for name, path in folders.items()),
+    ],
+    check=True,
+    capture_output=True,
+  )
   fresh = json.load(open(tmp_path / "results.json"))
   assert fresh["datasets"] == shipped["datasets"]  # written repository-relative, as shipped
   assert [run["threshold"] for run in fresh["runs"]] == thresholds

@@ -16,12 +16,22 @@ import warnings
 import numpy as np
 import pytest
 
-from gliner_jax.data.readers import NERExample, read_bio, read_label_file
-from gliner_jax.evaluation.scoring import (DatasetResult, EvaluationReport, PretokenizedSplitter, Scores,
-                                   evaluate_datasets, filter_threshold, load_eval_dataset,
-                                   predict_word_spans, score_spans, sweep_thresholds, write_report)
-from gliner_jax.evaluation.label_maps import dataset_key, generic_name, get_label_map
 from gliner_jax.data.paths import shared_data
+from gliner_jax.data.readers import NERExample, read_bio, read_label_file
+from gliner_jax.evaluation.label_maps import dataset_key, generic_name, get_label_map
+from gliner_jax.evaluation.scoring import (
+  DatasetResult,
+  EvaluationReport,
+  PretokenizedSplitter,
+  Scores,
+  evaluate_datasets,
+  filter_threshold,
+  load_eval_dataset,
+  predict_word_spans,
+  score_spans,
+  sweep_thresholds,
+  write_report,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = shared_data()  # ../shared/data beside the repository, or $GLINER_JAX_DATA
@@ -52,9 +62,11 @@ I-TITLE\tgodfather
 # ----------------------------------------------------------------------------------- metrics
 def test_score_spans_hand_made():
   gold = [[(0, 1, "person"), (3, 3, "city")], [(2, 4, "org")], []]
-  pred = [[(0, 1, "person"), (3, 3, "country"), (5, 5, "city")],  # 1 tp, wrong type, spurious
-          [(2, 4, "org"), (2, 3, "org")],  # 1 tp, wrong boundary
-          [(0, 1, "person")]]  # right span of example 0, but in example 2
+  pred = [
+    [(0, 1, "person"), (3, 3, "country"), (5, 5, "city")],  # 1 tp, wrong type, spurious
+    [(2, 4, "org"), (2, 3, "org")],  # 1 tp, wrong boundary
+    [(0, 1, "person")],
+  ]  # right span of example 0, but in example 2
   s = score_spans(gold, pred)
   assert (s.true_positives, s.num_predicted, s.num_gold) == (2, 6, 3)
   assert s.precision == pytest.approx(1 / 3, abs=1e-15)
@@ -81,15 +93,18 @@ def test_score_spans_empty_cases():
 
 def test_score_spans_equals_gliner_evaluator_on_random_sets():
   from gliner.evaluation.evaluator import BaseNEREvaluator
+
   rng = np.random.default_rng(0)
   for trial in range(60):
     n = int(rng.integers(1, 6))
+
     def rand_spans():
       out = []
       for _ in range(int(rng.integers(0, 7))):
         s = int(rng.integers(0, 4))
         out.append((s, s + int(rng.integers(0, 2)), str(rng.choice(["a", "b", "c"]))))
       return out
+
     gold = [rand_spans() for _ in range(n)]
     pred = [rand_spans() for _ in range(n)]
     with warnings.catch_warnings():
@@ -97,8 +112,11 @@ def test_score_spans_equals_gliner_evaluator_on_random_sets():
       y_true, y_pred = BaseNEREvaluator(gold, pred).transform_data()
       ref = BaseNEREvaluator.compute_prf(y_true, y_pred)
     ours = score_spans(gold, pred)
-    assert (ours.precision, ours.recall, ours.f1) == (float(ref["precision"]), float(ref["recall"]),
-                                                     float(ref["f_score"])), trial
+    assert (ours.precision, ours.recall, ours.f1) == (
+      float(ref["precision"]),
+      float(ref["recall"]),
+      float(ref["f_score"]),
+    ), trial
 
 
 # ----------------------------------------------------------------------------------- label maps
@@ -106,13 +124,24 @@ def test_label_maps_crossner_schemes_and_spellings():
   ai = get_label_map("CrossNER_AI")
   assert ai.dataset == "crossner_ai" and ai.scheme == "gliner"
   assert [ai(t) for t in ("programlang", "misc", "organisation", "metrics")] == [
-      "program language", "else", "organization", "metrics"]
+    "program language",
+    "else",
+    "organization",
+    "metrics",
+  ]
   # the spellings of the other sources map to the same names
   assert [ai(t) for t in ("programming language", "metric", "else", "Program Language")] == [
-      "program language", "metrics", "else", "program language"]
+    "program language",
+    "metrics",
+    "else",
+    "program language",
+  ]
   gner = get_label_map("ai", scheme="gner")
   assert [gner(t) for t in ("programlang", "metrics", "program language")] == [
-      "programming language", "metric", "programming language"]
+    "programming language",
+    "metric",
+    "programming language",
+  ]
   assert gner("misc") is None and "else" not in gner.types
   assert get_label_map("science")("astronomicalobject") == "astronomical object"
   assert get_label_map("crossner-music")("musicalartist") == "musical artist"
@@ -123,13 +152,23 @@ def test_label_maps_crossner_schemes_and_spellings():
 def test_label_maps_conll_mit_and_fallback(caplog):
   conll = get_label_map("conll2003")
   assert [conll(t) for t in ("PER", "LOC", "ORG", "MISC", "organisation")] == [
-      "person", "location", "organization", "else", "organization"]
+    "person",
+    "location",
+    "organization",
+    "else",
+    "organization",
+  ]
   assert get_label_map("conll03", "gner")("MISC") == "miscellaneous"
   assert get_label_map("mit-restaurant")("Restaurant_Name") == "restaurant name"
   assert get_label_map("mit_movie")("Actor") == get_label_map("mit_movie")("ACTOR") == "actor"
   assert get_label_map("MIT movie")("RATINGS_AVERAGE") == "ratings average"
   assert [dataset_key(n) for n in ("CrossNER_AI", "ai", "mit-movie", "CoNLL 2003", "wnut17")] == [
-      "crossner_ai", "crossner_ai", "mit_movie", "conll2003", None]
+    "crossner_ai",
+    "crossner_ai",
+    "mit_movie",
+    "conll2003",
+    None,
+  ]
   assert generic_name("Some_Odd-Tag  X") == "some odd tag x"
   generic = get_label_map("wnut17")
   assert generic.dataset is None and generic.types == ()
@@ -145,8 +184,7 @@ def test_label_maps_conll_mit_and_fallback(caplog):
 
 
 def test_label_map_apply_drops_merges_and_overrides():
-  ex = NERExample(["x", "y", "z"], [(0, 0, "misc"), (1, 2, "organisation"), (1, 2, "organization")],
-                  ["programlang"])
+  ex = NERExample(["x", "y", "z"], [(0, 0, "misc"), (1, 2, "organisation"), (1, 2, "organization")], ["programlang"])
   out = get_label_map("ai", "gner").apply([ex])[0]
   assert out.spans == ((1, 2, "organization"),) and out.negatives == ("programming language",)
   custom = get_label_map("ai", overrides={"misc": "miscellaneous", "programlang": None})
@@ -160,8 +198,13 @@ def test_label_map_apply_drops_merges_and_overrides():
 
 @needs_data
 def test_crossner_labels_match_each_source():
-  for domain, folder in (("AI", "ai"), ("literature", "literature"), ("music", "music"),
-                         ("politics", "politics"), ("science", "science")):
+  for domain, folder in (
+    ("AI", "ai"),
+    ("literature", "literature"),
+    ("music", "music"),
+    ("politics", "politics"),
+    ("science", "science"),
+  ):
     with open(f"{DATA}/instructuie/CrossNER_{domain}/labels.json") as f:
       gliner_labels = tuple(json.load(f))
     bio = load_eval_dataset(f"crossner_{folder}", f"{DATA}/crossner/{folder}")
@@ -202,14 +245,19 @@ def test_pretokenized_splitter():
 
 
 def test_report_markdown_and_files(tmp_path):
-  results = (DatasetResult("ai", 10, ("person",), Scores(0.5, 0.25, 1 / 3, 1, 2, 4), 1.0),
-             DatasetResult("music", 4, ("band",), Scores(1.0, 0.75, 6 / 7, 3, 3, 4), 0.5))
+  results = (
+    DatasetResult("ai", 10, ("person",), Scores(0.5, 0.25, 1 / 3, 1, 2, 4), 1.0),
+    DatasetResult("music", 4, ("band",), Scores(1.0, 0.75, 6 / 7, 3, 3, 4), 0.5),
+  )
   report = EvaluationReport(0.5, True, False, "test", results)
   assert report.average == pytest.approx({"precision": 0.75, "recall": 0.5, "f1": (1 / 3 + 6 / 7) / 2})
   assert report.to_markdown().splitlines()[2:] == [
-      "| dataset | P | R | F1 | #examples |", "|---|---:|---:|---:|---:|",
-      "| ai | 50.00 | 25.00 | 33.33 | 10 |", "| music | 100.00 | 75.00 | 85.71 | 4 |",
-      "| **average** | 75.00 | 50.00 | 59.52 | 14 |"]
+    "| dataset | P | R | F1 | #examples |",
+    "|---|---:|---:|---:|---:|",
+    "| ai | 50.00 | 25.00 | 33.33 | 10 |",
+    "| music | 100.00 | 75.00 | 85.71 | 4 |",
+    "| **average** | 75.00 | 50.00 | 59.52 | 14 |",
+  ]
   other = EvaluationReport(0.3, True, False, "test", results)
   paths = write_report([other, report], str(tmp_path), extra={"model": "m"})
   data = json.load(open(paths["json"]))
@@ -223,12 +271,14 @@ def test_report_markdown_and_files(tmp_path):
 @pytest.fixture(scope="module")
 def jax_model(converted_minilm):
   from gliner_jax import GLiNER
+
   return GLiNER.from_pretrained(converted_minilm)
 
 
 @pytest.fixture(scope="module")
 def ai_sentences():
   from conftest import require_shared_data
+
   require_shared_data()
   ds = load_eval_dataset("crossner_ai", f"{DATA}/crossner/ai")
   short = [ex for ex in ds.examples if len(ex.tokens) <= 60][:40]
@@ -258,6 +308,7 @@ def _reference_evaluate(ref, examples, labels, threshold, monkeypatch):
   """gliner 0.2.29 `evaluate` on GLiNER-format data: (its F1, its word-level predictions)."""
   import gliner.model
   from gliner.evaluation import BaseNEREvaluator
+
   captured = []
 
   class Capturing(BaseNEREvaluator):
@@ -276,6 +327,7 @@ def _reference_evaluate(ref, examples, labels, threshold, monkeypatch):
 @needs_data
 def test_f1_equals_gliner_evaluate(reference_minilm, jax_model, ai_sentences, monkeypatch):
   import torch
+
   torch.set_num_threads(1)
   ref, _ = reference_minilm
   examples, labels = ai_sentences
@@ -299,6 +351,7 @@ def test_f1_equals_gliner_evaluate(reference_minilm, jax_model, ai_sentences, mo
 
 def _dataset(examples, labels):
   from gliner_jax.evaluation.scoring import EvalDataset
+
   return EvalDataset("crossner_ai", "", tuple(examples), tuple(labels))
 
 
@@ -342,10 +395,23 @@ def test_script_end_to_end(converted_minilm, tmp_path):
   (folder / "test.txt").write_text(MIT_MOVIE)
   out = tmp_path / "out"
   env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-  proc = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "evaluate.py"),
-                         f"--model={converted_minilm}", f"--datasets=mit_movie={folder}", "--sweep=0.3,0.5",
-                         "--max_examples=2", f"--out_dir={out}", "--batch_size=2"],
-                        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+  proc = subprocess.run(
+    [
+      sys.executable,
+      os.path.join(REPO, "scripts", "evaluate.py"),
+      f"--model={converted_minilm}",
+      f"--datasets=mit_movie={folder}",
+      "--sweep=0.3,0.5",
+      "--max_examples=2",
+      f"--out_dir={out}",
+      "--batch_size=2",
+    ],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=str(tmp_path),
+    timeout=600,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   data = json.load(open(out / "results.json"))
   assert [r["threshold"] for r in data["runs"]] == [0.3, 0.5]
@@ -355,22 +421,35 @@ def test_script_end_to_end(converted_minilm, tmp_path):
   md = open(out / "results.md").read()
   assert md.count("| mit_movie |") == 2 and "| mit_movie |" in proc.stdout
   assert open(out / "results.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-  bad = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "evaluate.py"),
-                        f"--model={converted_minilm}", "--datasets=nowhere", f"--out_dir={out}"],
-                       capture_output=True, text=True, env=env, timeout=300)
+  bad = subprocess.run(
+    [
+      sys.executable,
+      os.path.join(REPO, "scripts", "evaluate.py"),
+      f"--model={converted_minilm}",
+      "--datasets=nowhere",
+      f"--out_dir={out}",
+    ],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=300,
+  )
   assert bad.returncode != 0 and "neither one of" in bad.stderr
 
 
 @needs_data
 def test_script_resolves_default_datasets(tmp_path):
   import importlib.util
+
   spec = importlib.util.spec_from_file_location("evaluate_script", os.path.join(REPO, "scripts", "evaluate.py"))
   script = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(script)
   folders = script.resolve_datasets(["ai", "science", f"movie={tmp_path}"], None)
-  assert folders == {"crossner_ai": os.path.join(script.find_data_root(), "crossner", "ai"),
-                     "crossner_science": os.path.join(script.find_data_root(), "crossner", "science"),
-                     "movie": str(tmp_path)}
+  assert folders == {
+    "crossner_ai": os.path.join(script.find_data_root(), "crossner", "ai"),
+    "crossner_science": os.path.join(script.find_data_root(), "crossner", "science"),
+    "movie": str(tmp_path),
+  }
   assert all(os.path.isfile(os.path.join(f, "test.txt")) for f in list(folders.values())[:2])
   with pytest.raises(ValueError, match="is not a folder"):
     script.resolve_datasets([f"x={tmp_path / 'missing'}"], None)

@@ -23,15 +23,15 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 import gliner_jax
+from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
+from gliner_jax.inference.processing import batch_shape, pad_batch
 from gliner_jax.interop.checkpoint import flatten_params
 from gliner_jax.interop.convert import ENCODER_PREFIX, gliner_params_from_state_dict
-from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.interop.gliner_export import export_gliner, gliner_state_dict, push_to_hub
-from gliner_jax.inference.processing import batch_shape, pad_batch
 from gliner_jax.interop.state_dict import read_state_dict
+from gliner_jax.model.encoders.config import EncoderConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCORE_TOL = 1e-4
@@ -55,8 +55,10 @@ class Exported:
 def load_with_gliner(folder: str):
   """gliner 0.2.29's own loader, offline and with an empty hub cache: only the folder can serve it."""
   import tempfile
+
   import torch
   from gliner import GLiNER as RefGLiNER
+
   torch.set_num_threads(2)
   with warnings.catch_warnings(), tempfile.TemporaryDirectory() as empty_cache:
     warnings.simplefilter("ignore")
@@ -79,6 +81,7 @@ def case(request, tmp_path_factory) -> Exported:
 
 def load_tensors(folder: str) -> dict[str, np.ndarray]:
   from safetensors.numpy import load_file
+
   return load_file(os.path.join(folder, "model.safetensors"))
 
 
@@ -119,9 +122,20 @@ def test_gliner_loads_every_tensor_it_uses_from_the_export(case):
 
 def test_gliner_reads_the_same_architecture(case):
   ours, ref_cfg = case.ours.config, case.loaded.config
-  for field in ("hidden_size", "max_width", "max_len", "max_types", "span_mode", "embed_ent_token",
-                "num_rnn_layers", "subtoken_pooling", "words_splitter_type", "ent_token", "sep_token",
-                "class_token_index"):
+  for field in (
+    "hidden_size",
+    "max_width",
+    "max_len",
+    "max_types",
+    "span_mode",
+    "embed_ent_token",
+    "num_rnn_layers",
+    "subtoken_pooling",
+    "words_splitter_type",
+    "ent_token",
+    "sep_token",
+    "class_token_index",
+  ):
     assert getattr(ref_cfg, field) == getattr(ours, field), field
   assert ref_cfg.vocab_size == ours.encoder.vocab_size == len(case.loaded.data_processor.transformer_tokenizer)
   hf_cls = {"bert": "BertConfig", "deberta-v2": "DebertaV2Config"}[ours.encoder.model_type]
@@ -130,16 +144,36 @@ def test_gliner_reads_the_same_architecture(case):
 
 
 def test_config_has_gliner_keys_and_names_no_local_path(case):
-  from gliner.config import BaseGLiNERConfig, GLiNERConfig as RefConfig
+  from gliner.config import BaseGLiNERConfig
+  from gliner.config import GLiNERConfig as RefConfig
+
   raw = read_config(case.folder)
-  accepted = set(inspect.signature(BaseGLiNERConfig.__init__).parameters) | set(
-      inspect.signature(RefConfig.__init__).parameters) | {"model_type"}
+  accepted = (
+    set(inspect.signature(BaseGLiNERConfig.__init__).parameters)
+    | set(inspect.signature(RefConfig.__init__).parameters)
+    | {"model_type"}
+  )
   assert set(raw) <= accepted, sorted(set(raw) - accepted)
-  assert {"encoder_config", "vocab_size", "class_token_index", "model_name", "hidden_size", "max_width", "max_len",
-          "max_types", "span_mode", "embed_ent_token", "num_rnn_layers", "words_splitter_type"} <= set(raw)
+  assert {
+    "encoder_config",
+    "vocab_size",
+    "class_token_index",
+    "model_name",
+    "hidden_size",
+    "max_width",
+    "max_len",
+    "max_types",
+    "span_mode",
+    "embed_ent_token",
+    "num_rnn_layers",
+    "words_splitter_type",
+  } <= set(raw)
   # a converted local backbone is named by its recorded hub id (MiniLM's config.json) or its folder's name
-  expected_name = {"minilm": "nreimers/MiniLM-L6-H384-uncased", "default": "sentence-transformers/all-MiniLM-L6-v2",
-                   "deberta": "deberta_v3_tiny0"}[case.name]
+  expected_name = {
+    "minilm": "nreimers/MiniLM-L6-H384-uncased",
+    "default": "sentence-transformers/all-MiniLM-L6-v2",
+    "deberta": "deberta_v3_tiny0",
+  }[case.name]
   assert raw["model_name"] == case.ours.config.model_name == expected_name
 
   def strings(node):
@@ -151,6 +185,7 @@ def test_config_has_gliner_keys_and_names_no_local_path(case):
         yield from strings(v)
     elif isinstance(node, str):
       yield node
+
   for s in strings(raw):
     assert not os.path.isabs(s) and not (os.sep in s and os.path.exists(s)), s
 
@@ -159,13 +194,15 @@ def test_config_has_gliner_keys_and_names_no_local_path(case):
 @pytest.mark.parametrize("threshold", [0.3, 0.5])
 @pytest.mark.parametrize("flat_ner", [True, False])
 def test_gliner_predicts_our_entities(case, threshold, flat_ner):
-  expected = case.ours.batch_predict_entities(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner,
-                                              batch_size=4)
+  expected = case.ours.batch_predict_entities(
+    PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4
+  )
   got = case.loaded.inference(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
   total, worst = 0, 0.0
   for i, (e, g) in enumerate(zip(expected, got)):
     assert [(x["start"], x["end"], x["label"], x["text"]) for x in g] == [
-        (x.start, x.end, x.label, x.text) for x in e], f"{case.name}: text {i} differs"
+      (x.start, x.end, x.label, x.text) for x in e
+    ], f"{case.name}: text {i} differs"
     if e:
       worst = max(worst, float(np.max(np.abs(np.array([x["score"] for x in g]) - [x.score for x in e]))))
     total += len(e)
@@ -214,20 +251,37 @@ def test_our_loader_reads_the_export_back(case):
 
 def test_encoder_config_to_hf_dict_inverts_from_hf_dict(minilm_dir):
   from transformers import AutoConfig
+
   from conftest import DEBERTA_V3_SWITCHES
+
   with open(os.path.join(minilm_dir, "config.json")) as f:
     minilm = json.load(f)
   small = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
   hf_dicts = {
-      "bert": minilm,
-      "roberta": {"model_type": "roberta", **small},
-      "xlm-roberta": {"model_type": "xlm-roberta", "type_vocab_size": 1, "layer_norm_eps": 1e-5, **small},
-      "deberta-v3": {"model_type": "deberta-v2", **DEBERTA_V3_SWITCHES, **small},
-      "deberta-v2-xxl": {"model_type": "deberta-v2", **small, "relative_attention": True, "position_buckets": 256,
-                         "norm_rel_ebd": "layer_norm", "share_att_key": True, "pos_att_type": "p2c|c2p",
-                         "conv_kernel_size": 3, "conv_act": "gelu", "attention_head_size": 8},
-      "deberta-v2-embed-proj": {"model_type": "deberta-v2", **small, "embedding_size": 8,
-                                "pos_att_type": ["c2p"], "relative_attention": True, "max_relative_positions": 64},
+    "bert": minilm,
+    "roberta": {"model_type": "roberta", **small},
+    "xlm-roberta": {"model_type": "xlm-roberta", "type_vocab_size": 1, "layer_norm_eps": 1e-5, **small},
+    "deberta-v3": {"model_type": "deberta-v2", **DEBERTA_V3_SWITCHES, **small},
+    "deberta-v2-xxl": {
+      "model_type": "deberta-v2",
+      **small,
+      "relative_attention": True,
+      "position_buckets": 256,
+      "norm_rel_ebd": "layer_norm",
+      "share_att_key": True,
+      "pos_att_type": "p2c|c2p",
+      "conv_kernel_size": 3,
+      "conv_act": "gelu",
+      "attention_head_size": 8,
+    },
+    "deberta-v2-embed-proj": {
+      "model_type": "deberta-v2",
+      **small,
+      "embedding_size": 8,
+      "pos_att_type": ["c2p"],
+      "relative_attention": True,
+      "max_relative_positions": 64,
+    },
   }
   for name, hf in hf_dicts.items():
     config = EncoderConfig.from_hf_dict(hf)
@@ -248,7 +302,9 @@ def test_hf_models_built_from_to_hf_dict_hold_exactly_the_exported_tensors():
   """For RoBERTa/XLM-R (no gliner parity case here): the encoder names we write are the HF model's own."""
   import torch
   from transformers import AutoConfig, AutoModel
+
   from gliner_jax.interop.hf_weights import encoder_params_from_hf_state_dict, encoder_params_to_hf_state_dict
+
   small = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
   for model_type in ("roberta", "xlm-roberta"):
     config = EncoderConfig.from_hf_dict({"model_type": model_type, **small})
@@ -266,21 +322,29 @@ def tiny_backbone(minilm_dir, tmp_path_factory) -> str:
   """A random 2-layer BERT with MiniLM's tokenizer: gliner models of every span mode in a second."""
   import torch
   from transformers import AutoTokenizer, BertConfig, BertModel
+
   directory = str(tmp_path_factory.mktemp("tiny_bert"))
   tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
   tokenizer.save_pretrained(directory)
   torch.manual_seed(0)
-  BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64)).save_pretrained(directory)
+  BertModel(
+    BertConfig(
+      vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+  ).save_pretrained(directory)
   return directory
 
 
-@pytest.mark.parametrize("options", [dict(span_mode="markerV0", num_rnn_layers=0), dict(span_mode="marker"),
-                                     dict(span_mode="token_level")], ids=lambda o: "-".join(map(str, o.values())))
+@pytest.mark.parametrize(
+  "options",
+  [dict(span_mode="markerV0", num_rnn_layers=0), dict(span_mode="marker"), dict(span_mode="token_level")],
+  ids=lambda o: "-".join(map(str, o.values())),
+)
 def test_every_span_mode_round_trips_gliner_to_gliner(tiny_backbone, tmp_path, options):
   """gliner model -> gliner_jax -> export: gliner loads the same tensors (bit for bit) and the same logits."""
   import torch
   from gliner import GLiNER as RefGLiNER
+
   torch.manual_seed(0)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -297,7 +361,9 @@ def test_every_span_mode_round_trips_gliner_to_gliner(tiny_backbone, tmp_path, o
   loaded = load_with_gliner(dst)
   assert type(loaded.model) is type(original.model)
   texts = PARITY_TEXTS[:4]
-  assert np.array_equal(reference_logits(loaded, texts, PARITY_LABELS), reference_logits(original, texts, PARITY_LABELS))
+  assert np.array_equal(
+    reference_logits(loaded, texts, PARITY_LABELS), reference_logits(original, texts, PARITY_LABELS)
+  )
 
 
 # ------------------------------------------------------------------------------------ API details
@@ -310,6 +376,7 @@ def test_save_pretrained_formats_and_dtypes(tmp_path, converted_minilm):
     model.save_pretrained(str(tmp_path / "bad"), format="onnx")
   model.save_pretrained(str(tmp_path / "bf16"), format="gliner", dtype="bfloat16", model_name="me/backbone")
   from safetensors import safe_open
+
   with safe_open(str(tmp_path / "bf16" / "model.safetensors"), "pt") as f:
     dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
   assert dtypes == {"BF16"}
@@ -320,8 +387,10 @@ def test_gliner_state_dict_names_every_problem(converted_minilm):
   model = GLiNER.from_pretrained(converted_minilm)
   params = {k: dict(v) if isinstance(v, dict) else v for k, v in model.params.items()}
   del params["prompt_head"]["dense_in"]
-  params["span_head"] = dict(params["span_head"], out_dense_in={"kernel": np.zeros((3, 3), np.float32),
-                                                               "bias": params["span_head"]["out_dense_in"]["bias"]})
+  params["span_head"] = dict(
+    params["span_head"],
+    out_dense_in={"kernel": np.zeros((3, 3), np.float32), "bias": params["span_head"]["out_dense_in"]["bias"]},
+  )
   params["extra_head"] = {"kernel": np.zeros((2, 2), np.float32)}
   with pytest.raises(ValueError) as err:
     gliner_state_dict(model.config, params)
@@ -333,6 +402,7 @@ def test_gliner_state_dict_names_every_problem(converted_minilm):
 def test_push_to_hub_uploads_the_export(monkeypatch, tmp_path, converted_minilm):
   import huggingface_hub
   from safetensors.numpy import load_file
+
   model = GLiNER.from_pretrained(converted_minilm)
   calls = []
 
@@ -345,15 +415,17 @@ def test_push_to_hub_uploads_the_export(monkeypatch, tmp_path, converted_minilm)
   def upload_folder(self, **kw):
     folder = kw["folder_path"]
     calls.append(("upload_folder", self.token, kw["repo_id"], dict(kw, folder_path=None)))
-    calls.append(("files", sorted(os.listdir(folder)), read_config(folder),
-                  load_file(os.path.join(folder, "model.safetensors"))))
+    calls.append(
+      ("files", sorted(os.listdir(folder)), read_config(folder), load_file(os.path.join(folder, "model.safetensors")))
+    )
     return "commit-info"
 
   monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
   monkeypatch.setattr(huggingface_hub.HfApi, "create_branch", create_branch)
   monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
-  out = push_to_hub(model, "me/my-gliner", token="hf_test", private=True, revision="v1",
-                    commit_message="step 20", create_pr=True)
+  out = push_to_hub(
+    model, "me/my-gliner", token="hf_test", private=True, revision="v1", commit_message="step 20", create_pr=True
+  )
   assert out == "commit-info"
   (_, token, repo, kw), (_, token_b, _, kw_b), (_, token_u, repo_u, kw_u), files = calls
   assert (token, token_b, token_u, repo, repo_u) == ("hf_test",) * 3 + ("me/my-gliner",) * 2
@@ -371,7 +443,7 @@ def test_push_to_hub_uploads_the_export(monkeypatch, tmp_path, converted_minilm)
 
 
 # ------------------------------------------------------------------------------------ from a workdir
-TRAIN_CONFIG = '''\
+TRAIN_CONFIG = """\
 import importlib.util
 
 _spec = importlib.util.spec_from_file_location("_tiny", {tiny!r})
@@ -387,7 +459,7 @@ def get_config(arg=""):
                   prompt_drop=0.0, negative_prob=0.0, shuffle_types=False)
   c.train.update(batch_size=4, num_steps=2, checkpoint_every=2, log_every=1, eval_every=2)
   return c
-'''
+"""
 
 
 def test_export_script_from_a_training_workdir(tmp_path):
@@ -395,20 +467,38 @@ def test_export_script_from_a_training_workdir(tmp_path):
   the folder, and computes the logits our model computes from the same checkpoint."""
   from gliner_jax.data.readers import read_ner_file
   from gliner_jax.training.config import BUNDLED_TRAIN
+
   data = tmp_path / "train.json"
-  data.write_text(json.dumps([{"tokenized_text": list(ex.tokens[:40]), "ner": [[s, e, t] for s, e, t in ex.spans
-                                                                              if e < 40]}
-                              for ex in read_ner_file(BUNDLED_TRAIN)[:8]]))
+  data.write_text(
+    json.dumps(
+      [
+        {"tokenized_text": list(ex.tokens[:40]), "ner": [[s, e, t] for s, e, t in ex.spans if e < 40]}
+        for ex in read_ner_file(BUNDLED_TRAIN)[:8]
+      ]
+    )
+  )
   config_file = tmp_path / "tiny_export.py"
   config_file.write_text(TRAIN_CONFIG.format(tiny=os.path.join(REPO_ROOT, "configs", "tiny.py"), data=str(data)))
   workdir, dst = str(tmp_path / "workdir"), str(tmp_path / "exported")
-  env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-             JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_backend_optimization_level=0", HF_HUB_OFFLINE="1",
-             TRANSFORMERS_OFFLINE="1")
-  for script, args in (("train.py", [f"--workdir={workdir}"]),
-                       ("export_model.py", [f"--workdir={workdir}", f"--dst={dst}", "--format=gliner"])):
-    proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts", script), f"--config={config_file}",
-                           *args], env=env, capture_output=True, text=True, timeout=900)
+  env = dict(
+    os.environ,
+    PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    JAX_PLATFORMS="cpu",
+    XLA_FLAGS="--xla_backend_optimization_level=0",
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+  )
+  for script, args in (
+    ("train.py", [f"--workdir={workdir}"]),
+    ("export_model.py", [f"--workdir={workdir}", f"--dst={dst}", "--format=gliner"]),
+  ):
+    proc = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "scripts", script), f"--config={config_file}", *args],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-5000:]
   raw = read_config(dst)
   assert raw["model_name"] == "random" and raw["hidden_size"] == 32 and raw["max_width"] == 4
@@ -421,6 +511,7 @@ def test_export_script_from_a_training_workdir(tmp_path):
 
   # The same step exported in gliner_jax format (float32) computes what gliner computes on the export.
   from gliner_jax.training.export import export_model
+
   spec = importlib.util.spec_from_file_location("tiny_export", str(config_file))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

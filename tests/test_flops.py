@@ -17,22 +17,43 @@ import pytest
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders import build_encoder
 from gliner_jax.model.encoders.config import EncoderConfig
-from gliner_jax.model.flops import (encoder_flops, head_flops, model_flops, train_step_flops, xla_flops)
+from gliner_jax.model.flops import encoder_flops, head_flops, model_flops, train_step_flops, xla_flops
 from gliner_jax.model.span_model import GLiNERSpanModel, MarkerV0SpanHead
 
 TOL = 0.15
 B, T, W, C, K = 2, 64, 40, 5, 4
 
-BERT = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=128, num_hidden_layers=2,
-                     num_attention_heads=2, intermediate_size=512)
+BERT = EncoderConfig(
+  model_type="bert", vocab_size=100, hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512
+)
 DEBERTA_V3 = EncoderConfig(
-    model_type="deberta-v2", vocab_size=100, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-    intermediate_size=512, type_vocab_size=0, relative_attention=True, position_buckets=32,
-    norm_rel_ebd="layer_norm", share_att_key=True, pos_att_type=("p2c", "c2p"), position_biased_input=False)
+  model_type="deberta-v2",
+  vocab_size=100,
+  hidden_size=128,
+  num_hidden_layers=2,
+  num_attention_heads=2,
+  intermediate_size=512,
+  type_vocab_size=0,
+  relative_attention=True,
+  position_buckets=32,
+  norm_rel_ebd="layer_norm",
+  share_att_key=True,
+  pos_att_type=("p2c", "c2p"),
+  position_biased_input=False,
+)
 DEBERTA_C2P = EncoderConfig(
-    model_type="deberta-v2", vocab_size=100, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-    intermediate_size=512, type_vocab_size=0, relative_attention=True, max_relative_positions=48,
-    share_att_key=False, pos_att_type=("c2p",))
+  model_type="deberta-v2",
+  vocab_size=100,
+  hidden_size=128,
+  num_hidden_layers=2,
+  num_attention_heads=2,
+  intermediate_size=512,
+  type_vocab_size=0,
+  relative_attention=True,
+  max_relative_positions=48,
+  share_att_key=False,
+  pos_att_type=("c2p",),
+)
 ENCODERS = {"bert": BERT, "deberta_v3": DEBERTA_V3, "deberta_c2p": DEBERTA_C2P}
 
 
@@ -43,10 +64,12 @@ def _zeros_like_params(module, *args, **kwargs):
 
 def _batch():
   return dict(
-      input_ids=jnp.ones((B, T), jnp.int32), attention_mask=jnp.ones((B, T), jnp.int32),
-      word_token_index=jnp.tile(jnp.arange(W, dtype=jnp.int32)[None] + 2 * C + 2, (B, 1)),
-      num_words=jnp.full((B,), W, jnp.int32),
-      type_token_index=jnp.tile(jnp.arange(C, dtype=jnp.int32)[None] * 2 + 1, (B, 1)))
+    input_ids=jnp.ones((B, T), jnp.int32),
+    attention_mask=jnp.ones((B, T), jnp.int32),
+    word_token_index=jnp.tile(jnp.arange(W, dtype=jnp.int32)[None] + 2 * C + 2, (B, 1)),
+    num_words=jnp.full((B,), W, jnp.int32),
+    type_token_index=jnp.tile(jnp.arange(C, dtype=jnp.int32)[None] * 2 + 1, (B, 1)),
+  )
 
 
 @pytest.fixture(scope="module", params=sorted(ENCODERS))
@@ -106,8 +129,14 @@ def test_rnn_count_by_hand():
 
 
 def test_factored_head_is_a_small_fraction_for_minilm():
-  minilm = EncoderConfig(model_type="bert", vocab_size=30522, hidden_size=384, num_hidden_layers=6,
-                         num_attention_heads=12, intermediate_size=1536)
+  minilm = EncoderConfig(
+    model_type="bert",
+    vocab_size=30522,
+    hidden_size=384,
+    num_hidden_layers=6,
+    num_attention_heads=12,
+    intermediate_size=1536,
+  )
   cfg = GLiNERConfig(encoder=minilm, hidden_size=512, max_width=12)
   for words in (30, 120, 350):
     ref = head_flops(cfg, words, 5, "reference")
@@ -116,7 +145,11 @@ def test_factored_head_is_a_small_fraction_for_minilm():
     assert fac.span_out_projection + fac.scores < 0.1 * (ref.span_out_projection + ref.scores)
     # The shared parts are counted the same way by both.
     assert (fac.projection, fac.rnn, fac.span_endpoints, fac.prompt) == (
-        ref.projection, ref.rnn, ref.span_endpoints, ref.prompt)
+      ref.projection,
+      ref.rnn,
+      ref.span_endpoints,
+      ref.prompt,
+    )
   # With the factored head, the encoder dominates the model at these lengths.
   f = model_flops(cfg, num_tokens=170, num_words=120, num_types=5, impl="factored")
   assert f.encoder.total > f.head.total

@@ -18,27 +18,28 @@ import pytest
 
 from conftest import _build_reference
 from gliner_jax import Entity, GLiNER
-from gliner_jax.interop.convert import convert_gliner_checkpoint
 from gliner_jax.inference.predictor import word_windows
 from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
+from gliner_jax.interop.convert import convert_gliner_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(hidden_size=64, max_width=4, max_len=24, max_types=3)
 LABELS = ["person", "location", "award"]
 SENTENCE = "Marie Curie won Nobel prizes in Physics and Chemistry ; she lived in Paris ."
 TEXTS = [
-    "Barack Obama was born in Hawaii and served as president.",
-    "São Paulo, Zürich and Kraków hosted the 2019 conference.",
-    "  Dr.  Jane Smith-Jones\t(MIT) published\n'Deep Learning' in Nature!  ",
-    "Москва is the capital of Russia; 東京 is the capital of Japan.",
-    "Paris",
-    "Lionel Messi joined Inter Miami after winning the World Cup.",
+  "Barack Obama was born in Hawaii and served as president.",
+  "São Paulo, Zürich and Kraków hosted the 2019 conference.",
+  "  Dr.  Jane Smith-Jones\t(MIT) published\n'Deep Learning' in Nature!  ",
+  "Москва is the capital of Russia; 東京 is the capital of Japan.",
+  "Paris",
+  "Lionel Messi joined Inter Miami after winning the World Cup.",
 ]
 
 
 @pytest.fixture(scope="module")
 def reference_dir(bert_tiny_dir, tmp_path_factory) -> str:
   import torch
+
   out = str(tmp_path_factory.mktemp("ref_tiny"))
   _build_reference(bert_tiny_dir, out, **TINY)
   torch.set_num_threads(1)
@@ -60,8 +61,7 @@ def _assert_same_entities(got: list[list[Entity]], want: list[list[Entity]], ato
   """Same entities; scores may differ in float32 rounding (another batch shape sums in another order)."""
   key = lambda r: [[(e.start, e.end, e.text, e.label) for e in ents] for ents in r]
   assert key(got) == key(want)
-  np.testing.assert_allclose([e.score for r in got for e in r], [e.score for r in want for e in r],
-                             rtol=0, atol=atol)
+  np.testing.assert_allclose([e.score for r in got for e in r], [e.score for r in want for e in r], rtol=0, atol=atol)
 
 
 # ------------------------------------------------------------------------------------- bad input
@@ -72,7 +72,9 @@ def test_empty_and_whitespace_texts_give_no_entities(model):
   assert model.batch_predict_entities([], LABELS) == []
 
 
-@pytest.mark.parametrize("labels, match", [
+@pytest.mark.parametrize(
+  "labels, match",
+  [
     ([], "labels is empty"),
     (["person", 3], r"labels\[1\] is int"),
     (["person", None], r"labels\[1\] is NoneType"),
@@ -80,7 +82,8 @@ def test_empty_and_whitespace_texts_give_no_entities(model):
     (["a <<ENT>> b"], "special token '<<ENT>>'"),
     (["city<<SEP>>"], "special token '<<SEP>>'"),
     ("person", "labels must be a list"),
-])
+  ],
+)
 def test_bad_labels(model, labels, match):
   with pytest.raises(ValueError, match=match):
     model.predict_entities("Paris is big.", labels)
@@ -117,13 +120,13 @@ def test_character_offsets_and_entity_type(model, flat_ner):
     ends = {e for _, _, e in _words(model, text)}
     for e in entities:
       assert isinstance(e, Entity)
-      assert e.text == text[e.start:e.end] and e.start in starts and e.end in ends
+      assert e.text == text[e.start : e.end] and e.start in starts and e.end in ends
       assert e["text"] == e.text and e["label"] == e.label and e["score"] == e.score
       assert e.to_dict() == {"start": e.start, "end": e.end, "text": e.text, "label": e.label, "score": e.score}
       assert e.label in LABELS and 0.2 < e.score < 1.0
     assert [e.start for e in entities] == sorted(e.start for e in entities)
     for i, a in enumerate(entities):
-      for b in entities[i + 1:]:
+      for b in entities[i + 1 :]:
         overlap = a.start < b.end and b.start < a.end
         nested = (a.start <= b.start and b.end <= a.end) or (b.start <= a.start and a.end <= b.end)
         assert not overlap if flat_ner else (not overlap or nested), (a, b)
@@ -133,8 +136,10 @@ def test_character_offsets_and_entity_type(model, flat_ner):
 
 def test_predict_entities_equals_batch_of_one(model):
   for text in TEXTS[:2]:
-    assert model.predict_entities(text, LABELS, threshold=0.3) == \
-        model.batch_predict_entities([text], LABELS, threshold=0.3)[0]
+    assert (
+      model.predict_entities(text, LABELS, threshold=0.3)
+      == model.batch_predict_entities([text], LABELS, threshold=0.3)[0]
+    )
 
 
 def test_batch_size_does_not_change_results(model):
@@ -184,7 +189,7 @@ def test_long_text_is_read_whole(model):
   full = model.batch_predict_entities([text], LABELS, batch_size=8, threshold=threshold)[0]
   word_of = {s: i for i, (_, s, _) in enumerate(words)}
   assert any(word_of[e.start] >= windows[-1][2] for e in full)  # the end of the text is not truncated
-  pieces = [text[words[a][1]:words[b - 1][2]] for a, b, _, _ in windows]
+  pieces = [text[words[a][1] : words[b - 1][2]] for a, b, _, _ in windows]
   alone = model.batch_predict_entities(pieces, LABELS, batch_size=8, threshold=threshold)
   margin = model.config.max_width + 1
   compared = 0
@@ -192,8 +197,9 @@ def test_long_text_is_read_whole(model):
     lo = own_a + margin if own_a > 0 else 0
     hi = own_b - margin if own_b < n else n
     shift = words[a][1]
-    want = {(e.start + shift, e.end + shift, e.label): e.score for e in piece_entities
-            if lo <= word_of[e.start + shift] < hi}
+    want = {
+      (e.start + shift, e.end + shift, e.label): e.score for e in piece_entities if lo <= word_of[e.start + shift] < hi
+    }
     got = {(e.start, e.end, e.label): e.score for e in full if lo <= word_of[e.start] < hi}
     assert set(got) == set(want), (a, b)
     assert all(abs(got[k] - want[k]) <= 1e-5 for k in got)
@@ -234,7 +240,7 @@ def test_a_stream_compiles_a_bounded_set_of_programs(model):
   words = SENTENCE.split() * 5
   rng = np.random.default_rng(0)
   lengths = [1, 60] + rng.integers(1, 61, size=28).tolist()
-  texts = [" ".join(words[i % 7:i % 7 + k]) for i, k in enumerate(lengths)]
+  texts = [" ".join(words[i % 7 : i % 7 + k]) for i, k in enumerate(lengths)]
   first = fresh.batch_predict_entities(texts, LABELS, batch_size=4, threshold=0.3)
   shapes = set(fresh.compiled_shapes)
   programs = fresh._candidates._cache_size()
@@ -253,20 +259,21 @@ def test_a_stream_compiles_a_bounded_set_of_programs(model):
 def test_prediction_without_torch(model, reference_dir, tmp_path):
   converted = convert_gliner_checkpoint(reference_dir, str(tmp_path / "jax"))
   code = (
-      "import sys, json\n"
-      "sys.modules['torch'] = None\n"
-      "import gliner_jax\n"
-      f"m = gliner_jax.GLiNER.from_pretrained({converted!r})\n"
-      f"out = m.batch_predict_entities({TEXTS[:3]!r}, {LABELS!r}, batch_size=4, threshold=0.3)\n"
-      "assert sys.modules['torch'] is None\n"
-      "print(json.dumps([[e.to_dict() for e in r] for r in out]))\n")
+    "import sys, json\n"
+    "sys.modules['torch'] = None\n"
+    "import gliner_jax\n"
+    f"m = gliner_jax.GLiNER.from_pretrained({converted!r})\n"
+    f"out = m.batch_predict_entities({TEXTS[:3]!r}, {LABELS!r}, batch_size=4, threshold=0.3)\n"
+    "assert sys.modules['torch'] is None\n"
+    "print(json.dumps([[e.to_dict() for e in r] for r in out]))\n"
+  )
   env = dict(os.environ, PYTHONPATH=REPO, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
   proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]
   got = json.loads(proc.stdout.strip().splitlines()[-1])
   want = model.batch_predict_entities(TEXTS[:3], LABELS, batch_size=4, threshold=0.3)
   assert sum(map(len, want)) >= 3
-  assert [[(d["start"], d["end"], d["text"], d["label"]) for d in r] for r in got] == \
-      [[(e.start, e.end, e.text, e.label) for e in r] for r in want]
-  np.testing.assert_allclose([d["score"] for r in got for d in r], [e.score for r in want for e in r],
-                             atol=1e-6)
+  assert [[(d["start"], d["end"], d["text"], d["label"]) for d in r] for r in got] == [
+    [(e.start, e.end, e.text, e.label) for e in r] for r in want
+  ]
+  np.testing.assert_allclose([d["score"] for r in got for d in r], [e.score for r in want for e in r], atol=1e-6)

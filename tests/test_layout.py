@@ -58,7 +58,13 @@ def test_imports_point_one_way():
 
 
 def test_top_level_names_stay():
-  assert set(gliner_jax.__all__) == {"DEFAULT_MODEL", "GLiNER", "GLiNERConfig", "Entity", "SpanPrediction",
-                                     "decode_spans"}
+  assert set(gliner_jax.__all__) == {
+    "DEFAULT_MODEL",
+    "GLiNER",
+    "GLiNERConfig",
+    "Entity",
+    "SpanPrediction",
+    "decode_spans",
+  }
   for name in gliner_jax.__all__:
     assert getattr(gliner_jax, name) is not None

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-
 from gliner.modeling.base import BaseModel, UniEncoderSpanModel
+
 from gliner_jax.training import losses
 
 torch.set_num_threads(1)
@@ -21,8 +21,13 @@ def reference_loss(logits, labels, span_mask, type_mask, dtype=torch.float64, **
   """Runs the reference span-model loss method on torch copies of the numpy inputs."""
   owner = types.SimpleNamespace(_loss=functools.partial(BaseModel._loss, None))
   return UniEncoderSpanModel.loss(
-      owner, torch.tensor(logits, dtype=dtype), torch.tensor(labels, dtype=dtype),
-      torch.tensor(type_mask), torch.tensor(span_mask), **kw).item()
+    owner,
+    torch.tensor(logits, dtype=dtype),
+    torch.tensor(labels, dtype=dtype),
+    torch.tensor(type_mask),
+    torch.tensor(span_mask),
+    **kw,
+  ).item()
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +49,14 @@ def batch():
 
 
 FOCAL_CASES = [
-    dict(),
-    dict(alpha=0.25),
-    dict(gamma=2.0),
-    dict(alpha=0.75, gamma=0.5),
-    dict(label_smoothing=0.1),
-    dict(alpha=0.6, gamma=1.5, label_smoothing=0.2),
-    dict(prob_margin=0.1),
-    dict(alpha=0.3, gamma=2.0, prob_margin=0.05, label_smoothing=0.05),
+  dict(),
+  dict(alpha=0.25),
+  dict(gamma=2.0),
+  dict(alpha=0.75, gamma=0.5),
+  dict(label_smoothing=0.1),
+  dict(alpha=0.6, gamma=1.5, label_smoothing=0.2),
+  dict(prob_margin=0.1),
+  dict(alpha=0.3, gamma=2.0, prob_margin=0.05, label_smoothing=0.05),
 ]
 
 
@@ -112,8 +117,9 @@ def test_span_width_weight_matches_reference(batch, case):
   ref = reference_loss(logits, labels, span_mask, type_mask, use_span_width_weight=True, **case)
   ours = losses.span_loss(logits, labels, span_mask, type_mask, span_width_weight=True, **case)
   flat = lambda a: a.reshape(B, L * K, *a.shape[3:])
-  ours_flat = losses.span_loss(flat(logits), flat(labels), flat(span_mask), type_mask,
-                               span_width_weight=True, max_width=K, **case)
+  ours_flat = losses.span_loss(
+    flat(logits), flat(labels), flat(span_mask), type_mask, span_width_weight=True, max_width=K, **case
+  )
   np.testing.assert_allclose(float(ours), ref, rtol=1e-5)
   np.testing.assert_allclose(float(ours_flat), ref, rtol=1e-5)
 
@@ -140,8 +146,9 @@ def test_ignore_index_elements_contribute_nothing(batch):
 def test_negatives_one_is_no_masking(batch, masking):
   logits, labels, span_mask, type_mask = batch
   plain = losses.span_loss(logits, labels, span_mask, type_mask, masking="none")
-  sampled = losses.span_loss(logits, labels, span_mask, type_mask, masking=masking,
-                             negatives=1.0, key=jax.random.key(3))
+  sampled = losses.span_loss(
+    logits, labels, span_mask, type_mask, masking=masking, negatives=1.0, key=jax.random.key(3)
+  )
   assert float(sampled) == float(plain)
 
 
@@ -177,8 +184,9 @@ def test_negative_sampling_properties(batch):
   flat = lambda a: a.reshape(B, L * K, *a.shape[3:])
   x, y, sm = flat(logits), flat(labels), flat(span_mask)
   key = jax.random.key(5)
-  grad = jax.grad(lambda z: losses.span_loss(z, y, sm, type_mask, gamma=1.0, negatives=0.5,
-                                             masking="global", key=key))(jnp.asarray(x))
+  grad = jax.grad(lambda z: losses.span_loss(z, y, sm, type_mask, gamma=1.0, negatives=0.5, masking="global", key=key))(
+    jnp.asarray(x)
+  )
   keep = np.asarray(losses.negative_keep_mask(y, negatives=0.5, masking="global", key=key))
   # Elements beyond the 1e-6 log floor are saturated (no gradient, as in the reference).
   valid = sm[:, :, None] & (type_mask[:, None, :] != 0) & (np.abs(x) < 13)
@@ -192,19 +200,25 @@ def test_negative_sampling_properties(batch):
 def test_label_and_span_candidates():
   labels = np.zeros((1, 3, 2), np.float32)
   labels[0, 0, 0] = 1.0  # type 1 never positive; spans 1 and 2 never positive
-  by_label = np.asarray(losses.negative_keep_mask(labels, negatives=0.0, masking="label",
-                                                  key=jax.random.key(0)))
-  by_span = np.asarray(losses.negative_keep_mask(labels, negatives=0.0, masking="span",
-                                                 key=jax.random.key(0)))
+  by_label = np.asarray(losses.negative_keep_mask(labels, negatives=0.0, masking="label", key=jax.random.key(0)))
+  by_span = np.asarray(losses.negative_keep_mask(labels, negatives=0.0, masking="span", key=jax.random.key(0)))
   np.testing.assert_array_equal(by_label[0], [[1, 0], [1, 0], [1, 0]])
   np.testing.assert_array_equal(by_span[0], [[1, 1], [0, 0], [0, 0]])
 
 
-@pytest.mark.parametrize("case", [
-    dict(), dict(alpha=0.25, gamma=2.0), dict(gamma=0.5, label_smoothing=0.1),
-    dict(gamma=0.3, prob_margin=0.1), dict(loss_type="dice", dice_gamma=0.5),
-    dict(eps=None, gamma=0.5), dict(reduction="mean", span_width_weight=True),
-], ids=str)
+@pytest.mark.parametrize(
+  "case",
+  [
+    dict(),
+    dict(alpha=0.25, gamma=2.0),
+    dict(gamma=0.5, label_smoothing=0.1),
+    dict(gamma=0.3, prob_margin=0.1),
+    dict(loss_type="dice", dice_gamma=0.5),
+    dict(eps=None, gamma=0.5),
+    dict(reduction="mean", span_width_weight=True),
+  ],
+  ids=str,
+)
 def test_gradient_finite_at_extreme_logits(case):
   x = jnp.array([[[1e4, -1e4, 1e4, -1e4, 0.0, 30.0]]], jnp.float32).reshape(1, 2, 1, 3)
   y = jnp.array([[[1.0, 1.0, 0.0, 0.0, 1.0, 0.0]]]).reshape(1, 2, 1, 3)
@@ -242,7 +256,9 @@ def test_jit_and_config(batch):
   assert losses.SpanLossConfig.from_dict({"gamma": 2.0}).gamma == 2.0
 
 
-@pytest.mark.parametrize("kwargs, match", [
+@pytest.mark.parametrize(
+  "kwargs, match",
+  [
     (dict(reduction="avg"), "reduction"),
     (dict(masking="random"), "masking"),
     (dict(loss_type="ce"), "loss_type"),
@@ -250,7 +266,8 @@ def test_jit_and_config(batch):
     (dict(negatives=-0.1), "negatives"),
     (dict(negatives=0.5), "key"),
     (dict(span_width_weight=True, logits_shape=(B, L * K, C)), "max_width"),
-])
+  ],
+)
 def test_bad_options_raise(batch, kwargs, match):
   logits, labels, span_mask, type_mask = batch
   shape = kwargs.pop("logits_shape", None)
@@ -260,10 +277,15 @@ def test_bad_options_raise(batch, kwargs, match):
     losses.span_loss(logits, labels, span_mask, type_mask, **kwargs)
 
 
-@pytest.mark.parametrize("which, match", [
-    ("labels", "labels shape"), ("span_mask", "span_mask shape"), ("type_mask", "type_mask shape"),
+@pytest.mark.parametrize(
+  "which, match",
+  [
+    ("labels", "labels shape"),
+    ("span_mask", "span_mask shape"),
+    ("type_mask", "type_mask shape"),
     ("logits", "logits must be"),
-])
+  ],
+)
 def test_bad_shapes_raise(batch, which, match):
   args = dict(zip(("logits", "labels", "span_mask", "type_mask"), batch))
   args[which] = args[which][..., :-1] if which != "logits" else args[which][0, 0]

@@ -46,7 +46,7 @@ def test_logits_match_reference(pair, impl, request):
   name, ref, _ = pair
   ours = GLiNER.from_pretrained(request.getfixturevalue(f"converted_{name}"), span_head_impl=impl)
   for lo in range(0, len(PARITY_TEXTS), 6):
-    texts = PARITY_TEXTS[lo:lo + 6]
+    texts = PARITY_TEXTS[lo : lo + 6]
     expected = reference_logits(ref, texts, PARITY_LABELS)
     got, num_words = _our_logits(ours, texts, PARITY_LABELS)
     b, w, k, c = expected.shape
@@ -62,12 +62,12 @@ def test_logits_match_reference(pair, impl, request):
 def test_entities_match_reference(pair, threshold, flat_ner):
   name, ref, ours = pair
   expected = ref.inference(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
-  got = ours.batch_predict_entities(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner,
-                                    batch_size=4)
+  got = ours.batch_predict_entities(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
   total = 0
   for i, (e, g) in enumerate(zip(expected, got)):
     assert [(x["start"], x["end"], x["label"]) for x in e] == [(x.start, x.end, x.label) for x in g], (
-        f"{name}: text {i} differs")
+      f"{name}: text {i} differs"
+    )
     assert [x["text"] for x in e] == [x.text for x in g]
     np.testing.assert_allclose([x.score for x in g], [x["score"] for x in e], atol=SCORE_TOL)
     total += len(e)
@@ -77,8 +77,7 @@ def test_entities_match_reference(pair, threshold, flat_ner):
 def test_multi_label_matches_reference(pair):
   _, ref, ours = pair
   expected = ref.inference(PARITY_TEXTS[:8], PARITY_LABELS, threshold=0.5, flat_ner=False, multi_label=True)
-  got = ours.batch_predict_entities(PARITY_TEXTS[:8], PARITY_LABELS, threshold=0.5, flat_ner=False,
-                                    multi_label=True)
+  got = ours.batch_predict_entities(PARITY_TEXTS[:8], PARITY_LABELS, threshold=0.5, flat_ner=False, multi_label=True)
   for e, g in zip(expected, got):
     assert [(x["start"], x["end"], x["label"]) for x in e] == [(x.start, x.end, x.label) for x in g]
 
@@ -88,6 +87,7 @@ def test_name_token_type_vectors_match_reference(minilm_dir, tmp_path_factory):
   the shipped default model's architecture."""
   from conftest import _build_reference
   from gliner_jax.interop.convert import convert_gliner_checkpoint
+
   ref_dir = str(tmp_path_factory.mktemp("ref_name_token"))
   ref = _build_reference(minilm_dir, ref_dir, hidden_size=384, max_width=12, max_len=96, embed_ent_token=False)
   assert ref.config.embed_ent_token is False

@@ -10,7 +10,6 @@ import html
 import json
 import os
 import re
-import warnings
 
 import numpy as np
 import pytest
@@ -46,7 +45,7 @@ def test_highlight_keeps_the_text_and_nests_entities():
   assert _strip_tags(markup) == TEXT
   assert markup.count("<mark ") == 4 and "&lt;Berkeley&gt;" in markup and "&amp;" in markup
   # The two inner marks sit inside the outer one, whose label tag comes after them.
-  outer_html = markup[markup.index("<mark "):markup.index("university 0.91")]
+  outer_html = markup[markup.index("<mark ") : markup.index("university 0.91")]
   assert outer_html.count("<mark ") == 3 and "location 0.62" in outer_html and "location 0.55" in outer_html
   assert markup.index("university 0.91") < markup.index("location 0.80")
   colors = nbu.label_colors(["university", "location"])
@@ -58,17 +57,21 @@ def test_highlight_accepts_dicts_colors_and_hides_scores():
   entities = [{"start": 4, "end": 14, "label": "org", "score": 0.5}]
   markup = nbu.highlight_entities_html(TEXT, entities, {"org": "#123456"}, show_scores=False)
   assert "background:#123456" in markup and ">org</span>" in markup and "0.50" not in markup
-  assert nbu.highlight_entities_html("", []) == ('<div style="line-height:2.4;white-space:pre-wrap;'
-                                                 'font-family:sans-serif"></div>')
+  assert nbu.highlight_entities_html("", []) == (
+    '<div style="line-height:2.4;white-space:pre-wrap;font-family:sans-serif"></div>'
+  )
   assert _strip_tags(nbu.highlight_entities_html(TEXT, [])) == TEXT
 
 
-@pytest.mark.parametrize("entities, match", [
+@pytest.mark.parametrize(
+  "entities, match",
+  [
     ([Entity(0, 5, "x", "a", 0.9), Entity(3, 8, "x", "b", 0.9)], "overlap without nesting"),
     ([Entity(5, 3, "x", "a", 0.9)], r"entities\[0\]: offsets \(5, 3\)"),
     ([Entity(0, len(TEXT) + 1, "x", "a", 0.9)], "not inside a text"),
     ([{"start": 0, "end": 2}], r"entities\[0\] needs int start/end and a str label"),
-])
+  ],
+)
 def test_highlight_rejects_bad_entities(entities, match):
   with pytest.raises(ValueError, match=match):
     nbu.highlight_entities_html(TEXT, entities)
@@ -81,8 +84,10 @@ def test_label_colors_are_stable_and_cycle():
 
 
 def test_entities_table_rows_and_escaping():
-  entities = [Entity(0, 3, "<b>", "person", 0.98765), {"start": 4, "end": 9, "text": "Paris", "label": "city",
-                                                        "score": 0.5}]
+  entities = [
+    Entity(0, 3, "<b>", "person", 0.98765),
+    {"start": 4, "end": 9, "text": "Paris", "label": "city", "score": 0.5},
+  ]
   assert nbu.entity_rows(entities) == [("<b>", "person", 0.988, 0, 3), ("Paris", "city", 0.5, 4, 9)]
   table = nbu.entities_table(entities)
   assert table.count("<tr>") == 3 and table.count("<th ") == 5
@@ -218,8 +223,10 @@ def test_load_config_by_name_and_path(tmp_path):
   assert nbu.load_config("minilm_pilener", "quick").data.train == [{"path": BUNDLED_TRAIN}]
   assert {"tiny", "minilm_pilener", "gliner_small"} <= set(nbu.available_configs())
   mine = tmp_path / "mine.py"
-  mine.write_text("from gliner_jax.training.config import base_config\n"
-                  "def get_config(arg=''):\n  c = base_config(); c.train.num_steps = int(arg or 3); return c\n")
+  mine.write_text(
+    "from gliner_jax.training.config import base_config\n"
+    "def get_config(arg=''):\n  c = base_config(); c.train.num_steps = int(arg or 3); return c\n"
+  )
   assert nbu.load_config(str(mine), "7").train.num_steps == 7
   assert nbu.load_config("mine", config_dir=str(tmp_path)).train.num_steps == 3
   with pytest.raises(FileNotFoundError, match=r"no config 'nope' .*available: \[.*'tiny'"):
@@ -233,8 +240,9 @@ def test_load_config_by_name_and_path(tmp_path):
 
 def test_configure_run(tmp_path):
   base = nbu.load_config("tiny")
-  config = nbu.configure_run(base, num_steps=6, mesh_shape={"data": 1, "fsdp": 1, "tensor": 1},
-                             compilation_cache_dir=str(tmp_path / "cache"))
+  config = nbu.configure_run(
+    base, num_steps=6, mesh_shape={"data": 1, "fsdp": 1, "tensor": 1}, compilation_cache_dir=str(tmp_path / "cache")
+  )
   assert config.train.num_steps == 6 and base.train.num_steps == 20  # a copy
   assert config.data.train == base.data.train and config.train.compilation_cache_dir == str(tmp_path / "cache")
   mine = tmp_path / "pilener.txt"
@@ -265,8 +273,13 @@ def _write_metrics(workdir, rows, tail: str = "") -> None:
 
 
 def _row(step: int, seconds: float = 0.1) -> dict:
-  return {"step": step, "loss": 10.0 / step, "learning_rate": 1e-3 * step, "encoder_learning_rate": 5e-4 * step,
-          "step_seconds": seconds}
+  return {
+    "step": step,
+    "loss": 10.0 / step,
+    "learning_rate": 1e-3 * step,
+    "encoder_learning_rate": 5e-4 * step,
+    "step_seconds": seconds,
+  }
 
 
 def test_read_metrics(tmp_path):
@@ -313,8 +326,11 @@ class FakeTrainer:
     steps = nbu.checkpoint_steps(workdir)
     start = steps[-1] if steps and self.resume else 0
     kept = [r for r in nbu.read_metrics(workdir, "all") if r["step"] <= start]
-    _write_metrics(workdir, kept + [_row(s, seconds=0.1 + 0.01 * s + 0.001 * len(steps))
-                                    for s in range(start + 1, config.train.num_steps + 1)])
+    _write_metrics(
+      workdir,
+      kept
+      + [_row(s, seconds=0.1 + 0.01 * s + 0.001 * len(steps)) for s in range(start + 1, config.train.num_steps + 1)],
+    )
     os.makedirs(os.path.join(workdir, "checkpoints", str(config.train.num_steps)), exist_ok=True)
     return {"step": config.train.num_steps}
 
@@ -350,6 +366,7 @@ def test_train_errors_propagate_and_stop_the_live_plot(tmp_path, monkeypatch):
       updates.append(obj)
 
   import IPython.display
+
   monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=None: shown.append(obj) or Handle())
 
   def failing(config, workdir):

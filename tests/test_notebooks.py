@@ -56,20 +56,34 @@ def kernel_env(tmp_path_factory):
   root = tmp_path_factory.mktemp("jupyter")
   spec_dir = root / "kernels" / KERNEL
   spec_dir.mkdir(parents=True)
-  (spec_dir / "kernel.json").write_text(json.dumps({
-      "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-      "display_name": "gliner_jax test", "language": "python"}))
+  (spec_dir / "kernel.json").write_text(
+    json.dumps(
+      {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "gliner_jax test",
+        "language": "python",
+      }
+    )
+  )
   pythonpath = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)
-  return {"JUPYTER_PATH": str(root), "IPYTHONDIR": str(root / "ipython"), "PYTHONPATH": pythonpath,
-          "GLINER_JAX_NOTEBOOK_MODE": "ci", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-          "TF_CPP_MIN_LOG_LEVEL": "3"}
+  return {
+    "JUPYTER_PATH": str(root),
+    "IPYTHONDIR": str(root / "ipython"),
+    "PYTHONPATH": pythonpath,
+    "GLINER_JAX_NOTEBOOK_MODE": "ci",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+  }
 
 
 @pytest.fixture(scope="module")
 def demo_model(bert_tiny_dir, tmp_path_factory) -> str:
   """A gliner_jax checkpoint converted from a gliner 0.2.29 reference on bert-tiny (random heads)."""
   import torch
+
   from gliner_jax.interop.convert import convert_gliner_checkpoint
+
   reference = str(tmp_path_factory.mktemp("ref_bert_tiny"))
   _build_reference(bert_tiny_dir, reference, hidden_size=64, max_width=4, max_len=64, max_types=8)
   torch.set_num_threads(1)
@@ -83,8 +97,9 @@ def _execute(name: str, monkeypatch, env: dict[str, str], cwd, cells: int | None
   nb = _read(name)
   if cells is not None:
     nb.cells = nb.cells[:cells]
-  client = nbclient.NotebookClient(nb, timeout=300, kernel_name=KERNEL, allow_errors=False,
-                                   resources={"metadata": {"path": str(cwd)}})
+  client = nbclient.NotebookClient(
+    nb, timeout=300, kernel_name=KERNEL, allow_errors=False, resources={"metadata": {"path": str(cwd)}}
+  )
   client.execute()
   return nb, _outputs(nb)
 
@@ -103,8 +118,7 @@ def _outputs(nb) -> str:
 
 
 def test_inference_demo_runs_offline(demo_model, kernel_env, monkeypatch, tmp_path):
-  nb, text = _execute("inference_demo.ipynb", monkeypatch, {**kernel_env, "GLINER_JAX_MODEL": demo_model},
-                      tmp_path)
+  nb, text = _execute("inference_demo.ipynb", monkeypatch, {**kernel_env, "GLINER_JAX_MODEL": demo_model}, tmp_path)
   assert f"Loaded {demo_model!r}." in text
   assert "bert 2x128, hidden 64, max_len 64 words" in text
   assert text.count("<table>") == 3  # one entity table per demo text
@@ -115,8 +129,9 @@ def test_inference_demo_runs_offline(demo_model, kernel_env, monkeypatch, tmp_pa
 
 def test_tpu_pretraining_runs_offline_and_resumes(kernel_env, monkeypatch, tmp_path):
   workdir = tmp_path / "run"
-  nb, text = _execute("tpu_pretraining.ipynb", monkeypatch, {**kernel_env, "GLINER_JAX_WORKDIR": str(workdir)},
-                      tmp_path)
+  nb, text = _execute(
+    "tpu_pretraining.ipynb", monkeypatch, {**kernel_env, "GLINER_JAX_WORKDIR": str(workdir)}, tmp_path
+  )
   assert "accelerator: cpu" in text and "mesh: {'data': 1, 'fsdp': 1, 'tensor': 1}" in text
   assert "model: random bert 2x32" in text
   assert "started from scratch, trained to step 4" in text
@@ -128,6 +143,7 @@ def test_tpu_pretraining_runs_offline_and_resumes(kernel_env, monkeypatch, tmp_p
   assert "crossner_ai (bundled 100-sentence slice)" in text and "| 20 |" in text
   assert text.count("<png>") >= 2  # the live plots and the final one
   from gliner_jax.interop.checkpoint import is_checkpoint
+
   assert is_checkpoint(str(workdir / "model")) and "saved to" in text
 
 
@@ -136,6 +152,7 @@ def test_tpu_pretraining_defaults_work_outside_colab(kernel_env, monkeypatch, tm
   default workdir becomes a local folder, with no google.colab import. Runs the set-up cells only (up to the
   mesh): the default config downloads deberta-v3-small and trains for hours."""
   from gliner_jax.notebooks import utils as nbu
+
   assert not nbu.in_colab()
   with pytest.raises(ValueError, match="only Colab mounts"):
     nbu.prepare_workdir("/content/drive/MyDrive/gliner_jax/x")

@@ -17,25 +17,27 @@ from gliner_jax.training import optimizer as opt
 torch.set_num_threads(1)
 
 SHAPES = {
-    "encoder": {
-        "embeddings": {"embedding": (10, 4)},
-        "layer_0": {"dense": {"kernel": (4, 4), "bias": (4,)}, "norm": {"scale": (4,), "bias": (4,)}},
-    },
-    "proj": {"kernel": (4, 3), "bias": (3,)},
-    "rnn": {"gate_vector": (3,)},
-    "span_rep": {"out": {"kernel": (3, 3)}},
-    "temperature": (),
+  "encoder": {
+    "embeddings": {"embedding": (10, 4)},
+    "layer_0": {"dense": {"kernel": (4, 4), "bias": (4,)}, "norm": {"scale": (4,), "bias": (4,)}},
+  },
+  "proj": {"kernel": (4, 3), "bias": (3,)},
+  "rnn": {"gate_vector": (3,)},
+  "span_rep": {"out": {"kernel": (3, 3)}},
+  "temperature": (),
 }
 EXPECTED_LABELS = {
-    "encoder": {
-        "embeddings": {"embedding": "encoder/decay"},
-        "layer_0": {"dense": {"kernel": "encoder/decay", "bias": "encoder/no_decay"},
-                    "norm": {"scale": "encoder/no_decay", "bias": "encoder/no_decay"}},
+  "encoder": {
+    "embeddings": {"embedding": "encoder/decay"},
+    "layer_0": {
+      "dense": {"kernel": "encoder/decay", "bias": "encoder/no_decay"},
+      "norm": {"scale": "encoder/no_decay", "bias": "encoder/no_decay"},
     },
-    "proj": {"kernel": "head/decay", "bias": "head/no_decay"},
-    "rnn": {"gate_vector": "head/no_decay"},
-    "span_rep": {"out": {"kernel": "head/decay"}},
-    "temperature": "head/no_decay",
+  },
+  "proj": {"kernel": "head/decay", "bias": "head/no_decay"},
+  "rnn": {"gate_vector": "head/no_decay"},
+  "span_rep": {"out": {"kernel": "head/decay"}},
+  "temperature": "head/no_decay",
 }
 
 
@@ -46,7 +48,8 @@ def _is_shape(x):
 def random_tree(seed, scale=1.0):
   rng = np.random.default_rng(seed)
   return jax.tree_util.tree_map(
-      lambda s: jnp.asarray(rng.standard_normal(s) * scale, jnp.float32), SHAPES, is_leaf=_is_shape)
+    lambda s: jnp.asarray(rng.standard_normal(s) * scale, jnp.float32), SHAPES, is_leaf=_is_shape
+  )
 
 
 def flat_items(tree):
@@ -69,7 +72,7 @@ def hand_adamw(params, grads_seq, *, lrs, wds, labels, b1, b2, eps, max_norm=Non
   for t, grads in enumerate(grads_seq):
     g = {k: x.astype(np.float64) for k, x in flat_items(grads).items()}
     if max_norm is not None:
-      norm = math.sqrt(sum(float((x ** 2).sum()) for x in g.values()))
+      norm = math.sqrt(sum(float((x**2).sum()) for x in g.values()))
       if norm > max_norm:
         g = {k: x * max_norm / norm for k, x in g.items()}
     for k in p:
@@ -101,19 +104,34 @@ def test_labels_on_boxed_params_with_params_collection():
   class Tiny(nn.Module):
     @nn.compact
     def __call__(self, x):
-      x = nn.Dense(4, kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("embed", "mlp")),
-                   bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)), name="encoder")(x)
-      x = nn.LayerNorm(scale_init=nn.with_logical_partitioning(nn.initializers.ones, ("norm",)),
-                       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("norm",)), name="ln")(x)
-      return nn.Dense(2, kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("mlp", "embed")),
-                      use_bias=False, name="head")(x)
+      x = nn.Dense(
+        4,
+        kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("embed", "mlp")),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("mlp",)),
+        name="encoder",
+      )(x)
+      x = nn.LayerNorm(
+        scale_init=nn.with_logical_partitioning(nn.initializers.ones, ("norm",)),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ("norm",)),
+        name="ln",
+      )(x)
+      return nn.Dense(
+        2,
+        kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("mlp", "embed")),
+        use_bias=False,
+        name="head",
+      )(x)
 
   variables = Tiny().init(jax.random.key(0), jnp.ones((1, 3)))
   assert isinstance(variables["params"]["encoder"]["kernel"], nn.LogicallyPartitioned)
   labels = nn.meta.unbox(opt.param_labels(variables))
-  assert labels == {"params": {"encoder": {"kernel": "encoder/decay", "bias": "encoder/no_decay"},
-                               "ln": {"scale": "head/no_decay", "bias": "head/no_decay"},
-                               "head": {"kernel": "head/decay"}}}
+  assert labels == {
+    "params": {
+      "encoder": {"kernel": "encoder/decay", "bias": "encoder/no_decay"},
+      "ln": {"scale": "head/no_decay", "bias": "head/no_decay"},
+      "head": {"kernel": "head/decay"},
+    }
+  }
 
   cfg = opt.OptimizerConfig(total_steps=5, warmup_steps=0, max_grad_norm=None)
   tx, _ = opt.make_optimizer(cfg)
@@ -129,10 +147,12 @@ def test_schedules_match_reference_scheduler(kind):
   _, schedules = opt.make_optimizer(cfg)
   factor = hf_factor(kind, 5, 50)
   steps = np.arange(51)
-  np.testing.assert_allclose(np.asarray(jax.vmap(schedules.encoder)(steps)),
-                             [1e-5 * factor(s) for s in steps], rtol=1e-6, atol=1e-12)
-  np.testing.assert_allclose(np.asarray(jax.vmap(schedules.head)(steps)),
-                             [5e-5 * factor(s) for s in steps], rtol=1e-6, atol=1e-12)
+  np.testing.assert_allclose(
+    np.asarray(jax.vmap(schedules.encoder)(steps)), [1e-5 * factor(s) for s in steps], rtol=1e-6, atol=1e-12
+  )
+  np.testing.assert_allclose(
+    np.asarray(jax.vmap(schedules.head)(steps)), [5e-5 * factor(s) for s in steps], rtol=1e-6, atol=1e-12
+  )
 
 
 def test_schedule_values_at_chosen_steps():
@@ -142,8 +162,15 @@ def test_schedule_values_at_chosen_steps():
   floor = opt.make_schedule(2.0, total_steps=100, warmup_steps=10, kind="cosine", min_lr_ratio=0.1)
   for step, want in [(0, 0.0), (5, 0.5), (10, 1.0), (55, 0.5), (100, 0.0), (150, 0.0)]:
     assert float(lin(step)) == pytest.approx(want, abs=1e-7)
-  for step, want in [(0, 0.0), (4, 0.4), (10, 1.0), (32.5, 0.5 * (1 + math.cos(math.pi / 4))),
-                     (55, 0.5), (100, 0.0), (150, 0.0)]:
+  for step, want in [
+    (0, 0.0),
+    (4, 0.4),
+    (10, 1.0),
+    (32.5, 0.5 * (1 + math.cos(math.pi / 4))),
+    (55, 0.5),
+    (100, 0.0),
+    (150, 0.0),
+  ]:
     assert float(cos(step)) == pytest.approx(want, abs=1e-7)
   for step, want in [(3, 0.3), (10, 1.0), (99, 1.0)]:
     assert float(const(step)) == pytest.approx(want, abs=1e-7)
@@ -168,9 +195,17 @@ def test_defaults_follow_gliner_recipe():
   assert (cfg.warmup_ratio, cfg.max_grad_norm, cfg.b1, cfg.b2, cfg.eps) == (0.1, 1.0, 0.9, 0.999, 1e-8)
 
 
-CFG = opt.OptimizerConfig(total_steps=10, encoder_lr=1e-2, head_lr=3e-2, encoder_weight_decay=0.1,
-                          head_weight_decay=0.3, warmup_steps=0, scheduler="linear",
-                          max_grad_norm=None, eps=1e-8)
+CFG = opt.OptimizerConfig(
+  total_steps=10,
+  encoder_lr=1e-2,
+  head_lr=3e-2,
+  encoder_weight_decay=0.1,
+  head_weight_decay=0.3,
+  warmup_steps=0,
+  scheduler="linear",
+  max_grad_norm=None,
+  eps=1e-8,
+)
 
 
 def lrs_of(cfg):
@@ -198,8 +233,16 @@ def test_three_updates_equal_hand_computed_adamw():
   grads_seq = [random_tree(s) for s in (1, 2, 3)]
   tx, _ = opt.make_optimizer(CFG)
   got = flat_items(run_optax(tx, params, grads_seq))
-  want = hand_adamw(params, grads_seq, lrs=lrs_of(CFG), wds={"encoder": 0.1, "head": 0.3},
-                    labels=LABELS_FLAT, b1=0.9, b2=0.999, eps=1e-8)
+  want = hand_adamw(
+    params,
+    grads_seq,
+    lrs=lrs_of(CFG),
+    wds={"encoder": 0.1, "head": 0.3},
+    labels=LABELS_FLAT,
+    b1=0.9,
+    b2=0.999,
+    eps=1e-8,
+  )
   for k in want:
     np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6, err_msg=str(k))
 
@@ -226,9 +269,16 @@ def test_clipping_by_global_norm(grad_scale, clipped):
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
 def test_matches_torch_adamw_with_reference_param_groups(kind):
   """Several steps against torch AdamW + HF scheduler + clip_grad_norm_, as the reference trains."""
-  cfg = opt.OptimizerConfig(total_steps=8, warmup_ratio=0.25, scheduler=kind, encoder_lr=1e-2,
-                            head_lr=5e-2, encoder_weight_decay=0.1, head_weight_decay=0.2,
-                            max_grad_norm=1.0)
+  cfg = opt.OptimizerConfig(
+    total_steps=8,
+    warmup_ratio=0.25,
+    scheduler=kind,
+    encoder_lr=1e-2,
+    head_lr=5e-2,
+    encoder_weight_decay=0.1,
+    head_weight_decay=0.2,
+    max_grad_norm=1.0,
+  )
   params = random_tree(0)
   grads_seq = [random_tree(10 + s, scale=0.5 if s % 2 else 2.0) for s in range(6)]
 
@@ -237,10 +287,19 @@ def test_matches_torch_adamw_with_reference_param_groups(kind):
   for k, label in LABELS_FLAT.items():
     groups.setdefault(label, []).append(torch_params[k])
   torch_opt = torch.optim.AdamW(
-      [{"params": ps, "lr": cfg.encoder_lr if lab.startswith("encoder") else cfg.head_lr,
-        "weight_decay": 0.0 if lab.endswith("no_decay") else
-        (cfg.encoder_weight_decay if lab.startswith("encoder") else cfg.head_weight_decay)}
-       for lab, ps in groups.items()], betas=(0.9, 0.999), eps=1e-8)
+    [
+      {
+        "params": ps,
+        "lr": cfg.encoder_lr if lab.startswith("encoder") else cfg.head_lr,
+        "weight_decay": 0.0
+        if lab.endswith("no_decay")
+        else (cfg.encoder_weight_decay if lab.startswith("encoder") else cfg.head_weight_decay),
+      }
+      for lab, ps in groups.items()
+    ],
+    betas=(0.9, 0.999),
+    eps=1e-8,
+  )
   sched = transformers.get_scheduler(kind, torch_opt, num_warmup_steps=2, num_training_steps=8)
   for grads in grads_seq:
     for k, g in flat_items(grads).items():
@@ -257,8 +316,7 @@ def test_matches_torch_adamw_with_reference_param_groups(kind):
 
 
 def test_custom_encoder_predicate_and_configdict():
-  cd = ml_collections.ConfigDict(dict(total_steps=10, warmup_steps=0, encoder_lr=0.0, head_lr=1e-2,
-                                      max_grad_norm=None))
+  cd = ml_collections.ConfigDict(dict(total_steps=10, warmup_steps=0, encoder_lr=0.0, head_lr=1e-2, max_grad_norm=None))
   params, grads = random_tree(0), random_tree(1)
   # lr 0 for the encoder group: encoder params (and, with the custom predicate, "proj") stay put
   tx, _ = opt.make_optimizer(cd, is_encoder=lambda path: path[0] in ("encoder", "proj"))
@@ -266,8 +324,9 @@ def test_custom_encoder_predicate_and_configdict():
   for k in before:
     frozen = k[0] in ("encoder", "proj")
     assert np.array_equal(before[k], after[k]) == frozen, k
-  tx, _ = opt.make_optimizer(opt.OptimizerConfig(total_steps=10, warmup_steps=0, encoder_lr=0.0,
-                                                 encoder_key="span_rep", max_grad_norm=None))
+  tx, _ = opt.make_optimizer(
+    opt.OptimizerConfig(total_steps=10, warmup_steps=0, encoder_lr=0.0, encoder_key="span_rep", max_grad_norm=None)
+  )
   after = flat_items(run_optax(tx, params, [grads]))
   assert np.array_equal(before[("span_rep", "out", "kernel")], after[("span_rep", "out", "kernel")])
   assert not np.array_equal(before[("proj", "kernel")], after[("proj", "kernel")])
@@ -282,7 +341,9 @@ def test_jit_update():
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), eager, jitted)
 
 
-@pytest.mark.parametrize("changes, match", [
+@pytest.mark.parametrize(
+  "changes, match",
+  [
     (dict(total_steps=0), "total_steps"),
     (dict(scheduler="step"), "scheduler"),
     (dict(warmup_ratio=1.5), "warmup_ratio"),
@@ -291,7 +352,8 @@ def test_jit_update():
     (dict(max_grad_norm=0.0), "max_grad_norm"),
     (dict(b2=1.0), "b2"),
     (dict(eps=0.0), "eps"),
-])
+  ],
+)
 def test_bad_config_raises(changes, match):
   with pytest.raises(ValueError, match=match):
     opt.OptimizerConfig(**changes)

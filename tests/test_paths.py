@@ -57,6 +57,7 @@ def test_backbone_name_is_never_a_local_path(tmp_path):
 
 def _hf_encoder_config(path: str, name: str = "") -> ml_collections.ConfigDict:
   from gliner_jax.training.config import base_config
+
   model = base_config().model
   model.update(init="hf_encoder", path=path, name=name, hidden_size=32, max_width=4, max_len=48, max_types=8)
   return model
@@ -72,8 +73,9 @@ def test_starting_point_records_the_backbone_by_name(bert_tiny_dir):
 
 def test_no_machine_paths_in_the_repository():
   """Tracked (and new, unignored) files name no absolute path of a checkout or of a virtualenv."""
-  files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.split()
+  files = subprocess.run(
+    ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+  ).stdout.split()
   bad = []
   home = os.path.expanduser("~")
   needles = ("/work/", "/site-packages/", ".venv/lib/", os.path.dirname(REPO) + os.sep)

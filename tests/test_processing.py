@@ -21,8 +21,15 @@ import pytest
 
 import gliner_jax
 from gliner_jax import GLiNER
-from gliner_jax.inference.processing import (MAX_WORD_TOKENS, PACKAGE_SPLITTERS, PackageWordSplitter, PromptTokenizer,
-                                   RegexWordSplitter, UnicodeWordSplitter, make_word_splitter)
+from gliner_jax.inference.processing import (
+  MAX_WORD_TOKENS,
+  PACKAGE_SPLITTERS,
+  PackageWordSplitter,
+  PromptTokenizer,
+  RegexWordSplitter,
+  UnicodeWordSplitter,
+  make_word_splitter,
+)
 
 LABELS = ["person", "city"]
 BASE = "Barack Obama visited Paris with Angela Merkel."
@@ -44,27 +51,29 @@ def _predict_with_insert(model: GLiNER, insert: str, at: int):
   text = BASE[:at] + insert + BASE[at:]
   got = model.predict_entities(text, LABELS, threshold=0.3)
   for e in got:
-    assert e.text == text[e.start:e.end]
+    assert e.text == text[e.start : e.end]
   outside = [e for e in got if e.end <= at or e.start >= at + len(insert)]
-  moved = [(s if s < at else s - len(insert), t if s < at else t - len(insert), label)
-           for s, t, label in _spans(outside)]
+  moved = [
+    (s if s < at else s - len(insert), t if s < at else t - len(insert), label) for s, t, label in _spans(outside)
+  ]
   return moved, [e for e in got if e not in outside]
 
 
 # ------------------------------------------------------------------------------------- splitters
 TRICKY = [
-    "New-York, 2024: state_of-the-art (U.S.A.) -- e-mail_addr!",
-    "  Dr.\tJane\u00a0Smith-Jones\n'quoted' \u200b zero\u200bwidth ",
-    "café cafe\u0301 naïve Ångström हिन्दी العَرَبِيَّة",
-    "東京は日本の首都です。 Москва ❤️ 👩‍💻 ½ ² x²",
-    "__init__ -leading trailing- a--b a_-b _ -",
-    "",
+  "New-York, 2024: state_of-the-art (U.S.A.) -- e-mail_addr!",
+  "  Dr.\tJane\u00a0Smith-Jones\n'quoted' \u200b zero\u200bwidth ",
+  "café cafe\u0301 naïve Ångström हिन्दी العَرَبِيَّة",
+  "東京は日本の首都です。 Москва ❤️ 👩‍💻 ½ ² x²",
+  "__init__ -leading trailing- a--b a_-b _ -",
+  "",
 ]
 
 
 @pytest.mark.parametrize("text", TRICKY)
 def test_whitespace_splitter_matches_the_reference(text):
   from gliner.data_processing.tokenizer import WhitespaceTokenSplitter, WordsSplitter
+
   ours = list(make_word_splitter("whitespace")(text))
   assert ours == list(WhitespaceTokenSplitter()(text)) == list(WordsSplitter("whitespace")(text))
   assert all(text[s:e] == w for w, s, e in ours)
@@ -78,7 +87,12 @@ def test_unicode_splitter_gives_one_word_per_cjk_character():
   assert all(text[s:e] == w for w, s, e in words)
   # Hangul is written with spaces: its words stay whole; Latin and Cyrillic words too.
   assert [w for w, _, _ in split("서울은 한국의 수도 New-York Москва")] == [
-      "서울은", "한국의", "수도", "New-York", "Москва"]
+    "서울은",
+    "한국의",
+    "수도",
+    "New-York",
+    "Москва",
+  ]
 
 
 def test_unicode_splitter_keeps_combining_marks_with_their_letter():
@@ -107,20 +121,30 @@ def test_make_word_splitter_dispatch():
     make_word_splitter("universal")
 
 
-_PIP = {"spacy": "spacy", "jieba": "jieba", "janome": "janome", "mecab": "python-mecab-ko",
-        "camel": "camel-tools", "hindi": "indic-nlp-library"}
+_PIP = {
+  "spacy": "spacy",
+  "jieba": "jieba",
+  "janome": "janome",
+  "mecab": "python-mecab-ko",
+  "camel": "camel-tools",
+  "hindi": "indic-nlp-library",
+}
 
 
 @pytest.mark.parametrize("kind", sorted(PACKAGE_SPLITTERS))
 def test_package_splitter_without_its_package_names_the_pip_package(kind, monkeypatch):
   monkeypatch.setitem(sys.modules, PACKAGE_SPLITTERS[kind][0], None)  # makes the import fail
-  with pytest.raises(ImportError, match=rf"needs the '{re.escape(_PIP[kind])}' package.*"
-                                        rf"pip install {re.escape(_PIP[kind])}"):
+  with pytest.raises(
+    ImportError,
+    match=rf"needs the '{re.escape(_PIP[kind])}' package.*"
+    rf"pip install {re.escape(_PIP[kind])}",
+  ):
     make_word_splitter(kind)
 
 
 def _fake_modules(kind: str, words: list[str], calls: list) -> dict[str, types.ModuleType]:
   """Modules that stand in for `kind`'s package: its segmenter returns `words`, recording its calls."""
+
   def module(name, **attrs):
     m = types.ModuleType(name)
     m.__dict__.update(attrs)
@@ -147,10 +171,16 @@ def _fake_modules(kind: str, words: list[str], calls: list) -> dict[str, types.M
   if kind == "mecab":
     return {"mecab": module("mecab", MeCab=lambda: types.SimpleNamespace(morphs=segment))}
   if kind == "camel":
-    return {"camel_tools": module("camel_tools"), "camel_tools.tokenizers": module("camel_tools.tokenizers"),
-            "camel_tools.tokenizers.word": module("camel_tools.tokenizers.word", simple_word_tokenize=segment)}
-  return {"indicnlp": module("indicnlp"), "indicnlp.tokenize": module("indicnlp.tokenize"),
-          "indicnlp.tokenize.indic_tokenize": module("indicnlp.tokenize.indic_tokenize", trivial_tokenize=segment)}
+    return {
+      "camel_tools": module("camel_tools"),
+      "camel_tools.tokenizers": module("camel_tools.tokenizers"),
+      "camel_tools.tokenizers.word": module("camel_tools.tokenizers.word", simple_word_tokenize=segment),
+    }
+  return {
+    "indicnlp": module("indicnlp"),
+    "indicnlp.tokenize": module("indicnlp.tokenize"),
+    "indicnlp.tokenize.indic_tokenize": module("indicnlp.tokenize.indic_tokenize", trivial_tokenize=segment),
+  }
 
 
 @pytest.mark.parametrize("kind", sorted(PACKAGE_SPLITTERS))
@@ -187,9 +217,8 @@ def test_configured_splitter_is_the_default_and_words_splitter_overrides(model, 
   text = "バラク・オバマはパリを訪れた。"
   assert [w for w, _, _ in configured.words_splitter(text)] == list(text)
   for e in configured.predict_entities(text, LABELS, threshold=0.3):
-    assert e.text == text[e.start:e.end]
-  assert isinstance(GLiNER.from_pretrained(str(folder), words_splitter="whitespace").words_splitter,
-                    RegexWordSplitter)
+    assert e.text == text[e.start : e.end]
+  assert isinstance(GLiNER.from_pretrained(str(folder), words_splitter="whitespace").words_splitter, RegexWordSplitter)
   # The whitespace default reads the clause after the dot as one word.
   assert [w for w, _, _ in model.words_splitter(text)] == ["バラク", "・", "オバマはパリを訪れた", "。"]
 
@@ -222,19 +251,23 @@ def test_long_word_keeps_its_first_subtokens(model):
   assert capped.num_tokens == without.num_tokens + MAX_WORD_TOKENS
   # The word is still one word, read by its first subtoken; the others keep their own tokens.
   w = capped.word_token_index
-  np.testing.assert_array_equal(capped.input_ids[:w[1] + MAX_WORD_TOKENS], full.input_ids[:w[1] + MAX_WORD_TOKENS])
-  np.testing.assert_array_equal(capped.input_ids[w[2]:], without.input_ids[w[1]:])
+  np.testing.assert_array_equal(capped.input_ids[: w[1] + MAX_WORD_TOKENS], full.input_ids[: w[1] + MAX_WORD_TOKENS])
+  np.testing.assert_array_equal(capped.input_ids[w[2] :], without.input_ids[w[1] :])
   assert w[2] - w[1] == MAX_WORD_TOKENS
   np.testing.assert_array_equal(capped.type_token_index, without.type_token_index)
   with pytest.raises(ValueError, match="max_word_tokens"):
     pt.encode_batch([words], [LABELS], max_word_tokens=0)
 
 
-@pytest.mark.parametrize("blob", [
+@pytest.mark.parametrize(
+  "blob",
+  [
     SLUG,  # one word of ~1,700 subtokens: failed before with "use fewer or shorter labels"
     base64.b64encode(bytes(range(256)) * 9)[:3000].decode(),  # many words at + and /
     "x" * 3000,  # one word the WordPiece vocabulary reads as [UNK]
-], ids=["slug", "base64", "run"])
+  ],
+  ids=["slug", "base64", "run"],
+)
 def test_long_word_leaves_the_other_entities_unchanged(model, blob):
   want = _spans(model.predict_entities(BASE, LABELS, threshold=0.3))
   assert [BASE[s:e] for s, e, _ in want] == ["Barack Obama", "Paris", "Angela Merkel"]
@@ -245,15 +278,18 @@ def test_long_word_leaves_the_other_entities_unchanged(model, blob):
 
 
 def test_labels_error_only_when_the_labels_leave_no_room(model):
-  with pytest.raises(ValueError, match=r"the prompt of 1 labels takes \d+ of the encoder's 512 tokens and "
-                                       r"leaves no room for words; use fewer or shorter labels"):
+  with pytest.raises(
+    ValueError,
+    match=r"the prompt of 1 labels takes \d+ of the encoder's 512 tokens and "
+    r"leaves no room for words; use fewer or shorter labels",
+  ):
     model.predict_entities("Paris", [" ".join(["word"] * 600)])
   # A prompt leaving only 16 tokens still reads the long word (cut to 16 subtokens) and its neighbours.
   labels = [" ".join(["word"] * 490), "city"]
   assert model.prompt_tokenizer.encode_batch([[]], [labels])[0].num_tokens == 512 - 16
   text = f"Barack Obama visited Paris {SLUG} with Angela Merkel."
   for e in model.predict_entities(text, labels, threshold=0.3):
-    assert e.text == text[e.start:e.end]
+    assert e.text == text[e.start : e.end]
 
 
 # ------------------------------------------------------------------------------------- special tokens in text
@@ -268,9 +304,12 @@ def test_special_tokens_in_text_are_plain_text(model):
   enc = pt.encode_batch([words], [LABELS])[0]
   assert len(enc.type_token_index) == len(LABELS)
   assert (enc.input_ids[enc.type_token_index] == pt.class_token_id).all()
-  text_ids = enc.input_ids[enc.word_token_index[0]:-1]
-  reserved = set(tok.all_special_ids) | {pt.class_token_id, tok.convert_tokens_to_ids("<<SEP>>"),
-                                         tok.convert_tokens_to_ids("[FLERT]")}
+  text_ids = enc.input_ids[enc.word_token_index[0] : -1]
+  reserved = set(tok.all_special_ids) | {
+    pt.class_token_id,
+    tok.convert_tokens_to_ids("<<SEP>>"),
+    tok.convert_tokens_to_ids("[FLERT]"),
+  }
   assert not reserved & set(text_ids.tolist())
   assert (enc.word_token_index >= 0).all() and enc.input_ids[-1] == tok.sep_token_id
   plain = tok(words, is_split_into_words=True, add_special_tokens=False, split_special_tokens=True)["input_ids"]
@@ -290,8 +329,7 @@ def test_ordinary_text_is_tokenized_as_the_tokenizer_does(model):
 
 @pytest.mark.parametrize("splitter", [None, _split_on_spaces], ids=["whitespace", "spaces"])
 def test_special_tokens_in_text_leave_the_entities_unchanged(model, splitter):
-  reader = model if splitter is None else GLiNER(model.config, model.params, model.tokenizer,
-                                                 words_splitter=splitter)
+  reader = model if splitter is None else GLiNER(model.config, model.params, model.tokenizer, words_splitter=splitter)
   want = _spans(reader.predict_entities(BASE, LABELS, threshold=0.3))
   merkel = "Angela Merkel" if splitter is None else "Angela Merkel."  # "Merkel." is one word split on spaces
   assert [BASE[s:e] for s, e, _ in want] == ["Barack Obama", "Paris", merkel]
@@ -310,6 +348,9 @@ def test_slow_or_oversized_tokenizers_are_refused(model):
   with pytest.raises(ValueError, match="slow tokenizer"):
     PromptTokenizer(Slow(), model.config)
   small = model.config.replace(encoder=dataclasses.replace(model.config.encoder, vocab_size=len(model.tokenizer) - 1))
-  with pytest.raises(ValueError, match=f"the tokenizer has {len(model.tokenizer)} tokens but the encoder's "
-                                       f"embedding table has {len(model.tokenizer) - 1} rows"):
+  with pytest.raises(
+    ValueError,
+    match=f"the tokenizer has {len(model.tokenizer)} tokens but the encoder's "
+    f"embedding table has {len(model.tokenizer) - 1} rows",
+  ):
     PromptTokenizer(model.tokenizer, small)

@@ -25,30 +25,89 @@ from gliner_jax.interop.state_dict import read_state_dict
 
 SCORE_TOL = 1e-4
 # The keys of urchade/gliner_*-v2.1 gliner_config.json files (training options included, as shipped).
-V21_KEYS = ("model_name", "name", "max_width", "hidden_size", "dropout", "fine_tune", "subtoken_pooling",
-            "span_mode", "num_steps", "train_batch_size", "eval_every", "warmup_ratio", "scheduler_type",
-            "loss_alpha", "loss_gamma", "label_smoothing", "loss_reduction", "lr_encoder", "lr_others",
-            "weight_decay_encoder", "weight_decay_other", "root_dir", "train_data", "prev_path",
-            "save_total_limit", "size_sup", "max_types", "shuffle_types", "random_drop", "max_neg_type_ratio",
-            "max_len", "freeze_token_rep", "log_dir")
-V21_EXTRA = dict(name="correct", fine_tune=True, num_steps=30000, train_batch_size=8, eval_every=5000,
-                 warmup_ratio=0.1, scheduler_type="cosine", loss_alpha=-1, loss_gamma=0, label_smoothing=0,
-                 loss_reduction="sum", lr_encoder="1e-5", lr_others="5e-5", weight_decay_encoder=0.01,
-                 weight_decay_other=0.01, root_dir="ablation_backbone", train_data="data.json", prev_path="none",
-                 save_total_limit=10, size_sup=-1, shuffle_types=True, random_drop=True, max_neg_type_ratio=1,
-                 freeze_token_rep=False, log_dir="logs")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "spm.model", "vocab.txt", "chat_template.jinja")
+V21_KEYS = (
+  "model_name",
+  "name",
+  "max_width",
+  "hidden_size",
+  "dropout",
+  "fine_tune",
+  "subtoken_pooling",
+  "span_mode",
+  "num_steps",
+  "train_batch_size",
+  "eval_every",
+  "warmup_ratio",
+  "scheduler_type",
+  "loss_alpha",
+  "loss_gamma",
+  "label_smoothing",
+  "loss_reduction",
+  "lr_encoder",
+  "lr_others",
+  "weight_decay_encoder",
+  "weight_decay_other",
+  "root_dir",
+  "train_data",
+  "prev_path",
+  "save_total_limit",
+  "size_sup",
+  "max_types",
+  "shuffle_types",
+  "random_drop",
+  "max_neg_type_ratio",
+  "max_len",
+  "freeze_token_rep",
+  "log_dir",
+)
+V21_EXTRA = dict(
+  name="correct",
+  fine_tune=True,
+  num_steps=30000,
+  train_batch_size=8,
+  eval_every=5000,
+  warmup_ratio=0.1,
+  scheduler_type="cosine",
+  loss_alpha=-1,
+  loss_gamma=0,
+  label_smoothing=0,
+  loss_reduction="sum",
+  lr_encoder="1e-5",
+  lr_others="5e-5",
+  weight_decay_encoder=0.01,
+  weight_decay_other=0.01,
+  root_dir="ablation_backbone",
+  train_data="data.json",
+  prev_path="none",
+  save_total_limit=10,
+  size_sup=-1,
+  shuffle_types=True,
+  random_drop=True,
+  max_neg_type_ratio=1,
+  freeze_token_rep=False,
+  log_dir="logs",
+)
+TOKENIZER_FILES = (
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "added_tokens.json",
+  "spm.model",
+  "vocab.txt",
+  "chat_template.jinja",
+)
 
 
 def _torch_state(directory: str) -> dict:
   import torch
+
   return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in read_state_dict(directory).items()}
 
 
 def make_v21_layout(saved_dir: str, dst: str, **config_changes) -> str:
   """A folder laid out like urchade v2.1 from a folder gliner 0.2.29 saved."""
   import torch
+
   os.makedirs(dst, exist_ok=True)
   with open(os.path.join(saved_dir, "gliner_config.json")) as f:
     full = json.load(f)
@@ -68,23 +127,27 @@ def reference_entities(directory: str, texts=PARITY_TEXTS, **load_kwargs):
 
   import torch
   from gliner import GLiNER as RefGLiNER
+
   torch.set_num_threads(2)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     ref = RefGLiNER.from_pretrained(directory, local_files_only=True, **load_kwargs)
   ref.eval()
-  return {(t, flat): ref.inference(list(texts), PARITY_LABELS, threshold=t, flat_ner=flat, batch_size=8)
-          for t in (0.3, 0.5) for flat in (True, False)}
+  return {
+    (t, flat): ref.inference(list(texts), PARITY_LABELS, threshold=t, flat_ner=flat, batch_size=8)
+    for t in (0.3, 0.5)
+    for flat in (True, False)
+  }
 
 
 def assert_same_entities(expected, model: GLiNER, texts=PARITY_TEXTS, min_total: int = 20):
   total = 0
   for (threshold, flat), want in expected.items():
-    got = model.batch_predict_entities(list(texts), PARITY_LABELS, threshold=threshold, flat_ner=flat,
-                                       batch_size=8)
+    got = model.batch_predict_entities(list(texts), PARITY_LABELS, threshold=threshold, flat_ner=flat, batch_size=8)
     for i, (e, g) in enumerate(zip(want, got)):
       assert [(x["start"], x["end"], x["label"], x["text"]) for x in e] == [
-          (x.start, x.end, x.label, x.text) for x in g], f"text {i} at {threshold}, flat={flat}"
+        (x.start, x.end, x.label, x.text) for x in g
+      ], f"text {i} at {threshold}, flat={flat}"
       np.testing.assert_allclose([x.score for x in g], [x["score"] for x in e], atol=SCORE_TOL)
       total += len(e)
   assert total >= min_total  # the comparison is not vacuous
@@ -99,8 +162,9 @@ def minilm_v21(reference_minilm, minilm_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def deberta_v21(reference_deberta, deberta_backbone_dir, tmp_path_factory):
-  folder = make_v21_layout(reference_deberta[1], str(tmp_path_factory.mktemp("deberta_v21")),
-                           model_name=deberta_backbone_dir)
+  folder = make_v21_layout(
+    reference_deberta[1], str(tmp_path_factory.mktemp("deberta_v21")), model_name=deberta_backbone_dir
+  )
   return folder, reference_entities(folder)
 
 
@@ -117,8 +181,7 @@ def test_v21_layout_is_what_the_public_checkpoints_ship(minilm_v21):
 def test_v21_layout_gives_the_reference_entities(layout, request):
   folder, expected = request.getfixturevalue(layout)
   model = GLiNER.from_pretrained(folder)
-  with open(os.path.join(folder, "gliner_config.json")) as f:
-    rows = read_state_dict(folder)["token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"].shape[0]
+  rows = read_state_dict(folder)["token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"].shape[0]
   assert model.config.encoder.vocab_size == rows == len(model.tokenizer)
   assert model.config.class_token_index == model.tokenizer.convert_tokens_to_ids("<<ENT>>")
   assert_same_entities(expected, model)
@@ -159,6 +222,7 @@ def test_unknown_backbone_offline_is_named(minilm_v21, tmp_path):
 
 def test_sharded_safetensors_equal_the_pickle(minilm_v21, tmp_path):
   from safetensors.numpy import save_file
+
   src = minilm_v21[0]
   state = read_state_dict(src)
   names = sorted(state)
@@ -166,7 +230,7 @@ def test_sharded_safetensors_equal_the_pickle(minilm_v21, tmp_path):
   os.makedirs(folder)
   shutil.copy(os.path.join(src, "gliner_config.json"), folder)
   weight_map = {}
-  for i, part in enumerate((names[:len(names) // 2], names[len(names) // 2:])):
+  for i, part in enumerate((names[: len(names) // 2], names[len(names) // 2 :])):
     shard = f"model-{i + 1:05d}-of-00002.safetensors"
     save_file({k: np.ascontiguousarray(state[k]) for k in part}, os.path.join(folder, shard))
     weight_map.update({k: shard for k in part})
@@ -184,6 +248,7 @@ def test_sharded_safetensors_equal_the_pickle(minilm_v21, tmp_path):
 # ------------------------------------------------------------------------------------- vocabulary
 def test_tokenizer_larger_than_the_embedding_table_is_refused(minilm_v21, minilm_dir):
   from transformers import AutoTokenizer
+
   tok = AutoTokenizer.from_pretrained(minilm_dir)
   tok.add_tokens(["[EXTRA1]", "[EXTRA2]"])
   rows = read_state_dict(minilm_v21[0])["token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"].shape[0]
@@ -197,8 +262,10 @@ def test_tokenizer_larger_than_the_embedding_table_is_refused(minilm_v21, minilm
 
 def test_class_token_index_and_vocab_size_are_checked(minilm_v21, tmp_path):
   rows = read_state_dict(minilm_v21[0])["token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"].shape[0]
-  for change, message in ((dict(class_token_index=7), "class_token_index=7 but the tokenizer maps '<<ENT>>' to"),
-                          (dict(vocab_size=rows + 5), f"vocab_size={rows + 5} but the checkpoint's embedding")):
+  for change, message in (
+    (dict(class_token_index=7), "class_token_index=7 but the tokenizer maps '<<ENT>>' to"),
+    (dict(vocab_size=rows + 5), f"vocab_size={rows + 5} but the checkpoint's embedding"),
+  ):
     folder = str(tmp_path / next(iter(change)))
     shutil.copytree(minilm_v21[0], folder)
     with open(os.path.join(folder, "gliner_config.json")) as f:
@@ -228,15 +295,39 @@ def test_vocab_size_comes_from_the_embedding_table(minilm_v21):
 
 # ------------------------------------------------------------------------------------- hub
 def test_needed_files_pick_one_set_of_weights():
-  repo = ["README.md", ".gitattributes", "gliner_config.json", "pytorch_model.bin", "model.safetensors",
-          "tokenizer.json", "tokenizer_config.json", "spm.model", "onnx/model.onnx", "training_args.bin"]
-  assert needed_files(repo) == ["gliner_config.json", "tokenizer.json", "tokenizer_config.json", "spm.model",
-                                "model.safetensors"]
+  repo = [
+    "README.md",
+    ".gitattributes",
+    "gliner_config.json",
+    "pytorch_model.bin",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "spm.model",
+    "onnx/model.onnx",
+    "training_args.bin",
+  ]
+  assert needed_files(repo) == [
+    "gliner_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "spm.model",
+    "model.safetensors",
+  ]
   assert needed_files(["gliner_config.json", "pytorch_model.bin"]) == ["gliner_config.json", "pytorch_model.bin"]
-  sharded = ["config.json", "model.safetensors.index.json", "model-00002-of-00002.safetensors",
-             "model-00001-of-00002.safetensors", "pytorch_model.bin"]
-  assert needed_files(sharded) == ["config.json", "model.safetensors.index.json",
-                                   "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+  sharded = [
+    "config.json",
+    "model.safetensors.index.json",
+    "model-00002-of-00002.safetensors",
+    "model-00001-of-00002.safetensors",
+    "pytorch_model.bin",
+  ]
+  assert needed_files(sharded) == [
+    "config.json",
+    "model.safetensors.index.json",
+    "model-00001-of-00002.safetensors",
+    "model-00002-of-00002.safetensors",
+  ]
 
 
 def test_hub_ids_and_paths():
@@ -247,6 +338,7 @@ def test_hub_ids_and_paths():
 
 def test_resolver_passes_revision_token_cache_and_only_needed_files(monkeypatch, minilm_v21, tmp_path):
   import huggingface_hub
+
   calls = {}
 
   class FakeApi:
@@ -263,8 +355,11 @@ def test_resolver_passes_revision_token_cache_and_only_needed_files(monkeypatch,
   options = HubOptions(revision="v2", token="hf_x", cache_dir=str(tmp_path))
   assert resolve_model_dir("org/model", options) == minilm_v21[0]
   assert calls["list"] == ("org/model", "v2", "hf_x")
-  assert calls["snapshot"] == ("org/model", ["gliner_config.json", "pytorch_model.bin"],
-                               dict(revision="v2", token="hf_x", cache_dir=str(tmp_path)))
+  assert calls["snapshot"] == (
+    "org/model",
+    ["gliner_config.json", "pytorch_model.bin"],
+    dict(revision="v2", token="hf_x", cache_dir=str(tmp_path)),
+  )
   model = GLiNER.from_pretrained("org/model", revision="v2", token="hf_x", cache_dir=str(tmp_path))
   assert model.config.encoder.model_type == "bert"
   with pytest.raises(FileNotFoundError, match="no model directory"):

@@ -7,21 +7,41 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
 from gliner_jax.data.readers import NERExample
-from gliner_jax.data.recipe import (BatchIterator, RecipeConfig, RecipeStats, batch_tokens,
-                                    make_training_batch, positive_types, sample_prompt,
-                                    split_into_windows, window_bounds)
-from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.data.recipe import (
+  BatchIterator,
+  RecipeConfig,
+  RecipeStats,
+  batch_tokens,
+  make_training_batch,
+  positive_types,
+  sample_prompt,
+  split_into_windows,
+  window_bounds,
+)
 from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, PromptTokenizer
+from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
+from gliner_jax.model.encoders.config import EncoderConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K = 3
 # Words that are a single bert-uncased subtoken, so a row's text can be read back from its ids.
-WORDS = ("the a of paris london city river john mary green house big small red blue car road park "
-         "school music film book game water fire stone light north south east west king queen").split()
-TYPES = ("person", "city", "date", "organization", "programming language", "award", "country",
-         "event", "location", "music genre")
+WORDS = (
+  "the a of paris london city river john mary green house big small red blue car road park "
+  "school music film book game water fire stone light north south east west king queen"
+).split()
+TYPES = (
+  "person",
+  "city",
+  "date",
+  "organization",
+  "programming language",
+  "award",
+  "country",
+  "event",
+  "location",
+  "music genre",
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +54,22 @@ def tokenizer(bert_tiny_dir):
 
 @pytest.fixture(scope="module")
 def ptok(tokenizer):
-  enc = EncoderConfig(model_type="bert", vocab_size=len(tokenizer), hidden_size=32,
-                      num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-  cfg = GLiNERConfig(encoder=enc, hidden_size=32, max_width=K, max_len=64, max_types=10,
-                     class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"))
+  enc = EncoderConfig(
+    model_type="bert",
+    vocab_size=len(tokenizer),
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+  )
+  cfg = GLiNERConfig(
+    encoder=enc,
+    hidden_size=32,
+    max_width=K,
+    max_len=64,
+    max_types=10,
+    class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
+  )
   return PromptTokenizer(tokenizer, cfg)
 
 
@@ -68,9 +100,10 @@ def decode_rows(batch, tokenizer):
       rows.append(None)
       continue
     ends = pos[1:] + [int(np.flatnonzero(ids == sep)[0])]
-    prompt = [tokenizer.decode(ids[a + 1:b]).strip() for a, b in zip(pos, ends)]
+    prompt = [tokenizer.decode(ids[a + 1 : b]).strip() for a, b in zip(pos, ends)]
     words = tokenizer.convert_ids_to_tokens(
-        [int(ids[p]) for p in batch["word_token_index"][i, :batch["num_words"][i]]])
+      [int(ids[p]) for p in batch["word_token_index"][i, : batch["num_words"][i]]]
+    )
     rows.append((prompt, words))
   return rows
 
@@ -92,7 +125,7 @@ def labelled_entities(batch, rows):
   found = set()
   for i, w, k, c in zip(*np.nonzero(batch["labels"])):
     prompt, words = rows[i]
-    found.add((prompt[c], tuple(words[w:w + k + 1])))
+    found.add((prompt[c], tuple(words[w : w + k + 1])))
   return found
 
 
@@ -112,8 +145,7 @@ def check_shapes(batch, cfg):
 @pytest.mark.parametrize("seed", range(4))
 def test_labels_match_brute_force(ptok, tokenizer, seed):
   rng = np.random.default_rng(seed)
-  examples = [random_example(rng, int(rng.integers(1, 30)), int(rng.integers(0, 6)))
-              for _ in range(6)]
+  examples = [random_example(rng, int(rng.integers(1, 30)), int(rng.integers(0, 6))) for _ in range(6)]
   cfg = recipe(negative_prob=0.5, prompt_drop=0.5)
   stats = RecipeStats()
   batch = make_training_batch(examples, ptok, cfg, np.random.default_rng(seed), stats=stats)
@@ -134,8 +166,9 @@ def test_labels_match_brute_force(ptok, tokenizer, seed):
     assert not batch["span_mask"][i].any() and not batch["type_mask"][i].any()
     assert not batch["labels"][i].any() and (batch["word_token_index"][i] == -1).all()
   assert stats.long_spans_dropped == sum(e - s >= K for ex in examples for s, e, _ in ex.spans)
-  assert batch_tokens(batch) == sum(e.num_tokens for e in ptok.encode_batch(
-      [ex.tokens for ex in examples], [p for p, _ in rows[:len(examples)]]))
+  assert batch_tokens(batch) == sum(
+    e.num_tokens for e in ptok.encode_batch([ex.tokens for ex in examples], [p for p, _ in rows[: len(examples)]])
+  )
 
 
 def test_window_bounds_and_split():
@@ -171,8 +204,9 @@ def test_windowing_keeps_every_entity_and_all_words(max_len, overlap):
 
 def test_iterator_never_truncates_and_labels_every_entity(ptok, tokenizer):
   rng = np.random.default_rng(3)
-  examples = [random_example(rng, int(rng.integers(1, 90)), int(rng.integers(0, 12)), max_span=K,
-                             ex_id=str(i)) for i in range(12)]
+  examples = [
+    random_example(rng, int(rng.integers(1, 90)), int(rng.integers(0, 12)), max_span=K, ex_id=str(i)) for i in range(12)
+  ]
   cfg = recipe(batch_size=4, max_len=16, window_overlap=5, negative_prob=0.0, prompt_drop=0.0)
   it = BatchIterator(examples, ptok, cfg, seed=0)
   texts, found = [], set()
@@ -189,17 +223,16 @@ def test_iterator_never_truncates_and_labels_every_entity(ptok, tokenizer):
     wins, texts = texts[:n_win], texts[n_win:]
     rebuilt = list(wins[0].split())
     for w in wins[1:]:
-      rebuilt = rebuilt[:len(rebuilt) - (cfg.max_len - stride)] + w.split()
+      rebuilt = rebuilt[: len(rebuilt) - (cfg.max_len - stride)] + w.split()
     assert rebuilt == list(ex.tokens)
     for s, e, t in ex.spans:
-      assert (t, tuple(ex.tokens[s:e + 1])) in found
+      assert (t, tuple(ex.tokens[s : e + 1])) in found
   assert not texts
 
 
 def test_shapes_always_in_buckets(ptok):
   rng = np.random.default_rng(11)
-  examples = [random_example(rng, int(rng.integers(1, 200)), int(rng.integers(0, 20)), ex_id=str(i))
-              for i in range(30)]
+  examples = [random_example(rng, int(rng.integers(1, 200)), int(rng.integers(0, 20)), ex_id=str(i)) for i in range(30)]
   cfg = recipe(batch_size=3, max_len=100, max_types=6, negative_prob=1.0, max_neg_type_ratio=3)
   n = 0
   for batch in BatchIterator(examples, ptok, cfg, seed=1):
@@ -246,17 +279,19 @@ def test_prompts_do_not_depend_on_hash_seed():
   """Set iteration order changes with PYTHONHASHSEED; resumed runs must sample the same prompts."""
   import subprocess
   import sys
-  code = ("import json, numpy as np; from gliner_jax.data.recipe import RecipeConfig, sample_prompt;"
-          "from gliner_jax.data.readers import NERExample;"
-          "ex = NERExample(['a', 'b'], [(0, 0, 'person'), (1, 1, 'city')]);"
-          "cfg = RecipeConfig(max_width=1, max_len=8, negative_prob=1.0, max_neg_type_ratio=3);"
-          "rng = np.random.default_rng(0);"
-          f"print(json.dumps([sample_prompt(ex, rng, set({list(TYPES)!r}), cfg) for _ in range(20)]))")
+
+  code = (
+    "import json, numpy as np; from gliner_jax.data.recipe import RecipeConfig, sample_prompt;"
+    "from gliner_jax.data.readers import NERExample;"
+    "ex = NERExample(['a', 'b'], [(0, 0, 'person'), (1, 1, 'city')]);"
+    "cfg = RecipeConfig(max_width=1, max_len=8, negative_prob=1.0, max_neg_type_ratio=3);"
+    "rng = np.random.default_rng(0);"
+    f"print(json.dumps([sample_prompt(ex, rng, set({list(TYPES)!r}), cfg) for _ in range(20)]))"
+  )
   outs = []
   for hash_seed in ("1", "2"):
     env = {"PYTHONHASHSEED": hash_seed, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=REPO, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True)
     outs.append(json.loads(done.stdout))
   assert outs[0] == outs[1]
 
@@ -287,7 +322,7 @@ def test_prompt_drop_removes_types_and_their_labels(ptok, tokenizer):
       for s, e, t in ex.spans:
         cell = batch["labels"][i, s, e - s]
         if t not in kept:
-          assert not cell[len(prompt):].any()
+          assert not cell[len(prompt) :].any()
           assert cell.sum() == sum(1 for s2, e2, t2 in kept_spans if (s2, e2) == (s, e))
   assert shorter > 5
   # Kept counts are uniform over 1..n (the original random_drop).
@@ -300,8 +335,9 @@ def test_prompt_drop_removes_types_and_their_labels(ptok, tokenizer):
 
 def test_max_types_truncation():
   rng = np.random.default_rng(4)
-  ex = NERExample(["john", "paris", "red"], [(0, 0, "person"), (1, 1, "city"), (2, 2, "color")],
-                  ("award", "date", "event", "country"))
+  ex = NERExample(
+    ["john", "paris", "red"], [(0, 0, "person"), (1, 1, "city"), (2, 2, "color")], ("award", "date", "event", "country")
+  )
   ordered = recipe(max_types=4, shuffle_types=False, prompt_drop=0.0)
   assert sample_prompt(ex, rng, (), ordered) == ["person", "city", "color", "award"]
   stats = RecipeStats()
@@ -324,14 +360,19 @@ def test_subtoken_overflow_splits_rows(ptok, tokenizer):
   assert batch["attention_mask"].sum(1).max() <= 48
   first = [tokenizer.tokenize(w)[0] for w in tokens]  # decode_rows reads first subtokens
   found = labelled_entities(batch, decode_rows(batch, tokenizer))
-  assert {(t, tuple(first[s:e + 1])) for s, e, t in ex.spans} <= found
+  assert {(t, tuple(first[s : e + 1])) for s, e, t in ex.spans} <= found
   assert batch["num_words"].sum() >= len(tokens)
   with pytest.raises(ValueError, match="prompt of 5 types"):
-    make_training_batch([NERExample(["a"], [(0, 0, t) for t in TYPES[:5]])], ptok,
-                        recipe(max_tokens=8, prompt_drop=0.0), np.random.default_rng(0))
+    make_training_batch(
+      [NERExample(["a"], [(0, 0, t) for t in TYPES[:5]])],
+      ptok,
+      recipe(max_tokens=8, prompt_drop=0.0),
+      np.random.default_rng(0),
+    )
   with pytest.raises(ValueError, match="alone needs"):
-    make_training_batch([NERExample(["antidisestablishmentarianism"], [])], ptok,
-                        recipe(max_tokens=6), np.random.default_rng(0))
+    make_training_batch(
+      [NERExample(["antidisestablishmentarianism"], [])], ptok, recipe(max_tokens=6), np.random.default_rng(0)
+    )
   with pytest.raises(ValueError, match="do not fit batch_size"):
     make_training_batch([ex], ptok, recipe(batch_size=2, max_tokens=48), np.random.default_rng(0))
 
@@ -348,15 +389,19 @@ def _same_batches(xs, ys):
 def test_iterator_state_round_trip(ptok, source_kind):
   rng = np.random.default_rng(9)
   long_words = ["unbelievably", "xylophonist", "paris", "city"]
-  examples = [NERExample([long_words[j] for j in rng.integers(4, size=int(rng.integers(1, 40)))],
-                         [], (), str(i)) for i in range(20)]
-  examples = [NERExample(ex.tokens, [(0, 0, TYPES[i % len(TYPES)])], ex.negatives, ex.id)
-              for i, ex in enumerate(examples)]
+  examples = [
+    NERExample([long_words[j] for j in rng.integers(4, size=int(rng.integers(1, 40)))], [], (), str(i))
+    for i in range(20)
+  ]
+  examples = [
+    NERExample(ex.tokens, [(0, 0, TYPES[i % len(TYPES)])], ex.negatives, ex.id) for i, ex in enumerate(examples)
+  ]
   cfg = recipe(batch_size=3, max_len=24, max_tokens=64, type_memory=4, prompt_drop=0.0)
 
   def source():
     if source_kind == "grain":
       import grain.python as gp
+
       return gp.MapDataset.source(examples).to_iter_dataset()
     if source_kind == "generator":
       return (ex for ex in examples)
@@ -370,8 +415,11 @@ def test_iterator_state_round_trip(ptok, source_kind):
   expected = list(it)
   assert len(expected) >= 3 and it.stats.subtoken_splits > 0
   # No row is lost: every example's entity is labelled, rows = windows + splits.
-  assert sum(int((b["num_words"] > 0).sum()) for b in seen + expected) == it.stats.rows == (
-      len(examples) + it.stats.extra_windows + it.stats.subtoken_splits)
+  assert (
+    sum(int((b["num_words"] > 0).sum()) for b in seen + expected)
+    == it.stats.rows
+    == (len(examples) + it.stats.extra_windows + it.stats.subtoken_splits)
+  )
   assert sum(int(b["labels"].sum()) for b in seen + expected) == len(examples)
   restored = BatchIterator(source(), ptok, cfg, seed=12345)
   restored.set_state(state)
@@ -390,7 +438,7 @@ def test_type_memory_pools_negatives_across_batches(ptok, tokenizer):
   assert remembered[0] == [TYPES[0]]
   for i in range(1, len(TYPES)):
     assert TYPES[i] in remembered[i] and len(remembered[i]) == 2
-    assert set(remembered[i]) - {TYPES[i]} <= set(TYPES[max(0, i - 2):i])
+    assert set(remembered[i]) - {TYPES[i]} <= set(TYPES[max(0, i - 2) : i])
 
 
 def test_drop_remainder_and_exhaustion(ptok):
@@ -401,17 +449,22 @@ def test_drop_remainder_and_exhaustion(ptok):
 
 
 def test_bad_inputs(ptok):
-  for bad in [dict(window_overlap=2), dict(negative_prob=1.5), dict(prompt_drop=-0.1),
-              dict(batch_size=0), dict(token_buckets=(64, 32)), dict(max_tokens=1),
-              dict(max_len=3)]:
+  for bad in [
+    dict(window_overlap=2),
+    dict(negative_prob=1.5),
+    dict(prompt_drop=-0.1),
+    dict(batch_size=0),
+    dict(token_buckets=(64, 32)),
+    dict(max_tokens=1),
+    dict(max_len=3),
+  ]:
     with pytest.raises(ValueError):
       recipe(**bad)
   ex = NERExample(["john"], [(0, 0, "person")])
   with pytest.raises(ValueError, match="max_width"):
     make_training_batch([ex], ptok, recipe(max_width=4), np.random.default_rng(0))
   with pytest.raises(ValueError, match="bad entity type"):
-    make_training_batch([NERExample(["john"], [(0, 0, "a <<ENT>> b")])], ptok, recipe(),
-                        np.random.default_rng(0))
+    make_training_batch([NERExample(["john"], [(0, 0, "a <<ENT>> b")])], ptok, recipe(), np.random.default_rng(0))
   with pytest.raises(ValueError, match="not NERExample"):
     next(BatchIterator([{"tokens": ["a"]}], ptok, recipe()))
   cfg = RecipeConfig.from_model_config(ptok.config, batch_size=2)

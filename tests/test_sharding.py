@@ -15,7 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
-from jax.sharding import AbstractMesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AbstractMesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from gliner_jax.training import sharding as shd
 from gliner_jax.training.optimizer import OptimizerConfig, make_optimizer
@@ -26,13 +27,23 @@ MESHES = ("8,1,1", "2,4,1", "2,2,2")
 
 @pytest.fixture(scope="module")
 def sharded_steps() -> dict:
-  env = dict(os.environ, JAX_PLATFORMS="cpu", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-             XLA_FLAGS="--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0")
-  proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "sharded_step_check.py"), *MESHES],
-                        env=env, capture_output=True, text=True, timeout=900)
+  env = dict(
+    os.environ,
+    JAX_PLATFORMS="cpu",
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    XLA_FLAGS="--xla_force_host_platform_device_count=8 --xla_backend_optimization_level=0",
+  )
+  proc = subprocess.run(
+    [sys.executable, os.path.join(REPO_ROOT, "tests", "sharded_step_check.py"), *MESHES],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
   assert proc.returncode == 0, proc.stderr[-5000:]
   line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
-  return json.loads(line[len("RESULT "):])
+  return json.loads(line[len("RESULT ") :])
 
 
 @pytest.mark.parametrize("mesh", MESHES)
@@ -49,11 +60,14 @@ def test_sharded_step_matches_single_device(sharded_steps, mesh):
   assert got["max_param_diff"] <= 1e-4, (got["max_param_diff"], got["worst_param"])
 
 
-@pytest.mark.parametrize("mesh, kernel, table", [
+@pytest.mark.parametrize(
+  "mesh, kernel, table",
+  [
     ("8,1,1", [32, 64], [30525, 32]),
-    ("2,4,1", [8, 64], [30525, 8]),     # embed over fsdp
-    ("2,2,2", [16, 32], [30525, 16]),   # embed over fsdp, mlp over tensor; vocab never sharded
-])
+    ("2,4,1", [8, 64], [30525, 8]),  # embed over fsdp
+    ("2,2,2", [16, 32], [30525, 16]),  # embed over fsdp, mlp over tensor; vocab never sharded
+  ],
+)
 def test_params_are_sharded_as_the_rules_say(sharded_steps, mesh, kernel, table):
   got = sharded_steps["meshes"][mesh]
   assert got["batch_spec"] == str(P(("data", "fsdp")))
@@ -73,11 +87,14 @@ def test_make_mesh_fills_the_minus_one_axis(sharded_steps):
   assert dict(mesh.shape) == {"data": 1, "fsdp": 1, "tensor": 1}
 
 
-@pytest.mark.parametrize("shape, message", [
+@pytest.mark.parametrize(
+  "shape, message",
+  [
     ({"data": -1, "fsdp": -1, "tensor": 1}, "at most one axis may be -1"),
     ({"data": 2, "fsdp": 1, "tensor": 1}, "needs 2 devices, 1 are available"),
     ({"data": -1, "fsdp": 3, "tensor": 1}, "1 devices are not divisible by 3"),
-])
+  ],
+)
 def test_make_mesh_rejects_wrong_device_counts(shape, message):
   with pytest.raises(ValueError, match=message):
     shd.make_mesh(shape, devices=jax.devices()[:1])
@@ -88,7 +105,13 @@ def test_fit_spec_replicates_dimensions_the_mesh_does_not_divide():
   assert shd.fit_spec(P("fsdp", "tensor"), (8, 6), mesh) == P("fsdp", "tensor")
   assert shd.fit_spec(P("fsdp", "tensor"), (6, 5), mesh) == P(None, None)
   assert shd.fit_spec(P(("data", "fsdp"), None), (16, 3), mesh) == P(("data", "fsdp"), None)
-  assert shd.fit_spec(P(("data", "fsdp"),), (12, 3), mesh) == P(None, None)  # 12 % 8; padded to rank 2
+  assert shd.fit_spec(
+    P(
+      ("data", "fsdp"),
+    ),
+    (12, 3),
+    mesh,
+  ) == P(None, None)  # 12 % 8; padded to rank 2
   assert shd.fit_spec(P(), (7,), mesh) == P(None)
 
 
@@ -101,7 +124,6 @@ def test_check_batch_divisible():
 
 
 class _Tiny(nn.Module):
-
   @nn.compact
   def __call__(self, x):
     kernel = self.param("kernel", nn.with_logical_partitioning(nn.initializers.ones, ("embed", "mlp")), (4, 6))

@@ -16,7 +16,7 @@ from conftest import pip_install
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-SUITE = '''
+SUITE = """
 import pytest
 from conftest import require_module, require_shared_data, skip_or_fail
 
@@ -35,7 +35,7 @@ def test_missing_tool():
 @pytest.mark.needs_shared_data
 def test_needs_data():
   assert True
-'''
+"""
 
 
 def _run(tmp_path, ci: bool, only: str | None = None) -> subprocess.CompletedProcess:

@@ -23,12 +23,12 @@ import torch
 
 from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
-from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.data.readers import NERExample, read_ner_file
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig, make_training_batch
-from gliner_jax.training.losses import token_loss, token_loss_options
 from gliner_jax.inference.processing import PromptTokenizer, batch_shape, pad_batch
 from gliner_jax.inference.token_decoding import decode_token_batch, token_candidates
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.training.losses import token_loss, token_loss_options
 
 LOGIT_TOL = 1e-4
 SCORE_TOL = 1e-4
@@ -36,6 +36,7 @@ SCORE_TOL = 1e-4
 
 def _build(minilm_dir: str, span_mode: str, **config):
   from gliner import GLiNER as RefGLiNER
+
   torch.manual_seed(0)
   torch.set_num_threads(2)
   with warnings.catch_warnings():
@@ -120,7 +121,7 @@ def test_marker_logits_match_reference(marker_pair, impl):
   ours = GLiNER(loaded.config, loaded.params, loaded.tokenizer, span_head_impl=impl)
   worst = 0.0
   for lo in range(0, len(PARITY_TEXTS), 6):
-    texts = PARITY_TEXTS[lo:lo + 6]
+    texts = PARITY_TEXTS[lo : lo + 6]
     expected = reference_logits(ref, texts, PARITY_LABELS)
     got, num_words = _our_logits(ours, texts, PARITY_LABELS)
     b, w, k, c = expected.shape
@@ -135,7 +136,7 @@ def test_token_logits_match_reference(token_pair):
   ref, ours, _ = token_pair
   worst = 0.0
   for lo in range(0, len(PARITY_TEXTS), 6):
-    texts = PARITY_TEXTS[lo:lo + 6]
+    texts = PARITY_TEXTS[lo : lo + 6]
     expected = reference_logits(ref, texts, PARITY_LABELS)  # [B, W, C, 3]
     got, num_words = _our_logits(ours, texts, PARITY_LABELS)
     b, w, c, _ = expected.shape
@@ -152,12 +153,12 @@ def test_token_logits_match_reference(token_pair):
 def test_entities_match_reference(pair, threshold, flat_ner):
   ref, ours, _ = pair
   expected = ref.inference(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
-  got = ours.batch_predict_entities(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner,
-                                    batch_size=4)
+  got = ours.batch_predict_entities(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
   total, longest, worst = 0, 0, 0.0
   for i, (e, g) in enumerate(zip(expected, got)):
     assert [(x["start"], x["end"], x["label"]) for x in e] == [(x.start, x.end, x.label) for x in g], (
-        f"{ours.config.span_mode}: text {i} differs")
+      f"{ours.config.span_mode}: text {i} differs"
+    )
     assert [x["text"] for x in e] == [x.text for x in g]
     if e:
       worst = max(worst, float(np.abs(np.array([x.score for x in g]) - [x["score"] for x in e]).max()))
@@ -170,8 +171,7 @@ def test_entities_match_reference(pair, threshold, flat_ner):
 def test_multi_label_matches_reference(pair):
   ref, ours, _ = pair
   expected = ref.inference(PARITY_TEXTS[:8], PARITY_LABELS, threshold=0.5, flat_ner=False, multi_label=True)
-  got = ours.batch_predict_entities(PARITY_TEXTS[:8], PARITY_LABELS, threshold=0.5, flat_ner=False,
-                                    multi_label=True)
+  got = ours.batch_predict_entities(PARITY_TEXTS[:8], PARITY_LABELS, threshold=0.5, flat_ner=False, multi_label=True)
   spans = [[(x.start, x.end) for x in g] for g in got]
   assert any(len(s) > len(set(s)) for s in spans)  # some span carries several labels
   for e, g in zip(expected, got):
@@ -192,10 +192,12 @@ def test_reference_options_not_computed_are_refused(token_pair):
 def _reference_decode(logits: np.ndarray, num_words, num_types, threshold, flat_ner, multi_label):
   """gliner's TokenDecoder on logits[B, W, C, 3]; per-text label sets of `num_types` labels."""
   from gliner.decoding.decoder import TokenDecoder
+
   tokens = [["w"] * n for n in num_words]
   id_to_classes = [{c + 1: f"L{c}" for c in range(n)} for n in num_types]
-  decoded = TokenDecoder(None).decode(tokens, id_to_classes, torch.tensor(logits), flat_ner=flat_ner,
-                                      threshold=threshold, multi_label=multi_label)
+  decoded = TokenDecoder(None).decode(
+    tokens, id_to_classes, torch.tensor(logits), flat_ner=flat_ner, threshold=threshold, multi_label=multi_label
+  )
   return [[(s.start, s.end, int(s.entity_type[1:]), s.score) for s in row] for row in decoded]
 
 
@@ -273,8 +275,14 @@ def test_token_decoder_matches_reference_on_random_input(seed):
 def test_token_candidates_order_and_widths():
   p = np.full((4, 2, 3), 0.9, np.float32)
   starts, widths, labels, scores = token_candidates(p, 0.5, num_words=3, num_types=1)
-  assert list(zip(starts, labels, starts + widths)) == [(0, 0, 0), (0, 0, 1), (0, 0, 2), (1, 0, 1), (1, 0, 2),
-                                                        (2, 0, 2)]
+  assert list(zip(starts, labels, starts + widths)) == [
+    (0, 0, 0),
+    (0, 0, 1),
+    (0, 0, 2),
+    (1, 0, 1),
+    (1, 0, 2),
+    (2, 0, 2),
+  ]
   assert scores.dtype == np.float32 and np.all(scores == np.float32(0.9))
   with pytest.raises(ValueError, match="shape"):
     token_candidates(p[..., :2], 0.5, num_words=3)
@@ -283,6 +291,7 @@ def test_token_candidates_order_and_widths():
 # ----------------------------------------------------------------------------------- training
 def test_token_loss_matches_reference():
   from gliner.modeling.base import BaseModel, UniEncoderTokenModel
+
   rng = np.random.default_rng(0)
   logits = (rng.standard_normal((2, 7, 4, 3)) * 3).astype(np.float32)
   labels = (rng.random((2, 7, 4, 3)) < 0.2).astype(np.float32)
@@ -291,9 +300,15 @@ def test_token_loss_matches_reference():
   owner = types.SimpleNamespace(_loss=functools.partial(BaseModel._loss, None))
   for kw in (dict(), dict(alpha=0.75, gamma=2.0), dict(label_smoothing=0.1, prob_margin=0.05)):
     for reduction in ("sum", "mean"):
-      expected = UniEncoderTokenModel.loss(owner, torch.tensor(logits, dtype=torch.float64),
-                                           torch.tensor(labels, dtype=torch.float64), torch.tensor(type_mask),
-                                           torch.tensor(word_mask), reduction=reduction, **kw).item()
+      expected = UniEncoderTokenModel.loss(
+        owner,
+        torch.tensor(logits, dtype=torch.float64),
+        torch.tensor(labels, dtype=torch.float64),
+        torch.tensor(type_mask),
+        torch.tensor(word_mask),
+        reduction=reduction,
+        **kw,
+      ).item()
       got = float(token_loss(logits, labels, word_mask, type_mask, reduction=reduction, **kw))
       assert got == pytest.approx(expected, rel=1e-5), (kw, reduction)
   assert token_loss_options(dict(alpha=0.75, masking="none", negatives=0.5, loss_type="focal")) == {"alpha": 0.75}
@@ -308,8 +323,9 @@ def test_recipe_builds_token_labels(token_pair):
   ptok = PromptTokenizer(ours.tokenizer, ours.config)
   words = "Ada Lovelace met Charles Babbage in London in the year 1833 at a very long party".split()
   spans = [(0, 1, "person"), (3, 4, "person"), (6, 6, "city"), (8, 15, "event")]  # the event: 8 words
-  cfg = RecipeConfig.from_model_config(ours.config, batch_size=2, prompt_drop=0.0, negative_prob=0.0,
-                                       shuffle_types=False)
+  cfg = RecipeConfig.from_model_config(
+    ours.config, batch_size=2, prompt_drop=0.0, negative_prob=0.0, shuffle_types=False
+  )
   batch = make_training_batch([NERExample(words, spans)], ptok, cfg, np.random.default_rng(0))
   assert batch["labels"].shape == batch["word_mask"].shape + (batch["type_mask"].shape[1], 3)
   assert batch["word_mask"][0].sum() == len(words) and not batch["word_mask"][1].any()
@@ -317,16 +333,17 @@ def test_recipe_builds_token_labels(token_pair):
   expected = np.zeros(batch["labels"].shape[1:], np.float32)
   for s, e, t in spans:
     expected[s, prompt.index(t), 0] = expected[e, prompt.index(t), 1] = 1
-    expected[s:e + 1, prompt.index(t), 2] = 1
+    expected[s : e + 1, prompt.index(t), 2] = 1
   np.testing.assert_array_equal(batch["labels"][0], expected)
   assert "span_mask" not in batch
 
 
 @pytest.mark.parametrize("span_mode", ["marker", "token_level"])
 def test_tiny_training_learns(span_mode):
-  from gliner_jax.training import sharding as shd
   from gliner_jax.training import loop as train
+  from gliner_jax.training import sharding as shd
   from gliner_jax.training.config import BUNDLED_TRAIN
+
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   spec = importlib.util.spec_from_file_location("_tiny_config", os.path.join(root, "configs", "tiny.py"))
   tiny = importlib.util.module_from_spec(spec)
@@ -338,11 +355,20 @@ def test_tiny_training_learns(span_mode):
   config.train.update(batch_size=8, num_steps=12)
   parts = train.build(config)
   assert parts.config.span_mode == span_mode
-  examples = [NERExample(list(ex.tokens[:40]), [s for s in ex.spans if s[1] < 40])
-              for ex in read_ner_file(BUNDLED_TRAIN)[:8]]
-  recipe = RecipeConfig.from_model_config(parts.config, batch_size=8, token_buckets=(128,), word_buckets=(40,),
-                                          type_buckets=(8,), max_tokens=128, prompt_drop=0.0, negative_prob=0.0,
-                                          shuffle_types=False)
+  examples = [
+    NERExample(list(ex.tokens[:40]), [s for s in ex.spans if s[1] < 40]) for ex in read_ner_file(BUNDLED_TRAIN)[:8]
+  ]
+  recipe = RecipeConfig.from_model_config(
+    parts.config,
+    batch_size=8,
+    token_buckets=(128,),
+    word_buckets=(40,),
+    type_buckets=(8,),
+    max_tokens=128,
+    prompt_drop=0.0,
+    negative_prob=0.0,
+    shuffle_types=False,
+  )
   batches = BatchIterator(examples * 12, PromptTokenizer(parts.start.tokenizer, parts.config), recipe, seed=0)
   state = train.initial_state(parts, seed=0)
   rng = jax.random.key(1)
@@ -366,6 +392,7 @@ def test_tiny_training_learns(span_mode):
 def test_v21_layout_of_each_mode_gives_the_reference_entities(mode, request, minilm_dir, tmp_path):
   """gliner_base / NuNerZero ship the v2.1 layout (no encoder_config, no tokenizer, .bin) with span_mode marker."""
   from test_public_layouts import assert_same_entities, make_v21_layout, reference_entities
+
   _, _, saved = request.getfixturevalue("marker_pair" if mode == "marker" else "token_pair")
   folder = make_v21_layout(saved, str(tmp_path / mode), model_name=minilm_dir)
   with open(os.path.join(folder, "gliner_config.json")) as f:

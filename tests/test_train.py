@@ -21,8 +21,8 @@ import jax
 import numpy as np
 import pytest
 
-from gliner_jax.training import loop as train
 from gliner_jax.data.readers import read_ner_file
+from gliner_jax.training import loop as train
 from gliner_jax.training.checkpointing import TrainCheckpointer
 from gliner_jax.training.config import BUNDLED_TRAIN
 
@@ -57,8 +57,7 @@ def train_file(tmp_path_factory) -> str:
   """8 passages of the bundled slice cut to 40 words (each fits one row: batches repeat exactly)."""
   examples = []
   for ex in read_ner_file(BUNDLED_TRAIN)[:8]:
-    examples.append({"tokenized_text": list(ex.tokens[:40]),
-                     "ner": [[s, e, t] for s, e, t in ex.spans if e < 40]})
+    examples.append({"tokenized_text": list(ex.tokens[:40]), "ner": [[s, e, t] for s, e, t in ex.spans if e < 40]})
   assert sum(len(ex["ner"]) for ex in examples) > 20
   path = str(tmp_path_factory.mktemp("train_data") / "train.json")
   with open(path, "w") as f:
@@ -70,8 +69,9 @@ def train_file(tmp_path_factory) -> str:
 def config_file(tmp_path_factory, train_file) -> str:
   path = str(tmp_path_factory.mktemp("config") / "tiny_fixed.py")
   with open(path, "w") as f:
-    f.write(CONFIG_FILE.format(tiny=os.path.join(REPO_ROOT, "configs", "tiny.py"), data=train_file,
-                               num_steps=NUM_STEPS))
+    f.write(
+      CONFIG_FILE.format(tiny=os.path.join(REPO_ROOT, "configs", "tiny.py"), data=train_file, num_steps=NUM_STEPS)
+    )
   return path
 
 
@@ -89,16 +89,26 @@ def run_env(tmp_path_factory) -> dict[str, str]:
   LLVM optimisation is turned down to cut compile time (the compared runs all use the same flags).
   """
   env = dict(os.environ)
-  env.update(PYTHONPATH=REPO_ROOT + os.pathsep + env.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu",
-             JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-             XLA_FLAGS="--xla_backend_optimization_level=0", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+  env.update(
+    PYTHONPATH=REPO_ROOT + os.pathsep + env.get("PYTHONPATH", ""),
+    JAX_PLATFORMS="cpu",
+    JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("jax_cache")),
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    XLA_FLAGS="--xla_backend_optimization_level=0",
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+  )
   return env
 
 
 def train_command(config_file: str, workdir: str) -> list[str]:
-  return [sys.executable, os.path.join(REPO_ROOT, "scripts", "train.py"), f"--config={config_file}",
-          f"--workdir={workdir}"]
+  return [
+    sys.executable,
+    os.path.join(REPO_ROOT, "scripts", "train.py"),
+    f"--config={config_file}",
+    f"--workdir={workdir}",
+  ]
 
 
 def run_training(config_file: str, workdir: str, env: dict[str, str]) -> str:
@@ -158,8 +168,9 @@ def test_run_writes_config_and_metrics_and_learns(full_run):
 
 def test_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_run, tmp_path):
   workdir = str(tmp_path / "killed")
-  proc = subprocess.Popen(train_command(config_file, workdir), env=run_env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
+  proc = subprocess.Popen(
+    train_command(config_file, workdir), env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+  )
   deadline = time.monotonic() + 600
   try:
     while max(train_rows(workdir), default=0) < KILL_AT_STEP:
@@ -235,19 +246,25 @@ def test_unreadable_latest_checkpoint_falls_back_and_training_continues(config_f
   assert step == NUM_STEPS  # the rewritten checkpoint is readable
 
 
-@pytest.mark.parametrize("weight_decay, message, failed, kept", [
+@pytest.mark.parametrize(
+  "weight_decay, message, failed, kept",
+  [
     # lr 1e30 after a warmup step at lr 0: update 2 blows the weights up to ~1e29, the 3rd forward gives NaN
     (0.01, r"loss is nan at step 3", 3, 2),
     # the loss of step 2 is finite but its update overflows (lr * decay * w): that state must not be saved
     (1e10, r"loss is [\d.]+ but the updated parameters are not finite .* at step 2", 2, 1),
-], ids=["nan_loss", "overflowing_update"])
-def test_non_finite_training_stops_and_keeps_only_finite_checkpoints(config_file, tmp_path, weight_decay, message,
-                                                                     failed, kept):
+  ],
+  ids=["nan_loss", "overflowing_update"],
+)
+def test_non_finite_training_stops_and_keeps_only_finite_checkpoints(
+  config_file, tmp_path, weight_decay, message, failed, kept
+):
   config = load_config(config_file)
   config.model.encoder = dict(config.model.encoder, num_hidden_layers=1)  # a quicker compile
   config.data.eval = []
-  config.optimizer.update(encoder_lr=1e30, head_lr=1e30, warmup_ratio=0.25, encoder_weight_decay=weight_decay,
-                          head_weight_decay=weight_decay)
+  config.optimizer.update(
+    encoder_lr=1e30, head_lr=1e30, warmup_ratio=0.25, encoder_weight_decay=weight_decay, head_weight_decay=weight_decay
+  )
   config.train.update(num_steps=8, checkpoint_every=1)
   workdir = str(tmp_path / "nan")
   with pytest.raises(train.NonFiniteLossError, match=message) as err:
@@ -268,8 +285,8 @@ def test_non_finite_training_stops_and_keeps_only_finite_checkpoints(config_file
 
 def test_initial_state_places_pretrained_encoder(bert_tiny_dir):
   from gliner_jax.interop.hf_weights import load_hf_encoder
-  from gliner_jax.training.model_init import extend_embeddings
   from gliner_jax.training.config import base_config
+  from gliner_jax.training.model_init import extend_embeddings
 
   config = base_config()
   config.model.update(init="hf_encoder", path=bert_tiny_dir, hidden_size=32, max_width=4, max_len=48, max_types=8)
@@ -293,8 +310,9 @@ def test_initial_state_places_pretrained_encoder(bert_tiny_dir):
     assert leaf.sharding == sharding
 
 
-@pytest.mark.parametrize("flags, expected_per_cycle", [("avx avx2 fma avx512f avx512bw", 64), ("sse4_2 avx avx2 fma", 32),
-                                                       ("sse4_2", 8)])
+@pytest.mark.parametrize(
+  "flags, expected_per_cycle", [("avx avx2 fma avx512f avx512bw", 64), ("sse4_2 avx avx2 fma", 32), ("sse4_2", 8)]
+)
 def test_cpu_peak_is_cores_times_clock_times_simd_width(flags, expected_per_cycle):
   info = f"processor : 0\nflags\t\t: {flags}\ncpu MHz\t\t: 2500.000\n"
   assert train.cpu_peak_flops(info, cores=3) == 3 * 2.5e9 * expected_per_cycle

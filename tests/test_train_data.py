@@ -17,8 +17,9 @@ def test_mixture_keeps_source_order_and_applies_label_maps():
   first = load_source(dict(path=BUNDLED_TRAIN, max_examples=2))
   raw_types = sorted({t for ex in first for _, _, t in ex.spans})
   renamed = {raw_types[0]: "renamed type"}
-  mixed = load_examples([dict(path=BUNDLED_TRAIN, max_examples=2, label_map=renamed),
-                         dict(path=BUNDLED_TRAIN, max_examples=1, repeat=2)])
+  mixed = load_examples(
+    [dict(path=BUNDLED_TRAIN, max_examples=2, label_map=renamed), dict(path=BUNDLED_TRAIN, max_examples=1, repeat=2)]
+  )
   assert len(mixed) == 4
   assert [ex.tokens for ex in mixed] == [first[0].tokens, first[1].tokens, first[0].tokens, first[0].tokens]
   types_after = {t for ex in mixed[:2] for _, _, t in ex.spans}

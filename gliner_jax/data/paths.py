@@ -42,7 +42,7 @@ def resolve_repo_path(path: str) -> str:
   if norm == SHARED_DATA_RELATIVE:
     return shared_data()
   if norm.startswith(SHARED_DATA_RELATIVE + os.sep):
-    return shared_data(norm[len(SHARED_DATA_RELATIVE) + 1:])
+    return shared_data(norm[len(SHARED_DATA_RELATIVE) + 1 :])
   return os.path.normpath(os.path.join(REPO_ROOT, norm))
 
 

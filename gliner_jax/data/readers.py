@@ -42,706 +42,725 @@ _MAX_PROBLEMS = 20
 
 
 class DataFormatError(ValueError):
-    """A data file does not have the expected format; the message says where and what."""
+  """A data file does not have the expected format; the message says where and what."""
 
 
 def word_tokenize(text: str) -> list[str]:
-    """Splits ``text`` into words with :data:`WORD_PATTERN`.
+  """Splits ``text`` into words with :data:`WORD_PATTERN`.
 
-    >>> word_tokenize("World Clean-Up Day, 2017!")
-    ['World', 'Clean-Up', 'Day', ',', '2017', '!']
-    """
-    return WORD_PATTERN.findall(text)
+  >>> word_tokenize("World Clean-Up Day, 2017!")
+  ['World', 'Clean-Up', 'Day', ',', '2017', '!']
+  """
+  return WORD_PATTERN.findall(text)
 
 
 @dataclasses.dataclass(frozen=True)
 class NERExample:
-    """One annotated text.
+  """One annotated text.
 
-    ``spans`` are ``(start_word, end_word_inclusive, type)``; ``negatives`` are types that were
-    asked for and known to be absent. Lists are accepted and stored as tuples.
+  ``spans`` are ``(start_word, end_word_inclusive, type)``; ``negatives`` are types that were
+  asked for and known to be absent. Lists are accepted and stored as tuples.
 
-    >>> NERExample(["Paris", "is", "nice"], [(0, 0, "city")]).spans
-    ((0, 0, 'city'),)
-    """
+  >>> NERExample(["Paris", "is", "nice"], [(0, 0, "city")]).spans
+  ((0, 0, 'city'),)
+  """
 
-    tokens: tuple[str, ...]
-    spans: tuple[tuple[int, int, str], ...]
-    negatives: tuple[str, ...] = ()
-    id: str = ""
+  tokens: tuple[str, ...]
+  spans: tuple[tuple[int, int, str], ...]
+  negatives: tuple[str, ...] = ()
+  id: str = ""
 
-    def __post_init__(self):
-        tokens = tuple(self.tokens)
-        spans = tuple(tuple(s) for s in self.spans)
-        negatives = tuple(self.negatives)
-        if not all(isinstance(t, str) for t in tokens):
-            raise ValueError("NERExample.tokens must all be strings")
-        for span in spans:
-            if len(span) != 3:
-                raise ValueError(f"NERExample span {span!r} is not (start, end, type)")
-            start, end, label = span
-            if not (_is_int(start) and _is_int(end) and 0 <= start <= end < len(tokens)):
-                raise ValueError(
-                    f"NERExample span {span!r} is out of range for {len(tokens)} tokens")
-            if not isinstance(label, str) or not label:
-                raise ValueError(f"NERExample span {span!r} needs a non-empty type string")
-        if not all(isinstance(n, str) and n for n in negatives):
-            raise ValueError("NERExample.negatives must be non-empty strings")
-        if not isinstance(self.id, str):
-            raise ValueError(f"NERExample.id must be a string, got {type(self.id).__name__}")
-        object.__setattr__(self, "tokens", tokens)
-        object.__setattr__(self, "spans", tuple((int(s), int(e), t) for s, e, t in spans))
-        object.__setattr__(self, "negatives", negatives)
+  def __post_init__(self):
+    tokens = tuple(self.tokens)
+    spans = tuple(tuple(s) for s in self.spans)
+    negatives = tuple(self.negatives)
+    if not all(isinstance(t, str) for t in tokens):
+      raise ValueError("NERExample.tokens must all be strings")
+    for span in spans:
+      if len(span) != 3:
+        raise ValueError(f"NERExample span {span!r} is not (start, end, type)")
+      start, end, label = span
+      if not (_is_int(start) and _is_int(end) and 0 <= start <= end < len(tokens)):
+        raise ValueError(f"NERExample span {span!r} is out of range for {len(tokens)} tokens")
+      if not isinstance(label, str) or not label:
+        raise ValueError(f"NERExample span {span!r} needs a non-empty type string")
+    if not all(isinstance(n, str) and n for n in negatives):
+      raise ValueError("NERExample.negatives must be non-empty strings")
+    if not isinstance(self.id, str):
+      raise ValueError(f"NERExample.id must be a string, got {type(self.id).__name__}")
+    object.__setattr__(self, "tokens", tokens)
+    object.__setattr__(self, "spans", tuple((int(s), int(e), t) for s, e, t in spans))
+    object.__setattr__(self, "negatives", negatives)
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict of lists/str/int (``json.dumps``-able); inverse of :meth:`from_json`."""
-        return {"tokens": list(self.tokens), "spans": [list(s) for s in self.spans],
-                "negatives": list(self.negatives), "id": self.id}
+  def to_json(self) -> dict[str, Any]:
+    """Plain dict of lists/str/int (``json.dumps``-able); inverse of :meth:`from_json`."""
+    return {
+      "tokens": list(self.tokens),
+      "spans": [list(s) for s in self.spans],
+      "negatives": list(self.negatives),
+      "id": self.id,
+    }
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "NERExample":
-        """Builds an example from :meth:`to_json` output (``negatives``/``id`` optional)."""
-        missing = {"tokens", "spans"} - set(data)
-        if missing:
-            raise ValueError(f"NERExample.from_json: missing keys {sorted(missing)}")
-        return cls(data["tokens"], data["spans"], data.get("negatives", ()), data.get("id", ""))
+  @classmethod
+  def from_json(cls, data: dict[str, Any]) -> "NERExample":
+    """Builds an example from :meth:`to_json` output (``negatives``/``id`` optional)."""
+    missing = {"tokens", "spans"} - set(data)
+    if missing:
+      raise ValueError(f"NERExample.from_json: missing keys {sorted(missing)}")
+    return cls(data["tokens"], data["spans"], data.get("negatives", ()), data.get("id", ""))
 
-    def to_gliner(self) -> dict[str, Any]:
-        """The GLiNER training-record view: ``{"tokenized_text", "ner", "negatives"}``."""
-        return {"tokenized_text": list(self.tokens), "ner": [list(s) for s in self.spans],
-                "negatives": list(self.negatives)}
+  def to_gliner(self) -> dict[str, Any]:
+    """The GLiNER training-record view: ``{"tokenized_text", "ner", "negatives"}``."""
+    return {
+      "tokenized_text": list(self.tokens),
+      "ner": [list(s) for s in self.spans],
+      "negatives": list(self.negatives),
+    }
 
 
 @dataclasses.dataclass
 class ReadStats:
-    """Counts of what a reader saw and what it could not keep (``problems``: first few)."""
+  """Counts of what a reader saw and what it could not keep (``problems``: first few)."""
 
-    records: int = 0
-    examples: int = 0
-    spans: int = 0
-    mentions: int = 0
-    unmatched_mentions: int = 0
-    snapped_entities: int = 0
-    skipped_entities: int = 0
-    skipped_records: int = 0
-    duplicate_spans: int = 0
-    problems: list[str] = dataclasses.field(default_factory=list)
+  records: int = 0
+  examples: int = 0
+  spans: int = 0
+  mentions: int = 0
+  unmatched_mentions: int = 0
+  snapped_entities: int = 0
+  skipped_entities: int = 0
+  skipped_records: int = 0
+  duplicate_spans: int = 0
+  problems: list[str] = dataclasses.field(default_factory=list)
 
-    def note(self, message: str) -> None:
-        if len(self.problems) < _MAX_PROBLEMS:
-            self.problems.append(message)
+  def note(self, message: str) -> None:
+    if len(self.problems) < _MAX_PROBLEMS:
+      self.problems.append(message)
 
-    @property
-    def lost(self) -> int:
-        return self.unmatched_mentions + self.skipped_entities + self.skipped_records
+  @property
+  def lost(self) -> int:
+    return self.unmatched_mentions + self.skipped_entities + self.skipped_records
 
-    def log(self, path: str) -> None:
-        if self.lost:
-            logger.warning(
-                "%s: %d unmatched mentions, %d skipped entities, %d skipped records "
-                "(%d snapped); first: %s", path, self.unmatched_mentions,
-                self.skipped_entities, self.skipped_records, self.snapped_entities,
-                self.problems[:3])
+  def log(self, path: str) -> None:
+    if self.lost:
+      logger.warning(
+        "%s: %d unmatched mentions, %d skipped entities, %d skipped records (%d snapped); first: %s",
+        path,
+        self.unmatched_mentions,
+        self.skipped_entities,
+        self.skipped_records,
+        self.snapped_entities,
+        self.problems[:3],
+      )
 
 
 def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+  return isinstance(x, int) and not isinstance(x, bool)
 
 
 def _fail(loc: str, what: str) -> DataFormatError:
-    return DataFormatError(f"{loc}: {what}")
+  return DataFormatError(f"{loc}: {what}")
 
 
 # ----------------------------------------------------------------------------- JSON loading
 
 
 def _load_json_records(path: str) -> list[tuple[str, Any]]:
-    """Returns ``(location, record)`` for a JSON array file or a JSON-lines file.
+  """Returns ``(location, record)`` for a JSON array file or a JSON-lines file.
 
-    Locations are ``"path: record i"`` (array) or ``"path:line"`` (JSON lines).
-    """
-    path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise _fail(f"{path}:{e.lineno}", f"invalid JSON ({e.msg})") from None
-        return [(f"{path}: record {i}", rec) for i, rec in enumerate(data)]
-    records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((f"{path}:{lineno}", json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise _fail(f"{path}:{lineno}", f"invalid JSON line ({e.msg})") from None
-    if not records:
-        raise DataFormatError(f"{path}: no JSON records found")
-    return records
+  Locations are ``"path: record i"`` (array) or ``"path:line"`` (JSON lines).
+  """
+  path = os.fspath(path)
+  with open(path, encoding="utf-8") as f:
+    text = f.read()
+  if text.lstrip().startswith("["):
+    try:
+      data = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise _fail(f"{path}:{e.lineno}", f"invalid JSON ({e.msg})") from None
+    return [(f"{path}: record {i}", rec) for i, rec in enumerate(data)]
+  records = []
+  for lineno, line in enumerate(text.splitlines(), start=1):
+    if not line.strip():
+      continue
+    try:
+      records.append((f"{path}:{lineno}", json.loads(line)))
+    except json.JSONDecodeError as e:
+      raise _fail(f"{path}:{lineno}", f"invalid JSON line ({e.msg})") from None
+  if not records:
+    raise DataFormatError(f"{path}: no JSON records found")
+  return records
 
 
 def _require(rec: Any, loc: str, keys: Sequence[str]) -> dict:
-    if not isinstance(rec, dict):
-        raise _fail(loc, f"expected a JSON object, got {type(rec).__name__}")
-    missing = [k for k in keys if k not in rec]
-    if missing:
-        raise _fail(loc, f"missing key(s) {missing}")
-    return rec
+  if not isinstance(rec, dict):
+    raise _fail(loc, f"expected a JSON object, got {type(rec).__name__}")
+  missing = [k for k in keys if k not in rec]
+  if missing:
+    raise _fail(loc, f"missing key(s) {missing}")
+  return rec
 
 
 def _string_list(value: Any, loc: str, what: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _fail(loc, f"{what} must be a list of strings")
-    return value
+  if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    raise _fail(loc, f"{what} must be a list of strings")
+  return value
 
 
 def _record_id(rec: dict, default: int) -> str:
-    rid = rec.get("id")
-    return str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else str(default)
+  rid = rec.get("id")
+  return str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else str(default)
 
 
 def _finish(examples: list[NERExample], stats: ReadStats, path: str) -> list[NERExample]:
-    stats.examples += len(examples)
-    stats.spans += sum(len(e.spans) for e in examples)
-    stats.log(os.fspath(path))
-    return examples
+  stats.examples += len(examples)
+  stats.spans += sum(len(e.spans) for e in examples)
+  stats.log(os.fspath(path))
+  return examples
 
 
 # ----------------------------------------------------------------------------- GLiNER JSON
 
 
 def read_gliner_json(path: str, *, stats: ReadStats | None = None) -> list[NERExample]:
-    """Reads GLiNER training JSON (an array, or JSON lines, of ``tokenized_text``/``ner``).
+  """Reads GLiNER training JSON (an array, or JSON lines, of ``tokenized_text``/``ner``).
 
-    Optional ``negative``/``negatives`` lists become :attr:`NERExample.negatives`; records
-    with no tokens are skipped and counted. Example::
+  Optional ``negative``/``negatives`` lists become :attr:`NERExample.negatives`; records
+  with no tokens are skipped and counted. Example::
 
-        examples = read_gliner_json("../shared/data/gliner_sample/sample_data.json")
-    """
-    return _gliner_records(_load_json_records(path), path, stats or ReadStats())
+      examples = read_gliner_json("../shared/data/gliner_sample/sample_data.json")
+  """
+  return _gliner_records(_load_json_records(path), path, stats or ReadStats())
 
 
 def _gliner_records(records, path, stats: ReadStats) -> list[NERExample]:
-    out = []
-    for i, (loc, rec) in enumerate(records):
-        stats.records += 1
-        rec = _require(rec, loc, ("tokenized_text", "ner"))
-        tokens = _string_list(rec["tokenized_text"], loc, "tokenized_text")
-        if not isinstance(rec["ner"], list):
-            raise _fail(loc, "ner must be a list of [start, end, type]")
-        spans = []
-        for j, span in enumerate(rec["ner"]):
-            if not (isinstance(span, (list, tuple)) and len(span) == 3):
-                raise _fail(loc, f"ner[{j}] = {span!r} is not [start, end, type]")
-            start, end, label = span
-            if not (_is_int(start) and _is_int(end)):
-                raise _fail(loc, f"ner[{j}] = {span!r}: start/end must be integers")
-            if not 0 <= start <= end < len(tokens):
-                raise _fail(loc, f"ner[{j}] = {span!r}: need 0 <= start <= end < "
-                                 f"{len(tokens)} (number of tokens)")
-            if not isinstance(label, str) or not label:
-                raise _fail(loc, f"ner[{j}] = {span!r}: type must be a non-empty string")
-            spans.append((start, end, label))
-        negatives: list[str] = []
-        for key in ("negative", "negatives"):
-            if key in rec:
-                negatives += _string_list(rec[key], loc, key)
-        if not tokens:
-            stats.skipped_records += 1
-            stats.note(f"{loc}: empty tokenized_text")
-            continue
-        out.append(NERExample(tokens, spans, _dedupe(negatives), _record_id(rec, i)))
-    return _finish(out, stats, path)
+  out = []
+  for i, (loc, rec) in enumerate(records):
+    stats.records += 1
+    rec = _require(rec, loc, ("tokenized_text", "ner"))
+    tokens = _string_list(rec["tokenized_text"], loc, "tokenized_text")
+    if not isinstance(rec["ner"], list):
+      raise _fail(loc, "ner must be a list of [start, end, type]")
+    spans = []
+    for j, span in enumerate(rec["ner"]):
+      if not (isinstance(span, (list, tuple)) and len(span) == 3):
+        raise _fail(loc, f"ner[{j}] = {span!r} is not [start, end, type]")
+      start, end, label = span
+      if not (_is_int(start) and _is_int(end)):
+        raise _fail(loc, f"ner[{j}] = {span!r}: start/end must be integers")
+      if not 0 <= start <= end < len(tokens):
+        raise _fail(loc, f"ner[{j}] = {span!r}: need 0 <= start <= end < {len(tokens)} (number of tokens)")
+      if not isinstance(label, str) or not label:
+        raise _fail(loc, f"ner[{j}] = {span!r}: type must be a non-empty string")
+      spans.append((start, end, label))
+    negatives: list[str] = []
+    for key in ("negative", "negatives"):
+      if key in rec:
+        negatives += _string_list(rec[key], loc, key)
+    if not tokens:
+      stats.skipped_records += 1
+      stats.note(f"{loc}: empty tokenized_text")
+      continue
+    out.append(NERExample(tokens, spans, _dedupe(negatives), _record_id(rec, i)))
+  return _finish(out, stats, path)
 
 
 def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(i for i in items if i))
+  return tuple(dict.fromkeys(i for i in items if i))
 
 
 # ----------------------------------------------------------------------------- mention matching
 
 
 class _MentionIndex:
-    """Word positions by word, so each mention costs its occurrences, not the text length."""
+  """Word positions by word, so each mention costs its occurrences, not the text length."""
 
-    def __init__(self, tokens: Sequence[str], case_sensitive: bool):
-        self.case_sensitive = case_sensitive
-        self.tokens = list(tokens) if case_sensitive else [t.lower() for t in tokens]
-        self.where: dict[str, list[int]] = collections.defaultdict(list)
-        for i, token in enumerate(self.tokens):
-            self.where[token].append(i)
+  def __init__(self, tokens: Sequence[str], case_sensitive: bool):
+    self.case_sensitive = case_sensitive
+    self.tokens = list(tokens) if case_sensitive else [t.lower() for t in tokens]
+    self.where: dict[str, list[int]] = collections.defaultdict(list)
+    for i, token in enumerate(self.tokens):
+      self.where[token].append(i)
 
-    def find(self, mention: str) -> list[tuple[int, int]]:
-        words = word_tokenize(mention if self.case_sensitive else mention.lower())
-        if not words:
-            return []
-        n = len(words)
-        return [(i, i + n - 1) for i in self.where.get(words[0], ())
-                if self.tokens[i:i + n] == words]
+  def find(self, mention: str) -> list[tuple[int, int]]:
+    words = word_tokenize(mention if self.case_sensitive else mention.lower())
+    if not words:
+      return []
+    n = len(words)
+    return [(i, i + n - 1) for i in self.where.get(words[0], ()) if self.tokens[i : i + n] == words]
 
 
-def match_mention(tokens: Sequence[str], mention: str, *,
-                  case_sensitive: bool = True) -> list[tuple[int, int]]:
-    """All inclusive word spans of ``tokens`` equal to ``word_tokenize(mention)``.
+def match_mention(tokens: Sequence[str], mention: str, *, case_sensitive: bool = True) -> list[tuple[int, int]]:
+  """All inclusive word spans of ``tokens`` equal to ``word_tokenize(mention)``.
 
-    >>> match_mention(["a", "New", "York", "and", "New", "York"], "New York")
-    [(1, 2), (4, 5)]
-    """
-    return _MentionIndex(tokens, case_sensitive).find(mention)
+  >>> match_mention(["a", "New", "York", "and", "New", "York"], "New York")
+  [(1, 2), (4, 5)]
+  """
+  return _MentionIndex(tokens, case_sensitive).find(mention)
 
 
 def _spans_from_answers(tokens, answers, loc, stats: ReadStats, case_sensitive: bool):
-    """(type, mentions) pairs -> sorted unique spans and negatives (types only ever empty)."""
-    spans: set[tuple[int, int, str]] = set()
-    empty_types, positive_types = [], set()
-    index = _MentionIndex(tokens, case_sensitive)
-    for label, mentions in answers:
-        if not mentions:
-            empty_types.append(label)
-            continue
-        positive_types.add(label)
-        for mention in mentions:
-            stats.mentions += 1
-            found = index.find(mention)
-            if not found:
-                stats.unmatched_mentions += 1
-                stats.note(f"{loc}: {label!r} mention {mention!r} not found in text")
-            spans.update((s, e, label) for s, e in found)
-    negatives = _dedupe(t for t in empty_types if t not in positive_types)
-    return sorted(spans), negatives
+  """(type, mentions) pairs -> sorted unique spans and negatives (types only ever empty)."""
+  spans: set[tuple[int, int, str]] = set()
+  empty_types, positive_types = [], set()
+  index = _MentionIndex(tokens, case_sensitive)
+  for label, mentions in answers:
+    if not mentions:
+      empty_types.append(label)
+      continue
+    positive_types.add(label)
+    for mention in mentions:
+      stats.mentions += 1
+      found = index.find(mention)
+      if not found:
+        stats.unmatched_mentions += 1
+        stats.note(f"{loc}: {label!r} mention {mention!r} not found in text")
+      spans.update((s, e, label) for s, e in found)
+  negatives = _dedupe(t for t in empty_types if t not in positive_types)
+  return sorted(spans), negatives
 
 
 def _parse_answer(value: Any, loc: str) -> list[str]:
-    try:
-        answer = json.loads(value) if isinstance(value, str) else None
-    except json.JSONDecodeError:
-        answer = None
-    if not isinstance(answer, list):
-        raise _fail(loc, f"answer {str(value)[:80]!r} is not a JSON list of mentions")
-    mentions = []
-    for m in answer:
-        if isinstance(m, str):
-            mentions.append(m)
-        elif isinstance(m, (int, float)) and not isinstance(m, bool):
-            mentions.append(str(m))  # numbers such as years are mentions too
-        else:
-            raise _fail(loc, f"answer {str(value)[:80]!r} holds a non-string mention {m!r}")
-    return mentions
+  try:
+    answer = json.loads(value) if isinstance(value, str) else None
+  except json.JSONDecodeError:
+    answer = None
+  if not isinstance(answer, list):
+    raise _fail(loc, f"answer {str(value)[:80]!r} is not a JSON list of mentions")
+  mentions = []
+  for m in answer:
+    if isinstance(m, str):
+      mentions.append(m)
+    elif isinstance(m, (int, float)) and not isinstance(m, bool):
+      mentions.append(str(m))  # numbers such as years are mentions too
+    else:
+      raise _fail(loc, f"answer {str(value)[:80]!r} holds a non-string mention {m!r}")
+  return mentions
 
 
 # ----------------------------------------------------------------------------- conversations
 
 
-def read_pilener_conversations(path: str, *, case_sensitive: bool = True,
-                               stats: ReadStats | None = None) -> list[NERExample]:
-    """Reads UniversalNER / Pile-NER conversation JSON.
+def read_pilener_conversations(
+  path: str, *, case_sensitive: bool = True, stats: ReadStats | None = None
+) -> list[NERExample]:
+  """Reads UniversalNER / Pile-NER conversation JSON.
 
-    Each record: human ``"Text: <passage>"``, a gpt acknowledgement, then pairs of human
-    ``"What describes <type> in the text?"`` / gpt ``"<JSON list of mentions>"``. The passage
-    is split with :func:`word_tokenize`, and each mention (split the same way) is matched to
-    every word span where its tokens occur exactly (``case_sensitive=False`` compares
-    lower-cased words, as GLiNER's own Pile-NER preparation did). Types answered ``[]`` become
-    negatives. Consecutive records with the same passage are merged into one example unless
-    the later record asks a type already asked (then it is a repeated passage, kept apart).
-    Unmatched mentions are counted in ``stats`` and logged. Example::
+  Each record: human ``"Text: <passage>"``, a gpt acknowledgement, then pairs of human
+  ``"What describes <type> in the text?"`` / gpt ``"<JSON list of mentions>"``. The passage
+  is split with :func:`word_tokenize`, and each mention (split the same way) is matched to
+  every word span where its tokens occur exactly (``case_sensitive=False`` compares
+  lower-cased words, as GLiNER's own Pile-NER preparation did). Types answered ``[]`` become
+  negatives. Consecutive records with the same passage are merged into one example unless
+  the later record asks a type already asked (then it is a repeated passage, kept apart).
+  Unmatched mentions are counted in ``stats`` and logged. Example::
 
-        examples = read_pilener_conversations("../shared/data/uniner/CrossNER_AI.json")
-    """
-    return _conversation_records(_load_json_records(path), path, stats or ReadStats(),
-                                 case_sensitive)
+      examples = read_pilener_conversations("../shared/data/uniner/CrossNER_AI.json")
+  """
+  return _conversation_records(_load_json_records(path), path, stats or ReadStats(), case_sensitive)
 
 
 def _parse_conversation(rec: Any, loc: str) -> tuple[str, list[tuple[str, list[str]]]]:
-    turns = _require(rec, loc, ("conversations",))["conversations"]
-    if not isinstance(turns, list) or not turns:
-        raise _fail(loc, "conversations must be a non-empty list")
-    for k, turn in enumerate(turns):
-        if not (isinstance(turn, dict) and isinstance(turn.get("from"), str)
-                and isinstance(turn.get("value"), str)):
-            raise _fail(loc, f"conversations[{k}] needs string 'from' and 'value'")
-    first = turns[0]
-    if first["from"] != "human" or not first["value"].startswith(_TEXT_PREFIX):
-        raise _fail(loc, f"conversations[0] must be a human turn starting with {_TEXT_PREFIX!r}")
-    text = first["value"][len(_TEXT_PREFIX):]
-    k = 2 if len(turns) > 1 and turns[1]["from"] == "gpt" else 1  # skip the acknowledgement
-    answers = []
-    while k < len(turns):
-        question = turns[k]
-        match = _QUESTION.match(question["value"].strip())
-        if question["from"] != "human" or not match:
-            raise _fail(loc, f"conversations[{k}] is not a human "
-                             f"'What describes <type> in the text?' turn")
-        if k + 1 >= len(turns) or turns[k + 1]["from"] != "gpt":
-            raise _fail(loc, f"conversations[{k}] (question) has no gpt answer")
-        answers.append((match.group(1).strip(),
-                        _parse_answer(turns[k + 1]["value"], f"{loc}: conversations[{k + 1}]")))
-        k += 2
-    return text, answers
+  turns = _require(rec, loc, ("conversations",))["conversations"]
+  if not isinstance(turns, list) or not turns:
+    raise _fail(loc, "conversations must be a non-empty list")
+  for k, turn in enumerate(turns):
+    if not (isinstance(turn, dict) and isinstance(turn.get("from"), str) and isinstance(turn.get("value"), str)):
+      raise _fail(loc, f"conversations[{k}] needs string 'from' and 'value'")
+  first = turns[0]
+  if first["from"] != "human" or not first["value"].startswith(_TEXT_PREFIX):
+    raise _fail(loc, f"conversations[0] must be a human turn starting with {_TEXT_PREFIX!r}")
+  text = first["value"][len(_TEXT_PREFIX) :]
+  k = 2 if len(turns) > 1 and turns[1]["from"] == "gpt" else 1  # skip the acknowledgement
+  answers = []
+  while k < len(turns):
+    question = turns[k]
+    match = _QUESTION.match(question["value"].strip())
+    if question["from"] != "human" or not match:
+      raise _fail(loc, f"conversations[{k}] is not a human 'What describes <type> in the text?' turn")
+    if k + 1 >= len(turns) or turns[k + 1]["from"] != "gpt":
+      raise _fail(loc, f"conversations[{k}] (question) has no gpt answer")
+    answers.append((match.group(1).strip(), _parse_answer(turns[k + 1]["value"], f"{loc}: conversations[{k + 1}]")))
+    k += 2
+  return text, answers
 
 
 def _conversation_records(records, path, stats: ReadStats, case_sensitive: bool):
-    groups: list[tuple[str, str, str, list]] = []  # (loc, id, text, answers)
-    for i, (loc, rec) in enumerate(records):
-        stats.records += 1
-        text, answers = _parse_conversation(rec, loc)
-        if groups and groups[-1][2] == text:
-            asked = {label for label, _ in groups[-1][3]}
-            if not asked & {label for label, _ in answers}:
-                groups[-1][3].extend(answers)
-                continue
-        groups.append((loc, _record_id(rec, i), text, list(answers)))
-    out = []
-    for loc, rid, text, answers in groups:
-        tokens = word_tokenize(text)
-        if not tokens:
-            stats.skipped_records += 1
-            stats.note(f"{loc}: empty text")
-            continue
-        spans, negatives = _spans_from_answers(tokens, answers, loc, stats, case_sensitive)
-        out.append(NERExample(tokens, spans, negatives, rid))
-    return _finish(out, stats, path)
+  groups: list[tuple[str, str, str, list]] = []  # (loc, id, text, answers)
+  for i, (loc, rec) in enumerate(records):
+    stats.records += 1
+    text, answers = _parse_conversation(rec, loc)
+    if groups and groups[-1][2] == text:
+      asked = {label for label, _ in groups[-1][3]}
+      if not asked & {label for label, _ in answers}:
+        groups[-1][3].extend(answers)
+        continue
+    groups.append((loc, _record_id(rec, i), text, list(answers)))
+  out = []
+  for loc, rid, text, answers in groups:
+    tokens = word_tokenize(text)
+    if not tokens:
+      stats.skipped_records += 1
+      stats.note(f"{loc}: empty text")
+      continue
+    spans, negatives = _spans_from_answers(tokens, answers, loc, stats, case_sensitive)
+    out.append(NERExample(tokens, spans, negatives, rid))
+  return _finish(out, stats, path)
 
 
 # ----------------------------------------------------------------------------- SLIMER rows
 
 
-def read_slimer_jsonl(path: str, *, case_sensitive: bool = True,
-                      stats: ReadStats | None = None) -> list[NERExample]:
-    """Reads SLIMER's Pile-NER question rows (JSON lines), one example per document.
+def read_slimer_jsonl(path: str, *, case_sensitive: bool = True, stats: ReadStats | None = None) -> list[NERExample]:
+  """Reads SLIMER's Pile-NER question rows (JSON lines), one example per document.
 
-    Rows ``{"doc_question_pairID": "<doc>:<q>", "tagName", "input", "output"}`` of the same
-    document (in any order) are merged; the example id is ``<doc>`` and examples come in order
-    of first appearance. Mentions are matched as in :func:`read_pilener_conversations`.
-    Example::
+  Rows ``{"doc_question_pairID": "<doc>:<q>", "tagName", "input", "output"}`` of the same
+  document (in any order) are merged; the example id is ``<doc>`` and examples come in order
+  of first appearance. Mentions are matched as in :func:`read_pilener_conversations`.
+  Example::
 
-        read_slimer_jsonl(".../5pos_5neg_perNE_top391NEs_FalseDef_validation.jsonl")
-    """
-    return _slimer_records(_load_json_records(path), path, stats or ReadStats(), case_sensitive)
+      read_slimer_jsonl(".../5pos_5neg_perNE_top391NEs_FalseDef_validation.jsonl")
+  """
+  return _slimer_records(_load_json_records(path), path, stats or ReadStats(), case_sensitive)
 
 
 def _slimer_records(records, path, stats: ReadStats, case_sensitive: bool):
-    docs: dict[str, tuple[str, str, list]] = {}  # doc -> (loc, text, answers)
-    for loc, rec in records:
-        stats.records += 1
-        rec = _require(rec, loc, ("doc_question_pairID", "tagName", "input", "output"))
-        pair_id, label, text = rec["doc_question_pairID"], rec["tagName"], rec["input"]
-        if not isinstance(pair_id, str) or ":" not in pair_id:
-            raise _fail(loc, f"doc_question_pairID {pair_id!r} is not '<doc>:<question>'")
-        if not isinstance(label, str) or not label.strip():
-            raise _fail(loc, "tagName must be a non-empty string")
-        if not isinstance(text, str):
-            raise _fail(loc, "input must be a string")
-        doc = pair_id.rsplit(":", 1)[0]
-        first = docs.setdefault(doc, (loc, text, []))
-        if first[1] != text:
-            raise _fail(loc, f"document {doc!r} has a different input than at {first[0]}")
-        first[2].append((label.strip(), _parse_answer(rec["output"], loc)))
-    out = []
-    for doc, (loc, text, answers) in docs.items():
-        tokens = word_tokenize(text)
-        if not tokens:
-            stats.skipped_records += 1
-            stats.note(f"{loc}: empty input")
-            continue
-        spans, negatives = _spans_from_answers(tokens, answers, loc, stats, case_sensitive)
-        out.append(NERExample(tokens, spans, negatives, doc))
-    return _finish(out, stats, path)
+  docs: dict[str, tuple[str, str, list]] = {}  # doc -> (loc, text, answers)
+  for loc, rec in records:
+    stats.records += 1
+    rec = _require(rec, loc, ("doc_question_pairID", "tagName", "input", "output"))
+    pair_id, label, text = rec["doc_question_pairID"], rec["tagName"], rec["input"]
+    if not isinstance(pair_id, str) or ":" not in pair_id:
+      raise _fail(loc, f"doc_question_pairID {pair_id!r} is not '<doc>:<question>'")
+    if not isinstance(label, str) or not label.strip():
+      raise _fail(loc, "tagName must be a non-empty string")
+    if not isinstance(text, str):
+      raise _fail(loc, "input must be a string")
+    doc = pair_id.rsplit(":", 1)[0]
+    first = docs.setdefault(doc, (loc, text, []))
+    if first[1] != text:
+      raise _fail(loc, f"document {doc!r} has a different input than at {first[0]}")
+    first[2].append((label.strip(), _parse_answer(rec["output"], loc)))
+  out = []
+  for doc, (loc, text, answers) in docs.items():
+    tokens = word_tokenize(text)
+    if not tokens:
+      stats.skipped_records += 1
+      stats.note(f"{loc}: empty input")
+      continue
+    spans, negatives = _spans_from_answers(tokens, answers, loc, stats, case_sensitive)
+    out.append(NERExample(tokens, spans, negatives, doc))
+  return _finish(out, stats, path)
 
 
 # ----------------------------------------------------------------------------- InstructUIE
 
 
 def read_instructuie_json(path: str, *, stats: ReadStats | None = None) -> list[NERExample]:
-    """Reads InstructUIE-style JSON (``sentence`` + entities with ``[char_start, char_end)``).
+  """Reads InstructUIE-style JSON (``sentence`` + entities with ``[char_start, char_end)``).
 
-    Words are the whitespace-separated pieces of ``sentence`` (the files are pre-tokenised).
-    An entity whose offsets start and end on word boundaries maps directly. Otherwise (the
-    offsets were found by substring search and may point inside another word) it is snapped
-    to the word-aligned occurrence of its ``name`` if there is exactly one, and skipped
-    otherwise (occurrences already annotated with that type do not count); both are counted in
-    ``stats``. Spans are sorted and identical ones kept once. Example::
+  Words are the whitespace-separated pieces of ``sentence`` (the files are pre-tokenised).
+  An entity whose offsets start and end on word boundaries maps directly. Otherwise (the
+  offsets were found by substring search and may point inside another word) it is snapped
+  to the word-aligned occurrence of its ``name`` if there is exactly one, and skipped
+  otherwise (occurrences already annotated with that type do not count); both are counted in
+  ``stats``. Spans are sorted and identical ones kept once. Example::
 
-        read_instructuie_json("../shared/data/instructuie/CrossNER_AI/test.json")
-    """
-    return _instructuie_records(_load_json_records(path), path, stats or ReadStats())
+      read_instructuie_json("../shared/data/instructuie/CrossNER_AI/test.json")
+  """
+  return _instructuie_records(_load_json_records(path), path, stats or ReadStats())
 
 
 def _instructuie_records(records, path, stats: ReadStats) -> list[NERExample]:
-    out = []
-    for i, (loc, rec) in enumerate(records):
-        stats.records += 1
-        rec = _require(rec, loc, ("sentence", "entities"))
-        sentence, entities = rec["sentence"], rec["entities"]
-        if not isinstance(sentence, str) or not isinstance(entities, list):
-            raise _fail(loc, "sentence must be a string and entities a list")
-        pieces = list(re.finditer(r"\S+", sentence))
-        words = [m.group() for m in pieces]
-        by_start = {m.start(): w for w, m in enumerate(pieces)}
-        by_end = {m.end(): w for w, m in enumerate(pieces)}
-        spans: set[tuple[int, int, str]] = set()
-        misaligned = []
-        for j, ent in enumerate(entities):
-            ent = _require(ent, f"{loc}: entities[{j}]", ("name", "type", "pos"))
-            pos, label, name = ent["pos"], ent["type"], ent["name"]
-            if not (isinstance(pos, list) and len(pos) == 2 and all(map(_is_int, pos))
-                    and 0 <= pos[0] < pos[1] <= len(sentence)):
-                raise _fail(loc, f"entities[{j}].pos = {pos!r} is not [start, end) inside "
-                                 f"the {len(sentence)}-character sentence")
-            if not isinstance(label, str) or not label or not isinstance(name, str):
-                raise _fail(loc, f"entities[{j}] needs a non-empty string type and a name")
-            start, end = by_start.get(pos[0]), by_end.get(pos[1])
-            if start is None or end is None or start > end:
-                misaligned.append((name, label, pos))
-                continue
-            stats.duplicate_spans += (start, end, label) in spans
-            spans.add((start, end, label))
-        for name, label, pos in misaligned:
-            # Occurrences of the name that no aligned entity of this type already claims.
-            target = name.split()
-            n = len(target)
-            hits = [w for w in range(len(words) - n + 1)
-                    if n and words[w:w + n] == target and (w, w + n - 1, label) not in spans]
-            if len(hits) != 1:
-                stats.skipped_entities += 1
-                stats.note(f"{loc}: entity {name!r} at {pos} is not on word boundaries and has "
-                           f"{len(hits)} unclaimed word-aligned occurrences")
-                continue
-            stats.snapped_entities += 1
-            spans.add((hits[0], hits[0] + n - 1, label))
-        if not words:
-            stats.skipped_records += 1
-            stats.note(f"{loc}: empty sentence")
-            continue
-        out.append(NERExample(words, sorted(spans), (), _record_id(rec, i)))
-    return _finish(out, stats, path)
+  out = []
+  for i, (loc, rec) in enumerate(records):
+    stats.records += 1
+    rec = _require(rec, loc, ("sentence", "entities"))
+    sentence, entities = rec["sentence"], rec["entities"]
+    if not isinstance(sentence, str) or not isinstance(entities, list):
+      raise _fail(loc, "sentence must be a string and entities a list")
+    pieces = list(re.finditer(r"\S+", sentence))
+    words = [m.group() for m in pieces]
+    by_start = {m.start(): w for w, m in enumerate(pieces)}
+    by_end = {m.end(): w for w, m in enumerate(pieces)}
+    spans: set[tuple[int, int, str]] = set()
+    misaligned = []
+    for j, ent in enumerate(entities):
+      ent = _require(ent, f"{loc}: entities[{j}]", ("name", "type", "pos"))
+      pos, label, name = ent["pos"], ent["type"], ent["name"]
+      if not (
+        isinstance(pos, list) and len(pos) == 2 and all(map(_is_int, pos)) and 0 <= pos[0] < pos[1] <= len(sentence)
+      ):
+        raise _fail(
+          loc, f"entities[{j}].pos = {pos!r} is not [start, end) inside the {len(sentence)}-character sentence"
+        )
+      if not isinstance(label, str) or not label or not isinstance(name, str):
+        raise _fail(loc, f"entities[{j}] needs a non-empty string type and a name")
+      start, end = by_start.get(pos[0]), by_end.get(pos[1])
+      if start is None or end is None or start > end:
+        misaligned.append((name, label, pos))
+        continue
+      stats.duplicate_spans += (start, end, label) in spans
+      spans.add((start, end, label))
+    for name, label, pos in misaligned:
+      # Occurrences of the name that no aligned entity of this type already claims.
+      target = name.split()
+      n = len(target)
+      hits = [
+        w for w in range(len(words) - n + 1) if n and words[w : w + n] == target and (w, w + n - 1, label) not in spans
+      ]
+      if len(hits) != 1:
+        stats.skipped_entities += 1
+        stats.note(
+          f"{loc}: entity {name!r} at {pos} is not on word boundaries and has "
+          f"{len(hits)} unclaimed word-aligned occurrences"
+        )
+        continue
+      stats.snapped_entities += 1
+      spans.add((hits[0], hits[0] + n - 1, label))
+    if not words:
+      stats.skipped_records += 1
+      stats.note(f"{loc}: empty sentence")
+      continue
+    out.append(NERExample(words, sorted(spans), (), _record_id(rec, i)))
+  return _finish(out, stats, path)
 
 
 # ----------------------------------------------------------------------------- BIO / CoNLL
 
 
 def _split_columns(line: str, sep: str | None) -> list[str]:
-    if sep is not None:
-        return line.split(sep)
-    return line.split("\t") if "\t" in line else line.split()
+  if sep is not None:
+    return line.split(sep)
+  return line.split("\t") if "\t" in line else line.split()
 
 
 def _sniff_columns(path: str, lines: list[str], sep: str | None) -> tuple[str | None, int]:
-    """(column order or None if no column looks like tags, usual column count), first 200 lines."""
-    token_first = tag_first = 0
-    widths: collections.Counter = collections.Counter()
-    for line in lines:
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            continue
-        cols = _split_columns(line, sep)
-        widths[len(cols)] += 1
-        if len(cols) >= 2:
-            token_first += bool(_BIO_TAG.match(cols[-1]))
-            tag_first += bool(_BIO_TAG.match(cols[0]))
-        if sum(widths.values()) == 200:
-            break
-    if not widths:
-        raise DataFormatError(f"{path}: no tokens found")
-    order = "tag_first" if tag_first > token_first else "token_first"
-    return (order if token_first or tag_first else None), max(2, widths.most_common(1)[0][0])
+  """(column order or None if no column looks like tags, usual column count), first 200 lines."""
+  token_first = tag_first = 0
+  widths: collections.Counter = collections.Counter()
+  for line in lines:
+    if not line.strip() or line.startswith("-DOCSTART-"):
+      continue
+    cols = _split_columns(line, sep)
+    widths[len(cols)] += 1
+    if len(cols) >= 2:
+      token_first += bool(_BIO_TAG.match(cols[-1]))
+      tag_first += bool(_BIO_TAG.match(cols[0]))
+    if sum(widths.values()) == 200:
+      break
+  if not widths:
+    raise DataFormatError(f"{path}: no tokens found")
+  order = "tag_first" if tag_first > token_first else "token_first"
+  return (order if token_first or tag_first else None), max(2, widths.most_common(1)[0][0])
 
 
-def read_bio(path: str, column_order: str = "auto", sep: str | None = None, *,
-             stats: ReadStats | None = None) -> list[NERExample]:
-    """Reads CoNLL/BIO column files: one token per line, a blank line between sentences.
+def read_bio(
+  path: str, column_order: str = "auto", sep: str | None = None, *, stats: ReadStats | None = None
+) -> list[NERExample]:
+  """Reads CoNLL/BIO column files: one token per line, a blank line between sentences.
 
-    ``column_order``: ``"token_first"`` (``token<TAB>tag``; with more columns the tag is the
-    last one, as in CoNLL-2003), ``"tag_first"`` (``tag<TAB>token``, MIT movie/restaurant), or
-    ``"auto"``: the column that looks like a BIO tag in more of the first 200 lines (ties go to
-    token-first). ``sep=None`` splits on tabs when a line has one, else on whitespace; only the
-    line break is stripped, so a token may be a space. ``-DOCSTART-`` lines end the sentence
-    and are dropped. Tags: ``O``, ``B-``, ``I-`` (an ``I-`` that does not continue an entity of
-    its type opens one, IOB1 style), ``E-``/``L-`` (end), ``S-``/``U-`` (single). Types are the
-    tags without their prefix. Example::
+  ``column_order``: ``"token_first"`` (``token<TAB>tag``; with more columns the tag is the
+  last one, as in CoNLL-2003), ``"tag_first"`` (``tag<TAB>token``, MIT movie/restaurant), or
+  ``"auto"``: the column that looks like a BIO tag in more of the first 200 lines (ties go to
+  token-first). ``sep=None`` splits on tabs when a line has one, else on whitespace; only the
+  line break is stripped, so a token may be a space. ``-DOCSTART-`` lines end the sentence
+  and are dropped. Tags: ``O``, ``B-``, ``I-`` (an ``I-`` that does not continue an entity of
+  its type opens one, IOB1 style), ``E-``/``L-`` (end), ``S-``/``U-`` (single). Types are the
+  tags without their prefix. Example::
 
-        read_bio("../shared/data/crossner/ai/test.txt")  # 431 sentences
-    """
-    path = os.fspath(path)
-    if column_order not in ("auto", "token_first", "tag_first"):
-        raise ValueError(f"column_order must be 'auto', 'token_first' or 'tag_first', "
-                         f"got {column_order!r}")
-    stats = stats or ReadStats()
-    with open(path, encoding="utf-8") as f:
-        lines = [line.rstrip("\r\n") for line in f]
-    detected, ncols = _sniff_columns(path, lines, sep)
-    if column_order == "auto":
-        if detected is None:
-            raise DataFormatError(f"{path}: cannot detect the column order: no column of the "
-                                  f"first 200 token lines looks like a BIO tag")
-        column_order = detected
-    if column_order == "tag_first":
-        ncols = 2
-    out: list[NERExample] = []
-    tokens: list[str] = []
-    spans: list[tuple[int, int, str]] = []
-    open_span: list | None = None  # [start, label] of the entity that may still grow
+      read_bio("../shared/data/crossner/ai/test.txt")  # 431 sentences
+  """
+  path = os.fspath(path)
+  if column_order not in ("auto", "token_first", "tag_first"):
+    raise ValueError(f"column_order must be 'auto', 'token_first' or 'tag_first', got {column_order!r}")
+  stats = stats or ReadStats()
+  with open(path, encoding="utf-8") as f:
+    lines = [line.rstrip("\r\n") for line in f]
+  detected, ncols = _sniff_columns(path, lines, sep)
+  if column_order == "auto":
+    if detected is None:
+      raise DataFormatError(
+        f"{path}: cannot detect the column order: no column of the first 200 token lines looks like a BIO tag"
+      )
+    column_order = detected
+  if column_order == "tag_first":
+    ncols = 2
+  out: list[NERExample] = []
+  tokens: list[str] = []
+  spans: list[tuple[int, int, str]] = []
+  open_span: list | None = None  # [start, label] of the entity that may still grow
 
-    def flush():
-        nonlocal tokens, spans, open_span
-        if open_span is not None:
-            spans.append((open_span[0], len(tokens) - 1, open_span[1]))
-        if tokens:
-            stats.records += 1
-            out.append(NERExample(tokens, spans, (), str(len(out))))
-        tokens, spans, open_span = [], [], None
+  def flush():
+    nonlocal tokens, spans, open_span
+    if open_span is not None:
+      spans.append((open_span[0], len(tokens) - 1, open_span[1]))
+    if tokens:
+      stats.records += 1
+      out.append(NERExample(tokens, spans, (), str(len(out))))
+    tokens, spans, open_span = [], [], None
 
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            flush()
-            continue
-        if line.startswith("-DOCSTART-"):
-            flush()
-            continue
-        cols = _split_columns(line, sep)
-        if len(cols) != ncols:
-            raise DataFormatError(f"{path}:{lineno}: expected {ncols} columns, got {len(cols)}: "
-                                  f"{line[:80]!r}")
-        token, tag = (cols[0], cols[-1]) if column_order == "token_first" else (cols[1], cols[0])
-        match = _BIO_TAG.match(tag)
-        if not match:
-            raise DataFormatError(f"{path}:{lineno}: bad tag {tag!r} (expected O or "
-                                  f"B-/I-/E-/S-<type>, column order {column_order})")
-        prefix, label = match.groups()
-        position = len(tokens)
-        tokens.append(token)
-        continues = open_span is not None and open_span[1] == label
-        if prefix is None or prefix in "BSU" or not continues:
-            if open_span is not None:
-                spans.append((open_span[0], position - 1, open_span[1]))
-            open_span = None if prefix is None else [position, label]
-        if prefix in ("E", "L", "S", "U"):
-            spans.append((open_span[0], position, label))
-            open_span = None
-    flush()
-    return _finish(out, stats, path)
+  for lineno, line in enumerate(lines, start=1):
+    if not line.strip():
+      flush()
+      continue
+    if line.startswith("-DOCSTART-"):
+      flush()
+      continue
+    cols = _split_columns(line, sep)
+    if len(cols) != ncols:
+      raise DataFormatError(f"{path}:{lineno}: expected {ncols} columns, got {len(cols)}: {line[:80]!r}")
+    token, tag = (cols[0], cols[-1]) if column_order == "token_first" else (cols[1], cols[0])
+    match = _BIO_TAG.match(tag)
+    if not match:
+      raise DataFormatError(
+        f"{path}:{lineno}: bad tag {tag!r} (expected O or B-/I-/E-/S-<type>, column order {column_order})"
+      )
+    prefix, label = match.groups()
+    position = len(tokens)
+    tokens.append(token)
+    continues = open_span is not None and open_span[1] == label
+    if prefix is None or prefix in "BSU" or not continues:
+      if open_span is not None:
+        spans.append((open_span[0], position - 1, open_span[1]))
+      open_span = None if prefix is None else [position, label]
+    if prefix in ("E", "L", "S", "U"):
+      spans.append((open_span[0], position, label))
+      open_span = None
+  flush()
+  return _finish(out, stats, path)
 
 
 # ----------------------------------------------------------------------------- labels & folders
 
 
 def read_label_file(path: str) -> list[str]:
-    """Reads entity types: a JSON list (``labels.json``) or one type per line (``label.txt``).
+  """Reads entity types: a JSON list (``labels.json``) or one type per line (``label.txt``).
 
-    Blank lines are ignored; a duplicate type is an error. Example::
+  Blank lines are ignored; a duplicate type is an error. Example::
 
-        read_label_file("../shared/data/gner/crossner_ai/label.txt")[:2]
-        # ['organization', 'university']
-    """
-    path = os.fspath(path)
-    if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            try:
-                labels = json.load(f)
-            except json.JSONDecodeError as e:
-                raise _fail(f"{path}:{e.lineno}", f"invalid JSON ({e.msg})") from None
-        if not isinstance(labels, list):
-            raise DataFormatError(f"{path}: expected a JSON list of type strings")
-        located = [(f"{path}: record {i}", label) for i, label in enumerate(labels)]
-    else:
-        with open(path, encoding="utf-8") as f:
-            located = [(f"{path}:{n}", line.strip()) for n, line in enumerate(f, 1) if line.strip()]
-    seen: dict[str, str] = {}
-    for loc, label in located:
-        if not isinstance(label, str) or not label.strip():
-            raise _fail(loc, f"type {label!r} is not a non-empty string")
-        if label in seen:
-            raise _fail(loc, f"duplicate type {label!r} (first at {seen[label]})")
-        seen[label] = loc
-    return list(seen)
+      read_label_file("../shared/data/gner/crossner_ai/label.txt")[:2]
+      # ['organization', 'university']
+  """
+  path = os.fspath(path)
+  if path.endswith(".json"):
+    with open(path, encoding="utf-8") as f:
+      try:
+        labels = json.load(f)
+      except json.JSONDecodeError as e:
+        raise _fail(f"{path}:{e.lineno}", f"invalid JSON ({e.msg})") from None
+    if not isinstance(labels, list):
+      raise DataFormatError(f"{path}: expected a JSON list of type strings")
+    located = [(f"{path}: record {i}", label) for i, label in enumerate(labels)]
+  else:
+    with open(path, encoding="utf-8") as f:
+      located = [(f"{path}:{n}", line.strip()) for n, line in enumerate(f, 1) if line.strip()]
+  seen: dict[str, str] = {}
+  for loc, label in located:
+    if not isinstance(label, str) or not label.strip():
+      raise _fail(loc, f"type {label!r} is not a non-empty string")
+    if label in seen:
+      raise _fail(loc, f"duplicate type {label!r} (first at {seen[label]})")
+    seen[label] = loc
+  return list(seen)
 
 
-_SPLIT_ALIASES = {"dev": ("dev", "validation", "val"), "validation": ("validation", "dev", "val"),
-                  "val": ("val", "validation", "dev")}
+_SPLIT_ALIASES = {
+  "dev": ("dev", "validation", "val"),
+  "validation": ("validation", "dev", "val"),
+  "val": ("val", "validation", "dev"),
+}
 _JSON_FORMATS = {  # sniffed from the keys of the first record, in this order
-    "gliner": ("tokenized_text", "ner"),
-    "conversations": ("conversations",),
-    "slimer": ("doc_question_pairID", "tagName", "input", "output"),
-    "instructuie": ("sentence", "entities"),
+  "gliner": ("tokenized_text", "ner"),
+  "conversations": ("conversations",),
+  "slimer": ("doc_question_pairID", "tagName", "input", "output"),
+  "instructuie": ("sentence", "entities"),
 }
 
 
 def detect_json_format(records: Sequence[tuple[str, Any]], path: str = "") -> str:
-    """Names the JSON format of ``(location, record)`` pairs from the first record's keys."""
-    if not records:
-        raise DataFormatError(f"{path}: no records")
-    loc, first = records[0]
-    if isinstance(first, dict):
-        for name, keys in _JSON_FORMATS.items():
-            if all(k in first for k in keys):
-                return name
-    keys = sorted(first) if isinstance(first, dict) else type(first).__name__
-    raise _fail(loc, f"unrecognised NER record {keys}; expected one of "
-                     f"{ {n: list(k) for n, k in _JSON_FORMATS.items()} }")
+  """Names the JSON format of ``(location, record)`` pairs from the first record's keys."""
+  if not records:
+    raise DataFormatError(f"{path}: no records")
+  loc, first = records[0]
+  if isinstance(first, dict):
+    for name, keys in _JSON_FORMATS.items():
+      if all(k in first for k in keys):
+        return name
+  keys = sorted(first) if isinstance(first, dict) else type(first).__name__
+  raise _fail(
+    loc, f"unrecognised NER record {keys}; expected one of { {n: list(k) for n, k in _JSON_FORMATS.items()} }"
+  )
 
 
-def read_ner_file(path: str, *, column_order: str = "auto", sep: str | None = None,
-                  case_sensitive: bool = True, stats: ReadStats | None = None) -> list[NERExample]:
-    """Reads any supported file: ``.txt``/``.bio``/``.conll``/``.tsv`` as BIO, JSON by content.
+def read_ner_file(
+  path: str,
+  *,
+  column_order: str = "auto",
+  sep: str | None = None,
+  case_sensitive: bool = True,
+  stats: ReadStats | None = None,
+) -> list[NERExample]:
+  """Reads any supported file: ``.txt``/``.bio``/``.conll``/``.tsv`` as BIO, JSON by content.
 
-    ``column_order``/``sep`` apply to BIO files, ``case_sensitive`` to mention matching.
-    Example: ``read_ner_file("pilener_train.json")``.
-    """
-    path = os.fspath(path)
-    stats = stats or ReadStats()
-    if path.endswith((".txt", ".bio", ".conll", ".tsv")):
-        return read_bio(path, column_order, sep, stats=stats)
-    records = _load_json_records(path)
-    fmt = detect_json_format(records, path)
-    if fmt == "gliner":
-        return _gliner_records(records, path, stats)
-    if fmt == "instructuie":
-        return _instructuie_records(records, path, stats)
-    read = _conversation_records if fmt == "conversations" else _slimer_records
-    return read(records, path, stats, case_sensitive)
+  ``column_order``/``sep`` apply to BIO files, ``case_sensitive`` to mention matching.
+  Example: ``read_ner_file("pilener_train.json")``.
+  """
+  path = os.fspath(path)
+  stats = stats or ReadStats()
+  if path.endswith((".txt", ".bio", ".conll", ".tsv")):
+    return read_bio(path, column_order, sep, stats=stats)
+  records = _load_json_records(path)
+  fmt = detect_json_format(records, path)
+  if fmt == "gliner":
+    return _gliner_records(records, path, stats)
+  if fmt == "instructuie":
+    return _instructuie_records(records, path, stats)
+  read = _conversation_records if fmt == "conversations" else _slimer_records
+  return read(records, path, stats, case_sensitive)
 
 
 def find_split_file(folder: str, split: str) -> str:
-    """Path of ``<split>.txt`` / ``.jsonl`` / ``.json`` in ``folder`` (first found, that order).
+  """Path of ``<split>.txt`` / ``.jsonl`` / ``.json`` in ``folder`` (first found, that order).
 
-    ``dev``, ``validation`` and ``val`` stand for one another.
-    """
-    folder = os.fspath(folder)
-    names = _SPLIT_ALIASES.get(split, (split,))
-    for name in names:
-        for ext in (".txt", ".jsonl", ".json"):
-            candidate = os.path.join(folder, name + ext)
-            if os.path.isfile(candidate):
-                return candidate
-    raise FileNotFoundError(
-        f"{folder}: no file for split {split!r} (looked for "
-        f"{[n + e for n in names for e in ('.txt', '.jsonl', '.json')]})")
+  ``dev``, ``validation`` and ``val`` stand for one another.
+  """
+  folder = os.fspath(folder)
+  names = _SPLIT_ALIASES.get(split, (split,))
+  for name in names:
+    for ext in (".txt", ".jsonl", ".json"):
+      candidate = os.path.join(folder, name + ext)
+      if os.path.isfile(candidate):
+        return candidate
+  raise FileNotFoundError(
+    f"{folder}: no file for split {split!r} (looked for {[n + e for n in names for e in ('.txt', '.jsonl', '.json')]})"
+  )
 
 
 def read_dataset_folder(folder: str, split: str, **options) -> list[NERExample]:
-    """Reads split ``split`` of a dataset folder.
+  """Reads split ``split`` of a dataset folder.
 
-    The file is ``<split>.txt`` (BIO), else ``<split>.jsonl``, else ``<split>.json`` (the
-    first that exists; ``dev``/``validation``/``val`` are aliases); a JSON format is chosen
-    from the keys of its first record (see :func:`detect_json_format`). Example::
+  The file is ``<split>.txt`` (BIO), else ``<split>.jsonl``, else ``<split>.json`` (the
+  first that exists; ``dev``/``validation``/``val`` are aliases); a JSON format is chosen
+  from the keys of its first record (see :func:`detect_json_format`). Example::
 
-        read_dataset_folder("../shared/data/gner/crossner_ai", "test")
-    """
-    return read_ner_file(find_split_file(folder, split), **options)
+      read_dataset_folder("../shared/data/gner/crossner_ai", "test")
+  """
+  return read_ner_file(find_split_file(folder, split), **options)
 
 
 def split_names(folder: str) -> list[str]:
-    """The standard splits (``train``, ``dev``, ``test``) that ``folder`` has a file for."""
-    out = []
-    for split in ("train", "dev", "test"):
-        try:
-            find_split_file(folder, split)
-        except FileNotFoundError:
-            continue
-        out.append(split)
-    return out
+  """The standard splits (``train``, ``dev``, ``test``) that ``folder`` has a file for."""
+  out = []
+  for split in ("train", "dev", "test"):
+    try:
+      find_split_file(folder, split)
+    except FileNotFoundError:
+      continue
+    out.append(split)
+  return out
 
 
 def count_types(examples: Iterable[NERExample]) -> collections.Counter:
-    """Counts spans per type (handy to check label spellings before mapping them)."""
-    return collections.Counter(label for ex in examples for _, _, label in ex.spans)
+  """Counts spans per type (handy to check label spellings before mapping them)."""
+  return collections.Counter(label for ex in examples for _, _, label in ex.spans)

@@ -41,10 +41,19 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.data.readers import NERExample
-from gliner_jax.inference.processing import (TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, BatchShape, EncodedText,
-                                   PromptTokenizer, bucket, pad_batch, validate_labels)
+from gliner_jax.inference.processing import (
+  TOKEN_BUCKETS,
+  TYPE_BUCKETS,
+  WORD_BUCKETS,
+  BatchShape,
+  EncodedText,
+  PromptTokenizer,
+  bucket,
+  pad_batch,
+  validate_labels,
+)
+from gliner_jax.model.config import GLiNERConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +92,10 @@ class RecipeConfig:
       if not 0.0 <= getattr(self, name) <= 1.0:
         raise ValueError(f"RecipeConfig.{name} must be in [0, 1], got {getattr(self, name)}")
     if not self.max_width <= self.overlap < self.max_len:
-      raise ValueError(f"RecipeConfig: need max_width ({self.max_width}) <= window_overlap "
-                       f"({self.overlap}) < max_len ({self.max_len}) so windows keep every span whole")
+      raise ValueError(
+        f"RecipeConfig: need max_width ({self.max_width}) <= window_overlap "
+        f"({self.overlap}) < max_len ({self.max_len}) so windows keep every span whole"
+      )
     if self.max_tokens is not None and self.max_tokens < 2:
       raise ValueError(f"RecipeConfig.max_tokens must be >= 2 or None, got {self.max_tokens}")
     for name in ("token_buckets", "word_buckets", "type_buckets"):
@@ -142,8 +153,7 @@ def window_bounds(num_words: int, max_len: int, overlap: int) -> list[tuple[int,
     [(0, 4), (3, 7), (6, 10)]
   """
   if max_len < 1 or not 0 <= overlap < max_len:
-    raise ValueError(f"windows need max_len >= 1 and 0 <= overlap < max_len, got max_len={max_len}, "
-                     f"overlap={overlap}")
+    raise ValueError(f"windows need max_len >= 1 and 0 <= overlap < max_len, got max_len={max_len}, overlap={overlap}")
   bounds, start = [], 0
   while True:
     end = min(start + max_len, num_words)
@@ -153,8 +163,9 @@ def window_bounds(num_words: int, max_len: int, overlap: int) -> list[tuple[int,
     start = end - overlap
 
 
-def split_into_windows(example: NERExample, max_len: int, overlap: int,
-                       stats: RecipeStats | None = None) -> list[NERExample]:
+def split_into_windows(
+  example: NERExample, max_len: int, overlap: int, stats: RecipeStats | None = None
+) -> list[NERExample]:
   """Cuts a passage longer than `max_len` words into overlapping windows (see `window_bounds`).
 
   Spans inside a window are kept with re-based indices; spans crossing a window edge are left out
@@ -186,8 +197,13 @@ def positive_types(example: NERExample) -> list[str]:
   return list(dict.fromkeys(t for _, _, t in example.spans))
 
 
-def sample_prompt(example: NERExample, rng: np.random.Generator, pool_of_types: Iterable[str],
-                  cfg: RecipeConfig, stats: RecipeStats | None = None) -> list[str]:
+def sample_prompt(
+  example: NERExample,
+  rng: np.random.Generator,
+  pool_of_types: Iterable[str],
+  cfg: RecipeConfig,
+  stats: RecipeStats | None = None,
+) -> list[str]:
   """The entity types to put in this example's prompt (positives, negatives, drop, shuffle, cap).
 
   Negatives are the example's explicit negatives if it has any, otherwise (with probability
@@ -211,10 +227,10 @@ def sample_prompt(example: NERExample, rng: np.random.Generator, pool_of_types: 
   if cfg.shuffle_types and len(types) > 1:
     types = [types[i] for i in rng.permutation(len(types))]
   if len(types) > 1 and rng.random() < cfg.prompt_drop:
-    types = types[:int(rng.integers(1, len(types) + 1))]
+    types = types[: int(rng.integers(1, len(types) + 1))]
   if stats is not None:
     stats.types_truncated += max(0, len(types) - cfg.max_types)
-  types = types[:cfg.max_types]
+  types = types[: cfg.max_types]
   if types:
     try:
       validate_labels(types)
@@ -223,8 +239,13 @@ def sample_prompt(example: NERExample, rng: np.random.Generator, pool_of_types: 
   return types
 
 
-def _encode_rows(pairs: Sequence[tuple[NERExample, tuple[str, ...]]], ptok: PromptTokenizer,
-                 limit: int, overlap: int, stats: RecipeStats) -> list[_Row]:
+def _encode_rows(
+  pairs: Sequence[tuple[NERExample, tuple[str, ...]]],
+  ptok: PromptTokenizer,
+  limit: int,
+  overlap: int,
+  stats: RecipeStats,
+) -> list[_Row]:
   """Tokenizes (window, prompt) pairs, splitting windows whose tokens exceed `limit`."""
   if not pairs:
     return []
@@ -232,19 +253,24 @@ def _encode_rows(pairs: Sequence[tuple[NERExample, tuple[str, ...]]], ptok: Prom
   rows = []
   for (ex, prompt), enc in zip(pairs, encoded):
     if len(enc.type_token_index) != len(prompt):
-      raise ValueError(f"example {ex.id!r}: prompt {list(prompt)} gave {len(enc.type_token_index)} "
-                       f"{ptok.config.ent_token} tokens, expected {len(prompt)}")
+      raise ValueError(
+        f"example {ex.id!r}: prompt {list(prompt)} gave {len(enc.type_token_index)} "
+        f"{ptok.config.ent_token} tokens, expected {len(prompt)}"
+      )
     if enc.num_tokens <= limit:
       rows.append(_Row(ex, prompt, enc))
       continue
     base = ptok.encode_batch([[]], [list(prompt)])[0].num_tokens
     n = len(ex.tokens)
     if base >= limit:
-      raise ValueError(f"the prompt of {len(prompt)} types takes {base} tokens, not less than the "
-                       f"limit {limit}; lower max_types")
+      raise ValueError(
+        f"the prompt of {len(prompt)} types takes {base} tokens, not less than the limit {limit}; lower max_types"
+      )
     if n == 1:
-      raise ValueError(f"example {ex.id!r}: the word {ex.tokens[0][:40]!r} alone needs "
-                       f"{enc.num_tokens - base} tokens, over the {limit - base} left by the prompt")
+      raise ValueError(
+        f"example {ex.id!r}: the word {ex.tokens[0][:40]!r} alone needs "
+        f"{enc.num_tokens - base} tokens, over the {limit - base} left by the prompt"
+      )
     new_len = max(1, min(n - 1, n * (limit - base) // (enc.num_tokens - base)))
     pieces = split_into_windows(ex, new_len, min(overlap, new_len // 2))
     stats.subtoken_splits += len(pieces) - 1
@@ -252,18 +278,22 @@ def _encode_rows(pairs: Sequence[tuple[NERExample, tuple[str, ...]]], ptok: Prom
   return rows
 
 
-def _assemble(rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: RecipeStats,
-              token_level: bool = False) -> dict[str, np.ndarray]:
+def _assemble(
+  rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: RecipeStats, token_level: bool = False
+) -> dict[str, np.ndarray]:
   """Pads rows to bucket shapes and builds labels [B, W, K, C], span_mask and type_mask
   (token_level: labels [B, W, C, 3], word_mask and type_mask)."""
   if len(rows) > cfg.batch_size:
-    raise ValueError(f"{len(rows)} rows (after windowing and subtoken splitting) do not fit "
-                     f"batch_size={cfg.batch_size}; use BatchIterator, which carries them over")
+    raise ValueError(
+      f"{len(rows)} rows (after windowing and subtoken splitting) do not fit "
+      f"batch_size={cfg.batch_size}; use BatchIterator, which carries them over"
+    )
   shape = BatchShape(
-      batch=cfg.batch_size,
-      tokens=bucket(max([r.encoded.num_tokens for r in rows], default=1), cfg.token_buckets),
-      words=bucket(max([r.encoded.num_words for r in rows] + [1]), cfg.word_buckets),
-      types=bucket(max([len(r.prompt) for r in rows] + [1]), cfg.type_buckets))
+    batch=cfg.batch_size,
+    tokens=bucket(max([r.encoded.num_tokens for r in rows], default=1), cfg.token_buckets),
+    words=bucket(max([r.encoded.num_words for r in rows] + [1]), cfg.word_buckets),
+    types=bucket(max([len(r.prompt) for r in rows] + [1]), cfg.type_buckets),
+  )
   out = pad_batch([r.encoded for r in rows], shape, pad_id)
   if token_level:
     return _assemble_token_labels(rows, shape, out, stats)
@@ -271,7 +301,7 @@ def _assemble(rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: Recip
   labels = np.zeros((shape.batch, shape.words, k_max, shape.types), np.float32)
   type_mask = np.zeros((shape.batch, shape.types), bool)
   for i, row in enumerate(rows):
-    type_mask[i, :len(row.prompt)] = True
+    type_mask[i, : len(row.prompt)] = True
     index = {t: c for c, t in enumerate(row.prompt)}
     for s, e, t in row.example.spans:
       if e - s >= k_max:
@@ -287,18 +317,19 @@ def _assemble(rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: Recip
   return out
 
 
-def _assemble_token_labels(rows: Sequence[_Row], shape: BatchShape, out: dict[str, np.ndarray],
-                           stats: RecipeStats) -> dict[str, np.ndarray]:
+def _assemble_token_labels(
+  rows: Sequence[_Row], shape: BatchShape, out: dict[str, np.ndarray], stats: RecipeStats
+) -> dict[str, np.ndarray]:
   labels = np.zeros((shape.batch, shape.words, shape.types, 3), np.float32)
   type_mask = np.zeros((shape.batch, shape.types), bool)
   for i, row in enumerate(rows):
-    type_mask[i, :len(row.prompt)] = True
+    type_mask[i, : len(row.prompt)] = True
     index = {t: c for c, t in enumerate(row.prompt)}
     for s, e, t in row.example.spans:
       if t in index:
         labels[i, s, index[t], 0] = 1.0
         labels[i, e, index[t], 1] = 1.0
-        labels[i, s:e + 1, index[t], 2] = 1.0
+        labels[i, s : e + 1, index[t], 2] = 1.0
   out["word_mask"] = np.arange(shape.words)[None, :] < out["num_words"][:, None]
   out["labels"] = labels
   out["type_mask"] = type_mask
@@ -312,14 +343,18 @@ def _token_level(ptok: PromptTokenizer) -> bool:
 
 def _check_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
   if ptok.config.max_width != cfg.max_width:
-    raise ValueError(f"RecipeConfig.max_width={cfg.max_width} but the model has "
-                     f"max_width={ptok.config.max_width}; labels must match the logits' K axis")
+    raise ValueError(
+      f"RecipeConfig.max_width={cfg.max_width} but the model has "
+      f"max_width={ptok.config.max_width}; labels must match the logits' K axis"
+    )
   limit = cfg.max_tokens if cfg.max_tokens is not None else encoder_token_limit(ptok.config)
   hard = encoder_token_limit(ptok.config)
   if bucket(limit, cfg.token_buckets) > hard:
-    raise ValueError(f"token_buckets={cfg.token_buckets} would pad a {limit}-token row to "
-                     f"{bucket(limit, cfg.token_buckets)} tokens, past the encoder's limit of {hard}; "
-                     f"add a bucket of at most {hard}")
+    raise ValueError(
+      f"token_buckets={cfg.token_buckets} would pad a {limit}-token row to "
+      f"{bucket(limit, cfg.token_buckets)} tokens, past the encoder's limit of {hard}; "
+      f"add a bucket of at most {hard}"
+    )
   return limit
 
 
@@ -327,10 +362,14 @@ def _pool(examples: Iterable[NERExample]) -> set[str]:
   return {t for ex in examples for _, _, t in ex.spans}
 
 
-def make_training_batch(examples: Sequence[NERExample], prompt_tokenizer: PromptTokenizer,
-                        cfg: RecipeConfig, rng: np.random.Generator,
-                        pool_of_types: Iterable[str] | None = None,
-                        stats: RecipeStats | None = None) -> dict[str, np.ndarray]:
+def make_training_batch(
+  examples: Sequence[NERExample],
+  prompt_tokenizer: PromptTokenizer,
+  cfg: RecipeConfig,
+  rng: np.random.Generator,
+  pool_of_types: Iterable[str] | None = None,
+  stats: RecipeStats | None = None,
+) -> dict[str, np.ndarray]:
   """One training batch: pad_batch arrays + labels [B, W, K, C], span_mask [B, W, K], type_mask [B, C]
   (token_level models: labels [B, W, C, 3], word_mask [B, W], type_mask [B, C]).
 
@@ -378,8 +417,15 @@ class BatchIterator:
     >>> it2 = BatchIterator(examples, ..., seed=0); it2.set_state(state)  # continues like `it`
   """
 
-  def __init__(self, source: Iterable[NERExample], prompt_tokenizer: PromptTokenizer,
-               cfg: RecipeConfig, seed: int = 0, *, drop_remainder: bool = False):
+  def __init__(
+    self,
+    source: Iterable[NERExample],
+    prompt_tokenizer: PromptTokenizer,
+    cfg: RecipeConfig,
+    seed: int = 0,
+    *,
+    drop_remainder: bool = False,
+  ):
     self.prompt_tokenizer = prompt_tokenizer
     self.cfg = cfg
     self.drop_remainder = drop_remainder
@@ -437,15 +483,15 @@ class BatchIterator:
       raise StopIteration
     batch_types = _pool(windows)
     pool = batch_types | set(self._memory)
-    pairs = carried + [(w, tuple(sample_prompt(w, self._rng, pool, self.cfg, self.stats)))
-                       for w in windows]
+    pairs = carried + [(w, tuple(sample_prompt(w, self._rng, pool, self.cfg, self.stats))) for w in windows]
     rows = _encode_rows(pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats)
     self._carry += [(r.example, r.prompt) for r in rows[size:]]
     if self.cfg.type_memory:
       fresh = [t for t in self._memory if t not in batch_types] + sorted(batch_types)
-      self._memory = fresh[-self.cfg.type_memory:]
-    return _assemble(rows[:size], self.cfg, self.prompt_tokenizer.pad_id, self.stats,
-                     _token_level(self.prompt_tokenizer))
+      self._memory = fresh[-self.cfg.type_memory :]
+    return _assemble(
+      rows[:size], self.cfg, self.prompt_tokenizer.pad_id, self.stats, _token_level(self.prompt_tokenizer)
+    )
 
   def get_state(self) -> dict[str, Any]:
     """JSON-serialisable state; pass it to `set_state` of a new iterator over the same source."""
@@ -453,14 +499,14 @@ class BatchIterator:
     if self._iter is not None and hasattr(self._iter, "get_state"):
       source_state = self._iter.get_state()
     return {
-        "rng": self._rng.bit_generator.state,
-        "pending": [ex.to_json() for ex in self._pending],
-        "carry": [{"example": ex.to_json(), "prompt": list(p)} for ex, p in self._carry],
-        "memory": list(self._memory),
-        "consumed": self._consumed,
-        "exhausted": self._exhausted,
-        "source": source_state,
-        "stats": dataclasses.asdict(self.stats),
+      "rng": self._rng.bit_generator.state,
+      "pending": [ex.to_json() for ex in self._pending],
+      "carry": [{"example": ex.to_json(), "prompt": list(p)} for ex, p in self._carry],
+      "memory": list(self._memory),
+      "consumed": self._consumed,
+      "exhausted": self._exhausted,
+      "source": source_state,
+      "stats": dataclasses.asdict(self.stats),
     }
 
   def set_state(self, state: dict[str, Any]) -> None:
@@ -473,14 +519,17 @@ class BatchIterator:
       fresh.set_state(state["source"])
     else:
       if fresh is self._iter or (fresh is self._source and self._consumed):
-        raise ValueError("cannot rewind a one-shot iterator source; build the BatchIterator on a "
-                         "list, a dataset or a fresh generator before calling set_state")
+        raise ValueError(
+          "cannot rewind a one-shot iterator source; build the BatchIterator on a "
+          "list, a dataset or a fresh generator before calling set_state"
+        )
       for i in range(state["consumed"]):
         try:
           next(fresh)
         except StopIteration:
-          raise ValueError(f"the source ended after {i} examples; the state was saved after "
-                           f"{state['consumed']}") from None
+          raise ValueError(
+            f"the source ended after {i} examples; the state was saved after {state['consumed']}"
+          ) from None
     self._iter = fresh
     self._rng.bit_generator.state = state["rng"]
     self._pending = collections.deque(NERExample.from_json(d) for d in state["pending"])

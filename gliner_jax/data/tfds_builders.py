@@ -39,250 +39,255 @@ _PILENER_NAMES = ("pilener_train.json", "train.json")
 
 
 def features() -> tfds.features.FeaturesDict:
-    """The tfds feature spec of one :class:`NERExample`."""
-    text = tfds.features.Text
-    return tfds.features.FeaturesDict({
-        "tokens": tfds.features.Sequence(text()),
-        "span_starts": tfds.features.Sequence(np.int32),
-        "span_ends": tfds.features.Sequence(np.int32),
-        "span_types": tfds.features.Sequence(text()),
-        "negatives": tfds.features.Sequence(text()),
-        "id": text(),
-    })
+  """The tfds feature spec of one :class:`NERExample`."""
+  text = tfds.features.Text
+  return tfds.features.FeaturesDict(
+    {
+      "tokens": tfds.features.Sequence(text()),
+      "span_starts": tfds.features.Sequence(np.int32),
+      "span_ends": tfds.features.Sequence(np.int32),
+      "span_types": tfds.features.Sequence(text()),
+      "negatives": tfds.features.Sequence(text()),
+      "id": text(),
+    }
+  )
 
 
 def example_to_features(example: NERExample) -> dict[str, Any]:
-    """Feature dict for ``example`` (built from :meth:`NERExample.to_json`)."""
-    data = example.to_json()
-    return {
-        "tokens": data["tokens"],
-        "span_starts": [s for s, _, _ in data["spans"]],
-        "span_ends": [e for _, e, _ in data["spans"]],
-        "span_types": [t for _, _, t in data["spans"]],
-        "negatives": data["negatives"],
-        "id": data["id"],
-    }
+  """Feature dict for ``example`` (built from :meth:`NERExample.to_json`)."""
+  data = example.to_json()
+  return {
+    "tokens": data["tokens"],
+    "span_starts": [s for s, _, _ in data["spans"]],
+    "span_ends": [e for _, e, _ in data["spans"]],
+    "span_types": [t for _, _, t in data["spans"]],
+    "negatives": data["negatives"],
+    "id": data["id"],
+  }
 
 
 def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def example_from_features(row: dict[str, Any]) -> NERExample:
-    """Inverse of :func:`example_to_features` for rows read back by tfds (bytes, numpy)."""
-    spans = [(int(s), int(e), _text(t))
-             for s, e, t in zip(row["span_starts"], row["span_ends"], row["span_types"])]
-    return NERExample.from_json({
-        "tokens": [_text(t) for t in row["tokens"]],
-        "spans": spans,
-        "negatives": [_text(n) for n in row["negatives"]],
-        "id": _text(row["id"]),
-    })
+  """Inverse of :func:`example_to_features` for rows read back by tfds (bytes, numpy)."""
+  spans = [(int(s), int(e), _text(t)) for s, e, t in zip(row["span_starts"], row["span_ends"], row["span_types"])]
+  return NERExample.from_json(
+    {
+      "tokens": [_text(t) for t in row["tokens"]],
+      "spans": spans,
+      "negatives": [_text(n) for n in row["negatives"]],
+      "id": _text(row["id"]),
+    }
+  )
 
 
 def heldout_bucket(example: NERExample) -> float:
-    """A stable number in [0, 1) from the example's tokens (same text -> same bucket)."""
-    digest = hashlib.sha256("\x1f".join(example.tokens).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+  """A stable number in [0, 1) from the example's tokens (same text -> same bucket)."""
+  digest = hashlib.sha256("\x1f".join(example.tokens).encode("utf-8")).digest()
+  return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def _generate(examples: Sequence[NERExample]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for key, example in enumerate(examples):
-        yield key, example_to_features(example)
+  for key, example in enumerate(examples):
+    yield key, example_to_features(example)
 
 
 def _split_generators(splits: dict[str, list[NERExample]], where: str) -> dict[str, Iterator]:
-    empty = [name for name, examples in splits.items() if not examples]
-    if empty:  # tfds cannot write an empty split; say so before it fails mid-build
-        raise ValueError(f"{where}: split(s) {empty} would have no examples "
-                         f"(sizes {({n: len(e) for n, e in splits.items()})})")
-    return {name: _generate(examples) for name, examples in splits.items()}
+  empty = [name for name, examples in splits.items() if not examples]
+  if empty:  # tfds cannot write an empty split; say so before it fails mid-build
+    raise ValueError(
+      f"{where}: split(s) {empty} would have no examples (sizes { ({n: len(e) for n, e in splits.items()}) })"
+    )
+  return {name: _generate(examples) for name, examples in splits.items()}
 
 
 class _LocalFilesBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    """Shared parts of the builders below (abstract, not registered)."""
+  """Shared parts of the builders below (abstract, not registered)."""
 
-    @tfds.core.utils.classproperty
-    @classmethod
-    def code_path(cls) -> epath.Path:
-        # tfds' default resolves packages through the `importlib_resources` backport, which
-        # is not installed (tfds only needs it for zipapps); the module file is the answer.
-        return epath.Path(inspect.getfile(cls))
+  @tfds.core.utils.classproperty
+  @classmethod
+  def code_path(cls) -> epath.Path:
+    # tfds' default resolves packages through the `importlib_resources` backport, which
+    # is not installed (tfds only needs it for zipapps); the module file is the answer.
+    return epath.Path(inspect.getfile(cls))
 
-    def _generate_examples(self, examples):  # splits are generated by `_generate`
-        yield from _generate(examples)
+  def _generate_examples(self, examples):  # splits are generated by `_generate`
+    yield from _generate(examples)
 
 
 @dataclasses.dataclass(eq=False)
 class PileNERConfig(tfds.core.BuilderConfig):
-    """``heldout_fraction`` of the passages go to a ``validation`` split (0 = train only).
+  """``heldout_fraction`` of the passages go to a ``validation`` split (0 = train only).
 
-    ``filename`` names the file in ``manual_dir`` (default: ``pilener_train.json``, else
-    ``train.json``, else the only ``.json``/``.jsonl`` file there).
-    """
+  ``filename`` names the file in ``manual_dir`` (default: ``pilener_train.json``, else
+  ``train.json``, else the only ``.json``/``.jsonl`` file there).
+  """
 
-    heldout_fraction: float = 0.0
-    filename: str | None = None
-    case_sensitive: bool = True
+  heldout_fraction: float = 0.0
+  filename: str | None = None
+  case_sensitive: bool = True
 
 
 class PileNER(_LocalFilesBuilder):
-    """Pile-NER from a local file, in GLiNER or UniversalNER conversation format.
+  """Pile-NER from a local file, in GLiNER or UniversalNER conversation format.
 
-    Example::
+  Example::
 
-        builder = PileNER(data_dir="/tmp/tfds", file_format="array_record")
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir="/data/pile_ner"))
-    """
+      builder = PileNER(data_dir="/tmp/tfds", file_format="array_record")
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(manual_dir="/data/pile_ner"))
+  """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First version."}
-    BUILDER_CONFIGS = [
-        PileNERConfig(name="default", description="all passages in 'train'"),
-        PileNERConfig(name="heldout1pct", heldout_fraction=0.01,
-                      description="1% of passages (by text hash) in 'validation'"),
-    ]
-    MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Put Pile-NER in manual_dir: GLiNER's pilener_train.json or UniversalNER's "
-        "conversation-format train.json.")
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First version."}
+  BUILDER_CONFIGS = [
+    PileNERConfig(name="default", description="all passages in 'train'"),
+    PileNERConfig(
+      name="heldout1pct", heldout_fraction=0.01, description="1% of passages (by text hash) in 'validation'"
+    ),
+  ]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+    "Put Pile-NER in manual_dir: GLiNER's pilener_train.json or UniversalNER's conversation-format train.json."
+  )
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=features(), disable_shuffling=True,
-            description="Pile-NER passages with word-level entity spans and negative types.")
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+      features=features(),
+      disable_shuffling=True,
+      description="Pile-NER passages with word-level entity spans and negative types.",
+    )
 
-    def _split_generators(self, dl_manager):
-        config: PileNERConfig = self.builder_config
-        if not 0.0 <= config.heldout_fraction < 1.0:
-            raise ValueError(f"heldout_fraction must be in [0, 1), got {config.heldout_fraction}")
-        path = find_pilener_file(os.fspath(dl_manager.manual_dir), config.filename)
-        records = readers._load_json_records(path)
-        fmt = readers.detect_json_format(records, path)
-        if fmt not in _PILENER_FORMATS:
-            raise DataFormatError(f"{path}: Pile-NER must be in one of {_PILENER_FORMATS} "
-                                  f"formats, found {fmt!r}")
-        examples = readers.read_ner_file(path, case_sensitive=config.case_sensitive)
-        if config.heldout_fraction == 0.0:
-            return _split_generators({"train": examples}, path)
-        held = [heldout_bucket(e) < config.heldout_fraction for e in examples]
-        return _split_generators({"train": [e for e, h in zip(examples, held) if not h],
-                                  "validation": [e for e, h in zip(examples, held) if h]}, path)
+  def _split_generators(self, dl_manager):
+    config: PileNERConfig = self.builder_config
+    if not 0.0 <= config.heldout_fraction < 1.0:
+      raise ValueError(f"heldout_fraction must be in [0, 1), got {config.heldout_fraction}")
+    path = find_pilener_file(os.fspath(dl_manager.manual_dir), config.filename)
+    records = readers._load_json_records(path)
+    fmt = readers.detect_json_format(records, path)
+    if fmt not in _PILENER_FORMATS:
+      raise DataFormatError(f"{path}: Pile-NER must be in one of {_PILENER_FORMATS} formats, found {fmt!r}")
+    examples = readers.read_ner_file(path, case_sensitive=config.case_sensitive)
+    if config.heldout_fraction == 0.0:
+      return _split_generators({"train": examples}, path)
+    held = [heldout_bucket(e) < config.heldout_fraction for e in examples]
+    return _split_generators(
+      {"train": [e for e, h in zip(examples, held) if not h], "validation": [e for e, h in zip(examples, held) if h]},
+      path,
+    )
 
 
 def find_pilener_file(folder: str, filename: str | None = None) -> str:
-    """The Pile-NER file in ``folder`` (see :class:`PileNERConfig`); clear error if none."""
-    if filename is not None:
-        path = os.path.join(folder, filename)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: Pile-NER file not found")
-        return path
-    for name in _PILENER_NAMES:
-        if os.path.isfile(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    candidates = sorted(f for f in os.listdir(folder) if f.endswith((".json", ".jsonl")))
-    if len(candidates) != 1:
-        raise FileNotFoundError(
-            f"{folder}: expected {' or '.join(_PILENER_NAMES)} or a single .json/.jsonl file, "
-            f"found {candidates}")
-    return os.path.join(folder, candidates[0])
+  """The Pile-NER file in ``folder`` (see :class:`PileNERConfig`); clear error if none."""
+  if filename is not None:
+    path = os.path.join(folder, filename)
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f"{path}: Pile-NER file not found")
+    return path
+  for name in _PILENER_NAMES:
+    if os.path.isfile(os.path.join(folder, name)):
+      return os.path.join(folder, name)
+  candidates = sorted(f for f in os.listdir(folder) if f.endswith((".json", ".jsonl")))
+  if len(candidates) != 1:
+    raise FileNotFoundError(
+      f"{folder}: expected {' or '.join(_PILENER_NAMES)} or a single .json/.jsonl file, found {candidates}"
+    )
+  return os.path.join(folder, candidates[0])
 
 
 @dataclasses.dataclass(eq=False)
 class NERFolderConfig(tfds.core.BuilderConfig):
-    """A dataset folder (``None``: the ``manual_dir``) and options for its readers."""
+  """A dataset folder (``None``: the ``manual_dir``) and options for its readers."""
 
-    folder: str | None = None
-    column_order: str = "auto"
-    case_sensitive: bool = True
+  folder: str | None = None
+  column_order: str = "auto"
+  case_sensitive: bool = True
 
 
 class NERFolder(_LocalFilesBuilder):
-    """A folder of ``train``/``dev``/``test`` NER files (any format the readers know).
+  """A folder of ``train``/``dev``/``test`` NER files (any format the readers know).
 
-    Splits are those of ``train``, ``dev`` (also ``validation``/``val`` files) and ``test``
-    that exist. Example::
+  Splits are those of ``train``, ``dev`` (also ``validation``/``val`` files) and ``test``
+  that exist. Example::
 
-        builder = ner_folder_builder("../shared/data/crossner/ai", data_dir="tfds_data")
-        builder.download_and_prepare()
-    """
+      builder = ner_folder_builder("../shared/data/crossner/ai", data_dir="tfds_data")
+      builder.download_and_prepare()
+  """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First version."}
-    BUILDER_CONFIGS = [NERFolderConfig(name="manual", description="the folder is manual_dir")]
-    MANUAL_DOWNLOAD_INSTRUCTIONS = "Point manual_dir at a folder with train/dev/test files."
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First version."}
+  BUILDER_CONFIGS = [NERFolderConfig(name="manual", description="the folder is manual_dir")]
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "Point manual_dir at a folder with train/dev/test files."
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
-            features=features(), disable_shuffling=True,
-            description="NER examples with word-level entity spans.")
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+      features=features(), disable_shuffling=True, description="NER examples with word-level entity spans."
+    )
 
-    def _split_generators(self, dl_manager):
-        config: NERFolderConfig = self.builder_config
-        folder = config.folder or os.fspath(dl_manager.manual_dir)
-        splits = readers.split_names(folder)
-        if not splits:
-            raise FileNotFoundError(f"{folder}: no train/dev/test .txt/.jsonl/.json files")
-        options = dict(column_order=config.column_order, case_sensitive=config.case_sensitive)
-        return _split_generators(
-            {split: readers.read_dataset_folder(folder, split, **options) for split in splits},
-            folder)
+  def _split_generators(self, dl_manager):
+    config: NERFolderConfig = self.builder_config
+    folder = config.folder or os.fspath(dl_manager.manual_dir)
+    splits = readers.split_names(folder)
+    if not splits:
+      raise FileNotFoundError(f"{folder}: no train/dev/test .txt/.jsonl/.json files")
+    options = dict(column_order=config.column_order, case_sensitive=config.case_sensitive)
+    return _split_generators({split: readers.read_dataset_folder(folder, split, **options) for split in splits}, folder)
 
 
-def ner_folder_builder(folder: str, *, name: str | None = None, data_dir: str | None = None,
-                       **options) -> NERFolder:
-    """An array_record :class:`NERFolder` builder for ``folder`` (config named after it).
+def ner_folder_builder(folder: str, *, name: str | None = None, data_dir: str | None = None, **options) -> NERFolder:
+  """An array_record :class:`NERFolder` builder for ``folder`` (config named after it).
 
-    ``options`` are :class:`NERFolderConfig` fields (``column_order``, ``case_sensitive``).
-    """
-    name = name or os.path.basename(os.path.normpath(folder)).lower().replace("-", "_")
-    config = NERFolderConfig(name=name, folder=os.fspath(folder), **options)
-    return NERFolder(config=config, data_dir=data_dir, file_format="array_record")
+  ``options`` are :class:`NERFolderConfig` fields (``column_order``, ``case_sensitive``).
+  """
+  name = name or os.path.basename(os.path.normpath(folder)).lower().replace("-", "_")
+  config = NERFolderConfig(name=name, folder=os.fspath(folder), **options)
+  return NERFolder(config=config, data_dir=data_dir, file_format="array_record")
 
 
 class NERDataSource(Sequence):
-    """Random access to a tfds data source, decoding rows to :class:`NERExample`."""
+  """Random access to a tfds data source, decoding rows to :class:`NERExample`."""
 
-    def __init__(self, source: Sequence[dict[str, Any]]):
-        self._source = source
+  def __init__(self, source: Sequence[dict[str, Any]]):
+    self._source = source
 
-    def __len__(self) -> int:
-        return len(self._source)
+  def __len__(self) -> int:
+    return len(self._source)
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        size = len(self)
-        if not -size <= index < size:
-            raise IndexError(f"index {index} out of range for {size} examples")
-        return example_from_features(self._source[int(index) % size])
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return [self[i] for i in range(*index.indices(len(self)))]
+    size = len(self)
+    if not -size <= index < size:
+      raise IndexError(f"index {index} out of range for {size} examples")
+    return example_from_features(self._source[int(index) % size])
 
-    def __getitems__(self, indices: Sequence[int]) -> list[NERExample]:
-        return [self[int(i)] for i in indices]
+  def __getitems__(self, indices: Sequence[int]) -> list[NERExample]:
+    return [self[int(i)] for i in indices]
 
-    def __repr__(self) -> str:
-        return f"NERDataSource({self._source!r})"
+  def __repr__(self) -> str:
+    return f"NERDataSource({self._source!r})"
 
 
-def load_data_source(builder: str | tfds.core.DatasetBuilder, split: str,
-                     data_dir: str | None = None,
-                     manual_dir: str | None = None) -> NERDataSource:
-    """Prepares the dataset if needed and returns its ``split`` as :class:`NERExample`\\ s.
+def load_data_source(
+  builder: str | tfds.core.DatasetBuilder, split: str, data_dir: str | None = None, manual_dir: str | None = None
+) -> NERDataSource:
+  """Prepares the dataset if needed and returns its ``split`` as :class:`NERExample`\\ s.
 
-    ``builder`` is a builder instance or a registered name (``"pile_ner"``,
-    ``"pile_ner/heldout1pct"``, ``"ner_folder/manual"``); ``manual_dir`` is where the raw
-    files are. Example::
+  ``builder`` is a builder instance or a registered name (``"pile_ner"``,
+  ``"pile_ner/heldout1pct"``, ``"ner_folder/manual"``); ``manual_dir`` is where the raw
+  files are. Example::
 
-        train = load_data_source("pile_ner", "train", "/tmp/tfds", "/data/pile_ner")
-        train[0].tokens
-    """
-    if isinstance(builder, str):
-        builder = tfds.builder(builder, data_dir=data_dir, file_format="array_record")
-    elif data_dir is not None and os.fspath(data_dir) != os.fspath(builder.data_dir_root):
-        raise ValueError(f"data_dir {data_dir!r} differs from the builder's "
-                         f"{os.fspath(builder.data_dir_root)!r}; pass one or the other")
-    if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
-        raise ValueError(f"{builder.name}: random access needs file_format='array_record'")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-    return NERDataSource(builder.as_data_source(split=split))
+      train = load_data_source("pile_ner", "train", "/tmp/tfds", "/data/pile_ner")
+      train[0].tokens
+  """
+  if isinstance(builder, str):
+    builder = tfds.builder(builder, data_dir=data_dir, file_format="array_record")
+  elif data_dir is not None and os.fspath(data_dir) != os.fspath(builder.data_dir_root):
+    raise ValueError(
+      f"data_dir {data_dir!r} differs from the builder's {os.fspath(builder.data_dir_root)!r}; pass one or the other"
+    )
+  if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
+    raise ValueError(f"{builder.name}: random access needs file_format='array_record'")
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  return NERDataSource(builder.as_data_source(split=split))

@@ -47,83 +47,144 @@ SCHEMES = ("gliner", "gner")
 # (raw tag, gliner name, gner name); None drops the tag's spans. Rows follow the label order of
 # the GLiNER evaluation files (instructuie/*/labels.json) where the dataset has one.
 _CROSSNER: dict[str, list[tuple[str, str, str | None]]] = {
-    "crossner_ai": [
-        ("algorithm", "algorithm", "algorithm"), ("conference", "conference", "conference"),
-        ("misc", "else", None), ("product", "product", "product"), ("task", "task", "task"),
-        ("field", "field", "field"), ("metrics", "metrics", "metric"),
-        ("organisation", "organization", "organization"), ("researcher", "researcher", "researcher"),
-        ("programlang", "program language", "programming language"), ("country", "country", "country"),
-        ("location", "location", "location"), ("person", "person", "person"),
-        ("university", "university", "university"),
-    ],
-    "crossner_literature": [
-        ("person", "person", "person"), ("country", "country", "country"), ("writer", "writer", "writer"),
-        ("misc", "else", None), ("book", "book", "book"), ("award", "award", "award"),
-        ("literarygenre", "literary genre", "literary genre"), ("poem", "poem", "poem"),
-        ("location", "location", "location"), ("magazine", "magazine", "magazine"),
-        ("event", "event", "event"), ("organisation", "organization", "organization"),
-    ],
-    "crossner_music": [
-        ("location", "location", "location"), ("event", "event", "event"), ("country", "country", "country"),
-        ("band", "band", "band"), ("person", "person", "person"), ("song", "song", "song"),
-        ("musicalartist", "musical artist", "musical artist"), ("musicgenre", "music genre", "music genre"),
-        ("misc", "else", None), ("album", "album", "album"), ("organisation", "organization", "organization"),
-        ("award", "award", "award"), ("musicalinstrument", "musical instrument", "musical instrument"),
-    ],
-    "crossner_politics": [
-        ("election", "election", "election"), ("misc", "else", None),
-        ("politicalparty", "political party", "political party"),
-        ("organisation", "organization", "organization"), ("politician", "politician", "politician"),
-        ("person", "person", "person"), ("event", "event", "event"), ("country", "country", "country"),
-        ("location", "location", "location"),
-    ],
-    "crossner_science": [
-        ("chemicalcompound", "chemical compound", "chemical compound"), ("scientist", "scientist", "scientist"),
-        ("location", "location", "location"),
-        ("astronomicalobject", "astronomical object", "astronomical object"), ("misc", "else", None),
-        ("protein", "protein", "protein"), ("person", "person", "person"),
-        ("university", "university", "university"), ("theory", "theory", "theory"),
-        ("enzyme", "enzyme", "enzyme"), ("organisation", "organization", "organization"),
-        ("award", "award", "award"), ("country", "country", "country"), ("event", "event", "event"),
-        ("discipline", "discipline", "discipline"), ("chemicalelement", "chemical element", "chemical element"),
-        ("academicjournal", "academic journal", "academic journal"),
-    ],
+  "crossner_ai": [
+    ("algorithm", "algorithm", "algorithm"),
+    ("conference", "conference", "conference"),
+    ("misc", "else", None),
+    ("product", "product", "product"),
+    ("task", "task", "task"),
+    ("field", "field", "field"),
+    ("metrics", "metrics", "metric"),
+    ("organisation", "organization", "organization"),
+    ("researcher", "researcher", "researcher"),
+    ("programlang", "program language", "programming language"),
+    ("country", "country", "country"),
+    ("location", "location", "location"),
+    ("person", "person", "person"),
+    ("university", "university", "university"),
+  ],
+  "crossner_literature": [
+    ("person", "person", "person"),
+    ("country", "country", "country"),
+    ("writer", "writer", "writer"),
+    ("misc", "else", None),
+    ("book", "book", "book"),
+    ("award", "award", "award"),
+    ("literarygenre", "literary genre", "literary genre"),
+    ("poem", "poem", "poem"),
+    ("location", "location", "location"),
+    ("magazine", "magazine", "magazine"),
+    ("event", "event", "event"),
+    ("organisation", "organization", "organization"),
+  ],
+  "crossner_music": [
+    ("location", "location", "location"),
+    ("event", "event", "event"),
+    ("country", "country", "country"),
+    ("band", "band", "band"),
+    ("person", "person", "person"),
+    ("song", "song", "song"),
+    ("musicalartist", "musical artist", "musical artist"),
+    ("musicgenre", "music genre", "music genre"),
+    ("misc", "else", None),
+    ("album", "album", "album"),
+    ("organisation", "organization", "organization"),
+    ("award", "award", "award"),
+    ("musicalinstrument", "musical instrument", "musical instrument"),
+  ],
+  "crossner_politics": [
+    ("election", "election", "election"),
+    ("misc", "else", None),
+    ("politicalparty", "political party", "political party"),
+    ("organisation", "organization", "organization"),
+    ("politician", "politician", "politician"),
+    ("person", "person", "person"),
+    ("event", "event", "event"),
+    ("country", "country", "country"),
+    ("location", "location", "location"),
+  ],
+  "crossner_science": [
+    ("chemicalcompound", "chemical compound", "chemical compound"),
+    ("scientist", "scientist", "scientist"),
+    ("location", "location", "location"),
+    ("astronomicalobject", "astronomical object", "astronomical object"),
+    ("misc", "else", None),
+    ("protein", "protein", "protein"),
+    ("person", "person", "person"),
+    ("university", "university", "university"),
+    ("theory", "theory", "theory"),
+    ("enzyme", "enzyme", "enzyme"),
+    ("organisation", "organization", "organization"),
+    ("award", "award", "award"),
+    ("country", "country", "country"),
+    ("event", "event", "event"),
+    ("discipline", "discipline", "discipline"),
+    ("chemicalelement", "chemical element", "chemical element"),
+    ("academicjournal", "academic journal", "academic journal"),
+  ],
 }
 
 _OTHER: dict[str, list[tuple[str, str, str | None]]] = {
-    # crossner/conll2003 spells the types out; gner/conll2003 keeps PER/ORG/LOC/MISC.
-    "conll2003": [
-        ("location", "location", "location"), ("misc", "else", "miscellaneous"),
-        ("organisation", "organization", "organization"), ("person", "person", "person"),
-        ("loc", "location", "location"), ("org", "organization", "organization"),
-        ("per", "person", "person"),
-    ],
-    "mit_movie": [
-        ("actor", "actor", "actor"), ("character", "character", "character"),
-        ("director", "director", "director"), ("genre", "genre", "genre"), ("plot", "plot", "plot"),
-        ("rating", "rating", "rating"), ("ratings_average", "ratings average", "ratings average"),
-        ("review", "review", "review"), ("song", "song", "song"), ("title", "title", "title"),
-        ("trailer", "trailer", "trailer"), ("year", "year", "year"),
-        # trivia10k13 tags
-        ("award", "award", "award"), ("character_name", "character name", "character name"),
-        ("opinion", "opinion", "opinion"), ("origin", "origin", "origin"), ("quote", "quote", "quote"),
-        ("relationship", "relationship", "relationship"), ("soundtrack", "soundtrack", "soundtrack"),
-    ],
-    "mit_restaurant": [
-        ("amenity", "amenity", "amenity"), ("cuisine", "cuisine", "cuisine"), ("dish", "dish", "dish"),
-        ("hours", "hours", "hours"), ("location", "location", "location"), ("price", "price", "price"),
-        ("rating", "rating", "rating"), ("restaurant_name", "restaurant name", "restaurant name"),
-    ],
+  # crossner/conll2003 spells the types out; gner/conll2003 keeps PER/ORG/LOC/MISC.
+  "conll2003": [
+    ("location", "location", "location"),
+    ("misc", "else", "miscellaneous"),
+    ("organisation", "organization", "organization"),
+    ("person", "person", "person"),
+    ("loc", "location", "location"),
+    ("org", "organization", "organization"),
+    ("per", "person", "person"),
+  ],
+  "mit_movie": [
+    ("actor", "actor", "actor"),
+    ("character", "character", "character"),
+    ("director", "director", "director"),
+    ("genre", "genre", "genre"),
+    ("plot", "plot", "plot"),
+    ("rating", "rating", "rating"),
+    ("ratings_average", "ratings average", "ratings average"),
+    ("review", "review", "review"),
+    ("song", "song", "song"),
+    ("title", "title", "title"),
+    ("trailer", "trailer", "trailer"),
+    ("year", "year", "year"),
+    # trivia10k13 tags
+    ("award", "award", "award"),
+    ("character_name", "character name", "character name"),
+    ("opinion", "opinion", "opinion"),
+    ("origin", "origin", "origin"),
+    ("quote", "quote", "quote"),
+    ("relationship", "relationship", "relationship"),
+    ("soundtrack", "soundtrack", "soundtrack"),
+  ],
+  "mit_restaurant": [
+    ("amenity", "amenity", "amenity"),
+    ("cuisine", "cuisine", "cuisine"),
+    ("dish", "dish", "dish"),
+    ("hours", "hours", "hours"),
+    ("location", "location", "location"),
+    ("price", "price", "price"),
+    ("rating", "rating", "rating"),
+    ("restaurant_name", "restaurant name", "restaurant name"),
+  ],
 }
 
 _TABLES = {**_CROSSNER, **_OTHER}
 
 _ALIASES = {
-    "ai": "crossner_ai", "literature": "crossner_literature", "music": "crossner_music",
-    "politics": "crossner_politics", "science": "crossner_science",
-    "conll": "conll2003", "conll03": "conll2003", "conllpp": "conll2003", "conll2003": "conll2003",
-    "movie": "mit_movie", "mitmovie": "mit_movie", "restaurant": "mit_restaurant",
-    "mitrestaurant": "mit_restaurant",
+  "ai": "crossner_ai",
+  "literature": "crossner_literature",
+  "music": "crossner_music",
+  "politics": "crossner_politics",
+  "science": "crossner_science",
+  "conll": "conll2003",
+  "conll03": "conll2003",
+  "conllpp": "conll2003",
+  "conll2003": "conll2003",
+  "movie": "mit_movie",
+  "mitmovie": "mit_movie",
+  "restaurant": "mit_restaurant",
+  "mitrestaurant": "mit_restaurant",
 }
 
 
@@ -148,8 +209,8 @@ def dataset_key(name: str) -> str | None:
     return norm
   squashed = norm.replace("_", "")
   for prefix in ("crossner", "mit"):
-    if squashed.startswith(prefix) and squashed[len(prefix):] in _ALIASES:
-      squashed = squashed[len(prefix):]
+    if squashed.startswith(prefix) and squashed[len(prefix) :] in _ALIASES:
+      squashed = squashed[len(prefix) :]
   return _ALIASES.get(squashed)
 
 
@@ -194,8 +255,9 @@ class LabelMap:
     unmapped = sorted({t for ex in examples for _, _, t in ex.spans if not self.is_known(t)})
     if warn and unmapped:
       where = f"dataset {self.dataset!r}" if self.dataset else "a dataset without a label map"
-      logger.warning("%s: no mapping for tags %s; using generic names %s", where, unmapped,
-                     [generic_name(t) for t in unmapped])
+      logger.warning(
+        "%s: no mapping for tags %s; using generic names %s", where, unmapped, [generic_name(t) for t in unmapped]
+      )
     out = []
     for ex in examples:
       spans = []
@@ -208,8 +270,9 @@ class LabelMap:
     return out
 
 
-def get_label_map(dataset: str | None, scheme: str = "gliner",
-                  overrides: Mapping[str, str | None] | None = None) -> LabelMap:
+def get_label_map(
+  dataset: str | None, scheme: str = "gliner", overrides: Mapping[str, str | None] | None = None
+) -> LabelMap:
   """The label map of a dataset name (see :func:`dataset_key`), generic if it has no table.
 
   ``overrides`` (tag -> name or None) take precedence over the table.

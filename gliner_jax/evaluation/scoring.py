@@ -29,8 +29,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from gliner_jax.data.readers import NERExample, find_split_file, read_dataset_folder, read_label_file
-from gliner_jax.inference.decoding import check_threshold
 from gliner_jax.evaluation.label_maps import LabelMap, get_label_map
+from gliner_jax.inference.decoding import check_threshold
 
 Span = tuple[int, int, str]
 ScoredSpan = tuple[int, int, str, float]
@@ -130,9 +130,16 @@ def _rounds(examples: Sequence[Sequence[str]]) -> list[list[int]]:
   return [members for _, members in rounds]
 
 
-def predict_word_spans(model, examples: Sequence[NERExample | Sequence[str]], labels: Sequence[str], *,
-                       threshold: float = 0.5, flat_ner: bool = True, multi_label: bool = False,
-                       batch_size: int = 8) -> list[list[ScoredSpan]]:
+def predict_word_spans(
+  model,
+  examples: Sequence[NERExample | Sequence[str]],
+  labels: Sequence[str],
+  *,
+  threshold: float = 0.5,
+  flat_ner: bool = True,
+  multi_label: bool = False,
+  batch_size: int = 8,
+) -> list[list[ScoredSpan]]:
   """Entities of pre-tokenised examples as ``(start_word, end_word_inclusive, label, score)``.
 
   ``examples`` are :class:`NERExample` or word lists; the words reach the model unchanged (the
@@ -153,8 +160,9 @@ def predict_word_spans(model, examples: Sequence[NERExample | Sequence[str]], la
     texts = [splitter.register(word_lists[i]) for i in members]
     reader = copy.copy(model)  # shares parameters and compiled functions; only the splitter differs
     reader.words_splitter = splitter
-    entities = reader.batch_predict_entities(texts, labels, batch_size=batch_size, threshold=threshold,
-                                             flat_ner=flat_ner, multi_label=multi_label)
+    entities = reader.batch_predict_entities(
+      texts, labels, batch_size=batch_size, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label
+    )
     for i, text, ents in zip(members, texts, entities):
       split = splitter(text)
       by_start = {s: w for w, (_, s, _) in enumerate(split)}
@@ -184,9 +192,16 @@ class EvalDataset:
   labels: tuple[str, ...]
 
 
-def load_eval_dataset(name: str, folder: str, split: str = "test", *, scheme: str = "gliner",
-                      label_map: LabelMap | None = None, max_examples: int | None = None,
-                      **read_options) -> EvalDataset:
+def load_eval_dataset(
+  name: str,
+  folder: str,
+  split: str = "test",
+  *,
+  scheme: str = "gliner",
+  label_map: LabelMap | None = None,
+  max_examples: int | None = None,
+  **read_options,
+) -> EvalDataset:
   """Reads ``split`` of a dataset folder (any format of `read_dataset_folder`) and maps its types.
 
   The labels given to the model are, in this order: the folder's label file (``labels.json`` or
@@ -247,49 +262,79 @@ class EvaluationReport:
     """Mean precision, recall and F1 over datasets."""
     if not self.results:
       return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
-    return {k: float(np.mean([getattr(r.scores, k) for r in self.results]))
-            for k in ("precision", "recall", "f1")}
+    return {k: float(np.mean([getattr(r.scores, k) for r in self.results])) for k in ("precision", "recall", "f1")}
 
   def to_dict(self) -> dict[str, Any]:
-    return {"threshold": self.threshold, "flat_ner": self.flat_ner, "multi_label": self.multi_label,
-            "split": self.split, "average": self.average,
-            "datasets": [{"name": r.name, "num_examples": r.num_examples, "labels": list(r.labels),
-                          "seconds": r.seconds, **dataclasses.asdict(r.scores)} for r in self.results]}
+    return {
+      "threshold": self.threshold,
+      "flat_ner": self.flat_ner,
+      "multi_label": self.multi_label,
+      "split": self.split,
+      "average": self.average,
+      "datasets": [
+        {
+          "name": r.name,
+          "num_examples": r.num_examples,
+          "labels": list(r.labels),
+          "seconds": r.seconds,
+          **dataclasses.asdict(r.scores),
+        }
+        for r in self.results
+      ],
+    }
 
   def to_markdown(self) -> str:
     """A table: dataset, P, R, F1 (percent), #examples, then the average row."""
-    lines = [f"threshold {self.threshold:g}, {'flat' if self.flat_ner else 'nested'} decoding, "
-             f"split {self.split}", "",
-             "| dataset | P | R | F1 | #examples |", "|---|---:|---:|---:|---:|"]
+    lines = [
+      f"threshold {self.threshold:g}, {'flat' if self.flat_ner else 'nested'} decoding, split {self.split}",
+      "",
+      "| dataset | P | R | F1 | #examples |",
+      "|---|---:|---:|---:|---:|",
+    ]
     for r in self.results:
       s = r.scores
-      lines.append(f"| {r.name} | {100 * s.precision:.2f} | {100 * s.recall:.2f} | {100 * s.f1:.2f} "
-                   f"| {r.num_examples} |")
+      lines.append(
+        f"| {r.name} | {100 * s.precision:.2f} | {100 * s.recall:.2f} | {100 * s.f1:.2f} | {r.num_examples} |"
+      )
     avg = self.average
     total = sum(r.num_examples for r in self.results)
-    lines.append(f"| **average** | {100 * avg['precision']:.2f} | {100 * avg['recall']:.2f} "
-                 f"| {100 * avg['f1']:.2f} | {total} |")
+    lines.append(
+      f"| **average** | {100 * avg['precision']:.2f} | {100 * avg['recall']:.2f} | {100 * avg['f1']:.2f} | {total} |"
+    )
     return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------------- runner
-def _load_all(dataset_folders: Mapping[str, str] | Sequence[EvalDataset], split: str, scheme: str,
-              max_examples: int | None) -> list[EvalDataset]:
+def _load_all(
+  dataset_folders: Mapping[str, str] | Sequence[EvalDataset], split: str, scheme: str, max_examples: int | None
+) -> list[EvalDataset]:
   if isinstance(dataset_folders, Mapping) and dataset_folders:
-    return [load_eval_dataset(name, folder, split, scheme=scheme, max_examples=max_examples)
-            for name, folder in dataset_folders.items()]
+    return [
+      load_eval_dataset(name, folder, split, scheme=scheme, max_examples=max_examples)
+      for name, folder in dataset_folders.items()
+    ]
   datasets = list(dataset_folders) if not isinstance(dataset_folders, str) else [dataset_folders]
   bad = [type(d).__name__ for d in datasets if not isinstance(d, EvalDataset)]
   if bad or not datasets:
-    raise ValueError(f"datasets must be a non-empty {{name: folder}} mapping or a list of EvalDataset, "
-                     f"got items of type {bad or 'none'}")
+    raise ValueError(
+      f"datasets must be a non-empty {{name: folder}} mapping or a list of EvalDataset, "
+      f"got items of type {bad or 'none'}"
+    )
   return datasets
 
 
-def sweep_thresholds(model, dataset_folders: Mapping[str, str] | Sequence[EvalDataset],
-                     thresholds: Sequence[float], split: str = "test", *, flat_ner: bool = True,
-                     multi_label: bool = False, batch_size: int = 8, max_examples: int | None = None,
-                     scheme: str = "gliner") -> list[EvaluationReport]:
+def sweep_thresholds(
+  model,
+  dataset_folders: Mapping[str, str] | Sequence[EvalDataset],
+  thresholds: Sequence[float],
+  split: str = "test",
+  *,
+  flat_ner: bool = True,
+  multi_label: bool = False,
+  batch_size: int = 8,
+  max_examples: int | None = None,
+  scheme: str = "gliner",
+) -> list[EvaluationReport]:
   """One report per threshold, from a single prediction pass at the lowest threshold.
 
   Exact, not an approximation: the decoder visits candidates from the highest score down and keeps
@@ -308,35 +353,59 @@ def sweep_thresholds(model, dataset_folders: Mapping[str, str] | Sequence[EvalDa
   predicted = []
   for ds in datasets:
     start = time.perf_counter()
-    spans = predict_word_spans(model, ds.examples, ds.labels, threshold=lowest, flat_ner=flat_ner,
-                               multi_label=multi_label, batch_size=batch_size)
+    spans = predict_word_spans(
+      model, ds.examples, ds.labels, threshold=lowest, flat_ner=flat_ner, multi_label=multi_label, batch_size=batch_size
+    )
     predicted.append((spans, time.perf_counter() - start))
   reports = []
   for t in thresholds:
     results = tuple(
-        DatasetResult(ds.name, len(ds.examples), ds.labels,
-                      score_spans([ex.spans for ex in ds.examples], filter_threshold(spans, t)), seconds)
-        for ds, (spans, seconds) in zip(datasets, predicted))
+      DatasetResult(
+        ds.name,
+        len(ds.examples),
+        ds.labels,
+        score_spans([ex.spans for ex in ds.examples], filter_threshold(spans, t)),
+        seconds,
+      )
+      for ds, (spans, seconds) in zip(datasets, predicted)
+    )
     reports.append(EvaluationReport(t, flat_ner, multi_label, split, results))
   return reports
 
 
-def evaluate_datasets(model, dataset_folders: Mapping[str, str] | Sequence[EvalDataset], split: str = "test",
-                      threshold: float = 0.5, flat_ner: bool = True, batch_size: int = 8,
-                      max_examples: int | None = None, *, multi_label: bool = False,
-                      scheme: str = "gliner") -> EvaluationReport:
+def evaluate_datasets(
+  model,
+  dataset_folders: Mapping[str, str] | Sequence[EvalDataset],
+  split: str = "test",
+  threshold: float = 0.5,
+  flat_ner: bool = True,
+  batch_size: int = 8,
+  max_examples: int | None = None,
+  *,
+  multi_label: bool = False,
+  scheme: str = "gliner",
+) -> EvaluationReport:
   """Scores a model on several dataset folders at one threshold.
 
   >>> report = evaluate_datasets(model, {"crossner_ai": "../shared/data/crossner/ai"}, max_examples=50)
   >>> report.results[0].scores.f1, report.average["f1"]
   """
-  return sweep_thresholds(model, dataset_folders, [threshold], split, flat_ner=flat_ner,
-                          multi_label=multi_label, batch_size=batch_size, max_examples=max_examples,
-                          scheme=scheme)[0]
+  return sweep_thresholds(
+    model,
+    dataset_folders,
+    [threshold],
+    split,
+    flat_ner=flat_ner,
+    multi_label=multi_label,
+    batch_size=batch_size,
+    max_examples=max_examples,
+    scheme=scheme,
+  )[0]
 
 
-def write_report(reports: EvaluationReport | Sequence[EvaluationReport], out_dir: str,
-                 extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+def write_report(
+  reports: EvaluationReport | Sequence[EvaluationReport], out_dir: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, str]:
   """Writes ``results.md``, ``results.json`` and ``results.png`` (F1 bars) into ``out_dir``.
 
   Several reports (a threshold sweep) give one table each and grouped bars. ``extra`` is stored
@@ -358,6 +427,7 @@ def write_report(reports: EvaluationReport | Sequence[EvaluationReport], out_dir
 
 def _plot(reports: Sequence[EvaluationReport], path: str) -> None:
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 

@@ -24,12 +24,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gliner_jax.inference.decoding import check_threshold, decode_spans
+from gliner_jax.inference.processing import (
+  MAX_WORD_TOKENS,
+  BatchShape,
+  EncodedText,
+  PromptTokenizer,
+  batch_shape,
+  bucket,
+  make_word_splitter,
+  pad_batch,
+  validate_labels,
+)
+from gliner_jax.inference.token_decoding import token_candidates
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.model.config import GLiNERConfig
-from gliner_jax.inference.decoding import check_threshold, decode_spans
-from gliner_jax.inference.processing import (MAX_WORD_TOKENS, BatchShape, EncodedText, PromptTokenizer, batch_shape, bucket,
-                                   make_word_splitter, pad_batch, validate_labels)
-from gliner_jax.inference.token_decoding import token_candidates
 from gliner_jax.model.token_model import make_model
 
 MAX_CANDIDATES_PER_ROW = 512
@@ -98,28 +107,45 @@ class GLiNER:
     >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)
   """
 
-  def __init__(self, config: GLiNERConfig, params: Any, tokenizer, *, words_splitter=None,
-               dtype=jnp.float32, span_head_impl: str = "factored"):
+  def __init__(
+    self,
+    config: GLiNERConfig,
+    params: Any,
+    tokenizer,
+    *,
+    words_splitter=None,
+    dtype=jnp.float32,
+    span_head_impl: str = "factored",
+  ):
     self.config = config
     self.params = jax.tree_util.tree_map(jnp.asarray, params)
     self.tokenizer = tokenizer
     self.prompt_tokenizer = PromptTokenizer(tokenizer, config)
     self.words_splitter = make_word_splitter(words_splitter or config.words_splitter_type)
     self.model = make_model(config, dtype=dtype, span_head_impl=span_head_impl)
-    limit = getattr(tokenizer, "model_max_length", None) or 10 ** 9
-    self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10 ** 6))
+    limit = getattr(tokenizer, "model_max_length", None) or 10**9
+    self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10**6))
     self.window_overlap = 2 * config.max_width
     self.compiled_shapes: set[BatchShape] = set()
     self._apply = jax.jit(self.model.apply)
-    self._candidates = jax.jit(functools.partial(self._device_candidates, self.model),
-                               static_argnames=("cap",))
+    self._candidates = jax.jit(functools.partial(self._device_candidates, self.model), static_argnames=("cap",))
     self._token_probs = jax.jit(functools.partial(self._device_token_probs, self.model))
 
   # ----------------------------------------------------------------------------------- loading
   @classmethod
-  def from_pretrained(cls, path_or_hub_id: str, *, tokenizer: Any = None, words_splitter=None,
-                      dtype=jnp.float32, revision: str | None = None, token: str | bool | None = None,
-                      cache_dir: str | None = None, local_files_only: bool = False, **kwargs) -> "GLiNER":
+  def from_pretrained(
+    cls,
+    path_or_hub_id: str,
+    *,
+    tokenizer: Any = None,
+    words_splitter=None,
+    dtype=jnp.float32,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    cache_dir: str | None = None,
+    local_files_only: bool = False,
+    **kwargs,
+  ) -> "GLiNER":
     """Loads a gliner_jax checkpoint, or converts a gliner 0.2.x checkpoint, from a folder or the hub.
 
     A hub id (e.g. "urchade/gliner_small-v2.1") is fetched with `huggingface_hub` (`revision`,
@@ -131,24 +157,29 @@ class GLiNER:
       >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")
     """
     from gliner_jax.interop.hub import HubOptions, resolve_model_dir
+
     options = HubOptions(revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only)
     directory = resolve_model_dir(path_or_hub_id, options)
     if ckpt.is_checkpoint(directory):
       from transformers import AutoTokenizer
+
       config, params = ckpt.load_checkpoint(directory)
       if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer or directory)
     elif os.path.exists(os.path.join(directory, "gliner_config.json")):
       from gliner_jax.interop.convert import load_gliner_checkpoint
+
       read = load_gliner_checkpoint(directory, tokenizer=tokenizer, options=options)
       config, params, tokenizer = read.config, read.params, read.tokenizer
     else:
-      raise FileNotFoundError(f"{directory} holds neither a gliner_jax checkpoint "
-                              f"({ckpt.CONFIG_FILE}) nor a gliner one (gliner_config.json)")
+      raise FileNotFoundError(
+        f"{directory} holds neither a gliner_jax checkpoint ({ckpt.CONFIG_FILE}) nor a gliner one (gliner_config.json)"
+      )
     return cls(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, **kwargs)
 
-  def save_pretrained(self, directory: str, dtype: Any = None, format: str = "gliner_jax",
-                      model_name: str | None = None) -> None:
+  def save_pretrained(
+    self, directory: str, dtype: Any = None, format: str = "gliner_jax", model_name: str | None = None
+  ) -> None:
     """Writes the model: format="gliner_jax" (this library's checkpoint; `dtype` None keeps float32) or
     "gliner" (a gliner 0.2.x folder for `gliner.GLiNER.from_pretrained`, float32 unless `dtype`;
     `model_name` overrides the recorded backbone name, see `gliner_jax.interop.gliner_export`).
@@ -158,8 +189,15 @@ class GLiNER:
     """
     if format == "gliner":
       from gliner_jax.interop.gliner_export import export_gliner
-      export_gliner(directory, self.config, jax.device_get(self.params), self.tokenizer, model_name=model_name,
-                    dtype=dtype if dtype is not None else "float32")
+
+      export_gliner(
+        directory,
+        self.config,
+        jax.device_get(self.params),
+        self.tokenizer,
+        model_name=model_name,
+        dtype=dtype if dtype is not None else "float32",
+      )
     elif format == "gliner_jax":
       ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)
     else:
@@ -172,6 +210,7 @@ class GLiNER:
       >>> model.push_to_hub("me/my-gliner", private=True)
     """
     from gliner_jax.interop.gliner_export import push_to_hub
+
     return push_to_hub(self, repo_id, **kwargs)
 
   # ----------------------------------------------------------------------------------- device
@@ -196,15 +235,23 @@ class GLiNER:
     return np.asarray(self._apply({"params": self.params}, **batch).logits)
 
   # ----------------------------------------------------------------------------------- API
-  def predict_entities(self, text: str, labels: Sequence[str], threshold: float = 0.5, flat_ner: bool = True,
-                       multi_label: bool = False) -> list[Entity]:
+  def predict_entities(
+    self, text: str, labels: Sequence[str], threshold: float = 0.5, flat_ner: bool = True, multi_label: bool = False
+  ) -> list[Entity]:
     """Entities in one text. An empty text gives []."""
-    return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner,
-                                       multi_label=multi_label)[0]
+    return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label)[
+      0
+    ]
 
-  def batch_predict_entities(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8,
-                             threshold: float = 0.5, flat_ner: bool = True,
-                             multi_label: bool = False) -> list[list[Entity]]:
+  def batch_predict_entities(
+    self,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    batch_size: int = 8,
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+  ) -> list[list[Entity]]:
     """Entities in each text; the labels are shared by all texts."""
     check_threshold(threshold)
     labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
@@ -219,21 +266,37 @@ class GLiNER:
       split = list(self.words_splitter(text))
       bad = next((x for x in split if not 0 <= x[1] <= x[2] <= len(text)), None)
       if bad is not None:
-        raise ValueError(f"words_splitter gave {bad!r} for texts[{i}] of length {len(text)}: each word must be "
-                         "(word, start, end) with 0 <= start <= end <= len(text)")
+        raise ValueError(
+          f"words_splitter gave {bad!r} for texts[{i}] of length {len(text)}: each word must be "
+          "(word, start, end) with 0 <= start <= end <= len(text)"
+        )
       words.append([w for w, _, _ in split])
       offsets.append([(s, e) for _, s, e in split])
-    groups = [labels[i:i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
+    groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
     items, encoded = self._plan(words, groups)
     candidates = self._score(items, encoded, threshold, batch_size)
     results = []
     for t, text in enumerate(texts):
       starts, widths, classes, scores = candidates[t]
-      spans = decode_spans(starts, widths, classes, scores, num_words=len(words[t]), flat_ner=flat_ner,
-                           multi_label=multi_label) if len(starts) else []
-      results.append([Entity(start=offsets[t][s.start][0], end=offsets[t][s.end][1],
-                             text=text[offsets[t][s.start][0]:offsets[t][s.end][1]],
-                             label=labels[s.label], score=float(s.score)) for s in spans])
+      spans = (
+        decode_spans(
+          starts, widths, classes, scores, num_words=len(words[t]), flat_ner=flat_ner, multi_label=multi_label
+        )
+        if len(starts)
+        else []
+      )
+      results.append(
+        [
+          Entity(
+            start=offsets[t][s.start][0],
+            end=offsets[t][s.end][1],
+            text=text[offsets[t][s.start][0] : offsets[t][s.end][1]],
+            label=labels[s.label],
+            score=float(s.score),
+          )
+          for s in spans
+        ]
+      )
     return results
 
   # ----------------------------------------------------------------------------------- internals
@@ -253,8 +316,10 @@ class GLiNER:
       prompt_tokens = self.prompt_tokenizer.encode_batch([[]], [group])[0].num_tokens
       room = self.max_tokens - prompt_tokens
       if room < 1:
-        raise ValueError(f"the prompt of {len(group)} labels takes {prompt_tokens} of the encoder's "
-                         f"{self.max_tokens} tokens and leaves no room for words; use fewer or shorter labels")
+        raise ValueError(
+          f"the prompt of {len(group)} labels takes {prompt_tokens} of the encoder's "
+          f"{self.max_tokens} tokens and leaves no room for words; use fewer or shorter labels"
+        )
       word_cap = min(MAX_WORD_TOKENS, room)
       for t, text_words in enumerate(words):
         if not text_words:
@@ -262,14 +327,16 @@ class GLiNER:
         max_words = self.config.max_len
         while True:
           windows = word_windows(len(text_words), max_words, self.window_overlap)
-          enc = self.prompt_tokenizer.encode_batch([text_words[a:b] for a, b, _, _ in windows],
-                                                   [group] * len(windows), max_word_tokens=word_cap)
+          enc = self.prompt_tokenizer.encode_batch(
+            [text_words[a:b] for a, b, _, _ in windows], [group] * len(windows), max_word_tokens=word_cap
+          )
           longest = max(e.num_tokens for e in enc)
           if longest <= self.max_tokens:
             break
           if max_words == 1:  # only a tokenizer adding tokens between prompt and text gets here
-            raise ValueError(f"text {t}: a one-word window takes {longest} tokens, over the encoder's "
-                             f"{self.max_tokens}")
+            raise ValueError(
+              f"text {t}: a one-word window takes {longest} tokens, over the encoder's {self.max_tokens}"
+            )
           shrunk = int(max_words * 0.75)
           max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
         for (a, b, own_a, own_b), e in zip(windows, enc):
@@ -283,7 +350,7 @@ class GLiNER:
     order = sorted(range(len(items)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
     k = self.config.max_width
     for lo in range(0, len(order), batch_size):
-      chunk = order[lo:lo + batch_size]
+      chunk = order[lo : lo + batch_size]
       rows = [encoded[i] for i in chunk]
       shape = batch_shape(rows, bucket(len(rows), _batch_buckets(batch_size)))
       self.compiled_shapes.add(shape)
@@ -291,8 +358,7 @@ class GLiNER:
       if self.config.span_mode == "token_level":
         probs = np.asarray(self._token_probs(self.params, batch))
         for r, i in enumerate(chunk):
-          start, width, c, sc = token_candidates(probs[r], threshold, rows[r].num_words,
-                                                 len(rows[r].type_token_index))
+          start, width, c, sc = token_candidates(probs[r], threshold, rows[r].num_words, len(rows[r].type_token_index))
           _add_owned(per_text, items[i], start, width, c, sc)
         continue
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * shape.types)
@@ -304,7 +370,7 @@ class GLiNER:
           idx = np.flatnonzero(row > np.float32(threshold))
           sc = row[idx]
         else:
-          idx, sc = index[r, :count[r]], scores[r, :count[r]]
+          idx, sc = index[r, : count[r]], scores[r, : count[r]]
         w, rest = np.divmod(idx, k * shape.types)
         width, c = np.divmod(rest, shape.types)
         _add_owned(per_text, items[i], w, width, c, sc)
@@ -326,7 +392,8 @@ def _add_owned(per_text: dict[int, list[np.ndarray]], item: _Item, start_in_wind
   start = np.asarray(start_in_window) + item.word_start
   keep = (start >= item.own_start) & (start < item.own_stop)
   per_text.setdefault(item.text_index, []).append(
-      np.stack([start[keep], np.asarray(width)[keep], np.asarray(label)[keep] + item.label_offset]).astype(np.int64))
+    np.stack([start[keep], np.asarray(width)[keep], np.asarray(label)[keep] + item.label_offset]).astype(np.int64)
+  )
   per_text.setdefault(-1 - item.text_index, []).append(np.asarray(scores)[keep].astype(np.float32))
 
 

@@ -51,13 +51,14 @@ class RegexWordSplitter:
 
 # Scripts written without spaces between words, cut into one word per character (cluster).
 _UNSPACED_RANGES = (
-    "\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-    "\U00020000-\U000323af"  # Han
-    "\u3040-\u30ff\u31f0-\u31ff\uff65-\uff9f\U0001aff0-\U0001b16f"  # Hiragana, Katakana
-    "\u3100-\u312f\u31a0-\u31bf"  # Bopomofo
-    "\u0e00-\u0e7f\u0e80-\u0eff"  # Thai, Lao
-    "\u1000-\u109f\ua9e0-\ua9ff\uaa60-\uaa7f"  # Myanmar
-    "\u1780-\u17ff\u19e0-\u19ff")  # Khmer
+  "\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+  "\U00020000-\U000323af"  # Han
+  "\u3040-\u30ff\u31f0-\u31ff\uff65-\uff9f\U0001aff0-\U0001b16f"  # Hiragana, Katakana
+  "\u3100-\u312f\u31a0-\u31bf"  # Bopomofo
+  "\u0e00-\u0e7f\u0e80-\u0eff"  # Thai, Lao
+  "\u1000-\u109f\ua9e0-\ua9ff\uaa60-\uaa7f"  # Myanmar
+  "\u1780-\u17ff\u19e0-\u19ff"
+)  # Khmer
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,12 +128,12 @@ def _indic_words(module, lang):
 
 # words_splitter_type -> (module to import, pip package, factory(module, lang) -> text -> [word]).
 PACKAGE_SPLITTERS = {
-    "spacy": ("spacy", "spacy", _spacy_words),
-    "jieba": ("jieba", "jieba", _jieba_words),
-    "janome": ("janome", "janome", _janome_words),
-    "mecab": ("mecab", "python-mecab-ko", _mecab_words),
-    "camel": ("camel_tools", "camel-tools", _camel_words),
-    "hindi": ("indicnlp", "indic-nlp-library", _indic_words),
+  "spacy": ("spacy", "spacy", _spacy_words),
+  "jieba": ("jieba", "jieba", _jieba_words),
+  "janome": ("janome", "janome", _janome_words),
+  "mecab": ("mecab", "python-mecab-ko", _mecab_words),
+  "camel": ("camel_tools", "camel-tools", _camel_words),
+  "hindi": ("indicnlp", "indic-nlp-library", _indic_words),
 }
 
 
@@ -157,8 +158,10 @@ class PackageWordSplitter:
       module = importlib.import_module(module_name)
       self._words = factory(module, lang)
     except ImportError as e:
-      raise ImportError(f"words_splitter_type={kind!r} needs the {package!r} package ({e}); install it "
-                        f"with `pip install {package}`, or use words_splitter='whitespace' or 'unicode'") from e
+      raise ImportError(
+        f"words_splitter_type={kind!r} needs the {package!r} package ({e}); install it "
+        f"with `pip install {package}`, or use words_splitter='whitespace' or 'unicode'"
+      ) from e
     self.kind = kind
 
   def __call__(self, text: str) -> Iterator[tuple[str, int, int]]:
@@ -192,8 +195,10 @@ def make_word_splitter(kind: str | WordSplitter = "whitespace") -> WordSplitter:
     return UnicodeWordSplitter()
   if kind in PACKAGE_SPLITTERS:
     return PackageWordSplitter(kind)
-  raise ValueError(f"words_splitter_type={kind!r} is not built in (built in: {', '.join(BUILTIN_SPLITTERS)}); "
-                   "pass a callable text -> iterable of (word, start, end) as `words_splitter`")
+  raise ValueError(
+    f"words_splitter_type={kind!r} is not built in (built in: {', '.join(BUILTIN_SPLITTERS)}); "
+    "pass a callable text -> iterable of (word, start, end) as `words_splitter`"
+  )
 
 
 def bucket(n: int, buckets: Sequence[int]) -> int:
@@ -250,26 +255,34 @@ class PromptTokenizer:
 
   def __init__(self, tokenizer, config: GLiNERConfig):
     if not getattr(tokenizer, "is_fast", False):
-      raise ValueError(f"{type(tokenizer).__name__} is a slow tokenizer: GLiNER needs a fast one (word ids per "
-                       "subtoken); load it with AutoTokenizer.from_pretrained(..., use_fast=True)")
+      raise ValueError(
+        f"{type(tokenizer).__name__} is a slow tokenizer: GLiNER needs a fast one (word ids per "
+        "subtoken); load it with AutoTokenizer.from_pretrained(..., use_fast=True)"
+      )
     if len(tokenizer) > config.encoder.vocab_size:
-      raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the encoder's embedding table has "
-                       f"{config.encoder.vocab_size} rows: ids past the table would give NaN scores; use the "
-                       "tokenizer the model was trained with")
+      raise ValueError(
+        f"the tokenizer has {len(tokenizer)} tokens but the encoder's embedding table has "
+        f"{config.encoder.vocab_size} rows: ids past the table would give NaN scores; use the "
+        "tokenizer the model was trained with"
+      )
     self.tokenizer = tokenizer
     self.config = config
     self.class_token_id = tokenizer.convert_tokens_to_ids(config.ent_token)
     if config.class_token_index >= 0 and self.class_token_id != config.class_token_index:
-      raise ValueError(f"tokenizer maps {config.ent_token!r} to {self.class_token_id}, but the config says "
-                       f"class_token_index={config.class_token_index}")
+      raise ValueError(
+        f"tokenizer maps {config.ent_token!r} to {self.class_token_id}, but the config says "
+        f"class_token_index={config.class_token_index}"
+      )
     if self.class_token_id is None or self.class_token_id == tokenizer.unk_token_id:
-      raise ValueError(f"tokenizer has no {config.ent_token!r} token; add the special tokens "
-                       f"{SPECIAL_TOKENS} before use")
+      raise ValueError(
+        f"tokenizer has no {config.ent_token!r} token; add the special tokens {SPECIAL_TOKENS} before use"
+      )
     self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     # Ids a text or label word must never produce: the prompt markers and the backbone's specials.
     marker_ids = {tokenizer.convert_tokens_to_ids(t) for t in (config.ent_token, config.sep_token, "[FLERT]")}
-    self._reserved_ids = np.asarray(sorted((marker_ids | set(tokenizer.all_special_ids))
-                                           - {None, tokenizer.unk_token_id}), np.int64)
+    self._reserved_ids = np.asarray(
+      sorted((marker_ids | set(tokenizer.all_special_ids)) - {None, tokenizer.unk_token_id}), np.int64
+    )
 
   def prompt_words(self, labels: Sequence[str]) -> list[str]:
     out = []
@@ -277,8 +290,9 @@ class PromptTokenizer:
       out += [self.config.ent_token, label]
     return out + [self.config.sep_token]
 
-  def encode_batch(self, texts: Sequence[Sequence[str]], labels: Sequence[Sequence[str]],
-                   max_word_tokens: int | None = MAX_WORD_TOKENS) -> list[EncodedText]:
+  def encode_batch(
+    self, texts: Sequence[Sequence[str]], labels: Sequence[Sequence[str]], max_word_tokens: int | None = MAX_WORD_TOKENS
+  ) -> list[EncodedText]:
     """Tokenizes each (text words, labels) pair as one prompt + text sequence.
 
     A text word keeps at most its first `max_word_tokens` subtokens (None: all), so one huge word
@@ -295,15 +309,21 @@ class PromptTokenizer:
       raise ValueError(f"max_word_tokens must be >= 1 or None, got {max_word_tokens}")
     prompts = [self.prompt_words(l) for l in labels]
     sequences = [p + list(t) for p, t in zip(prompts, texts)]
-    enc = self.tokenizer(sequences, is_split_into_words=True, add_special_tokens=True, truncation=False,
-                         verbose=False)
-    return [self._encode_one(np.asarray(enc["input_ids"][i], np.int64),
-                             np.asarray([-1 if w is None else w for w in enc.word_ids(i)], np.int64),
-                             seq, len(prompt), max_word_tokens)
-            for i, (seq, prompt) in enumerate(zip(sequences, prompts))]
+    enc = self.tokenizer(sequences, is_split_into_words=True, add_special_tokens=True, truncation=False, verbose=False)
+    return [
+      self._encode_one(
+        np.asarray(enc["input_ids"][i], np.int64),
+        np.asarray([-1 if w is None else w for w in enc.word_ids(i)], np.int64),
+        seq,
+        len(prompt),
+        max_word_tokens,
+      )
+      for i, (seq, prompt) in enumerate(zip(sequences, prompts))
+    ]
 
-  def _encode_one(self, ids: np.ndarray, wid: np.ndarray, words: Sequence[str], num_prompt: int,
-                  max_word_tokens: int | None) -> EncodedText:
+  def _encode_one(
+    self, ids: np.ndarray, wid: np.ndarray, words: Sequence[str], num_prompt: int, max_word_tokens: int | None
+  ) -> EncodedText:
     marker = (wid >= 0) & (wid < num_prompt) & (wid % 2 == 0)  # <<ENT>> at even prompt words, <<SEP>> last
     bad = (wid >= 0) & ~marker & np.isin(ids, self._reserved_ids)
     if bad.any():
@@ -327,12 +347,16 @@ class PromptTokenizer:
     unk = self.tokenizer.unk_token_id if self.tokenizer.unk_token_id is not None else self.pad_id
     parts_ids, parts_wid, pos = [], [], 0
     for w in sorted(word_indices):
-      piece = np.asarray(self.tokenizer([words[w]], is_split_into_words=True, add_special_tokens=False,
-                                        split_special_tokens=True, verbose=False)["input_ids"], np.int64)
+      piece = np.asarray(
+        self.tokenizer(
+          [words[w]], is_split_into_words=True, add_special_tokens=False, split_special_tokens=True, verbose=False
+        )["input_ids"],
+        np.int64,
+      )
       piece = np.where(np.isin(piece, self._reserved_ids), unk, piece)
       span = np.flatnonzero(wid == w)
-      parts_ids += [ids[pos:span[0]], piece]
-      parts_wid += [wid[pos:span[0]], np.full(len(piece), w, np.int64)]
+      parts_ids += [ids[pos : span[0]], piece]
+      parts_wid += [wid[pos : span[0]], np.full(len(piece), w, np.int64)]
       pos = span[-1] + 1
     parts_ids.append(ids[pos:])
     parts_wid.append(wid[pos:])
@@ -349,10 +373,11 @@ class BatchShape:
 
 def batch_shape(encoded: Sequence[EncodedText], batch_size: int) -> BatchShape:
   return BatchShape(
-      batch=batch_size,
-      tokens=bucket(max(e.num_tokens for e in encoded), TOKEN_BUCKETS),
-      words=bucket(max(max(e.num_words for e in encoded), 1), WORD_BUCKETS),
-      types=bucket(max(len(e.type_token_index) for e in encoded), TYPE_BUCKETS))
+    batch=batch_size,
+    tokens=bucket(max(e.num_tokens for e in encoded), TOKEN_BUCKETS),
+    words=bucket(max(max(e.num_words for e in encoded), 1), WORD_BUCKETS),
+    types=bucket(max(len(e.type_token_index) for e in encoded), TYPE_BUCKETS),
+  )
 
 
 def pad_batch(encoded: Sequence[EncodedText], shape: BatchShape, pad_id: int = 0) -> dict[str, np.ndarray]:
@@ -366,12 +391,12 @@ def pad_batch(encoded: Sequence[EncodedText], shape: BatchShape, pad_id: int = 0
   num_words = np.zeros((shape.batch,), np.int32)
   for i, e in enumerate(encoded):
     if e.num_tokens > shape.tokens or e.num_words > shape.words or len(e.type_token_index) > shape.types:
-      raise ValueError(f"text {i} ({e.num_tokens} tokens, {e.num_words} words, "
-                       f"{len(e.type_token_index)} types) does not fit {shape}")
-    ids[i, :e.num_tokens] = e.input_ids
-    mask[i, :e.num_tokens] = 1
-    words[i, :e.num_words] = e.word_token_index
-    types[i, :len(e.type_token_index)] = e.type_token_index
+      raise ValueError(
+        f"text {i} ({e.num_tokens} tokens, {e.num_words} words, {len(e.type_token_index)} types) does not fit {shape}"
+      )
+    ids[i, : e.num_tokens] = e.input_ids
+    mask[i, : e.num_tokens] = 1
+    words[i, : e.num_words] = e.word_token_index
+    types[i, : len(e.type_token_index)] = e.type_token_index
     num_words[i] = e.num_words
-  return dict(input_ids=ids, attention_mask=mask, word_token_index=words, num_words=num_words,
-              type_token_index=types)
+  return dict(input_ids=ids, attention_mask=mask, word_token_index=words, num_words=num_words, type_token_index=types)

@@ -33,15 +33,18 @@ START, END, INSIDE = 0, 1, 2
 def _check_probs(probs: np.ndarray, ndim: int) -> np.ndarray:
   probs = np.asarray(probs)
   if probs.ndim != ndim or probs.shape[-1] != 3:
-    raise ValueError(f"probs must have shape {'[B, W, C, 3]' if ndim == 4 else '[W, C, 3]'} "
-                     f"(start, end, inside), got shape {probs.shape}")
+    raise ValueError(
+      f"probs must have shape {'[B, W, C, 3]' if ndim == 4 else '[W, C, 3]'} "
+      f"(start, end, inside), got shape {probs.shape}"
+    )
   if not np.issubdtype(probs.dtype, np.floating) and not (probs.dtype.kind == "V" and "float" in probs.dtype.name):
     raise ValueError(f"probs must be a floating-point array, got dtype {probs.dtype}")
   return probs.astype(np.float32)
 
 
-def token_candidates(probs: np.ndarray, threshold: float, num_words: int, num_types: int | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def token_candidates(
+  probs: np.ndarray, threshold: float, num_words: int, num_types: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   """The candidate spans of one text's probs[W, C, 3], in the reference's order.
 
   Only the first `num_words` words and `num_types` types (default: all) are read.
@@ -76,7 +79,7 @@ def token_candidates(probs: np.ndarray, threshold: float, num_words: int, num_ty
     ed = st + np.flatnonzero(is_end[st:stop, c])
     if not ed.size:
       continue
-    run_min = np.minimum.accumulate(inside[st:ed[-1] + 1, c])[ed - st]
+    run_min = np.minimum.accumulate(inside[st : ed[-1] + 1, c])[ed - st]
     scores.append(np.minimum(np.minimum(run_min, p[ed, c, END]), p[st, c, START]))
     starts.append(np.full(ed.size, st, np.int64))
     ends.append(ed.astype(np.int64))
@@ -90,8 +93,15 @@ def token_candidates(probs: np.ndarray, threshold: float, num_words: int, num_ty
   return starts, ends - starts, labels, scores[order].astype(np.float32)
 
 
-def decode_token_spans(probs: np.ndarray, threshold: float, *, num_words: int, num_types: int | None = None,
-                       flat_ner: bool = True, multi_label: bool = False) -> list[SpanPrediction]:
+def decode_token_spans(
+  probs: np.ndarray,
+  threshold: float,
+  *,
+  num_words: int,
+  num_types: int | None = None,
+  flat_ner: bool = True,
+  multi_label: bool = False,
+) -> list[SpanPrediction]:
   """Entity spans of one text from its token-level probs[W, C, 3] (see the module docstring).
 
   Example:
@@ -101,9 +111,14 @@ def decode_token_spans(probs: np.ndarray, threshold: float, *, num_words: int, n
   return decode_spans(*cand, num_words=num_words, flat_ner=flat_ner, multi_label=multi_label)
 
 
-def decode_token_batch(probs: np.ndarray, threshold: float, num_words: Sequence[int],
-                       num_types: Sequence[int] | None = None, flat_ner: bool = True,
-                       multi_label: bool = False) -> list[list[SpanPrediction]]:
+def decode_token_batch(
+  probs: np.ndarray,
+  threshold: float,
+  num_words: Sequence[int],
+  num_types: Sequence[int] | None = None,
+  flat_ner: bool = True,
+  multi_label: bool = False,
+) -> list[list[SpanPrediction]]:
   """`decode_token_spans` for each text of probs[B, W, C, 3].
 
   Example:
@@ -114,7 +129,14 @@ def decode_token_batch(probs: np.ndarray, threshold: float, num_words: Sequence[
     raise ValueError(f"num_words must give one word count per text (batch {probs.shape[0]}), got {num_words!r}")
   if num_types is not None and len(num_types) != probs.shape[0]:
     raise ValueError(f"num_types must give one type count per text (batch {probs.shape[0]}), got {num_types!r}")
-  return [decode_token_spans(probs[b], threshold, num_words=int(n),
-                             num_types=None if num_types is None else int(num_types[b]),
-                             flat_ner=flat_ner, multi_label=multi_label)
-          for b, n in enumerate(num_words)]
+  return [
+    decode_token_spans(
+      probs[b],
+      threshold,
+      num_words=int(n),
+      num_types=None if num_types is None else int(num_types[b]),
+      flat_ner=flat_ner,
+      multi_label=multi_label,
+    )
+    for b, n in enumerate(num_words)
+  ]

@@ -1,9 +1,9 @@
 """The gliner_jax checkpoint directory: config JSON, parameters in safetensors, tokenizer files.
 
-  my_model/
-    gliner_jax_config.json   GLiNERConfig.to_dict()
-    params.safetensors       flat "encoder/layer_0/attention/query/kernel" -> array
-    tokenizer.json, tokenizer_config.json, ...
+my_model/
+  gliner_jax_config.json   GLiNERConfig.to_dict()
+  params.safetensors       flat "encoder/layer_0/attention/query/kernel" -> array
+  tokenizer.json, tokenizer_config.json, ...
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def unflatten_params(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
   return traverse_util.unflatten_dict(dict(flat), sep=SEP)
 
 
-def save_checkpoint(directory: str, config: GLiNERConfig, params: Mapping[str, Any], tokenizer=None,
-                    dtype: Any = None) -> None:
+def save_checkpoint(
+  directory: str, config: GLiNERConfig, params: Mapping[str, Any], tokenizer=None, dtype: Any = None
+) -> None:
   """Writes a gliner_jax checkpoint. `dtype` (e.g. "bfloat16") casts floating params for shipping.
 
   Example:
@@ -43,11 +44,16 @@ def save_checkpoint(directory: str, config: GLiNERConfig, params: Mapping[str, A
   flat = flatten_params(params)
   if dtype is not None:
     import ml_dtypes  # shipped with jax
+
     target = np.dtype(ml_dtypes.bfloat16) if str(dtype) == "bfloat16" else np.dtype(dtype)
-    flat = {k: v.astype(target) if np.issubdtype(v.dtype, np.floating) or v.dtype == target else v
-            for k, v in flat.items()}
-  save_file({k: np.ascontiguousarray(v) for k, v in flat.items()}, os.path.join(directory, PARAMS_FILE),
-            metadata={"format": "gliner_jax"})
+    flat = {
+      k: v.astype(target) if np.issubdtype(v.dtype, np.floating) or v.dtype == target else v for k, v in flat.items()
+    }
+  save_file(
+    {k: np.ascontiguousarray(v) for k, v in flat.items()},
+    os.path.join(directory, PARAMS_FILE),
+    metadata={"format": "gliner_jax"},
+  )
   config.save(directory)
   if tokenizer is not None:
     tokenizer.save_pretrained(directory)
@@ -61,11 +67,12 @@ def load_checkpoint(directory: str, dtype: Any = np.float32) -> tuple[GLiNERConf
   config = GLiNERConfig.load(directory)
   flat = load_file(os.path.join(directory, PARAMS_FILE))
   if dtype is not None:
-    flat = {k: v.astype(dtype) if v.dtype != dtype and v.dtype.kind in "fV" or str(v.dtype) == "bfloat16"
-            else v for k, v in flat.items()}
+    flat = {
+      k: v.astype(dtype) if v.dtype != dtype and v.dtype.kind in "fV" or str(v.dtype) == "bfloat16" else v
+      for k, v in flat.items()
+    }
   return config, unflatten_params(flat)
 
 
 def is_checkpoint(directory: str) -> bool:
-  return os.path.exists(os.path.join(directory, CONFIG_FILE)) and os.path.exists(
-      os.path.join(directory, PARAMS_FILE))
+  return os.path.exists(os.path.join(directory, CONFIG_FILE)) and os.path.exists(os.path.join(directory, PARAMS_FILE))

@@ -24,12 +24,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from gliner_jax.model.backbones import BACKBONE_CONFIGS, backbone_config
-from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
-from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.interop.hf_weights import encoder_params_from_hf_state_dict
 from gliner_jax.interop.hub import HubOptions, backbone_name, looks_like_hub_id, resolve_model_dir
 from gliner_jax.interop.state_dict import read_state_dict
+from gliner_jax.model.backbones import BACKBONE_CONFIGS, backbone_config
+from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
+from gliner_jax.model.encoders.config import EncoderConfig
 
 ENCODER_PREFIX = "token_rep_layer.bert_layer.model."
 ENCODER_CONFIG_FILE = "encoder_config.json"
@@ -40,14 +40,17 @@ class ConversionError(ValueError):
 
 
 def _linear_rows(torch_name: str, ours: str, d_in: int, d_out: int) -> list[tuple[str, str, str, tuple[int, ...]]]:
-  return [(f"{torch_name}.weight", f"{ours}/kernel", "T", (d_in, d_out)),
-          (f"{torch_name}.bias", f"{ours}/bias", "", (d_out,))]
+  return [
+    (f"{torch_name}.weight", f"{ours}/kernel", "T", (d_in, d_out)),
+    (f"{torch_name}.bias", f"{ours}/bias", "", (d_out,)),
+  ]
 
 
 def _ffn_rows(torch_prefix: str, ours_in: str, ours_out: str, d_in: int, hidden: int, d_out: int):
   """nn.Sequential(Linear, ReLU, Dropout, Linear) -> our two dense layers."""
-  return (_linear_rows(f"{torch_prefix}.0", ours_in, d_in, hidden)
-          + _linear_rows(f"{torch_prefix}.3", ours_out, hidden, d_out))
+  return _linear_rows(f"{torch_prefix}.0", ours_in, d_in, hidden) + _linear_rows(
+    f"{torch_prefix}.3", ours_out, hidden, d_out
+  )
 
 
 def _projection_ffn_rows(torch_prefix: str, ours: str, d: int, hidden: int):
@@ -77,10 +80,12 @@ def head_tensor_map(config: GLiNERConfig) -> list[tuple[str, str, str, tuple[int
   if config.num_rnn_layers:
     h = d // 2
     for suffix, direction in (("", 0), ("_reverse", 1)):
-      out += [(f"rnn.lstm.weight_ih_l0{suffix}", f"rnn/w_ih/{direction}", "T", (d, 4 * h)),
-              (f"rnn.lstm.weight_hh_l0{suffix}", f"rnn/w_hh/{direction}", "T", (h, 4 * h)),
-              (f"rnn.lstm.bias_ih_l0{suffix}", f"rnn/b_ih/{direction}", "", (4 * h,)),
-              (f"rnn.lstm.bias_hh_l0{suffix}", f"rnn/b_hh/{direction}", "", (4 * h,))]
+      out += [
+        (f"rnn.lstm.weight_ih_l0{suffix}", f"rnn/w_ih/{direction}", "T", (d, 4 * h)),
+        (f"rnn.lstm.weight_hh_l0{suffix}", f"rnn/w_hh/{direction}", "T", (h, 4 * h)),
+        (f"rnn.lstm.bias_ih_l0{suffix}", f"rnn/b_ih/{direction}", "", (4 * h,)),
+        (f"rnn.lstm.bias_hh_l0{suffix}", f"rnn/b_hh/{direction}", "", (4 * h,)),
+      ]
   return out
 
 
@@ -94,7 +99,7 @@ def _set(tree: dict, path: str, value) -> None:
 def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNERConfig) -> dict[str, Any]:
   """Maps a gliner 0.2.x span-model state dict onto our parameter tree; errors list every problem."""
   problems: list[str] = []
-  enc_state = {k[len(ENCODER_PREFIX):]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
+  enc_state = {k[len(ENCODER_PREFIX) :]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
   try:
     encoder = encoder_params_from_hf_state_dict(enc_state, config.encoder)
   except ValueError as err:
@@ -152,22 +157,27 @@ def backbone_hf_config(model_name: str, options: HubOptions | None = None) -> di
   if bundled is not None:
     return bundled
   if not model_name or not looks_like_hub_id(model_name):
-    raise ConversionError(f"gliner_config.json has no 'encoder_config' and its model_name {model_name!r} is "
-                          "neither a folder with a config.json nor a bundled backbone "
-                          f"({sorted(BACKBONE_CONFIGS)})")
+    raise ConversionError(
+      f"gliner_config.json has no 'encoder_config' and its model_name {model_name!r} is "
+      "neither a folder with a config.json nor a bundled backbone "
+      f"({sorted(BACKBONE_CONFIGS)})"
+    )
   options = dataclasses.replace(options or HubOptions(), revision=None)
   try:
     folder = resolve_model_dir(model_name, options, files=["config.json"])
     with open(os.path.join(folder, "config.json")) as f:
       return json.load(f)
   except Exception as e:  # offline, private or unknown repository
-    raise ConversionError(f"gliner_config.json has no 'encoder_config' and the config of its backbone "
-                          f"{model_name!r} could not be fetched ({type(e).__name__}: {e}); download it, or "
-                          "add encoder_config to gliner_config.json") from e
+    raise ConversionError(
+      f"gliner_config.json has no 'encoder_config' and the config of its backbone "
+      f"{model_name!r} could not be fetched ({type(e).__name__}: {e}); download it, or "
+      "add encoder_config to gliner_config.json"
+    ) from e
 
 
-def read_gliner_config(directory: str, state: Mapping[str, np.ndarray] | None = None,
-                       options: HubOptions | None = None) -> GLiNERConfig:
+def read_gliner_config(
+  directory: str, state: Mapping[str, np.ndarray] | None = None, options: HubOptions | None = None
+) -> GLiNERConfig:
   """The GLiNERConfig of a gliner 0.2.x folder, in either layout (with or without `encoder_config`).
 
   Without `encoder_config` the backbone config comes from `model_name` and its vocabulary size
@@ -183,8 +193,9 @@ def read_gliner_config(directory: str, state: Mapping[str, np.ndarray] | None = 
     rows = int(state[EMBEDDING_TENSOR].shape[0])
   declared = raw.get("vocab_size", -1)
   if rows is not None and declared not in (None, -1) and int(declared) != rows:
-    raise ConversionError(f"{path}: vocab_size={declared} but the checkpoint's embedding table "
-                          f"{EMBEDDING_TENSOR} has {rows} rows")
+    raise ConversionError(
+      f"{path}: vocab_size={declared} but the checkpoint's embedding table {EMBEDDING_TENSOR} has {rows} rows"
+    )
   encoder = None
   if not raw.get("encoder_config"):
     hf = backbone_hf_config(str(raw.get("model_name", "")), options)
@@ -230,14 +241,16 @@ def _opt_in_bos_eos(tokenizer):
   return tokenizer
 
 
-def load_gliner_tokenizer(directory: str, config: GLiNERConfig, tokenizer: Any = None,
-                          options: HubOptions | None = None):
+def load_gliner_tokenizer(
+  directory: str, config: GLiNERConfig, tokenizer: Any = None, options: HubOptions | None = None
+):
   """The tokenizer of a gliner folder as gliner loads it, with GLiNER's special tokens added.
 
   `tokenizer` (a tokenizer, or a folder / hub id) wins; else the folder's own tokenizer files
   (when it has a tokenizer_config.json); else the tokenizer of the config's `model_name`.
   """
   from transformers import AutoTokenizer
+
   hub = dataclasses.replace(options or HubOptions(), revision=None).kwargs()
   if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
     return add_gliner_tokens(tokenizer, config)
@@ -250,9 +263,11 @@ def load_gliner_tokenizer(directory: str, config: GLiNERConfig, tokenizer: Any =
   try:
     loaded = AutoTokenizer.from_pretrained(source, **hub)
   except Exception as e:
-    raise ConversionError(f"{directory} has no tokenizer files and the tokenizer of {source!r} could not be "
-                          f"loaded ({type(e).__name__}: {e}); pass tokenizer= (a tokenizer, a folder or a hub "
-                          "id)") from e
+    raise ConversionError(
+      f"{directory} has no tokenizer files and the tokenizer of {source!r} could not be "
+      f"loaded ({type(e).__name__}: {e}); pass tokenizer= (a tokenizer, a folder or a hub "
+      "id)"
+    ) from e
   return add_gliner_tokens(_opt_in_bos_eos(loaded), config)
 
 
@@ -269,15 +284,17 @@ def check_vocabulary(config: GLiNERConfig, tokenizer, source: str = "the model")
   if size > rows:
     problems.append(f"the tokenizer has {size} tokens but the embedding table has {rows} rows")
   if config.class_token_index not in (-1, ent_id):
-    problems.append(f"class_token_index={config.class_token_index} but the tokenizer maps "
-                    f"{config.ent_token!r} to {ent_id}")
+    problems.append(
+      f"class_token_index={config.class_token_index} but the tokenizer maps {config.ent_token!r} to {ent_id}"
+    )
   if problems:
     raise ConversionError(f"{source}: " + "; ".join(problems))
   return config.replace(class_token_index=int(ent_id))
 
 
-def load_gliner_checkpoint(directory: str, *, tokenizer: Any = None,
-                           options: HubOptions | None = None) -> GLiNERCheckpoint:
+def load_gliner_checkpoint(
+  directory: str, *, tokenizer: Any = None, options: HubOptions | None = None
+) -> GLiNERCheckpoint:
   """Reads a gliner 0.2.x folder (either layout, any weight file) as gliner 0.2.29 would load it.
 
   Example:
@@ -291,10 +308,12 @@ def load_gliner_checkpoint(directory: str, *, tokenizer: Any = None,
   return GLiNERCheckpoint(config, params, tok)
 
 
-def convert_gliner_checkpoint(src: str, dst: str, dtype: Any = None, *, tokenizer: Any = None,
-                              options: HubOptions | None = None) -> str:
+def convert_gliner_checkpoint(
+  src: str, dst: str, dtype: Any = None, *, tokenizer: Any = None, options: HubOptions | None = None
+) -> str:
   """gliner 0.2.x checkpoint folder (or hub id) -> gliner_jax checkpoint folder; returns dst."""
   from gliner_jax.interop.checkpoint import save_checkpoint
+
   read = load_gliner_checkpoint(resolve_model_dir(src, options), tokenizer=tokenizer, options=options)
   save_checkpoint(dst, read.config, read.params, read.tokenizer, dtype=dtype)
   return dst
@@ -308,20 +327,26 @@ def convert_hf_encoder(src: str, dst: str, dtype: Any = None) -> str:
   Example:
     >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/", dtype="bfloat16")
   """
+  from safetensors.numpy import save_file
   from transformers import AutoTokenizer
+
   from gliner_jax.interop.checkpoint import PARAMS_FILE, flatten_params
   from gliner_jax.interop.hf_weights import load_hf_encoder
-  from safetensors.numpy import save_file
+
   config, params = load_hf_encoder(src)
   flat = flatten_params(params)
   if dtype is not None:
     import ml_dtypes  # shipped with jax
+
     target = np.dtype(ml_dtypes.bfloat16) if str(dtype) == "bfloat16" else np.dtype(dtype)
     flat = {k: v.astype(target) for k, v in flat.items()}
   tokenizer = AutoTokenizer.from_pretrained(src)
   os.makedirs(dst, exist_ok=True)
-  save_file({k: np.ascontiguousarray(v) for k, v in flat.items()}, os.path.join(dst, PARAMS_FILE),
-            metadata={"format": "gliner_jax_encoder"})
+  save_file(
+    {k: np.ascontiguousarray(v) for k, v in flat.items()},
+    os.path.join(dst, PARAMS_FILE),
+    metadata={"format": "gliner_jax_encoder"},
+  )
   with open(os.path.join(dst, ENCODER_CONFIG_FILE), "w") as f:
     json.dump(config.to_dict(), f, indent=2, sort_keys=True)
   tokenizer.save_pretrained(dst)
@@ -330,8 +355,10 @@ def convert_hf_encoder(src: str, dst: str, dtype: Any = None) -> str:
 
 def load_converted_encoder(directory: str, dtype: Any = np.float32) -> tuple[EncoderConfig, dict[str, Any]]:
   """Reads what `convert_hf_encoder` wrote: (EncoderConfig, params cast to `dtype`; None keeps them)."""
-  from gliner_jax.interop.checkpoint import PARAMS_FILE, unflatten_params
   from safetensors.numpy import load_file
+
+  from gliner_jax.interop.checkpoint import PARAMS_FILE, unflatten_params
+
   for name in (ENCODER_CONFIG_FILE, PARAMS_FILE):
     if not os.path.exists(os.path.join(directory, name)):
       raise FileNotFoundError(f"{directory} is not a converted encoder: {name} is missing")

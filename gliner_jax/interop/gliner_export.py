@@ -26,19 +26,28 @@ from typing import Any, Mapping
 import numpy as np
 
 from gliner_jax.interop.checkpoint import flatten_params
-from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.interop.convert import ENCODER_PREFIX, check_vocabulary, head_tensor_map
 from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
+from gliner_jax.model.config import GLiNERConfig
 
 GLINER_CONFIG_FILE = "gliner_config.json"
 WEIGHTS_FILE = "model.safetensors"
 DTYPES = ("float32", "bfloat16", "float16")
 # gliner 0.2.29 options gliner_jax neither computes nor trains with; written with gliner's defaults.
 REFERENCE_DEFAULTS: dict[str, Any] = {
-    "name": "gliner", "fine_tune": True, "post_fusion_schema": "", "num_post_fusion_layers": 1,
-    "max_neg_type_ratio": 1, "fuse_layers": False, "span_encoder_config": None, "token_loss_coef": 1.0,
-    "span_loss_coef": 1.0, "represent_spans": False, "neg_spans_ratio": 1.0, "id_to_classes": None,
-    "_attn_implementation": None,
+  "name": "gliner",
+  "fine_tune": True,
+  "post_fusion_schema": "",
+  "num_post_fusion_layers": 1,
+  "max_neg_type_ratio": 1,
+  "fuse_layers": False,
+  "span_encoder_config": None,
+  "token_loss_coef": 1.0,
+  "span_loss_coef": 1.0,
+  "represent_spans": False,
+  "neg_spans_ratio": 1.0,
+  "id_to_classes": None,
+  "_attn_implementation": None,
 }
 
 
@@ -100,11 +109,13 @@ def hub_model_name(config: GLiNERConfig) -> str:
     'sentence-transformers/all-MiniLM-L6-v2'
   """
   from gliner_jax.interop.hub import backbone_name, looks_like_hub_id
+
   name = config.model_name
   if name and looks_like_hub_id(name):
     return name
   from gliner_jax.model.backbones import BACKBONE_CONFIGS
   from gliner_jax.model.encoders.config import EncoderConfig
+
   for hub_id, hf in BACKBONE_CONFIGS.items():
     if EncoderConfig.from_hf_dict(dict(hf, vocab_size=config.encoder.vocab_size)) == config.encoder:
       return hub_id
@@ -116,8 +127,18 @@ def _reference_model_type(span_mode: str) -> str:
 
 
 # The word splitters gliner 0.2.29's WordsSplitter builds.
-REFERENCE_SPLITTERS = ("whitespace", "universal", "spacy", "mecab", "jieba", "hanlp", "janome", "camel", "hindi",
-                       "stanza")
+REFERENCE_SPLITTERS = (
+  "whitespace",
+  "universal",
+  "spacy",
+  "mecab",
+  "jieba",
+  "hanlp",
+  "janome",
+  "camel",
+  "hindi",
+  "stanza",
+)
 
 
 def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None = None) -> dict[str, Any]:
@@ -132,16 +153,20 @@ def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None =
     raise ValueError(f"the tokenizer lacks GLiNER's tokens {missing}: gliner would not find the prompt markers")
   config = check_vocabulary(config, tokenizer, "the exported model")
   if config.words_splitter_type not in REFERENCE_SPLITTERS:
-    raise ValueError(f"words_splitter_type={config.words_splitter_type!r} is gliner_jax's own; gliner 0.2.29 knows "
-                     f"{', '.join(REFERENCE_SPLITTERS)}: export with config.replace(words_splitter_type=...) "
-                     "set to one of those")
+    raise ValueError(
+      f"words_splitter_type={config.words_splitter_type!r} is gliner_jax's own; gliner 0.2.29 knows "
+      f"{', '.join(REFERENCE_SPLITTERS)}: export with config.replace(words_splitter_type=...) "
+      "set to one of those"
+    )
   out = dict(REFERENCE_DEFAULTS)
   out.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "encoder"})
-  out.update(model_type=_reference_model_type(config.span_mode),
-             model_name=model_name or hub_model_name(config),
-             vocab_size=int(config.encoder.vocab_size),
-             class_token_index=int(config.class_token_index),
-             encoder_config=config.encoder.to_hf_dict())
+  out.update(
+    model_type=_reference_model_type(config.span_mode),
+    model_name=model_name or hub_model_name(config),
+    vocab_size=int(config.encoder.vocab_size),
+    class_token_index=int(config.class_token_index),
+    encoder_config=config.encoder.to_hf_dict(),
+  )
   return out
 
 
@@ -151,14 +176,22 @@ def _cast(state: dict[str, np.ndarray], dtype: Any) -> dict[str, np.ndarray]:
     raise ValueError(f"dtype={dtype!r}: use one of {DTYPES}")
   if dtype == "bfloat16":
     import ml_dtypes  # shipped with jax
+
     target = np.dtype(ml_dtypes.bfloat16)
   else:
     target = np.dtype(dtype)
   return {k: np.ascontiguousarray(v.astype(target)) for k, v in state.items()}
 
 
-def export_gliner(directory: str, config: GLiNERConfig, params: Mapping[str, Any], tokenizer, *,
-                  model_name: str | None = None, dtype: Any = "float32") -> GlinerExport:
+def export_gliner(
+  directory: str,
+  config: GLiNERConfig,
+  params: Mapping[str, Any],
+  tokenizer,
+  *,
+  model_name: str | None = None,
+  dtype: Any = "float32",
+) -> GlinerExport:
   """Writes (config, params, tokenizer) as a gliner 0.2.x folder; `dtype` is the on-disk precision.
 
   Example:
@@ -166,6 +199,7 @@ def export_gliner(directory: str, config: GLiNERConfig, params: Mapping[str, Any
     ('gliner_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
   """
   from safetensors.numpy import save_file
+
   reference_config = gliner_config_dict(config, tokenizer, model_name)
   state = _cast(gliner_state_dict(config, params), dtype)
   os.makedirs(directory, exist_ok=True)
@@ -173,14 +207,27 @@ def export_gliner(directory: str, config: GLiNERConfig, params: Mapping[str, Any
   with open(os.path.join(directory, GLINER_CONFIG_FILE), "w") as f:
     json.dump(reference_config, f, indent=2, sort_keys=True)
   tokenizer.save_pretrained(directory)
-  return GlinerExport(directory=directory, files=tuple(sorted(os.listdir(directory))), num_tensors=len(state),
-                      model_name=reference_config["model_name"])
+  return GlinerExport(
+    directory=directory,
+    files=tuple(sorted(os.listdir(directory))),
+    num_tensors=len(state),
+    model_name=reference_config["model_name"],
+  )
 
 
-def push_to_hub(model, repo_id: str, *, token: str | bool | None = None, private: bool | None = None,
-                revision: str | None = None, commit_message: str = "Upload GLiNER model (exported by gliner_jax)",
-                commit_description: str | None = None, create_pr: bool = False, model_name: str | None = None,
-                dtype: str = "float32"):
+def push_to_hub(
+  model,
+  repo_id: str,
+  *,
+  token: str | bool | None = None,
+  private: bool | None = None,
+  revision: str | None = None,
+  commit_message: str = "Upload GLiNER model (exported by gliner_jax)",
+  commit_description: str | None = None,
+  create_pr: bool = False,
+  model_name: str | None = None,
+  dtype: str = "float32",
+):
   """Exports `model` (a `gliner_jax.GLiNER`) as a gliner 0.2.x folder and uploads it to `repo_id`.
 
   Creates the repository (and the branch `revision`, when not "main") if needed; returns
@@ -191,13 +238,21 @@ def push_to_hub(model, repo_id: str, *, token: str | bool | None = None, private
   """
   import jax
   from huggingface_hub import HfApi
+
   api = HfApi(token=token)
   api.create_repo(repo_id, private=private, repo_type="model", exist_ok=True)
   if revision not in (None, "main"):
     api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
   with tempfile.TemporaryDirectory(prefix="gliner_export_") as folder:
-    export_gliner(folder, model.config, jax.device_get(model.params), model.tokenizer, model_name=model_name,
-                  dtype=dtype)
-    return api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model", revision=revision,
-                             commit_message=commit_message, commit_description=commit_description,
-                             create_pr=create_pr)
+    export_gliner(
+      folder, model.config, jax.device_get(model.params), model.tokenizer, model_name=model_name, dtype=dtype
+    )
+    return api.upload_folder(
+      repo_id=repo_id,
+      folder_path=folder,
+      repo_type="model",
+      revision=revision,
+      commit_message=commit_message,
+      commit_description=commit_description,
+      create_pr=create_pr,
+    )

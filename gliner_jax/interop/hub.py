@@ -21,8 +21,18 @@ from typing import Sequence
 from gliner_jax.interop.state_dict import SAFETENSORS, SAFETENSORS_INDEX, TORCH_PICKLE
 
 CONFIG_FILES = ("gliner_config.json", "gliner_jax_config.json", "config.json", "encoder_config.json")
-TOKENIZER_PATTERNS = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                      "vocab.txt", "vocab.json", "merges.txt", "spm.model", "*.model", "sentencepiece*")
+TOKENIZER_PATTERNS = (
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "added_tokens.json",
+  "vocab.txt",
+  "vocab.json",
+  "merges.txt",
+  "spm.model",
+  "*.model",
+  "sentencepiece*",
+)
 JAX_WEIGHTS = "params.safetensors"
 
 
@@ -37,13 +47,14 @@ class HubOptions:
 
   def kwargs(self) -> dict:
     """Keyword arguments for huggingface_hub and transformers' `from_pretrained`."""
-    out = dict(revision=self.revision, token=self.token, cache_dir=self.cache_dir,
-               local_files_only=self.local_files_only)
+    out = dict(
+      revision=self.revision, token=self.token, cache_dir=self.cache_dir, local_files_only=self.local_files_only
+    )
     return {k: v for k, v in out.items() if v not in (None, False)}
 
 
 def looks_like_hub_id(name: str) -> bool:
-  """"name" or "namespace/name", not a path that exists or points somewhere on this machine."""
+  """ "name" or "namespace/name", not a path that exists or points somewhere on this machine."""
   if not name or os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name:
     return False
   parent = os.path.dirname(name)
@@ -70,6 +81,7 @@ def backbone_name(path: str, name: str = "") -> str:
   config_file = os.path.join(path, "config.json")
   if os.path.isfile(config_file):
     import json
+
     with open(config_file) as f:
       recorded = str(json.load(f).get("_name_or_path") or "")
     if looks_like_hub_id(recorded):
@@ -99,8 +111,7 @@ def needed_files(repo_files: Sequence[str]) -> list[str]:
   return list(dict.fromkeys(out))
 
 
-def resolve_model_dir(name: str, options: HubOptions | None = None, *,
-                      files: Sequence[str] | None = None) -> str:
+def resolve_model_dir(name: str, options: HubOptions | None = None, *, files: Sequence[str] | None = None) -> str:
   """A local folder for `name`: the folder itself, or the needed files of the hub repository `name`.
 
   `files` restricts the download (e.g. `["config.json"]` for a backbone's shape alone).
@@ -111,6 +122,7 @@ def resolve_model_dir(name: str, options: HubOptions | None = None, *,
     raise FileNotFoundError(f"no model directory at {name}")
   options = options or HubOptions()
   from huggingface_hub import HfApi, snapshot_download
+
   if files is None and not options.local_files_only:
     repo_files = HfApi().list_repo_files(name, revision=options.revision, token=options.token)
     files = needed_files(repo_files)

@@ -54,6 +54,7 @@ def read_state_dict(directory: str) -> dict[str, np.ndarray]:
   name = os.path.basename(path)
   if name in (SAFETENSORS, SAFETENSORS_INDEX):
     from safetensors.numpy import load_file
+
     files = [path] if name == SAFETENSORS else [os.path.join(directory, s) for s in index_shards(path)]
     state: dict[str, np.ndarray] = {}
     for file in files:
@@ -64,8 +65,10 @@ def read_state_dict(directory: str) -> dict[str, np.ndarray]:
   try:
     import torch
   except ImportError as e:
-    raise ImportError(f"{path} is a PyTorch pickle: reading it needs torch (pip install torch), "
-                      "or convert it to model.safetensors first") from e
+    raise ImportError(
+      f"{path} is a PyTorch pickle: reading it needs torch (pip install torch), "
+      "or convert it to model.safetensors first"
+    ) from e
   loaded = torch.load(path, map_location="cpu", weights_only=True)
   if not isinstance(loaded, dict):
     raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state dict")

@@ -14,32 +14,80 @@ Example:
 
 from __future__ import annotations
 
-_DEBERTA_V3 = dict(model_type="deberta-v2", attention_probs_dropout_prob=0.1, hidden_act="gelu",
-                   hidden_dropout_prob=0.1, initializer_range=0.02, layer_norm_eps=1e-7,
-                   max_position_embeddings=512, max_relative_positions=-1, norm_rel_ebd="layer_norm",
-                   pad_token_id=0, pos_att_type="p2c|c2p", position_biased_input=False, position_buckets=256,
-                   relative_attention=True, share_att_key=True, type_vocab_size=0)
+_DEBERTA_V3 = dict(
+  model_type="deberta-v2",
+  attention_probs_dropout_prob=0.1,
+  hidden_act="gelu",
+  hidden_dropout_prob=0.1,
+  initializer_range=0.02,
+  layer_norm_eps=1e-7,
+  max_position_embeddings=512,
+  max_relative_positions=-1,
+  norm_rel_ebd="layer_norm",
+  pad_token_id=0,
+  pos_att_type="p2c|c2p",
+  position_biased_input=False,
+  position_buckets=256,
+  relative_attention=True,
+  share_att_key=True,
+  type_vocab_size=0,
+)
 
 BACKBONE_CONFIGS: dict[str, dict] = {
-    "microsoft/deberta-v3-small": dict(_DEBERTA_V3, hidden_size=768, intermediate_size=3072,
-                                       num_attention_heads=12, num_hidden_layers=6, vocab_size=128100),
-    "microsoft/deberta-v3-base": dict(_DEBERTA_V3, hidden_size=768, intermediate_size=3072,
-                                      num_attention_heads=12, num_hidden_layers=12, vocab_size=128100),
-    "microsoft/deberta-v3-large": dict(_DEBERTA_V3, hidden_size=1024, intermediate_size=4096,
-                                       num_attention_heads=16, num_hidden_layers=24, vocab_size=128100),
-    "microsoft/mdeberta-v3-base": dict(_DEBERTA_V3, hidden_size=768, intermediate_size=3072,
-                                       num_attention_heads=12, num_hidden_layers=12, vocab_size=251000),
-    "sentence-transformers/all-MiniLM-L6-v2": dict(
-        model_type="bert", attention_probs_dropout_prob=0.1, hidden_act="gelu", hidden_dropout_prob=0.1,
-        hidden_size=384, initializer_range=0.02, intermediate_size=1536, layer_norm_eps=1e-12,
-        max_position_embeddings=512, num_attention_heads=12, num_hidden_layers=6, pad_token_id=0,
-        position_embedding_type="absolute", type_vocab_size=2, vocab_size=30522),
+  "microsoft/deberta-v3-small": dict(
+    _DEBERTA_V3, hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=6, vocab_size=128100
+  ),
+  "microsoft/deberta-v3-base": dict(
+    _DEBERTA_V3,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_attention_heads=12,
+    num_hidden_layers=12,
+    vocab_size=128100,
+  ),
+  "microsoft/deberta-v3-large": dict(
+    _DEBERTA_V3,
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_attention_heads=16,
+    num_hidden_layers=24,
+    vocab_size=128100,
+  ),
+  "microsoft/mdeberta-v3-base": dict(
+    _DEBERTA_V3,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_attention_heads=12,
+    num_hidden_layers=12,
+    vocab_size=251000,
+  ),
+  "sentence-transformers/all-MiniLM-L6-v2": dict(
+    model_type="bert",
+    attention_probs_dropout_prob=0.1,
+    hidden_act="gelu",
+    hidden_dropout_prob=0.1,
+    hidden_size=384,
+    initializer_range=0.02,
+    intermediate_size=1536,
+    layer_norm_eps=1e-12,
+    max_position_embeddings=512,
+    num_attention_heads=12,
+    num_hidden_layers=6,
+    pad_token_id=0,
+    position_embedding_type="absolute",
+    type_vocab_size=2,
+    vocab_size=30522,
+  ),
 }
 
 # Tokenizer lengths with GLiNER's three tokens added ([FLERT], <<ENT>>, <<SEP>>).
-_GLINER_VOCAB = {"microsoft/deberta-v3-small": 128003, "microsoft/deberta-v3-base": 128003,
-                 "microsoft/deberta-v3-large": 128003, "microsoft/mdeberta-v3-base": 251003,
-                 "sentence-transformers/all-MiniLM-L6-v2": 30525}
+_GLINER_VOCAB = {
+  "microsoft/deberta-v3-small": 128003,
+  "microsoft/deberta-v3-base": 128003,
+  "microsoft/deberta-v3-large": 128003,
+  "microsoft/mdeberta-v3-base": 251003,
+  "sentence-transformers/all-MiniLM-L6-v2": 30525,
+}
 
 
 def backbone_config(name: str) -> dict | None:
@@ -50,6 +98,7 @@ def backbone_config(name: str) -> dict | None:
 
 def _encoder_fields(name: str) -> dict:
   from gliner_jax.model.encoders.config import EncoderConfig
+
   fields = EncoderConfig.from_hf_dict(dict(BACKBONE_CONFIGS[name], vocab_size=_GLINER_VOCAB[name])).to_dict()
   fields["pos_att_type"] = tuple(fields["pos_att_type"])
   return fields

@@ -112,27 +112,28 @@ class GLiNERConfig:
     if g.get("span_mode") == "token_level" and g.get("represent_spans"):
       unsupported.append("represent_spans=True (token_level with a span head)")
     if unsupported:
-      raise ValueError("gliner checkpoint uses options gliner_jax does not implement: "
-                       + ", ".join(unsupported))
+      raise ValueError("gliner checkpoint uses options gliner_jax does not implement: " + ", ".join(unsupported))
     if encoder is None:
       if not g.get("encoder_config"):
-        raise ValueError("gliner_config.json has no 'encoder_config': pass the backbone's config as `encoder` "
-                         "(gliner_jax.interop.convert.load_gliner_checkpoint reads it from `model_name`)")
+        raise ValueError(
+          "gliner_config.json has no 'encoder_config': pass the backbone's config as `encoder` "
+          "(gliner_jax.interop.convert.load_gliner_checkpoint reads it from `model_name`)"
+        )
       encoder = EncoderConfig.from_hf_dict(g["encoder_config"])
     return cls(
-        encoder=encoder,
-        hidden_size=int(g.get("hidden_size", 512)),
-        max_width=int(g.get("max_width", 12)),
-        max_len=int(g.get("max_len", 384)),
-        max_types=int(g.get("max_types", 25)),
-        dropout=float(g.get("dropout", 0.4)),
-        num_rnn_layers=int(g.get("num_rnn_layers", 1)),
-        span_mode=g.get("span_mode", "markerV0"),
-        subtoken_pooling=g.get("subtoken_pooling", "first"),
-        embed_ent_token=bool(g.get("embed_ent_token", True)),
-        ent_token=g.get("ent_token", "<<ENT>>"),
-        sep_token=g.get("sep_token", "<<SEP>>"),
-        class_token_index=int(g.get("class_token_index", -1)),
-        words_splitter_type=g.get("words_splitter_type", "whitespace"),
-        model_name=str(g.get("model_name", "")),
+      encoder=encoder,
+      hidden_size=int(g.get("hidden_size", 512)),
+      max_width=int(g.get("max_width", 12)),
+      max_len=int(g.get("max_len", 384)),
+      max_types=int(g.get("max_types", 25)),
+      dropout=float(g.get("dropout", 0.4)),
+      num_rnn_layers=int(g.get("num_rnn_layers", 1)),
+      span_mode=g.get("span_mode", "markerV0"),
+      subtoken_pooling=g.get("subtoken_pooling", "first"),
+      embed_ent_token=bool(g.get("embed_ent_token", True)),
+      ent_token=g.get("ent_token", "<<ENT>>"),
+      sep_token=g.get("sep_token", "<<SEP>>"),
+      class_token_index=int(g.get("class_token_index", -1)),
+      words_splitter_type=g.get("words_splitter_type", "whitespace"),
+      model_name=str(g.get("model_name", "")),
     )

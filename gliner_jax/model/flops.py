@@ -109,13 +109,13 @@ def encoder_flops(config: EncoderConfig, num_tokens: int, batch_size: int = 1) -
     if config.conv_kernel_size:
       other += 2 * n * t * config.conv_kernel_size * d * d // max(config.conv_groups, 1)
   return EncoderFlops(
-      qkv_projections=layers * 3 * 2 * n * t * d * a,
-      attention_scores=layers * 2 * n * t * t * a,
-      relative_position=rel,
-      attention_context=layers * 2 * n * t * t * a,
-      attention_output=layers * 2 * n * t * a * d,
-      ffn=layers * 2 * 2 * n * t * d * i,
-      other=other,
+    qkv_projections=layers * 3 * 2 * n * t * d * a,
+    attention_scores=layers * 2 * n * t * t * a,
+    relative_position=rel,
+    attention_context=layers * 2 * n * t * t * a,
+    attention_output=layers * 2 * n * t * a * d,
+    ffn=layers * 2 * 2 * n * t * d * i,
+    other=other,
   )
 
 
@@ -125,8 +125,15 @@ def default_num_tokens(num_words: int, num_types: int) -> int:
   return num_words + 2 * num_types + 3
 
 
-def head_flops(config: GLiNERConfig, num_words: int, num_types: int, impl: str = "factored", *,
-               num_tokens: int | None = None, batch_size: int = 1) -> HeadFlops:
+def head_flops(
+  config: GLiNERConfig,
+  num_words: int,
+  num_types: int,
+  impl: str = "factored",
+  *,
+  num_tokens: int | None = None,
+  batch_size: int = 1,
+) -> HeadFlops:
   """Forward FLOPs of the GLiNER head (projection, BiLSTM, span head, prompt FFN, scores).
 
   `num_tokens` (default `default_num_tokens`) only matters for the projection layer, which runs on
@@ -156,21 +163,30 @@ def head_flops(config: GLiNERConfig, num_words: int, num_types: int, impl: str =
   else:
     out_projection = 2 * 2 * n * w * d * 4 * d + 2 * n * c * 4 * d * d + 2 * n * c * d  # per word + fold
     scores = 2 * n * w * k * c * 4 * d
-  return HeadFlops(projection=projection, rnn=rnn, span_endpoints=2 * ffn(n * w, d, d),
-                   span_out_projection=out_projection, prompt=ffn(n * c, d, d), scores=scores)
+  return HeadFlops(
+    projection=projection,
+    rnn=rnn,
+    span_endpoints=2 * ffn(n * w, d, d),
+    span_out_projection=out_projection,
+    prompt=ffn(n * c, d, d),
+    scores=scores,
+  )
 
 
-def model_flops(config: GLiNERConfig, num_tokens: int, num_words: int, num_types: int,
-                impl: str = "factored", batch_size: int = 1) -> ModelFlops:
+def model_flops(
+  config: GLiNERConfig, num_tokens: int, num_words: int, num_types: int, impl: str = "factored", batch_size: int = 1
+) -> ModelFlops:
   """Forward FLOPs of the whole span model: encoder on `num_tokens` tokens, head on the words/types.
 
   Example:
     >>> model_flops(config, num_tokens=160, num_words=120, num_types=5).per_word
   """
   return ModelFlops(
-      encoder=encoder_flops(config.encoder, num_tokens, batch_size),
-      head=head_flops(config, num_words, num_types, impl, num_tokens=num_tokens, batch_size=batch_size),
-      batch_size=batch_size, num_words=num_words)
+    encoder=encoder_flops(config.encoder, num_tokens, batch_size),
+    head=head_flops(config, num_words, num_types, impl, num_tokens=num_tokens, batch_size=batch_size),
+    batch_size=batch_size,
+    num_words=num_words,
+  )
 
 
 def train_step_flops(forward_flops: float) -> float:
@@ -193,6 +209,7 @@ def xla_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     524288.0
   """
   import jax
+
   analysis = jax.jit(fn).lower(*args, **kwargs).compile().cost_analysis()
   if isinstance(analysis, (list, tuple)):  # older jax returns one dict per device program
     analysis = analysis[0]

@@ -13,21 +13,22 @@ from gliner_jax.model.dropout import HashDropout
 Dtype = Any
 
 
-def dense(features: int, axes: Sequence[str | None], *, name: str, dtype: Dtype = jnp.float32,
-          use_bias: bool = True) -> nn.Dense:
+def dense(
+  features: int, axes: Sequence[str | None], *, name: str, dtype: Dtype = jnp.float32, use_bias: bool = True
+) -> nn.Dense:
   """An `nn.Dense` whose kernel and bias carry logical axis names.
 
   Example:
     >>> y = dense(512, ("embed", "mlp"), name="up")(x)
   """
   return nn.Dense(
-      features,
-      use_bias=use_bias,
-      dtype=dtype,
-      param_dtype=jnp.float32,
-      kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), tuple(axes)),
-      bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[-1],)),
-      name=name,
+    features,
+    use_bias=use_bias,
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(), tuple(axes)),
+    bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), (axes[-1],)),
+    name=name,
   )
 
 
@@ -74,10 +75,13 @@ class SplitDense(nn.Module):
 
   def setup(self):
     part = nn.with_logical_partitioning
-    self.kernel = self.param("kernel", part(nn.initializers.lecun_normal(), tuple(self.axes)),
-                             (sum(self.part_sizes), self.features), jnp.float32)
-    self.bias = self.param("bias", part(nn.initializers.zeros_init(), (self.axes[-1],)), (self.features,),
-                           jnp.float32)
+    self.kernel = self.param(
+      "kernel",
+      part(nn.initializers.lecun_normal(), tuple(self.axes)),
+      (sum(self.part_sizes), self.features),
+      jnp.float32,
+    )
+    self.bias = self.param("bias", part(nn.initializers.zeros_init(), (self.axes[-1],)), (self.features,), jnp.float32)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return x.astype(self.dtype) @ self.kernel.astype(self.dtype) + self.bias.astype(self.dtype)
@@ -87,7 +91,7 @@ class SplitDense(nn.Module):
       raise ValueError(f"parts of widths {[p.shape[-1] for p in parts]}, expected {list(self.part_sizes)}")
     kernel, out, row = self.kernel.astype(self.dtype), [], 0
     for p in parts:
-      out.append(p.astype(self.dtype) @ kernel[row:row + p.shape[-1]])
+      out.append(p.astype(self.dtype) @ kernel[row : row + p.shape[-1]])
       row += p.shape[-1]
     out[0] = out[0] + self.bias.astype(self.dtype)
     return out
@@ -118,8 +122,8 @@ class BiLSTM(nn.Module):
   def __call__(self, x: jax.Array, lengths: jax.Array) -> jax.Array:
     h_dim = self.hidden_per_direction
     in_dim = x.shape[-1]
-    init = nn.initializers.uniform(scale=1.0 / h_dim ** 0.5)
-    shifted = lambda key, shape, dtype=jnp.float32: init(key, shape, dtype) - 0.5 / h_dim ** 0.5
+    init = nn.initializers.uniform(scale=1.0 / h_dim**0.5)
+    shifted = lambda key, shape, dtype=jnp.float32: init(key, shape, dtype) - 0.5 / h_dim**0.5
     part = nn.with_logical_partitioning
     w_ih = self.param("w_ih", part(shifted, (None, "embed", "lstm_gates")), (2, in_dim, 4 * h_dim))
     w_hh = self.param("w_hh", part(shifted, (None, "lstm_in", "lstm_gates")), (2, h_dim, 4 * h_dim))

@@ -52,7 +52,7 @@ def span_end_windows(x: jax.Array, max_width: int) -> jax.Array:
   """x[B, W, F] -> [B, W, K, F] with out[:, i, k] = x[:, i + k] (zero past the end)."""
   padded = jnp.pad(x, ((0, 0), (0, max_width - 1), (0, 0)))
   w = x.shape[1]
-  return jnp.stack([padded[:, k:k + w] for k in range(max_width)], axis=2)
+  return jnp.stack([padded[:, k : k + w] for k in range(max_width)], axis=2)
 
 
 class MarkerV0SpanHead(nn.Module):
@@ -112,8 +112,10 @@ class MarkerSpanHead(nn.Module):
   @nn.compact
   def __call__(self, words: jax.Array, types: jax.Array, *, deterministic: bool = True) -> jax.Array:
     d, k = self.hidden_size, self.max_width
-    start, end = (nn.relu(ProjectionFFN(d, self.dropout, self.dtype, expansion=2, name=name)(
-        words, deterministic=deterministic)) for name in ("project_start", "project_end"))
+    start, end = (
+      nn.relu(ProjectionFFN(d, self.dropout, self.dtype, expansion=2, name=name)(words, deterministic=deterministic))
+      for name in ("project_start", "project_end")
+    )
     out_project = SplitDense(d, (d, d), ("mlp", "embed"), self.dtype, name="out_project")
     if self.impl == "reference":
       ends = span_end_windows(end, k)
@@ -131,8 +133,17 @@ class MarkerSpanHead(nn.Module):
 SPAN_HEADS = {"markerV0": MarkerV0SpanHead, "marker": MarkerSpanHead}
 
 
-def encode_words_and_types(cfg: GLiNERConfig, dtype: Dtype, input_ids, attention_mask, word_token_index,
-                           num_words, type_token_index, *, deterministic: bool) -> tuple[jax.Array, jax.Array]:
+def encode_words_and_types(
+  cfg: GLiNERConfig,
+  dtype: Dtype,
+  input_ids,
+  attention_mask,
+  word_token_index,
+  num_words,
+  type_token_index,
+  *,
+  deterministic: bool,
+) -> tuple[jax.Array, jax.Array]:
   """Encoder (+ projection) -> word vectors [B, W, D] (through the BiLSTM) and raw type vectors [B, C, D].
 
   Called inside a compact `__call__`: its submodules ("encoder", "projection", "rnn") belong to the caller.
@@ -141,14 +152,12 @@ def encode_words_and_types(cfg: GLiNERConfig, dtype: Dtype, input_ids, attention
     >>> words, types = encode_words_and_types(self.config, self.dtype, **batch, deterministic=True)
   """
   encoder_cls = DebertaV2Encoder if cfg.encoder.model_type == "deberta-v2" else BertEncoder
-  tokens = encoder_cls(cfg.encoder, dtype=dtype, name="encoder")(
-      input_ids, attention_mask, deterministic=deterministic)
+  tokens = encoder_cls(cfg.encoder, dtype=dtype, name="encoder")(input_ids, attention_mask, deterministic=deterministic)
   if cfg.needs_projection:
     tokens = dense(cfg.hidden_size, ("embed", "mlp"), name="projection", dtype=dtype)(tokens)
   tokens = tokens.astype(dtype)
   words = _gather_rows(tokens, word_token_index)
-  type_index = type_token_index if cfg.embed_ent_token else jnp.where(
-      type_token_index >= 0, type_token_index + 1, -1)
+  type_index = type_token_index if cfg.embed_ent_token else jnp.where(type_token_index >= 0, type_token_index + 1, -1)
   types = _gather_rows(tokens, type_index)
   if cfg.num_rnn_layers:
     words = BiLSTM(cfg.hidden_size // 2, dtype=dtype, name="rnn")(words, num_words)
@@ -169,21 +178,33 @@ class GLiNERSpanModel(nn.Module):
   span_head_impl: str = "factored"
 
   @nn.compact
-  def __call__(self, input_ids, attention_mask, word_token_index, num_words, type_token_index, *,
-               deterministic: bool = True) -> SpanModelOutput:
+  def __call__(
+    self, input_ids, attention_mask, word_token_index, num_words, type_token_index, *, deterministic: bool = True
+  ) -> SpanModelOutput:
     cfg = self.config
     if cfg.span_mode not in SPAN_HEADS:
-      raise ValueError(f"span_mode={cfg.span_mode!r} is not a span head ({sorted(SPAN_HEADS)}); "
-                       "token_level is gliner_jax.model.token_model.GLiNERTokenModel")
-    words, types = encode_words_and_types(cfg, self.dtype, input_ids, attention_mask, word_token_index,
-                                          num_words, type_token_index, deterministic=deterministic)
+      raise ValueError(
+        f"span_mode={cfg.span_mode!r} is not a span head ({sorted(SPAN_HEADS)}); "
+        "token_level is gliner_jax.model.token_model.GLiNERTokenModel"
+      )
+    words, types = encode_words_and_types(
+      cfg,
+      self.dtype,
+      input_ids,
+      attention_mask,
+      word_token_index,
+      num_words,
+      type_token_index,
+      deterministic=deterministic,
+    )
     types = ProjectionFFN(cfg.hidden_size, cfg.dropout, self.dtype, name="prompt_head")(
-        types, deterministic=deterministic)
+      types, deterministic=deterministic
+    )
     head = SPAN_HEADS[cfg.span_mode]
-    logits = head(cfg.hidden_size, cfg.max_width, cfg.dropout, self.dtype, self.span_head_impl,
-                  name="span_head")(words, types, deterministic=deterministic)
+    logits = head(cfg.hidden_size, cfg.max_width, cfg.dropout, self.dtype, self.span_head_impl, name="span_head")(
+      words, types, deterministic=deterministic
+    )
     w = word_token_index.shape[1]
     ends = jnp.arange(w)[:, None] + jnp.arange(cfg.max_width)[None, :]
     span_mask = ends[None] < num_words[:, None, None]
-    return SpanModelOutput(logits=logits.astype(jnp.float32), span_mask=span_mask,
-                           type_mask=type_token_index >= 0)
+    return SpanModelOutput(logits=logits.astype(jnp.float32), span_mask=span_mask, type_mask=type_token_index >= 0)

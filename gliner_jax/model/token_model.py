@@ -76,18 +76,27 @@ class GLiNERTokenModel(nn.Module):
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, input_ids, attention_mask, word_token_index, num_words, type_token_index, *,
-               deterministic: bool = True) -> TokenModelOutput:
+  def __call__(
+    self, input_ids, attention_mask, word_token_index, num_words, type_token_index, *, deterministic: bool = True
+  ) -> TokenModelOutput:
     cfg = self.config
     if cfg.span_mode != "token_level":
       raise ValueError(f"GLiNERTokenModel needs span_mode='token_level', got {cfg.span_mode!r}")
-    words, types = encode_words_and_types(cfg, self.dtype, input_ids, attention_mask, word_token_index,
-                                          num_words, type_token_index, deterministic=deterministic)
+    words, types = encode_words_and_types(
+      cfg,
+      self.dtype,
+      input_ids,
+      attention_mask,
+      word_token_index,
+      num_words,
+      type_token_index,
+      deterministic=deterministic,
+    )
     logits = TokenScorer(cfg.hidden_size, cfg.dropout, self.dtype, name="scorer")(
-        words, types, deterministic=deterministic)
+      words, types, deterministic=deterministic
+    )
     word_mask = jnp.arange(word_token_index.shape[1])[None, :] < num_words[:, None]
-    return TokenModelOutput(logits=logits.astype(jnp.float32), word_mask=word_mask,
-                            type_mask=type_token_index >= 0)
+    return TokenModelOutput(logits=logits.astype(jnp.float32), word_mask=word_mask, type_mask=type_token_index >= 0)
 
 
 def make_model(config: GLiNERConfig, dtype: Dtype = jnp.float32, span_head_impl: str = "factored") -> nn.Module:

@@ -1,1 +1,2 @@
-"""Training: the loop and step, its config, data, checkpoints, model initialisation, export, optimizer, losses, sharding, AOT compiles."""
+"""Training: the loop and step, its config, data, checkpoints, model initialisation,
+export, optimizer, losses, sharding, AOT compiles."""

@@ -30,9 +30,9 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
+from gliner_jax.inference.processing import TOKEN_BUCKETS, bucket
 from gliner_jax.training import sharding as shd
 from gliner_jax.training.model_init import abstract_starting_point
-from gliner_jax.inference.processing import TOKEN_BUCKETS, bucket
 
 GIB = 1024**3
 # HBM per JAX device (megacore chips, v4 and v5p, are one device per chip).
@@ -71,8 +71,7 @@ class AOTReport:
   @property
   def peak_bytes(self) -> int:
     """Live bytes at the peak: inputs, outputs not aliased to (donated) inputs, scratch, and code."""
-    return (self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes
-            + self.generated_code_bytes)
+    return self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes + self.generated_code_bytes
 
   @property
   def fits(self) -> bool:
@@ -86,7 +85,8 @@ class AOTReport:
   def summary(self) -> str:
     mesh = ",".join(f"{k}={v}" for k, v in self.mesh_shape.items())
     colls = ", ".join(f"{k} x{v}" for k, v in self.collectives.items() if v) or "none"
-    return "\n".join([
+    return "\n".join(
+      [
         f"topology {self.topology} ({self.num_devices} x {self.device_kind}), mesh {mesh}",
         f"batch {self.batch_size} x tokens {self.tokens}, words {self.words}, types {self.types}, "
         f"{self.compute_dtype}; compiled in {self.compile_seconds:.0f} s",
@@ -97,7 +97,8 @@ class AOTReport:
         f"{'fits' if self.fits else 'DOES NOT FIT'}",
         f"FLOPs per step: {self.flops:.3e} ({self.flops_per_device:.3e} per device)",
         f"collectives: {colls}",
-    ])
+      ]
+    )
 
 
 def _fmt(num_bytes: int) -> str:
@@ -113,6 +114,7 @@ def import_libtpu() -> None:
   folder named by $GLINER_JAX_LIBTPU_DIR (a `pip install --target` folder), put first on sys.path."""
   try:
     import libtpu  # noqa: F401
+
     return
   except ImportError:
     pass
@@ -120,11 +122,14 @@ def import_libtpu() -> None:
   if folder and os.path.isdir(os.path.join(folder, "libtpu")):
     sys.path.insert(0, os.path.abspath(folder))
     import libtpu  # noqa: F401
+
     return
   where = f"{LIBTPU_DIR_ENV}={folder} has no libtpu package" if folder else f"{LIBTPU_DIR_ENV} is not set"
-  raise RuntimeError(f"AOT compiles for TPU need libtpu, not importable here ({where}): install it into a folder "
-                     f"of its own, pip install --no-deps --target .venv-libtpu {LIBTPU_PIN}, and set "
-                     f"{LIBTPU_DIR_ENV}=.venv-libtpu (on a TPU VM: pip install \"jax[tpu]=={jax.__version__}\")")
+  raise RuntimeError(
+    f"AOT compiles for TPU need libtpu, not importable here ({where}): install it into a folder "
+    f"of its own, pip install --no-deps --target .venv-libtpu {LIBTPU_PIN}, and set "
+    f'{LIBTPU_DIR_ENV}=.venv-libtpu (on a TPU VM: pip install "jax[tpu]=={jax.__version__}")'
+  )
 
 
 def topology_devices(topology: str) -> list[Any]:
@@ -132,14 +137,17 @@ def topology_devices(topology: str) -> list[Any]:
   (`import_libtpu`)."""
   import_libtpu()
   if ":" not in topology or chip_name(topology) not in TPU_HBM_GIB:
-    raise ValueError(f"topology {topology!r}: expected CHIP:SHAPE with CHIP in {sorted(TPU_HBM_GIB)}, "
-                     "e.g. 'v5e:2x4' or 'v4:2x2x1'")
+    raise ValueError(
+      f"topology {topology!r}: expected CHIP:SHAPE with CHIP in {sorted(TPU_HBM_GIB)}, e.g. 'v5e:2x4' or 'v4:2x2x1'"
+    )
   # Lets this process load libtpu while another process (e.g. a test run) holds its lock file.
   os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
   from jax.experimental import topologies
+
   try:
-    desc = topologies.get_topology_desc(topology, "tpu",
-                                        chip_config_name=_CHIP_CONFIG.get(chip_name(topology), "default"))
+    desc = topologies.get_topology_desc(
+      topology, "tpu", chip_config_name=_CHIP_CONFIG.get(chip_name(topology), "default")
+    )
   except jax.errors.JaxRuntimeError as e:
     raise ValueError(f"libtpu rejects topology {topology!r}: {e}") from e
   return list(desc.devices)
@@ -151,8 +159,9 @@ def count_collectives(hlo_text: str) -> dict[str, int]:
   return {name: counts.get(name, 0) for name in COLLECTIVES}
 
 
-def default_shapes(config, tokens: int | None = None, words: int | None = None,
-                   types: int | None = None) -> tuple[int, int, int]:
+def default_shapes(
+  config, tokens: int | None = None, words: int | None = None, types: int | None = None
+) -> tuple[int, int, int]:
   """(tokens, words, types): words = max_len, types = max_types, tokens = the token bucket holding both."""
   words = int(config.model.max_len if words is None else words)
   types = int(config.model.max_types if types is None else types)
@@ -165,17 +174,25 @@ def default_shapes(config, tokens: int | None = None, words: int | None = None,
   return tokens, words, types
 
 
-def abstract_batch(batch_size: int, tokens: int, words: int, types: int, max_width: int,
-                   sharding) -> dict[str, jax.ShapeDtypeStruct]:
+def abstract_batch(
+  batch_size: int, tokens: int, words: int, types: int, max_width: int, sharding
+) -> dict[str, jax.ShapeDtypeStruct]:
   """Shapes and dtypes of one training batch (as `data.recipe` builds it), with the batch sharding."""
+
   def spec(shape, dtype):
     return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+
   b = batch_size
-  return dict(input_ids=spec((b, tokens), jnp.int32), attention_mask=spec((b, tokens), jnp.int32),
-              word_token_index=spec((b, words), jnp.int32), num_words=spec((b,), jnp.int32),
-              type_token_index=spec((b, types), jnp.int32),
-              labels=spec((b, words, max_width, types), jnp.float32),
-              span_mask=spec((b, words, max_width), jnp.bool_), type_mask=spec((b, types), jnp.bool_))
+  return dict(
+    input_ids=spec((b, tokens), jnp.int32),
+    attention_mask=spec((b, tokens), jnp.int32),
+    word_token_index=spec((b, words), jnp.int32),
+    num_words=spec((b,), jnp.int32),
+    type_token_index=spec((b, types), jnp.int32),
+    labels=spec((b, words, max_width, types), jnp.float32),
+    span_mask=spec((b, words, max_width), jnp.bool_),
+    type_mask=spec((b, types), jnp.bool_),
+  )
 
 
 def _with_overrides(config, batch_size: int | None, mesh_shape: Mapping[str, int] | None):
@@ -187,9 +204,15 @@ def _with_overrides(config, batch_size: int | None, mesh_shape: Mapping[str, int
   return config
 
 
-def compile_train_step(config, topology: str, mesh_shape: Mapping[str, int] | None = None,
-                       batch_size: int | None = None, seq_tokens: int | None = None, words: int | None = None,
-                       types: int | None = None) -> AOTReport:
+def compile_train_step(
+  config,
+  topology: str,
+  mesh_shape: Mapping[str, int] | None = None,
+  batch_size: int | None = None,
+  seq_tokens: int | None = None,
+  words: int | None = None,
+  types: int | None = None,
+) -> AOTReport:
   """Compiles `build(config).train_step` for a TPU topology and reports memory, FLOPs and collectives.
 
   `mesh_shape` (default `config.mesh.shape`; one axis may be -1) and `batch_size` (default
@@ -203,6 +226,7 @@ def compile_train_step(config, topology: str, mesh_shape: Mapping[str, int] | No
     True
   """
   from gliner_jax.training.loop import build
+
   devices = topology_devices(topology)
   config = _with_overrides(config, batch_size, mesh_shape)
   tokens, words, types = default_shapes(config, seq_tokens, words, types)
@@ -214,35 +238,56 @@ def compile_train_step(config, topology: str, mesh_shape: Mapping[str, int] | No
       raise ValueError(f"tokens={tokens} > max_position_embeddings={enc.max_position_embeddings} of the encoder")
   parts = build(config, mesh=mesh, start=start)
   state = jax.eval_shape(parts.init_fn, jax.random.key(0))  # carries the state shardings
-  batch = abstract_batch(config.train.batch_size, tokens, words, types, parts.config.max_width,
-                         parts.batch_sharding)
-  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype,
-                             sharding=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+  batch = abstract_batch(config.train.batch_size, tokens, words, types, parts.config.max_width, parts.batch_sharding)
+  rng = jax.ShapeDtypeStruct(
+    (), jax.random.key(0).dtype, sharding=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  )
   t0 = time.perf_counter()
   try:
     compiled = parts.train_step.lower(state, batch, rng).compile()
   except jax.errors.JaxRuntimeError as e:
     if any(m in str(e) for m in _OOM_MARKERS):
-      raise MemoryError(f"{topology}, batch {config.train.batch_size}: the TPU compiler ran out of HBM: "
-                        f"{str(e)[:500]}") from e
+      raise MemoryError(
+        f"{topology}, batch {config.train.batch_size}: the TPU compiler ran out of HBM: {str(e)[:500]}"
+      ) from e
     raise
   seconds = time.perf_counter() - t0
   mem = compiled.memory_analysis()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return AOTReport(
-      topology=topology, device_kind=devices[0].device_kind, num_devices=len(devices),
-      mesh_shape=dict(mesh.shape), batch_size=config.train.batch_size, tokens=tokens, words=words, types=types,
-      compute_dtype=config.train.compute_dtype, argument_bytes=int(mem.argument_size_in_bytes),
-      output_bytes=int(mem.output_size_in_bytes), alias_bytes=int(mem.alias_size_in_bytes),
-      temp_bytes=int(mem.temp_size_in_bytes), generated_code_bytes=int(mem.generated_code_size_in_bytes),
-      flops_per_device=float(cost.get("flops", 0.0)), collectives=count_collectives(compiled.as_text()),
-      hbm_bytes=TPU_HBM_GIB[chip_name(topology)] * GIB, compile_seconds=seconds)
+    topology=topology,
+    device_kind=devices[0].device_kind,
+    num_devices=len(devices),
+    mesh_shape=dict(mesh.shape),
+    batch_size=config.train.batch_size,
+    tokens=tokens,
+    words=words,
+    types=types,
+    compute_dtype=config.train.compute_dtype,
+    argument_bytes=int(mem.argument_size_in_bytes),
+    output_bytes=int(mem.output_size_in_bytes),
+    alias_bytes=int(mem.alias_size_in_bytes),
+    temp_bytes=int(mem.temp_size_in_bytes),
+    generated_code_bytes=int(mem.generated_code_size_in_bytes),
+    flops_per_device=float(cost.get("flops", 0.0)),
+    collectives=count_collectives(compiled.as_text()),
+    hbm_bytes=TPU_HBM_GIB[chip_name(topology)] * GIB,
+    compile_seconds=seconds,
+  )
 
 
-def max_batch_that_fits(config, topology: str, mesh_shape: Mapping[str, int] | None = None,
-                        seq_tokens: int | None = None, words: int | None = None, types: int | None = None,
-                        start: int | None = None, limit: int = 4096, log=print) -> tuple[int, list[AOTReport]]:
+def max_batch_that_fits(
+  config,
+  topology: str,
+  mesh_shape: Mapping[str, int] | None = None,
+  seq_tokens: int | None = None,
+  words: int | None = None,
+  types: int | None = None,
+  start: int | None = None,
+  limit: int = 4096,
+  log=print,
+) -> tuple[int, list[AOTReport]]:
   """The largest global batch `start * 2**k <= limit` whose train step fits in HBM (0: none fits).
 
   `start` defaults to the number of batch shards (one row per device). Doubles until a compile does
@@ -262,8 +307,7 @@ def max_batch_that_fits(config, topology: str, mesh_shape: Mapping[str, int] | N
       log(f"batch {batch}: {e}")
       break
     reports.append(report)
-    log(f"batch {batch}: peak {report.peak_bytes / GIB:.2f} GiB, fits={report.fits} "
-        f"({report.compile_seconds:.0f} s)")
+    log(f"batch {batch}: peak {report.peak_bytes / GIB:.2f} GiB, fits={report.fits} ({report.compile_seconds:.0f} s)")
     if not report.fits:
       break
     best, batch = batch, batch * 2

@@ -39,24 +39,32 @@ class TrainCheckpointer:
       directory = os.path.abspath(directory)
     self.directory = directory
     self.manager = ocp.CheckpointManager(
-        directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+      directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+    )
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
   def save(self, step: int, state: Any, data_state: Any) -> None:
-    saved = self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
-        config=ocp.args.JsonSave(self.config)))
+    saved = self.manager.save(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state), config=ocp.args.JsonSave(self.config)
+      ),
+    )
     if not saved:
-      logging.warning("checkpoint of step %d was not saved (latest step in %s is %s)", step, self.directory,
-                      self.manager.latest_step())
+      logging.warning(
+        "checkpoint of step %d was not saved (latest step in %s is %s)",
+        step,
+        self.directory,
+        self.manager.latest_step(),
+      )
 
   def restore(self, step: int, template_state: Any, shardings: Any) -> tuple[Any, Any]:
-    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                            template_state, shardings)
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
+    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), template_state, shardings)
+    restored = self.manager.restore(
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore())
+    )
     return restored["state"], restored["data"]
 
   def restore_latest(self, template_state: Any, shardings: Any) -> tuple[Any, Any, int]:
@@ -67,8 +75,10 @@ class TrainCheckpointer:
       try:
         state, data = self.restore(step, template_state, shardings)
       except Exception as err:  # noqa: BLE001 -- any unreadable checkpoint falls back to an older one
-        warnings.warn(f"checkpoint at step {step} in {self.directory} is unreadable "
-                      f"({type(err).__name__}: {str(err)[:300]}); falling back to the one before it")
+        warnings.warn(
+          f"checkpoint at step {step} in {self.directory} is unreadable "
+          f"({type(err).__name__}: {str(err)[:300]}); falling back to the one before it"
+        )
         unreadable.append(step)
         continue
       logging.info("restored checkpoint step %d from %s", step, self.directory)

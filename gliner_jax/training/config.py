@@ -33,23 +33,50 @@ def site_model_dir(package: str, sub: str = "model") -> str | None:
 
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.model = ml_collections.ConfigDict(dict(
-      init="hf_encoder", path="", name="", tokenizer="", encoder={}, hidden_size=512, max_width=12,
-      max_len=384, max_types=25, dropout=0.4, num_rnn_layers=1, span_mode="markerV0",  # or "marker", "token_level"
-      span_head_impl="factored"))
+  c.model = ml_collections.ConfigDict(
+    dict(
+      init="hf_encoder",
+      path="",
+      name="",
+      tokenizer="",
+      encoder={},
+      hidden_size=512,
+      max_width=12,
+      max_len=384,
+      max_types=25,
+      dropout=0.4,
+      num_rnn_layers=1,
+      span_mode="markerV0",  # or "marker", "token_level"
+      span_head_impl="factored",
+    )
+  )
   c.data = ml_collections.ConfigDict(dict(train=[], eval=[]))
-  c.recipe = ml_collections.ConfigDict(dict(max_neg_type_ratio=1, negative_prob=0.5, prompt_drop=1.0,
-                                             shuffle_types=True))
-  c.loss = ml_collections.ConfigDict(dict(alpha=0.75, gamma=2.0, reduction="sum", negatives=1.0,
-                                           masking="none", label_smoothing=0.0))
-  c.optimizer = ml_collections.ConfigDict(dict(encoder_lr=1e-5, head_lr=5e-5, encoder_weight_decay=0.01,
-                                                head_weight_decay=0.01, warmup_ratio=0.1, scheduler="linear",
-                                                max_grad_norm=10.0))
-  c.train = ml_collections.ConfigDict(dict(batch_size=8, num_steps=1000, log_every=10, eval_every=500,
-                                            checkpoint_every=200, seed=0, compute_dtype="float32"))
+  c.recipe = ml_collections.ConfigDict(
+    dict(max_neg_type_ratio=1, negative_prob=0.5, prompt_drop=1.0, shuffle_types=True)
+  )
+  c.loss = ml_collections.ConfigDict(
+    dict(alpha=0.75, gamma=2.0, reduction="sum", negatives=1.0, masking="none", label_smoothing=0.0)
+  )
+  c.optimizer = ml_collections.ConfigDict(
+    dict(
+      encoder_lr=1e-5,
+      head_lr=5e-5,
+      encoder_weight_decay=0.01,
+      head_weight_decay=0.01,
+      warmup_ratio=0.1,
+      scheduler="linear",
+      max_grad_norm=10.0,
+    )
+  )
+  c.train = ml_collections.ConfigDict(
+    dict(
+      batch_size=8, num_steps=1000, log_every=10, eval_every=500, checkpoint_every=200, seed=0, compute_dtype="float32"
+    )
+  )
   c.eval = ml_collections.ConfigDict(dict(threshold=0.5, flat_ner=True, batch_size=8))
-  c.mesh = ml_collections.ConfigDict(dict(shape={"data": -1, "fsdp": 1, "tensor": 1},
-                                           rules=[list(r) for r in DEFAULT_RULES]))
+  c.mesh = ml_collections.ConfigDict(
+    dict(shape={"data": -1, "fsdp": 1, "tensor": 1}, rules=[list(r) for r in DEFAULT_RULES])
+  )
   return c
 
 
@@ -61,6 +88,7 @@ def published_recipe(backbone: str) -> ml_collections.ConfigDict:
   batch 8, 30k steps, bf16 compute. Data defaults to the bundled slice: point it at the full Pile-NER.
   """
   from gliner_jax.model.backbones import ENCODERS
+
   c = base_config()
   c.model.init = "hf_encoder"
   c.model.path = backbone
@@ -69,8 +97,16 @@ def published_recipe(backbone: str) -> ml_collections.ConfigDict:
   c.data.train = [dict(path=BUNDLED_TRAIN)]
   c.data.eval = [dict(path=BUNDLED_DEV)]
   c.loss.update(alpha=0.75, gamma=2.0, reduction="sum")
-  c.optimizer.update(encoder_lr=1e-5, head_lr=5e-5, encoder_weight_decay=0.01, head_weight_decay=0.01,
-                     warmup_ratio=0.1, scheduler="linear", max_grad_norm=10.0)
-  c.train.update(batch_size=8, num_steps=30000, log_every=50, eval_every=5000, checkpoint_every=1000,
-                 compute_dtype="bfloat16")
+  c.optimizer.update(
+    encoder_lr=1e-5,
+    head_lr=5e-5,
+    encoder_weight_decay=0.01,
+    head_weight_decay=0.01,
+    warmup_ratio=0.1,
+    scheduler="linear",
+    max_grad_norm=10.0,
+  )
+  c.train.update(
+    batch_size=8, num_steps=30000, log_every=50, eval_every=5000, checkpoint_every=1000, compute_dtype="bfloat16"
+  )
   return c

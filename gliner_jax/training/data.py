@@ -17,9 +17,9 @@ import os
 from typing import Any, Iterable
 
 from gliner_jax.data.grain_source import make_example_dataset
+from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.data.readers import NERExample, read_dataset_folder, read_ner_file
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig
-from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.inference.processing import PromptTokenizer
 
 
@@ -34,8 +34,11 @@ def relabel(examples: Iterable[NERExample], mapping) -> list[NERExample]:
   out = []
   for ex in examples:
     spans = tuple((s, e, mapping(t)) for s, e, t in ex.spans)
-    out.append(NERExample(ex.tokens, tuple(x for x in spans if x[2]), tuple(mapping(t) for t in ex.negatives
-                                                                             if mapping(t)), ex.id))
+    out.append(
+      NERExample(
+        ex.tokens, tuple(x for x in spans if x[2]), tuple(mapping(t) for t in ex.negatives if mapping(t)), ex.id
+      )
+    )
   return out
 
 
@@ -46,10 +49,11 @@ def load_source(source: dict[str, Any]) -> list[NERExample]:
   else:
     examples = read_ner_file(path)
   if source.get("max_examples"):
-    examples = examples[:int(source["max_examples"])]
+    examples = examples[: int(source["max_examples"])]
   mapping = source.get("label_map")
   if isinstance(mapping, str):
     from gliner_jax.evaluation.label_maps import get_label_map
+
     examples = relabel(examples, get_label_map(mapping))
   elif mapping is not None:  # a dict of raw tag -> type ("" drops it); other tags: lower case, _ -> space
     table = dict(mapping)
@@ -68,8 +72,9 @@ def load_examples(sources) -> list[NERExample]:
   return out
 
 
-def make_train_iterator(examples: list[NERExample], prompt_tokenizer: PromptTokenizer, recipe: RecipeConfig,
-                        seed: int) -> BatchIterator:
+def make_train_iterator(
+  examples: list[NERExample], prompt_tokenizer: PromptTokenizer, recipe: RecipeConfig, seed: int
+) -> BatchIterator:
   """Seeded, sharded (one shard per JAX process), endlessly repeated training batches; checkpointable."""
   if not examples:
     raise ValueError("no training examples: check config.data.train")

@@ -21,8 +21,9 @@ FORMATS = ("gliner_jax", "gliner")
 AUTO_DTYPES = {"gliner_jax": "bfloat16", "gliner": "float32"}
 
 
-def export_model(config, workdir: str, dst: str, dtype: str | None = "auto", step: int | None = None,
-                 format: str = "gliner_jax") -> int:
+def export_model(
+  config, workdir: str, dst: str, dtype: str | None = "auto", step: int | None = None, format: str = "gliner_jax"
+) -> int:
   """Writes the params of checkpoint `step` (default: latest) with the run's config and tokenizer; returns step.
 
   `format` is "gliner_jax" or "gliner"; `dtype` the on-disk precision ("auto": the format's default,
@@ -40,6 +41,7 @@ def export_model(config, workdir: str, dst: str, dtype: str | None = "auto", ste
   params = jax.device_get(restored["state"]["params"])
   if format == "gliner":
     from gliner_jax.interop.gliner_export import export_gliner
+
     export_gliner(dst, start.config, params, start.tokenizer, dtype=dtype or "float32")
   else:
     save_checkpoint(dst, start.config, params, start.tokenizer, dtype=dtype)

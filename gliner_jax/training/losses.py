@@ -72,14 +72,22 @@ class SpanLossConfig:
   eps: float | None = 1e-6
 
   def __post_init__(self):
-    _validate_options(self.alpha, self.gamma, self.prob_margin, self.label_smoothing,
-                      self.reduction, self.negatives, self.masking, self.loss_type,
-                      self.dice_gamma, self.eps)
+    _validate_options(
+      self.alpha,
+      self.gamma,
+      self.prob_margin,
+      self.label_smoothing,
+      self.reduction,
+      self.negatives,
+      self.masking,
+      self.loss_type,
+      self.dice_gamma,
+      self.eps,
+    )
 
   def apply(self, logits, labels, span_mask, type_mask, *, key=None, max_width=None):
     """Calls `span_loss` with these options."""
-    return span_loss(logits, labels, span_mask, type_mask, key=key, max_width=max_width,
-                     **dataclasses.asdict(self))
+    return span_loss(logits, labels, span_mask, type_mask, key=key, max_width=max_width, **dataclasses.asdict(self))
 
   @classmethod
   def from_dict(cls, d: Mapping[str, Any]) -> "SpanLossConfig":
@@ -90,8 +98,9 @@ class SpanLossConfig:
     return cls(**d)
 
 
-def _validate_options(alpha, gamma, prob_margin, label_smoothing, reduction, negatives, masking,
-                      loss_type, dice_gamma, eps):
+def _validate_options(
+  alpha, gamma, prob_margin, label_smoothing, reduction, negatives, masking, loss_type, dice_gamma, eps
+):
   if reduction not in REDUCTIONS:
     raise ValueError(f"reduction={reduction!r}: expected one of {REDUCTIONS}")
   if masking not in MASKINGS:
@@ -119,10 +128,17 @@ def _safe_pow(base: jax.Array, exponent: float) -> jax.Array:
   return jnp.where(positive, jnp.exp(exponent * jnp.log(safe)), 0.0)
 
 
-def focal_loss_elements(logits: jax.Array, targets: jax.Array, *, alpha: float = -1.0,
-                        gamma: float = 0.0, prob_margin: float = 0.0,
-                        label_smoothing: float = 0.0, eps: float | None = 1e-6,
-                        ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def focal_loss_elements(
+  logits: jax.Array,
+  targets: jax.Array,
+  *,
+  alpha: float = -1.0,
+  gamma: float = 0.0,
+  prob_margin: float = 0.0,
+  label_smoothing: float = 0.0,
+  eps: float | None = 1e-6,
+  ignore_index: int = IGNORE_INDEX,
+) -> jax.Array:
   """Unreduced focal binary cross-entropy on sigmoid probabilities (float32, shape of `logits`).
 
   `alpha < 0` disables the class weighting, `gamma == 0` the focal modulation, so the defaults
@@ -161,8 +177,9 @@ def focal_loss_elements(logits: jax.Array, targets: jax.Array, *, alpha: float =
   return loss
 
 
-def dice_loss_elements(logits: jax.Array, targets: jax.Array, *, gamma: float = 1.0,
-                       ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def dice_loss_elements(
+  logits: jax.Array, targets: jax.Array, *, gamma: float = 1.0, ignore_index: int = IGNORE_INDEX
+) -> jax.Array:
   """Unreduced self-adjusting dice loss `1 - (2 q y + e) / (q + y + e)`, q = (1-p)^gamma * p.
 
   Example:
@@ -179,8 +196,7 @@ def dice_loss_elements(logits: jax.Array, targets: jax.Array, *, gamma: float = 
   return per * valid
 
 
-def negative_keep_mask(labels: jax.Array, *, negatives: float, masking: str,
-                       key: jax.Array | None) -> jax.Array:
+def negative_keep_mask(labels: jax.Array, *, negatives: float, masking: str, key: jax.Array | None) -> jax.Array:
   """0/1 float mask over labels[B, N, C] that keeps each negative candidate with prob `negatives`.
 
   Candidates: "global" every element with label 0; "label" all elements of entity types with no
@@ -199,8 +215,9 @@ def negative_keep_mask(labels: jax.Array, *, negatives: float, masking: str,
   if labels.ndim != 3:
     raise ValueError(f"labels must be [batch, spans, types] for negative masking, got {labels.shape}")
   if key is None:
-    raise ValueError(f"negative sampling (masking={masking!r}, negatives={negatives}) needs a "
-                     "jax.random key: pass key=...")
+    raise ValueError(
+      f"negative sampling (masking={masking!r}, negatives={negatives}) needs a jax.random key: pass key=..."
+    )
   if masking == "global":
     candidate = labels == 0
   elif masking == "label":
@@ -213,26 +230,41 @@ def negative_keep_mask(labels: jax.Array, *, negatives: float, masking: str,
 
 def _check_shapes(logits, labels, span_mask, type_mask):
   if logits.ndim not in (3, 4):
-    raise ValueError("logits must be [batch, spans, types] or [batch, words, max_width, types], "
-                     f"got shape {logits.shape}")
+    raise ValueError(
+      f"logits must be [batch, spans, types] or [batch, words, max_width, types], got shape {logits.shape}"
+    )
   if labels.shape != logits.shape:
     raise ValueError(f"labels shape {labels.shape} != logits shape {logits.shape}")
   if span_mask.shape != logits.shape[:-1]:
-    raise ValueError(f"span_mask shape {span_mask.shape} must be logits.shape[:-1] = "
-                     f"{logits.shape[:-1]}")
+    raise ValueError(f"span_mask shape {span_mask.shape} must be logits.shape[:-1] = {logits.shape[:-1]}")
   if type_mask.shape != (logits.shape[0], logits.shape[-1]):
-    raise ValueError(f"type_mask shape {type_mask.shape} must be (batch, types) = "
-                     f"{(logits.shape[0], logits.shape[-1])}")
+    raise ValueError(
+      f"type_mask shape {type_mask.shape} must be (batch, types) = {(logits.shape[0], logits.shape[-1])}"
+    )
   if not jnp.issubdtype(logits.dtype, jnp.floating):
     raise ValueError(f"logits must be floating point, got {logits.dtype}")
 
 
-def span_loss(logits: jax.Array, labels: jax.Array, span_mask: jax.Array, type_mask: jax.Array,
-              *, alpha: float = -1.0, gamma: float = 0.0, prob_margin: float = 0.0,
-              label_smoothing: float = 0.0, reduction: str = "sum", negatives: float = 1.0,
-              masking: str = "global", loss_type: str = "focal", span_width_weight: bool = False,
-              dice_gamma: float = 1.0, eps: float | None = 1e-6, key: jax.Array | None = None,
-              max_width: int | None = None) -> jax.Array:
+def span_loss(
+  logits: jax.Array,
+  labels: jax.Array,
+  span_mask: jax.Array,
+  type_mask: jax.Array,
+  *,
+  alpha: float = -1.0,
+  gamma: float = 0.0,
+  prob_margin: float = 0.0,
+  label_smoothing: float = 0.0,
+  reduction: str = "sum",
+  negatives: float = 1.0,
+  masking: str = "global",
+  loss_type: str = "focal",
+  span_width_weight: bool = False,
+  dice_gamma: float = 1.0,
+  eps: float | None = 1e-6,
+  key: jax.Array | None = None,
+  max_width: int | None = None,
+) -> jax.Array:
   """GLiNER span-model loss (see the module docstring for the exact semantics).
 
   Args:
@@ -258,8 +290,9 @@ def span_loss(logits: jax.Array, labels: jax.Array, span_mask: jax.Array, type_m
     >>> loss = span_loss(logits, labels, span_mask, type_mask, alpha=0.75, gamma=2.0,
     ...                  negatives=0.5, masking="global", key=jax.random.key(0))
   """
-  _validate_options(alpha, gamma, prob_margin, label_smoothing, reduction, negatives, masking,
-                    loss_type, dice_gamma, eps)
+  _validate_options(
+    alpha, gamma, prob_margin, label_smoothing, reduction, negatives, masking, loss_type, dice_gamma, eps
+  )
   logits, labels = jnp.asarray(logits), jnp.asarray(labels)
   span_mask, type_mask = jnp.asarray(span_mask), jnp.asarray(type_mask)
   _check_shapes(logits, labels, span_mask, type_mask)
@@ -286,8 +319,9 @@ def span_loss(logits: jax.Array, labels: jax.Array, span_mask: jax.Array, type_m
   else:
     if loss_type == "bce":
       alpha, gamma = -1.0, 0.0
-    per = focal_loss_elements(x, y, alpha=alpha, gamma=gamma, prob_margin=prob_margin,
-                              label_smoothing=label_smoothing, eps=eps)
+    per = focal_loss_elements(
+      x, y, alpha=alpha, gamma=gamma, prob_margin=prob_margin, label_smoothing=label_smoothing, eps=eps
+    )
   per = per * negative_keep_mask(y, negatives=negatives, masking=masking, key=key)
 
   if width_weight is not None:
@@ -310,9 +344,19 @@ def span_loss(logits: jax.Array, labels: jax.Array, span_mask: jax.Array, type_m
 TOKEN_LOSS_OPTIONS = ("alpha", "gamma", "prob_margin", "label_smoothing", "reduction", "eps")
 
 
-def token_loss(logits: jax.Array, labels: jax.Array, word_mask: jax.Array, type_mask: jax.Array,
-               *, alpha: float = -1.0, gamma: float = 0.0, prob_margin: float = 0.0,
-               label_smoothing: float = 0.0, reduction: str = "sum", eps: float | None = 1e-6) -> jax.Array:
+def token_loss(
+  logits: jax.Array,
+  labels: jax.Array,
+  word_mask: jax.Array,
+  type_mask: jax.Array,
+  *,
+  alpha: float = -1.0,
+  gamma: float = 0.0,
+  prob_margin: float = 0.0,
+  label_smoothing: float = 0.0,
+  reduction: str = "sum",
+  eps: float | None = 1e-6,
+) -> jax.Array:
   """gliner 0.2.29's token-model loss on start / end / inside logits.
 
   Args:
@@ -335,10 +379,13 @@ def token_loss(logits: jax.Array, labels: jax.Array, word_mask: jax.Array, type_
   if labels.shape != logits.shape:
     raise ValueError(f"labels shape {labels.shape} != logits shape {logits.shape}")
   if word_mask.shape != logits.shape[:2] or type_mask.shape != (logits.shape[0], logits.shape[2]):
-    raise ValueError(f"word_mask {word_mask.shape} and type_mask {type_mask.shape} must be {logits.shape[:2]} "
-                     f"and {(logits.shape[0], logits.shape[2])}")
-  per = focal_loss_elements(logits, labels, alpha=alpha, gamma=gamma, prob_margin=prob_margin,
-                            label_smoothing=label_smoothing, eps=eps)
+    raise ValueError(
+      f"word_mask {word_mask.shape} and type_mask {type_mask.shape} must be {logits.shape[:2]} "
+      f"and {(logits.shape[0], logits.shape[2])}"
+    )
+  per = focal_loss_elements(
+    logits, labels, alpha=alpha, gamma=gamma, prob_margin=prob_margin, label_smoothing=label_smoothing, eps=eps
+  )
   pairs = (word_mask != 0)[:, :, None] & (type_mask != 0)[:, None, :]
   per = per * pairs[..., None].astype(jnp.float32)
   if reduction == "none":

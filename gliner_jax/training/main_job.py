@@ -9,15 +9,15 @@ from __future__ import annotations
 import os
 
 from gliner_jax.data.readers import read_bio
+from gliner_jax.evaluation.label_maps import get_label_map
 from gliner_jax.evaluation.scoring import EvalDataset, evaluate_datasets
 from gliner_jax.inference.predictor import GLiNER
-from gliner_jax.evaluation.label_maps import get_label_map
 
 EXAMPLE_TEXTS = (
-    "Geoffrey Hinton received the Turing Award with Yoshua Bengio and Yann LeCun for their work on deep "
-    "neural networks at the University of Toronto.",
-    "The European Space Agency launched the Jupiter Icy Moons Explorer from Kourou in French Guiana in April 2023.",
-    "Pfizer and BioNTech developed a COVID-19 vaccine that the FDA approved in December 2020.",
+  "Geoffrey Hinton received the Turing Award with Yoshua Bengio and Yann LeCun for their work on deep "
+  "neural networks at the University of Toronto.",
+  "The European Space Agency launched the Jupiter Icy Moons Explorer from Kourou in French Guiana in April 2023.",
+  "Pfizer and BioNTech developed a COVID-19 vaccine that the FDA approved in December 2020.",
 )
 EXAMPLE_LABELS = ("person", "organization", "location", "award", "date", "product", "disease")
 
@@ -39,6 +39,7 @@ def print_predictions(model: GLiNER, texts=EXAMPLE_TEXTS, labels=EXAMPLE_LABELS,
 def run_main_job(config, workdir: str) -> None:
   """Evaluate the default model, fine-tune it on the bundled slice, evaluate again, predict."""
   from gliner_jax.training.loop import build, inference_model, train_and_evaluate
+
   dataset = bundled_crossner_slice(config.crossner_slice)
   base = GLiNER.from_pretrained(config.model.path)
   before = evaluate_datasets(base, [dataset], threshold=config.eval.threshold)

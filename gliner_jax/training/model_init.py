@@ -14,14 +14,13 @@ copy), else a name derived from `config.model.path` (`backbone_name`), never a l
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 import numpy as np
 
 from gliner_jax.interop import checkpoint as ckpt
-from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
 from gliner_jax.interop.hub import backbone_name
+from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
 
 
@@ -37,11 +36,13 @@ class StartingPoint:
 def resolve_path(path_or_hub_id: str) -> str:
   """A local folder for a model path or hub id (`gliner_jax.interop.hub.resolve_model_dir`)."""
   from gliner_jax.interop.hub import resolve_model_dir
+
   return resolve_model_dir(path_or_hub_id)
 
 
 def add_special_tokens(tokenizer) -> Any:
   from gliner_jax.interop.convert import add_gliner_tokens
+
   return add_gliner_tokens(tokenizer)
 
 
@@ -61,6 +62,7 @@ def _head_fields(model_cfg) -> dict[str, Any]:
 def starting_point(model_cfg) -> StartingPoint:
   """Builds the StartingPoint described by the `config.model` section (see the module docstring)."""
   from transformers import AutoTokenizer
+
   kind = model_cfg.init
   if kind in ("gliner_jax", "gliner"):
     path = resolve_path(model_cfg.path)
@@ -69,37 +71,48 @@ def starting_point(model_cfg) -> StartingPoint:
       tokenizer = AutoTokenizer.from_pretrained(path)
     else:
       from gliner_jax.interop.convert import load_gliner_checkpoint
+
       read = load_gliner_checkpoint(path, tokenizer=model_cfg.get("tokenizer") or None)
       config, params, tokenizer = read.config, read.params, read.tokenizer
-    overrides = {k: v for k, v in _head_fields(model_cfg).items()
-                 if k in ("max_len", "max_types", "dropout", "max_width")}
+    overrides = {
+      k: v for k, v in _head_fields(model_cfg).items() if k in ("max_len", "max_types", "dropout", "max_width")
+    }
     if "max_width" in overrides and overrides["max_width"] != config.max_width:
       raise ValueError("max_width cannot change when starting from a trained GLiNER")
     if model_cfg.get("span_mode", config.span_mode) != config.span_mode:
-      raise ValueError(f"span_mode={model_cfg.span_mode!r}, but the trained GLiNER at {model_cfg.path} is "
-                       f"{config.span_mode!r}; its head cannot change")
+      raise ValueError(
+        f"span_mode={model_cfg.span_mode!r}, but the trained GLiNER at {model_cfg.path} is "
+        f"{config.span_mode!r}; its head cannot change"
+      )
     overrides["model_name"] = backbone_name(config.model_name, model_cfg.get("name", ""))
     return StartingPoint(config.replace(**overrides), tokenizer, params)
   if kind == "hf_encoder":
     from gliner_jax.interop.hf_weights import load_hf_encoder
+
     path = resolve_path(model_cfg.path)
     enc_cfg, enc_params = load_hf_encoder(path)
     tokenizer = add_special_tokens(AutoTokenizer.from_pretrained(path))
     enc_cfg = dataclasses.replace(enc_cfg, vocab_size=len(tokenizer))
     emb = enc_params["embeddings"]["word_embeddings"]
     emb["embedding"] = extend_embeddings(np.asarray(emb["embedding"]), len(tokenizer))
-    config = GLiNERConfig(encoder=enc_cfg, class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
-                          model_name=backbone_name(model_cfg.path, model_cfg.get("name", "")),
-                          **_head_fields(model_cfg))
+    config = GLiNERConfig(
+      encoder=enc_cfg,
+      class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
+      model_name=backbone_name(model_cfg.path, model_cfg.get("name", "")),
+      **_head_fields(model_cfg),
+    )
     return StartingPoint(config, tokenizer, {"encoder": enc_params})
   if kind == "random":
     tokenizer = add_special_tokens(AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer)))
     enc = dict(model_cfg.encoder)
     enc["vocab_size"] = len(tokenizer)
     enc.setdefault("pad_token_id", tokenizer.pad_token_id or 0)
-    config = GLiNERConfig(encoder=EncoderConfig.from_dict(enc),
-                          class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
-                          model_name="random", **_head_fields(model_cfg))
+    config = GLiNERConfig(
+      encoder=EncoderConfig.from_dict(enc),
+      class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
+      model_name="random",
+      **_head_fields(model_cfg),
+    )
     return StartingPoint(config, tokenizer, None)
   raise ValueError(f"config.model.init={kind!r}: use hf_encoder, gliner_jax, gliner or random")
 
@@ -110,8 +123,7 @@ def merge_params(fresh: Any, loaded: Any, path: str = "") -> Any:
     return fresh
   if not isinstance(fresh, dict):
     if tuple(np.shape(loaded)) != tuple(np.shape(fresh)):
-      raise ValueError(f"starting weights: {path} has shape {np.shape(loaded)}, the model needs "
-                       f"{np.shape(fresh)}")
+      raise ValueError(f"starting weights: {path} has shape {np.shape(loaded)}, the model needs {np.shape(fresh)}")
     return np.asarray(loaded, dtype=np.float32)
   unknown = sorted(set(loaded) - set(fresh))
   if unknown:
@@ -132,9 +144,13 @@ def abstract_starting_point(model_cfg) -> StartingPoint:
   """
   enc = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(model_cfg.get("encoder") or {}).items()}
   if not enc:
-    raise ValueError("config.model.encoder is empty: abstract_starting_point needs the encoder shapes "
-                     "(e.g. gliner_jax.model.backbones.ENCODERS[name])")
-  config = GLiNERConfig(encoder=EncoderConfig.from_dict(enc),
-                        model_name=backbone_name(model_cfg.get("path", ""), model_cfg.get("name", "")),
-                        **_head_fields(model_cfg))
+    raise ValueError(
+      "config.model.encoder is empty: abstract_starting_point needs the encoder shapes "
+      "(e.g. gliner_jax.model.backbones.ENCODERS[name])"
+    )
+  config = GLiNERConfig(
+    encoder=EncoderConfig.from_dict(enc),
+    model_name=backbone_name(model_cfg.get("path", ""), model_cfg.get("name", "")),
+    **_head_fields(model_cfg),
+  )
   return StartingPoint(config, None, None)

@@ -107,8 +107,9 @@ class OptimizerConfig:
     return cls(**d)
 
 
-def make_schedule(peak_lr: float, total_steps: int, warmup_steps: int, kind: str = "linear",
-                  min_lr_ratio: float = 0.0) -> Schedule:
+def make_schedule(
+  peak_lr: float, total_steps: int, warmup_steps: int, kind: str = "linear", min_lr_ratio: float = 0.0
+) -> Schedule:
   """Linear warmup from 0 to `peak_lr`, then linear / cosine decay (or constant) to the floor.
 
   Example:
@@ -178,8 +179,11 @@ def default_no_decay(path: Path, leaf: Any) -> bool:
   return (bool(path) and path[-1] in NO_DECAY_NAMES) or jnp.ndim(leaf) <= 1
 
 
-def param_labels(params: Any, is_encoder: Callable[[Path], bool] = default_is_encoder,
-                 no_decay: Callable[[Path, Any], bool] = default_no_decay) -> Any:
+def param_labels(
+  params: Any,
+  is_encoder: Callable[[Path], bool] = default_is_encoder,
+  no_decay: Callable[[Path, Any], bool] = default_no_decay,
+) -> Any:
   """Tree (structure of `params`) of group labels "{encoder|head}/{decay|no_decay}".
 
   Example:
@@ -197,10 +201,10 @@ def param_labels(params: Any, is_encoder: Callable[[Path], bool] = default_is_en
 
 
 def make_optimizer(
-    config: OptimizerConfig | Mapping[str, Any],
-    *,
-    is_encoder: Callable[[Path], bool] | None = None,
-    no_decay: Callable[[Path, Any], bool] = default_no_decay,
+  config: OptimizerConfig | Mapping[str, Any],
+  *,
+  is_encoder: Callable[[Path], bool] | None = None,
+  no_decay: Callable[[Path, Any], bool] = default_no_decay,
 ) -> tuple[optax.GradientTransformation, LRSchedules]:
   """Builds the clipped two-group AdamW and its learning-rate schedules.
 
@@ -230,24 +234,20 @@ def make_optimizer(
 
   warmup = config.num_warmup_steps
   schedules = LRSchedules(
-      encoder=make_schedule(config.encoder_lr, config.total_steps, warmup, config.scheduler,
-                            config.min_lr_ratio),
-      head=make_schedule(config.head_lr, config.total_steps, warmup, config.scheduler,
-                         config.min_lr_ratio),
+    encoder=make_schedule(config.encoder_lr, config.total_steps, warmup, config.scheduler, config.min_lr_ratio),
+    head=make_schedule(config.head_lr, config.total_steps, warmup, config.scheduler, config.min_lr_ratio),
   )
 
   def adamw(schedule, weight_decay):
-    return optax.adamw(schedule, b1=config.b1, b2=config.b2, eps=config.eps,
-                       weight_decay=weight_decay)
+    return optax.adamw(schedule, b1=config.b1, b2=config.b2, eps=config.eps, weight_decay=weight_decay)
 
   transforms = {
-      "encoder/decay": adamw(schedules.encoder, config.encoder_weight_decay),
-      "encoder/no_decay": adamw(schedules.encoder, 0.0),
-      "head/decay": adamw(schedules.head, config.head_weight_decay),
-      "head/no_decay": adamw(schedules.head, 0.0),
+    "encoder/decay": adamw(schedules.encoder, config.encoder_weight_decay),
+    "encoder/no_decay": adamw(schedules.encoder, 0.0),
+    "head/decay": adamw(schedules.head, config.head_weight_decay),
+    "head/no_decay": adamw(schedules.head, 0.0),
   }
-  grouped = optax.multi_transform(
-      transforms, lambda params: param_labels(params, is_encoder, no_decay))
+  grouped = optax.multi_transform(transforms, lambda params: param_labels(params, is_encoder, no_decay))
   if config.max_grad_norm is None:
     return grouped, schedules
   return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), grouped), schedules

@@ -14,28 +14,29 @@ from typing import Any, Mapping, Sequence
 import flax.linen as nn
 import jax
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
 # Logical axis -> mesh axes. Batch over data x fsdp; weights' model dimension over fsdp (ZeRO-3 style),
 # hidden/heads dimensions over tensor. Tables whose sizes rarely divide (vocab) stay replicated.
 DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
-    ("batch", ("data", "fsdp")),
-    ("embed", "fsdp"),
-    ("mlp", "tensor"),
-    ("heads", "tensor"),
-    ("joined_kv", "tensor"),
-    ("lstm_gates", "tensor"),
-    ("vocab", None),
-    ("kv", None),
-    ("norm", None),
-    ("rel_pos", None),
-    ("type_vocab", None),
-    ("pos_vocab", None),
-    ("lstm_in", None),
-    ("embed_in", None),
-    ("conv_width", None),
+  ("batch", ("data", "fsdp")),
+  ("embed", "fsdp"),
+  ("mlp", "tensor"),
+  ("heads", "tensor"),
+  ("joined_kv", "tensor"),
+  ("lstm_gates", "tensor"),
+  ("vocab", None),
+  ("kv", None),
+  ("norm", None),
+  ("rel_pos", None),
+  ("type_vocab", None),
+  ("pos_vocab", None),
+  ("lstm_in", None),
+  ("embed_in", None),
+  ("conv_width", None),
 )
 
 
@@ -55,8 +56,7 @@ def make_mesh(shape: Mapping[str, int], devices: Sequence[jax.Device] | None = N
       raise ValueError(f"mesh {dict(shape)}: {len(devices)} devices are not divisible by {known}")
     sizes[sizes.index(-1)] = len(devices) // known
   if math.prod(sizes) != len(devices):
-    raise ValueError(f"mesh {dict(zip(names, sizes))} needs {math.prod(sizes)} devices, "
-                     f"{len(devices)} are available")
+    raise ValueError(f"mesh {dict(zip(names, sizes))} needs {math.prod(sizes)} devices, {len(devices)} are available")
   return jax.make_mesh(tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names), devices=devices)
 
 

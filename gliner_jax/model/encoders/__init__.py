@@ -23,24 +23,22 @@ from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.model.encoders.deberta import DebertaV2Encoder
 
 
-def build_encoder(
-    config: EncoderConfig, dtype: Any = jnp.float32, param_dtype: Any = jnp.float32
-) -> nn.Module:
-    """Instantiate the encoder module matching `config.model_type`.
+def build_encoder(config: EncoderConfig, dtype: Any = jnp.float32, param_dtype: Any = jnp.float32) -> nn.Module:
+  """Instantiate the encoder module matching `config.model_type`.
 
-    All encoders share the call signature
-    ``(input_ids, attention_mask, token_type_ids=None, *, deterministic=True) -> [B, L, H]``.
-    """
-    if config.model_type in ("bert", "roberta"):
-        return BertEncoder(config, dtype=dtype, param_dtype=param_dtype)
-    if config.model_type == "deberta-v2":
-        return DebertaV2Encoder(config, dtype=dtype, param_dtype=param_dtype)
-    raise ValueError(f"No encoder for model_type={config.model_type!r}")
+  All encoders share the call signature
+  ``(input_ids, attention_mask, token_type_ids=None, *, deterministic=True) -> [B, L, H]``.
+  """
+  if config.model_type in ("bert", "roberta"):
+    return BertEncoder(config, dtype=dtype, param_dtype=param_dtype)
+  if config.model_type == "deberta-v2":
+    return DebertaV2Encoder(config, dtype=dtype, param_dtype=param_dtype)
+  raise ValueError(f"No encoder for model_type={config.model_type!r}")
 
 
 __all__ = [
-    "BertEncoder",
-    "DebertaV2Encoder",
-    "EncoderConfig",
-    "build_encoder",
+  "BertEncoder",
+  "DebertaV2Encoder",
+  "EncoderConfig",
+  "build_encoder",
 ]
