@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gliner_jax.interop.checkpoint import unflatten_params
 from gliner_jax.interop.hf_weights import encoder_params_from_hf_state_dict
 from gliner_jax.interop.hub import HubOptions, backbone_name, looks_like_hub_id, resolve_model_dir
 from gliner_jax.interop.state_dict import read_state_dict
@@ -89,13 +90,6 @@ def head_tensor_map(config: GLiNERConfig) -> list[tuple[str, str, str, tuple[int
   return out
 
 
-def _set(tree: dict, path: str, value) -> None:
-  *parents, leaf = path.split("/")
-  for p in parents:
-    tree = tree.setdefault(p, {})
-  tree[leaf] = value
-
-
 def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNERConfig) -> dict[str, Any]:
   """Maps a gliner 0.2.x span-model state dict onto our parameter tree; errors list every problem."""
   problems: list[str] = []
@@ -105,7 +99,7 @@ def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNE
   except ValueError as err:
     problems.append(f"encoder ({ENCODER_PREFIX}*): {err}")
     encoder = None
-  params: dict[str, Any] = {"encoder": encoder}
+  heads: dict[str, np.ndarray] = {}
   stacked: dict[str, list] = {}
   used = set()
   for torch_name, ours, transform, shape in head_tensor_map(config):
@@ -121,15 +115,15 @@ def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNE
     if ours.startswith("rnn/"):
       stacked.setdefault(ours.rsplit("/", 1)[0], [None, None])[int(ours[-1])] = value
     else:
-      _set(params, ours, value)
+      heads[ours] = value
   for name, pair in stacked.items():
     if all(p is not None for p in pair):
-      _set(params, name, np.stack(pair))
+      heads[name] = np.stack(pair)
   unexpected = sorted(k for k in state if not k.startswith(ENCODER_PREFIX) and k not in used)
   problems += [f"unexpected: {k}" for k in unexpected]
   if problems:
     raise ConversionError("cannot convert the gliner state dict:\n  " + "\n  ".join(problems))
-  return params
+  return {"encoder": encoder, **unflatten_params(heads)}
 
 
 EMBEDDING_TENSOR = ENCODER_PREFIX + "embeddings.word_embeddings.weight"
