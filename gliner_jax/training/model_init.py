@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gliner_jax.interop import checkpoint as ckpt
+from gliner_jax.interop.convert import add_gliner_tokens
 from gliner_jax.interop.hub import backbone_name
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
@@ -38,12 +39,6 @@ def resolve_path(path_or_hub_id: str) -> str:
   from gliner_jax.interop.hub import resolve_model_dir
 
   return resolve_model_dir(path_or_hub_id)
-
-
-def add_special_tokens(tokenizer) -> Any:
-  from gliner_jax.interop.convert import add_gliner_tokens
-
-  return add_gliner_tokens(tokenizer)
 
 
 def extend_embeddings(table: np.ndarray, new_size: int) -> np.ndarray:
@@ -91,7 +86,7 @@ def starting_point(model_cfg) -> StartingPoint:
 
     path = resolve_path(model_cfg.path)
     enc_cfg, enc_params = load_hf_encoder(path)
-    tokenizer = add_special_tokens(AutoTokenizer.from_pretrained(path))
+    tokenizer = add_gliner_tokens(AutoTokenizer.from_pretrained(path))
     enc_cfg = dataclasses.replace(enc_cfg, vocab_size=len(tokenizer))
     emb = enc_params["embeddings"]["word_embeddings"]
     emb["embedding"] = extend_embeddings(np.asarray(emb["embedding"]), len(tokenizer))
@@ -103,7 +98,7 @@ def starting_point(model_cfg) -> StartingPoint:
     )
     return StartingPoint(config, tokenizer, {"encoder": enc_params})
   if kind == "random":
-    tokenizer = add_special_tokens(AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer)))
+    tokenizer = add_gliner_tokens(AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer)))
     enc = dict(model_cfg.encoder)
     enc["vocab_size"] = len(tokenizer)
     enc.setdefault("pad_token_id", tokenizer.pad_token_id or 0)
