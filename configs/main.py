@@ -2,7 +2,7 @@
 
 A few minutes on a 2-core CPU; the same `train_and_evaluate` a TPU run uses, then an evaluation on the
 bundled CrossNER AI slice and a few predictions (scripts/main.py).
-  python scripts/main.py --workdir workdirs/main
+  python scripts/main.py --config configs/main.py --workdir workdirs/main
 """
 
 import json

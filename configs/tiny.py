@@ -24,6 +24,9 @@ def get_config(arg: str = ""):
   c.model.update(hidden_size=32, max_width=4, max_len=48, max_types=8, dropout=0.1)
   c.data.train = [dict(path=BUNDLED_TRAIN, max_examples=64)]
   c.data.eval = [dict(path=BUNDLED_DEV, max_examples=8)]
+  # The shapes a run compiles: 2 x 3 x 1 (recipe.named_shapes); fixed_shape=True (and every multi-process
+  # run) pads to the largest, (128, 48, 8).
+  c.recipe.update(max_tokens=128, token_buckets=(64, 128), word_buckets=(16, 32, 48), type_buckets=(8,))
   c.optimizer.update(encoder_lr=1e-3, head_lr=1e-3, warmup_ratio=0.1)
   c.train.update(batch_size=8, num_steps=20, log_every=1, eval_every=20, checkpoint_every=5)
   c.eval.update(threshold=0.5, batch_size=8)

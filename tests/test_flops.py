@@ -54,7 +54,22 @@ DEBERTA_C2P = EncoderConfig(
   share_att_key=False,
   pos_att_type=("c2p",),
 )
-ENCODERS = {"bert": BERT, "deberta_v3": DEBERTA_V3, "deberta_c2p": DEBERTA_C2P}
+MODERNBERT = EncoderConfig.from_hf_dict(
+  dict(
+    model_type="modernbert",
+    vocab_size=100,
+    hidden_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=256,
+    global_attn_every_n_layers=2,
+    local_attention=16,
+  )
+)
+MT5 = EncoderConfig.from_hf_dict(
+  dict(model_type="mt5", vocab_size=100, d_model=128, d_kv=48, d_ff=256, num_layers=2, num_heads=2)
+)
+ENCODERS = {"bert": BERT, "deberta_v3": DEBERTA_V3, "deberta_c2p": DEBERTA_C2P, "modernbert": MODERNBERT, "mt5": MT5}
 
 
 def _zeros_like_params(module, *args, **kwargs):

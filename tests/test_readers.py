@@ -106,7 +106,7 @@ def test_gliner_json_real_sample():
 
 
 def test_gliner_json_bad_index_names_record():
-  with pytest.raises(DataFormatError, match=r"gliner_bad_index\.json: record 2: ner\[0\]"):
+  with pytest.raises(DataFormatError, match=r"gliner_bad_index\.json:4 \(record 2\): ner\[0\]"):
     read_gliner_json(fix("malformed", "gliner_bad_index.json"))
 
 
@@ -135,14 +135,14 @@ def test_conversations_case_insensitive_option():
 
 
 def test_conversations_bad_answer_names_record():
-  with pytest.raises(DataFormatError, match=r"conv_bad_answer\.json: record 1: conversations\[3\].*JSON list"):
+  with pytest.raises(DataFormatError, match=r"conv_bad_answer\.json:4 \(record 1\): conversations\[3\].*JSON list"):
     read_pilener_conversations(fix("malformed", "conv_bad_answer.json"))
 
 
 def test_conversations_structure_errors(tmp_path):
   path = tmp_path / "conv.json"
   path.write_text(json.dumps([{"conversations": [{"from": "human", "value": "Hello"}]}]))
-  with pytest.raises(DataFormatError, match=r"conv\.json: record 0: .*'Text: '"):
+  with pytest.raises(DataFormatError, match=r"conv\.json:1 \(record 0\): .*'Text: '"):
     read_pilener_conversations(str(path))
   path.write_text(
     json.dumps(
@@ -158,7 +158,7 @@ def test_conversations_structure_errors(tmp_path):
       ]
     )
   )
-  with pytest.raises(DataFormatError, match=r"record 0: conversations\[2\]"):
+  with pytest.raises(DataFormatError, match=r"record 0\): conversations\[2\]"):
     read_pilener_conversations(str(path))
 
 
@@ -250,7 +250,7 @@ def test_instructuie_fixture_snaps_and_skips():
 
 
 def test_instructuie_bad_pos_names_record():
-  with pytest.raises(DataFormatError, match=r"instructuie_bad_pos\.json: record 1: .*pos"):
+  with pytest.raises(DataFormatError, match=r"instructuie_bad_pos\.json:1 \(record 1\): .*pos"):
     read_instructuie_json(fix("malformed", "instructuie_bad_pos.json"))
 
 
@@ -407,7 +407,7 @@ def test_dataset_folder_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match=r"no file for split 'test'.*test\.txt"):
     read_dataset_folder(str(tmp_path), "test")
   (tmp_path / "test.json").write_text(json.dumps([{"tokens": ["a"], "ner_tags": [0]}]))
-  with pytest.raises(DataFormatError, match=r"test\.json: record 0: unrecognised NER record"):
+  with pytest.raises(DataFormatError, match=r"test\.json:1 \(record 0\): unrecognised NER record"):
     read_dataset_folder(str(tmp_path), "test")
 
 
@@ -421,3 +421,69 @@ def test_dataset_folder_real_prefers_bio():
     (10, 12, "algorithm"),
     (15, 16, "algorithm"),
   )
+
+
+# ----------------------------------------------------------------------------- training mode: skip and report
+
+TRAIN_RECORDS = [
+  '{"tokenized_text": ["Ada", "wrote"], "ner": [[0, 0, "person"]]}',
+  '{"tokenized_text": ["a", "b"], "ner": [[1, 2, "x"]]}',  # past the last token
+  '{"tokenized_text": ["Bob", "ran"], "ner": [[0, 0, "person"]], "id": "b7"}',
+  '{"tokenized_text": ["a", "b"], "ner": [[1, 0, "x"]]}',  # end < start
+  '{"tokenized_text": ["a", "b"], "ner": [[0, 0, 5]]}',  # a non-string type
+  '{"tokenized_text": ["a", "b"], "ner": [[0, 0, "  "]]}',  # a blank type
+  '["not", "a", "record"]',
+  '{"tokenized_text": ["Cy", "sang"], "ner": []}',
+]
+BAD = {1: "need 0 <= start", 3: "need 0 <= start", 4: "non-empty string", 5: "non-empty string", 6: "JSON object"}
+
+
+def test_training_read_skips_malformed_records_and_names_their_lines(tmp_path, caplog):
+  path = tmp_path / "train.json"
+  path.write_text("[\n" + ",\n".join(TRAIN_RECORDS) + "\n]\n")  # record i on line i + 2
+  stats = ReadStats()
+  got = read_ner_file(path, on_error="skip", located_ids=True, stats=stats)
+  assert [e.tokens[0] for e in got] == ["Ada", "Bob", "Cy"]
+  assert [e.id for e in got] == [f"{path}:2 (record 0)", f"{path}:4 (record 2) [b7]", f"{path}:9 (record 7)"]
+  assert len(stats.errors) == len(BAD) and stats.records == len(TRAIN_RECORDS) and stats.examples == 3
+  for error, (i, what) in zip(stats.errors, BAD.items()):
+    assert error.startswith(f"{path}:{i + 2} (record {i}): ") and what in error, error
+  assert f"{len(BAD)} malformed records skipped" in caplog.text and f"{path}:8 (record 6)" in caplog.text
+  with pytest.raises(DataFormatError, match=r"train\.json:3 \(record 1\): ner\[0\]"):  # strict: the first one stops
+    read_ner_file(path)
+  assert [e.id for e in read_ner_file(tmp_path / "train.json", on_error="skip")] == ["0", "b7", "7"]
+
+
+def test_training_read_of_json_lines_skips_bad_lines(tmp_path):
+  path = tmp_path / "train.jsonl"
+  path.write_text("\n".join(TRAIN_RECORDS[:3] + ["{not json"]) + "\n")
+  stats = ReadStats()
+  got = read_ner_file(path, on_error="skip", located_ids=True, stats=stats)
+  assert [e.id for e in got] == [f"{path}:1", f"{path}:3 [b7]"]
+  assert [e.split(":")[1] for e in stats.errors] == ["2", "4"] and "invalid JSON line" in stats.errors[1]
+
+
+def test_training_read_of_a_first_malformed_record_still_finds_the_format(tmp_path):
+  path = tmp_path / "train.json"
+  path.write_text("[" + ",".join(TRAIN_RECORDS[6:8]) + "]")
+  with pytest.raises(DataFormatError, match="unrecognised NER record"):
+    read_ner_file(path)
+  assert [e.tokens for e in read_ner_file(path, on_error="skip")] == [("Cy", "sang")]
+
+
+def test_training_read_of_other_formats_skips_what_is_malformed():
+  stats = ReadStats()
+  got = read_pilener_conversations(fix("malformed", "conv_bad_answer.json"), on_error="skip", stats=stats)
+  assert [e.id for e in got] == ["a"] and stats.errors[0].startswith(f"{fix('malformed', 'conv_bad_answer.json')}:4")
+  stats = ReadStats()
+  got = read_slimer_jsonl(fix("malformed", "slimer_bad_json.jsonl"), on_error="skip", located_ids=True, stats=stats)
+  path = fix("malformed", "slimer_bad_json.jsonl")
+  assert [e.id for e in got] == [f"{path}:1 [1]"] and stats.errors[0].startswith(f"{path}:3: invalid JSON")
+  for name, line, first_lines in [("bad_tag.txt", 5, [1]), ("bad_columns.txt", 4, [1])]:
+    stats = ReadStats()
+    got = read_bio(fix("malformed", name), on_error="skip", located_ids=True, stats=stats)
+    assert [e.tokens for e in got] == [("Steve", "Jobs")], name  # the sentence with the bad line is left out
+    assert [e.id for e in got] == [f"{fix('malformed', name)}:{n}" for n in first_lines]
+    assert stats.errors == [stats.errors[0]] and stats.errors[0].startswith(f"{fix('malformed', name)}:{line}: ")
+  with pytest.raises(ValueError, match="on_error"):
+    read_ner_file(fix("malformed", "bad_tag.txt"), on_error="ignore")

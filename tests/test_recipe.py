@@ -469,3 +469,40 @@ def test_bad_inputs(ptok):
     next(BatchIterator([{"tokens": ["a"]}], ptok, recipe()))
   cfg = RecipeConfig.from_model_config(ptok.config, batch_size=2)
   assert (cfg.max_len, cfg.max_width, cfg.max_types, cfg.batch_size) == (64, K, 10, 2)
+
+
+def test_iterator_skips_unusable_examples_counts_and_names_them(ptok, caplog):
+  good = [NERExample(["john", "paris"], [(0, 0, "person"), (1, 1, "city")], (), f"good.json:{i}") for i in range(6)]
+  bad = [
+    NERExample(["john"], [(0, 0, "   ")], (), "bad.json:1"),  # a blank type
+    NERExample(["john"], [(0, 0, "a <<ENT>> b")], (), "bad.json:2"),  # a special token in a type
+    NERExample(["john"], [(0, 0, "person")], ("\t",), "bad.json:3"),  # a blank negative
+    NERExample(["antidisestablishmentarianism"], [(0, 0, "person")], (), "bad.json:4"),  # 8 subtokens, 7 left
+    NERExample(["john"], [(0, 0, " ".join(["city"] * 12))], (), "bad.json:5"),  # the prompt alone is over 12
+  ]
+  odd = NERExample(["", "\u200b", "john"], [(2, 2, "person"), (0, 1, "city")], (), "odd.json:1")  # subtoken-less words
+  source = [good[0], bad[0], good[1], bad[1], bad[2], good[2], bad[3], odd, bad[4], good[3], good[4], good[5]]
+  cfg = recipe(batch_size=4, max_tokens=12, negative_prob=0.0, prompt_drop=0.0, shuffle_types=False)
+  with pytest.raises(ValueError, match="alone needs"):  # make_training_batch (not the iterator) stays strict
+    make_training_batch([bad[3]], ptok, cfg, np.random.default_rng(0))
+  it = BatchIterator(source, ptok, cfg)
+  batches = list(it)
+  assert (it.stats.examples, it.stats.skipped_examples, it.stats.rows) == (12, 5, 7)
+  assert sum(int(b["labels"].sum()) for b in batches) == 2 * len(good) + 2  # every usable entity is labelled
+  assert sum(int((b["num_words"] > 0).sum()) for b in batches) == len(good) + 1
+  warnings = [r.getMessage() for r in caplog.records if r.name == "gliner_jax.data.recipe"]
+  assert len(warnings) == 5
+  for warning, ex, why in zip(
+    warnings, bad, ["empty string", "special token", "empty string", "alone needs", "prompt"]
+  ):
+    assert f"example {ex.id!r}" in warning and why in warning, warning
+  assert json.loads(json.dumps(it.get_state()))["stats"]["skipped_examples"] == 5
+
+
+def test_iterator_stops_when_nothing_is_usable(ptok):
+  blank = [NERExample(["john"], [(0, 0, " ")], (), f"bad.json:{i}") for i in range(1000)]
+  with pytest.raises(ValueError, match="1000 training examples in a row were unusable.*bad.json:999"):
+    next(BatchIterator(blank, ptok, recipe()))
+  assert (
+    next(BatchIterator(blank[:999] + [NERExample(["john"], [(0, 0, "person")])], ptok, recipe()))["labels"].sum() == 1
+  )

@@ -1,4 +1,6 @@
-"""Training sources: relabelling, truncation and repetition of configured data sources."""
+"""Training sources: relabelling, truncation and repetition of configured data sources; malformed records skipped."""
+
+import json
 
 import pytest
 
@@ -30,3 +32,15 @@ def test_mixture_keeps_source_order_and_applies_label_maps():
 def test_bad_repeat_names_the_source(bad):
   with pytest.raises(ValueError, match="repeat must be an integer >= 1"):
     load_source(dict(path=BUNDLED_TRAIN, max_examples=2, repeat=bad))
+
+
+def test_a_malformed_training_record_is_skipped_and_reported(tmp_path, caplog):
+  path = tmp_path / "train.json"
+  records = [{"tokenized_text": ["Ada", "wrote"], "ner": [[0, 0, "person"]]}] * 3
+  records[1] = {"tokenized_text": ["Ada"], "ner": [[0, 3, "person"]]}
+  path.write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]")
+  got = load_examples([dict(path=str(path))])
+  assert [e.id for e in got] == [f"{path}:2 (record 0)", f"{path}:4 (record 2)"]
+  assert "1 malformed records skipped" in caplog.text and f"{path}:3 (record 1): ner[0]" in caplog.text
+  with pytest.raises(ValueError, match=r"train\.json:3 \(record 1\)"):
+    load_source(dict(path=str(path)), on_error="raise")

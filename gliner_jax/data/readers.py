@@ -2,7 +2,12 @@
 
 Every reader returns ``list[NERExample]`` (word tokens + inclusive word spans + known-absent
 types) and raises :class:`DataFormatError` naming the file and the line number (line based
-formats, JSON lines) or the record index (JSON arrays) of the first malformed entry.
+formats, JSON lines) or the line and record index (JSON arrays: ``path:line (record i)``) of the
+first malformed entry. With ``on_error="skip"`` (training data) a malformed record is left out
+instead: each one is counted, its location and fault kept in ``ReadStats.errors`` and the first
+few logged; only a file that cannot be read at all (not JSON, no records, an unknown format)
+still raises. ``located_ids=True`` makes each example's id that location (then the record's own
+id in brackets, if it has one), so that later warnings about the example can name its line.
 
 Readers of formats whose answers are strings or character offsets (conversation JSON, SLIMER
 rows, InstructUIE JSON) cannot always map every annotation back to words; what they lose is
@@ -120,7 +125,10 @@ class NERExample:
 
 @dataclasses.dataclass
 class ReadStats:
-  """Counts of what a reader saw and what it could not keep (``problems``: first few)."""
+  """Counts of what a reader saw and what it could not keep (``problems``: first few).
+
+  ``errors``: every record left out as malformed under ``on_error="skip"``, as "location: fault".
+  """
 
   records: int = 0
   examples: int = 0
@@ -132,6 +140,7 @@ class ReadStats:
   skipped_records: int = 0
   duplicate_spans: int = 0
   problems: list[str] = dataclasses.field(default_factory=list)
+  errors: list[str] = dataclasses.field(default_factory=list)
 
   def note(self, message: str) -> None:
     if len(self.problems) < _MAX_PROBLEMS:
@@ -139,10 +148,18 @@ class ReadStats:
 
   @property
   def lost(self) -> int:
-    return self.unmatched_mentions + self.skipped_entities + self.skipped_records
+    return self.unmatched_mentions + self.skipped_entities + self.skipped_records + len(self.errors)
 
   def log(self, path: str) -> None:
-    if self.lost:
+    if self.errors:
+      logger.warning(
+        "%s: %d malformed records skipped%s:\n  %s",
+        path,
+        len(self.errors),
+        f" (the first {_MAX_PROBLEMS})" if len(self.errors) > _MAX_PROBLEMS else "",
+        "\n  ".join(self.errors[:_MAX_PROBLEMS]),
+      )
+    if self.lost > len(self.errors):
       logger.warning(
         "%s: %d unmatched mentions, %d skipped entities, %d skipped records (%d snapped); first: %s",
         path,
@@ -162,23 +179,41 @@ def _fail(loc: str, what: str) -> DataFormatError:
   return DataFormatError(f"{loc}: {what}")
 
 
+def _check_on_error(on_error: str) -> None:
+  if on_error not in ("raise", "skip"):
+    raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+
+
+def _reject(loc: str, error: ValueError, on_error: str, stats: ReadStats) -> None:
+  """Raises `error` naming `loc` (on_error="raise"), or records the malformed record in `stats.errors`."""
+  message = str(error) if isinstance(error, DataFormatError) else f"{loc}: {error}"
+  if on_error == "raise":
+    if isinstance(error, DataFormatError):
+      raise error
+    raise DataFormatError(message) from error
+  stats.errors.append(message)
+
+
 # ----------------------------------------------------------------------------- JSON loading
 
 
-def _load_json_records(path: str) -> list[tuple[str, Any]]:
+def _load_json_records(path: str, on_error: str = "raise") -> list[tuple[str, Any]]:
   """Returns ``(location, record)`` for a JSON array file or a JSON-lines file.
 
-  Locations are ``"path: record i"`` (array) or ``"path:line"`` (JSON lines).
+  Locations are ``"path:line (record i)"`` (array; the line where record i starts) or
+  ``"path:line"`` (JSON lines); with ``on_error="skip"`` an invalid JSON line comes as its
+  DataFormatError in place of the record, which the reader's ``_require`` raises in turn (so that
+  ``stats.errors`` keeps the file's order).
   """
+  _check_on_error(on_error)
   path = os.fspath(path)
   with open(path, encoding="utf-8") as f:
     text = f.read()
   if text.lstrip().startswith("["):
     try:
-      data = json.loads(text)
+      return _json_array_records(path, text)
     except json.JSONDecodeError as e:
       raise _fail(f"{path}:{e.lineno}", f"invalid JSON ({e.msg})") from None
-    return [(f"{path}: record {i}", rec) for i, rec in enumerate(data)]
   records = []
   for lineno, line in enumerate(text.splitlines(), start=1):
     if not line.strip():
@@ -186,13 +221,39 @@ def _load_json_records(path: str) -> list[tuple[str, Any]]:
     try:
       records.append((f"{path}:{lineno}", json.loads(line)))
     except json.JSONDecodeError as e:
-      raise _fail(f"{path}:{lineno}", f"invalid JSON line ({e.msg})") from None
+      error = _fail(f"{path}:{lineno}", f"invalid JSON line ({e.msg})")
+      if on_error == "raise":
+        raise error from None
+      records.append((f"{path}:{lineno}", error))
   if not records:
     raise DataFormatError(f"{path}: no JSON records found")
+  if all(isinstance(rec, DataFormatError) for _, rec in records):
+    raise records[0][1]
+  return records
+
+
+def _json_array_records(path: str, text: str) -> list[tuple[str, Any]]:
+  """The elements of a top-level JSON array, each located by the line it starts on (one parse, like json.loads)."""
+  decoder, skip = json.JSONDecoder(), re.compile(r"[ \t\n\r]*")
+  pos = skip.match(text, skip.match(text).end() + 1).end()  # past "[" and the blanks after it
+  records, line, counted = [], 1, 0
+  while not text.startswith("]", pos):
+    if records:
+      if not text.startswith(",", pos):
+        raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+      pos = skip.match(text, pos + 1).end()
+    record, end = decoder.raw_decode(text, pos)
+    line, counted = line + text.count("\n", counted, pos), pos
+    records.append((f"{path}:{line} (record {len(records)})", record))
+    pos = skip.match(text, end).end()
+  if skip.match(text, pos + 1).end() != len(text):
+    raise json.JSONDecodeError("Extra data", text, skip.match(text, pos + 1).end())
   return records
 
 
 def _require(rec: Any, loc: str, keys: Sequence[str]) -> dict:
+  if isinstance(rec, DataFormatError):  # an invalid JSON line (on_error="skip")
+    raise rec
   if not isinstance(rec, dict):
     raise _fail(loc, f"expected a JSON object, got {type(rec).__name__}")
   missing = [k for k in keys if k not in rec]
@@ -207,9 +268,15 @@ def _string_list(value: Any, loc: str, what: str) -> list[str]:
   return value
 
 
-def _record_id(rec: dict, default: int) -> str:
+def _record_id(rec: dict, default: int, loc: str | None = None) -> str:
+  """The record's own id, else `default`; given `loc` (located ids): `loc`, then the own id in brackets."""
   rid = rec.get("id")
-  return str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else str(default)
+  own = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+  return _located_id(loc, own) if loc is not None else (own if own is not None else str(default))
+
+
+def _located_id(loc: str, own: str | None) -> str:
+  return loc if own is None else f"{loc} [{own}]"
 
 
 def _finish(examples: list[NERExample], stats: ReadStats, path: str) -> list[NERExample]:
@@ -222,51 +289,66 @@ def _finish(examples: list[NERExample], stats: ReadStats, path: str) -> list[NER
 # ----------------------------------------------------------------------------- GLiNER JSON
 
 
-def read_gliner_json(path: str, *, stats: ReadStats | None = None) -> list[NERExample]:
+def read_gliner_json(
+  path: str, *, stats: ReadStats | None = None, on_error: str = "raise", located_ids: bool = False
+) -> list[NERExample]:
   """Reads GLiNER training JSON (an array, or JSON lines, of ``tokenized_text``/``ner``).
 
   Optional ``negative``/``negatives`` lists become :attr:`NERExample.negatives`; records
-  with no tokens are skipped and counted. Example::
+  with no tokens are skipped and counted. ``on_error``/``located_ids``: see the module docstring.
+  Example::
 
       examples = read_gliner_json("../shared/data/gliner_sample/sample_data.json")
   """
-  return _gliner_records(_load_json_records(path), path, stats or ReadStats())
+  stats = stats or ReadStats()
+  return _gliner_records(_load_json_records(path, on_error), path, stats, on_error, located_ids)
 
 
-def _gliner_records(records, path, stats: ReadStats) -> list[NERExample]:
+def _gliner_records(records, path, stats: ReadStats, on_error="raise", located_ids=False) -> list[NERExample]:
   out = []
   for i, (loc, rec) in enumerate(records):
     stats.records += 1
-    rec = _require(rec, loc, ("tokenized_text", "ner"))
-    tokens = _string_list(rec["tokenized_text"], loc, "tokenized_text")
-    if not isinstance(rec["ner"], list):
-      raise _fail(loc, "ner must be a list of [start, end, type]")
-    spans = []
-    for j, span in enumerate(rec["ner"]):
-      if not (isinstance(span, (list, tuple)) and len(span) == 3):
-        raise _fail(loc, f"ner[{j}] = {span!r} is not [start, end, type]")
-      start, end, label = span
-      if not (_is_int(start) and _is_int(end)):
-        raise _fail(loc, f"ner[{j}] = {span!r}: start/end must be integers")
-      if not 0 <= start <= end < len(tokens):
-        raise _fail(loc, f"ner[{j}] = {span!r}: need 0 <= start <= end < {len(tokens)} (number of tokens)")
-      if not isinstance(label, str) or not label:
-        raise _fail(loc, f"ner[{j}] = {span!r}: type must be a non-empty string")
-      spans.append((start, end, label))
-    negatives: list[str] = []
-    for key in ("negative", "negatives"):
-      if key in rec:
-        negatives += _string_list(rec[key], loc, key)
-    if not tokens:
+    try:
+      example = _gliner_record(rec, loc, i, located_ids)
+    except ValueError as e:
+      _reject(loc, e, on_error, stats)
+      continue
+    if example is None:
       stats.skipped_records += 1
       stats.note(f"{loc}: empty tokenized_text")
       continue
-    out.append(NERExample(tokens, spans, _dedupe(negatives), _record_id(rec, i)))
+    out.append(example)
   return _finish(out, stats, path)
 
 
+def _gliner_record(rec: Any, loc: str, index: int, located_ids: bool) -> NERExample | None:
+  rec = _require(rec, loc, ("tokenized_text", "ner"))
+  tokens = _string_list(rec["tokenized_text"], loc, "tokenized_text")
+  if not isinstance(rec["ner"], list):
+    raise _fail(loc, "ner must be a list of [start, end, type]")
+  spans = []
+  for j, span in enumerate(rec["ner"]):
+    if not (isinstance(span, (list, tuple)) and len(span) == 3):
+      raise _fail(loc, f"ner[{j}] = {span!r} is not [start, end, type]")
+    start, end, label = span
+    if not (_is_int(start) and _is_int(end)):
+      raise _fail(loc, f"ner[{j}] = {span!r}: start/end must be integers")
+    if not 0 <= start <= end < len(tokens):
+      raise _fail(loc, f"ner[{j}] = {span!r}: need 0 <= start <= end < {len(tokens)} (number of tokens)")
+    if not isinstance(label, str) or not label.strip():
+      raise _fail(loc, f"ner[{j}] = {span!r}: type must be a non-empty string")
+    spans.append((start, end, label))
+  negatives: list[str] = []
+  for key in ("negative", "negatives"):
+    if key in rec:
+      negatives += _string_list(rec[key], loc, key)
+  if not tokens:
+    return None
+  return NERExample(tokens, spans, _dedupe(negatives), _record_id(rec, index, loc if located_ids else None))
+
+
 def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
-  return tuple(dict.fromkeys(i for i in items if i))
+  return tuple(dict.fromkeys(i for i in items if i.strip()))
 
 
 # ----------------------------------------------------------------------------- mention matching
@@ -342,7 +424,12 @@ def _parse_answer(value: Any, loc: str) -> list[str]:
 
 
 def read_pilener_conversations(
-  path: str, *, case_sensitive: bool = True, stats: ReadStats | None = None
+  path: str,
+  *,
+  case_sensitive: bool = True,
+  stats: ReadStats | None = None,
+  on_error: str = "raise",
+  located_ids: bool = False,
 ) -> list[NERExample]:
   """Reads UniversalNER / Pile-NER conversation JSON.
 
@@ -353,11 +440,14 @@ def read_pilener_conversations(
   lower-cased words, as GLiNER's own Pile-NER preparation did). Types answered ``[]`` become
   negatives. Consecutive records with the same passage are merged into one example unless
   the later record asks a type already asked (then it is a repeated passage, kept apart).
-  Unmatched mentions are counted in ``stats`` and logged. Example::
+  Unmatched mentions are counted in ``stats`` and logged. ``on_error``/``located_ids``: see the
+  module docstring. Example::
 
       examples = read_pilener_conversations("../shared/data/uniner/CrossNER_AI.json")
   """
-  return _conversation_records(_load_json_records(path), path, stats or ReadStats(), case_sensitive)
+  stats = stats or ReadStats()
+  records = _load_json_records(path, on_error)
+  return _conversation_records(records, path, stats, case_sensitive, on_error, located_ids)
 
 
 def _parse_conversation(rec: Any, loc: str) -> tuple[str, list[tuple[str, list[str]]]]:
@@ -380,22 +470,30 @@ def _parse_conversation(rec: Any, loc: str) -> tuple[str, list[tuple[str, list[s
       raise _fail(loc, f"conversations[{k}] is not a human 'What describes <type> in the text?' turn")
     if k + 1 >= len(turns) or turns[k + 1]["from"] != "gpt":
       raise _fail(loc, f"conversations[{k}] (question) has no gpt answer")
+    if not match.group(1).strip():
+      raise _fail(loc, f"conversations[{k}] asks about an empty type")
     answers.append((match.group(1).strip(), _parse_answer(turns[k + 1]["value"], f"{loc}: conversations[{k + 1}]")))
     k += 2
   return text, answers
 
 
-def _conversation_records(records, path, stats: ReadStats, case_sensitive: bool):
+def _conversation_records(
+  records, path, stats: ReadStats, case_sensitive: bool, on_error: str = "raise", located_ids: bool = False
+):
   groups: list[tuple[str, str, str, list]] = []  # (loc, id, text, answers)
   for i, (loc, rec) in enumerate(records):
     stats.records += 1
-    text, answers = _parse_conversation(rec, loc)
+    try:
+      text, answers = _parse_conversation(rec, loc)
+    except ValueError as e:
+      _reject(loc, e, on_error, stats)
+      continue
     if groups and groups[-1][2] == text:
       asked = {label for label, _ in groups[-1][3]}
       if not asked & {label for label, _ in answers}:
         groups[-1][3].extend(answers)
         continue
-    groups.append((loc, _record_id(rec, i), text, list(answers)))
+    groups.append((loc, _record_id(rec, i, loc if located_ids else None), text, list(answers)))
   out = []
   for loc, rid, text, answers in groups:
     tokens = word_tokenize(text)
@@ -411,36 +509,57 @@ def _conversation_records(records, path, stats: ReadStats, case_sensitive: bool)
 # ----------------------------------------------------------------------------- SLIMER rows
 
 
-def read_slimer_jsonl(path: str, *, case_sensitive: bool = True, stats: ReadStats | None = None) -> list[NERExample]:
+def read_slimer_jsonl(
+  path: str,
+  *,
+  case_sensitive: bool = True,
+  stats: ReadStats | None = None,
+  on_error: str = "raise",
+  located_ids: bool = False,
+) -> list[NERExample]:
   """Reads SLIMER's Pile-NER question rows (JSON lines), one example per document.
 
   Rows ``{"doc_question_pairID": "<doc>:<q>", "tagName", "input", "output"}`` of the same
   document (in any order) are merged; the example id is ``<doc>`` and examples come in order
   of first appearance. Mentions are matched as in :func:`read_pilener_conversations`.
-  Example::
+  ``on_error`` (a malformed row is left out, not its document) / ``located_ids``: see the module
+  docstring. Example::
 
       read_slimer_jsonl(".../5pos_5neg_perNE_top391NEs_FalseDef_validation.jsonl")
   """
-  return _slimer_records(_load_json_records(path), path, stats or ReadStats(), case_sensitive)
+  stats = stats or ReadStats()
+  records = _load_json_records(path, on_error)
+  return _slimer_records(records, path, stats, case_sensitive, on_error, located_ids)
 
 
-def _slimer_records(records, path, stats: ReadStats, case_sensitive: bool):
+def _slimer_row(rec: Any, loc: str, docs: dict) -> tuple[str, str, str, list[str]]:
+  """(doc, type, input, mentions) of one row, checked against the rows of its document read so far."""
+  rec = _require(rec, loc, ("doc_question_pairID", "tagName", "input", "output"))
+  pair_id, label, text = rec["doc_question_pairID"], rec["tagName"], rec["input"]
+  if not isinstance(pair_id, str) or ":" not in pair_id:
+    raise _fail(loc, f"doc_question_pairID {pair_id!r} is not '<doc>:<question>'")
+  if not isinstance(label, str) or not label.strip():
+    raise _fail(loc, "tagName must be a non-empty string")
+  if not isinstance(text, str):
+    raise _fail(loc, "input must be a string")
+  doc = pair_id.rsplit(":", 1)[0]
+  if doc in docs and docs[doc][1] != text:
+    raise _fail(loc, f"document {doc!r} has a different input than at {docs[doc][0]}")
+  return doc, label.strip(), text, _parse_answer(rec["output"], loc)
+
+
+def _slimer_records(
+  records, path, stats: ReadStats, case_sensitive: bool, on_error: str = "raise", located_ids: bool = False
+):
   docs: dict[str, tuple[str, str, list]] = {}  # doc -> (loc, text, answers)
   for loc, rec in records:
     stats.records += 1
-    rec = _require(rec, loc, ("doc_question_pairID", "tagName", "input", "output"))
-    pair_id, label, text = rec["doc_question_pairID"], rec["tagName"], rec["input"]
-    if not isinstance(pair_id, str) or ":" not in pair_id:
-      raise _fail(loc, f"doc_question_pairID {pair_id!r} is not '<doc>:<question>'")
-    if not isinstance(label, str) or not label.strip():
-      raise _fail(loc, "tagName must be a non-empty string")
-    if not isinstance(text, str):
-      raise _fail(loc, "input must be a string")
-    doc = pair_id.rsplit(":", 1)[0]
-    first = docs.setdefault(doc, (loc, text, []))
-    if first[1] != text:
-      raise _fail(loc, f"document {doc!r} has a different input than at {first[0]}")
-    first[2].append((label.strip(), _parse_answer(rec["output"], loc)))
+    try:
+      doc, label, text, mentions = _slimer_row(rec, loc, docs)
+    except ValueError as e:
+      _reject(loc, e, on_error, stats)
+      continue
+    docs.setdefault(doc, (loc, text, []))[2].append((label, mentions))
   out = []
   for doc, (loc, text, answers) in docs.items():
     tokens = word_tokenize(text)
@@ -449,14 +568,16 @@ def _slimer_records(records, path, stats: ReadStats, case_sensitive: bool):
       stats.note(f"{loc}: empty input")
       continue
     spans, negatives = _spans_from_answers(tokens, answers, loc, stats, case_sensitive)
-    out.append(NERExample(tokens, spans, negatives, doc))
+    out.append(NERExample(tokens, spans, negatives, _located_id(loc, doc) if located_ids else doc))
   return _finish(out, stats, path)
 
 
 # ----------------------------------------------------------------------------- InstructUIE
 
 
-def read_instructuie_json(path: str, *, stats: ReadStats | None = None) -> list[NERExample]:
+def read_instructuie_json(
+  path: str, *, stats: ReadStats | None = None, on_error: str = "raise", located_ids: bool = False
+) -> list[NERExample]:
   """Reads InstructUIE-style JSON (``sentence`` + entities with ``[char_start, char_end)``).
 
   Words are the whitespace-separated pieces of ``sentence`` (the files are pre-tokenised).
@@ -464,66 +585,77 @@ def read_instructuie_json(path: str, *, stats: ReadStats | None = None) -> list[
   offsets were found by substring search and may point inside another word) it is snapped
   to the word-aligned occurrence of its ``name`` if there is exactly one, and skipped
   otherwise (occurrences already annotated with that type do not count); both are counted in
-  ``stats``. Spans are sorted and identical ones kept once. Example::
+  ``stats``. Spans are sorted and identical ones kept once. ``on_error``/``located_ids``: see the
+  module docstring. Example::
 
       read_instructuie_json("../shared/data/instructuie/CrossNER_AI/test.json")
   """
-  return _instructuie_records(_load_json_records(path), path, stats or ReadStats())
+  stats = stats or ReadStats()
+  return _instructuie_records(_load_json_records(path, on_error), path, stats, on_error, located_ids)
 
 
-def _instructuie_records(records, path, stats: ReadStats) -> list[NERExample]:
+def _instructuie_records(records, path, stats: ReadStats, on_error="raise", located_ids=False) -> list[NERExample]:
   out = []
   for i, (loc, rec) in enumerate(records):
     stats.records += 1
-    rec = _require(rec, loc, ("sentence", "entities"))
-    sentence, entities = rec["sentence"], rec["entities"]
-    if not isinstance(sentence, str) or not isinstance(entities, list):
-      raise _fail(loc, "sentence must be a string and entities a list")
-    pieces = list(re.finditer(r"\S+", sentence))
-    words = [m.group() for m in pieces]
-    by_start = {m.start(): w for w, m in enumerate(pieces)}
-    by_end = {m.end(): w for w, m in enumerate(pieces)}
-    spans: set[tuple[int, int, str]] = set()
-    misaligned = []
-    for j, ent in enumerate(entities):
-      ent = _require(ent, f"{loc}: entities[{j}]", ("name", "type", "pos"))
-      pos, label, name = ent["pos"], ent["type"], ent["name"]
-      if not (
-        isinstance(pos, list) and len(pos) == 2 and all(map(_is_int, pos)) and 0 <= pos[0] < pos[1] <= len(sentence)
-      ):
-        raise _fail(
-          loc, f"entities[{j}].pos = {pos!r} is not [start, end) inside the {len(sentence)}-character sentence"
-        )
-      if not isinstance(label, str) or not label or not isinstance(name, str):
-        raise _fail(loc, f"entities[{j}] needs a non-empty string type and a name")
-      start, end = by_start.get(pos[0]), by_end.get(pos[1])
-      if start is None or end is None or start > end:
-        misaligned.append((name, label, pos))
-        continue
-      stats.duplicate_spans += (start, end, label) in spans
-      spans.add((start, end, label))
-    for name, label, pos in misaligned:
-      # Occurrences of the name that no aligned entity of this type already claims.
-      target = name.split()
-      n = len(target)
-      hits = [
-        w for w in range(len(words) - n + 1) if n and words[w : w + n] == target and (w, w + n - 1, label) not in spans
-      ]
-      if len(hits) != 1:
-        stats.skipped_entities += 1
-        stats.note(
-          f"{loc}: entity {name!r} at {pos} is not on word boundaries and has "
-          f"{len(hits)} unclaimed word-aligned occurrences"
-        )
-        continue
-      stats.snapped_entities += 1
-      spans.add((hits[0], hits[0] + n - 1, label))
-    if not words:
+    try:
+      example = _instructuie_record(rec, loc, i, located_ids, stats)
+    except ValueError as e:
+      _reject(loc, e, on_error, stats)
+      continue
+    if example is None:
       stats.skipped_records += 1
       stats.note(f"{loc}: empty sentence")
       continue
-    out.append(NERExample(words, sorted(spans), (), _record_id(rec, i)))
+    out.append(example)
   return _finish(out, stats, path)
+
+
+def _instructuie_record(rec: Any, loc: str, index: int, located_ids: bool, stats: ReadStats) -> NERExample | None:
+  rec = _require(rec, loc, ("sentence", "entities"))
+  sentence, entities = rec["sentence"], rec["entities"]
+  if not isinstance(sentence, str) or not isinstance(entities, list):
+    raise _fail(loc, "sentence must be a string and entities a list")
+  pieces = list(re.finditer(r"\S+", sentence))
+  words = [m.group() for m in pieces]
+  by_start = {m.start(): w for w, m in enumerate(pieces)}
+  by_end = {m.end(): w for w, m in enumerate(pieces)}
+  spans: set[tuple[int, int, str]] = set()
+  misaligned = []
+  for j, ent in enumerate(entities):
+    ent = _require(ent, f"{loc}: entities[{j}]", ("name", "type", "pos"))
+    pos, label, name = ent["pos"], ent["type"], ent["name"]
+    if not (
+      isinstance(pos, list) and len(pos) == 2 and all(map(_is_int, pos)) and 0 <= pos[0] < pos[1] <= len(sentence)
+    ):
+      raise _fail(loc, f"entities[{j}].pos = {pos!r} is not [start, end) inside the {len(sentence)}-character sentence")
+    if not isinstance(label, str) or not label.strip() or not isinstance(name, str):
+      raise _fail(loc, f"entities[{j}] needs a non-empty string type and a name")
+    start, end = by_start.get(pos[0]), by_end.get(pos[1])
+    if start is None or end is None or start > end:
+      misaligned.append((name, label, pos))
+      continue
+    stats.duplicate_spans += (start, end, label) in spans
+    spans.add((start, end, label))
+  for name, label, pos in misaligned:
+    # Occurrences of the name that no aligned entity of this type already claims.
+    target = name.split()
+    n = len(target)
+    hits = [
+      w for w in range(len(words) - n + 1) if n and words[w : w + n] == target and (w, w + n - 1, label) not in spans
+    ]
+    if len(hits) != 1:
+      stats.skipped_entities += 1
+      stats.note(
+        f"{loc}: entity {name!r} at {pos} is not on word boundaries and has "
+        f"{len(hits)} unclaimed word-aligned occurrences"
+      )
+      continue
+    stats.snapped_entities += 1
+    spans.add((hits[0], hits[0] + n - 1, label))
+  if not words:
+    return None
+  return NERExample(words, sorted(spans), (), _record_id(rec, index, loc if located_ids else None))
 
 
 # ----------------------------------------------------------------------------- BIO / CoNLL
@@ -556,7 +688,13 @@ def _sniff_columns(path: str, lines: list[str], sep: str | None) -> tuple[str | 
 
 
 def read_bio(
-  path: str, column_order: str = "auto", sep: str | None = None, *, stats: ReadStats | None = None
+  path: str,
+  column_order: str = "auto",
+  sep: str | None = None,
+  *,
+  stats: ReadStats | None = None,
+  on_error: str = "raise",
+  located_ids: bool = False,
 ) -> list[NERExample]:
   """Reads CoNLL/BIO column files: one token per line, a blank line between sentences.
 
@@ -567,13 +705,16 @@ def read_bio(
   line break is stripped, so a token may be a space. ``-DOCSTART-`` lines end the sentence
   and are dropped. Tags: ``O``, ``B-``, ``I-`` (an ``I-`` that does not continue an entity of
   its type opens one, IOB1 style), ``E-``/``L-`` (end), ``S-``/``U-`` (single). Types are the
-  tags without their prefix. Example::
+  tags without their prefix. ``on_error="skip"`` leaves out a sentence with a malformed line
+  (its first one is recorded); ``located_ids``: ids are ``path:line`` of each sentence's first
+  token. Example::
 
       read_bio("../shared/data/crossner/ai/test.txt")  # 431 sentences
   """
   path = os.fspath(path)
   if column_order not in ("auto", "token_first", "tag_first"):
     raise ValueError(f"column_order must be 'auto', 'token_first' or 'tag_first', got {column_order!r}")
+  _check_on_error(on_error)
   stats = stats or ReadStats()
   with open(path, encoding="utf-8") as f:
     lines = [line.rstrip("\r\n") for line in f]
@@ -590,15 +731,18 @@ def read_bio(
   tokens: list[str] = []
   spans: list[tuple[int, int, str]] = []
   open_span: list | None = None  # [start, label] of the entity that may still grow
+  first_line = 0  # of the sentence being read
+  broken = False  # the sentence being read has a malformed line (on_error="skip")
 
   def flush():
-    nonlocal tokens, spans, open_span
+    nonlocal tokens, spans, open_span, broken
     if open_span is not None:
       spans.append((open_span[0], len(tokens) - 1, open_span[1]))
-    if tokens:
+    if tokens or broken:
       stats.records += 1
-      out.append(NERExample(tokens, spans, (), str(len(out))))
-    tokens, spans, open_span = [], [], None
+    if tokens and not broken:
+      out.append(NERExample(tokens, spans, (), f"{path}:{first_line}" if located_ids else str(len(out))))
+    tokens, spans, open_span, broken = [], [], None, False
 
   for lineno, line in enumerate(lines, start=1):
     if not line.strip():
@@ -607,15 +751,22 @@ def read_bio(
     if line.startswith("-DOCSTART-"):
       flush()
       continue
+    if broken:
+      continue
+    if not tokens:
+      first_line = lineno
     cols = _split_columns(line, sep)
-    if len(cols) != ncols:
-      raise DataFormatError(f"{path}:{lineno}: expected {ncols} columns, got {len(cols)}: {line[:80]!r}")
-    token, tag = (cols[0], cols[-1]) if column_order == "token_first" else (cols[1], cols[0])
+    token, tag = (cols[0], cols[-1]) if column_order == "token_first" else (cols[-1], cols[0])
     match = _BIO_TAG.match(tag)
-    if not match:
-      raise DataFormatError(
-        f"{path}:{lineno}: bad tag {tag!r} (expected O or B-/I-/E-/S-<type>, column order {column_order})"
+    if len(cols) != ncols or not match:
+      what = (
+        f"expected {ncols} columns, got {len(cols)}: {line[:80]!r}"
+        if len(cols) != ncols
+        else f"bad tag {tag!r} (expected O or B-/I-/E-/S-<type>, column order {column_order})"
       )
+      _reject(f"{path}:{lineno}", _fail(f"{path}:{lineno}", what), on_error, stats)
+      broken = True
+      continue
     prefix, label = match.groups()
     position = len(tokens)
     tokens.append(token)
@@ -678,15 +829,19 @@ _JSON_FORMATS = {  # sniffed from the keys of the first record, in this order
 }
 
 
-def detect_json_format(records: Sequence[tuple[str, Any]], path: str = "") -> str:
-  """Names the JSON format of ``(location, record)`` pairs from the first record's keys."""
+def detect_json_format(records: Sequence[tuple[str, Any]], path: str = "", *, first_known: bool = False) -> str:
+  """Names the JSON format of ``(location, record)`` pairs from the first record's keys.
+
+  ``first_known``: from the first record of a known format (malformed ones before it are left to the reader).
+  """
   if not records:
     raise DataFormatError(f"{path}: no records")
+  for loc, first in records if first_known else records[:1]:
+    if isinstance(first, dict):
+      for name, keys in _JSON_FORMATS.items():
+        if all(k in first for k in keys):
+          return name
   loc, first = records[0]
-  if isinstance(first, dict):
-    for name, keys in _JSON_FORMATS.items():
-      if all(k in first for k in keys):
-        return name
   keys = sorted(first) if isinstance(first, dict) else type(first).__name__
   raise _fail(
     loc, f"unrecognised NER record {keys}; expected one of { {n: list(k) for n, k in _JSON_FORMATS.items()} }"
@@ -700,24 +855,30 @@ def read_ner_file(
   sep: str | None = None,
   case_sensitive: bool = True,
   stats: ReadStats | None = None,
+  on_error: str = "raise",
+  located_ids: bool = False,
 ) -> list[NERExample]:
   """Reads any supported file: ``.txt``/``.bio``/``.conll``/``.tsv`` as BIO, JSON by content.
 
-  ``column_order``/``sep`` apply to BIO files, ``case_sensitive`` to mention matching.
-  Example: ``read_ner_file("pilener_train.json")``.
+  ``column_order``/``sep`` apply to BIO files, ``case_sensitive`` to mention matching;
+  ``on_error``/``located_ids``: see the module docstring. Example, for training data::
+
+      stats = ReadStats()
+      examples = read_ner_file("pilener_train.json", on_error="skip", located_ids=True, stats=stats)
+      stats.errors  # ["pilener_train.json: record 7: ner[0] = [5, 3, 'person']: need 0 <= start <= end < 12 ..."]
   """
   path = os.fspath(path)
   stats = stats or ReadStats()
   if path.endswith((".txt", ".bio", ".conll", ".tsv")):
-    return read_bio(path, column_order, sep, stats=stats)
-  records = _load_json_records(path)
-  fmt = detect_json_format(records, path)
+    return read_bio(path, column_order, sep, stats=stats, on_error=on_error, located_ids=located_ids)
+  records = _load_json_records(path, on_error)
+  fmt = detect_json_format(records, path, first_known=on_error == "skip")
   if fmt == "gliner":
-    return _gliner_records(records, path, stats)
+    return _gliner_records(records, path, stats, on_error, located_ids)
   if fmt == "instructuie":
-    return _instructuie_records(records, path, stats)
+    return _instructuie_records(records, path, stats, on_error, located_ids)
   read = _conversation_records if fmt == "conversations" else _slimer_records
-  return read(records, path, stats, case_sensitive)
+  return read(records, path, stats, case_sensitive, on_error, located_ids)
 
 
 def find_split_file(folder: str, split: str) -> str:

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Iterable, Iterator, Sequence
+import logging
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -55,6 +56,10 @@ from gliner_jax.inference.processing import (
 )
 from gliner_jax.model.config import GLiNERConfig
 
+logger = logging.getLogger(__name__)
+_LOGGED_SKIPS = 20  # skipped examples named in the log; later ones are only counted
+_SKIPS_IN_A_ROW = 1000  # this many unusable examples with no usable one between: the data or the recipe is wrong
+
 
 @dataclasses.dataclass(frozen=True)
 class RecipeConfig:
@@ -62,6 +67,9 @@ class RecipeConfig:
 
   `window_overlap=None` means `max_width` (the least overlap that keeps every span of at most
   `max_width` words whole in some window); `max_tokens=None` means the encoder's position limit.
+  Batches are padded to the smallest bucket of each dimension (`named_shapes` lists every shape a run can
+  compile); `fixed_shape=True` pads every batch to the largest of them instead: one shape, one compiled
+  train step, and the same shape on every process of a multi-host run without asking the others.
 
   Example:
     >>> cfg = RecipeConfig.from_model_config(gliner_config, batch_size=16, prompt_drop=0.0)
@@ -81,6 +89,7 @@ class RecipeConfig:
   token_buckets: tuple[int, ...] = TOKEN_BUCKETS
   word_buckets: tuple[int, ...] = WORD_BUCKETS
   type_buckets: tuple[int, ...] = TYPE_BUCKETS
+  fixed_shape: bool = False
 
   def __post_init__(self):
     for name in ("batch_size", "max_len", "max_width", "max_types"):
@@ -118,7 +127,11 @@ class RecipeConfig:
 
 @dataclasses.dataclass
 class RecipeStats:
-  """Counters of what the recipe changed or lost (accumulated over calls)."""
+  """Counters of what the recipe changed or lost (accumulated over calls).
+
+  `skipped_examples`: examples (or windows of them) `BatchIterator` left out as unusable, each named in a
+  warning (the first few): an entity type the prompt cannot hold, a prompt or a single word over the token limit.
+  """
 
   examples: int = 0
   rows: int = 0
@@ -128,6 +141,7 @@ class RecipeStats:
   long_spans_dropped: int = 0
   types_truncated: int = 0
   empty_examples: int = 0
+  skipped_examples: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,36 +259,44 @@ def _encode_rows(
   limit: int,
   overlap: int,
   stats: RecipeStats,
+  skip: Callable[[str], None] | None = None,
 ) -> list[_Row]:
-  """Tokenizes (window, prompt) pairs, splitting windows whose tokens exceed `limit`."""
+  """Tokenizes (window, prompt) pairs, splitting windows whose tokens exceed `limit`.
+
+  A window that cannot become a row raises ValueError, or with `skip` is left out after `skip(why)`.
+  """
   if not pairs:
     return []
   encoded = ptok.encode_batch([ex.tokens for ex, _ in pairs], [list(p) for _, p in pairs])
   rows = []
   for (ex, prompt), enc in zip(pairs, encoded):
+    why = None
     if len(enc.type_token_index) != len(prompt):
-      raise ValueError(
-        f"example {ex.id!r}: prompt {list(prompt)} gave {len(enc.type_token_index)} "
-        f"{ptok.config.ent_token} tokens, expected {len(prompt)}"
+      why = (
+        f"prompt {list(prompt)} gave {len(enc.type_token_index)} {ptok.config.ent_token} tokens, expected {len(prompt)}"
       )
-    if enc.num_tokens <= limit:
+    elif enc.num_tokens <= limit:
       rows.append(_Row(ex, prompt, enc))
       continue
-    base = ptok.encode_batch([[]], [list(prompt)])[0].num_tokens
-    n = len(ex.tokens)
-    if base >= limit:
-      raise ValueError(
-        f"the prompt of {len(prompt)} types takes {base} tokens, not less than the limit {limit}; lower max_types"
-      )
-    if n == 1:
-      raise ValueError(
-        f"example {ex.id!r}: the word {ex.tokens[0][:40]!r} alone needs "
-        f"{enc.num_tokens - base} tokens, over the {limit - base} left by the prompt"
-      )
+    else:
+      base = ptok.encode_batch([[]], [list(prompt)])[0].num_tokens
+      n = len(ex.tokens)
+      if base >= limit:
+        why = f"the prompt of {len(prompt)} types takes {base} tokens, not less than the limit {limit}; lower max_types"
+      elif n == 1:
+        why = (
+          f"the word {ex.tokens[0][:40]!r} alone needs {enc.num_tokens - base} tokens, "
+          f"over the {limit - base} left by the prompt"
+        )
+    if why is not None:
+      if skip is None:
+        raise ValueError(f"example {ex.id!r}: {why}")
+      skip(f"example {ex.id!r}: {why}")
+      continue
     new_len = max(1, min(n - 1, n * (limit - base) // (enc.num_tokens - base)))
     pieces = split_into_windows(ex, new_len, min(overlap, new_len // 2))
     stats.subtoken_splits += len(pieces) - 1
-    rows.extend(_encode_rows([(p, prompt) for p in pieces], ptok, limit, overlap, stats))
+    rows.extend(_encode_rows([(p, prompt) for p in pieces], ptok, limit, overlap, stats, skip))
   return rows
 
 
@@ -358,6 +380,40 @@ def _check_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
   return limit
 
 
+def named_shapes(cfg: RecipeConfig, token_limit: int) -> tuple[BatchShape, ...]:
+  """Every batch shape the recipe can produce from rows of at most `token_limit` tokens (the limit the rows
+  are split to, `max_tokens` or the encoder's): the buckets up to those holding `token_limit`, `max_len`
+  words and `max_types` types, crossed; with `fixed_shape`, only the largest.
+
+  Example:
+    >>> cfg = RecipeConfig(max_len=48, max_types=8, token_buckets=(64, 128), word_buckets=(16, 32, 48),
+    ...                    type_buckets=(8,))
+    >>> len(named_shapes(cfg, 128)), named_shapes(dataclasses.replace(cfg, fixed_shape=True), 128)
+    (6, (BatchShape(batch=8, tokens=128, words=48, types=8),))
+  """
+
+  def upto(limit: int, buckets: tuple[int, ...]) -> tuple[int, ...]:
+    top = bucket(limit, buckets)
+    return (top,) if cfg.fixed_shape else tuple(b for b in buckets if b < top) + (top,)
+
+  return tuple(
+    BatchShape(cfg.batch_size, t, w, c)
+    for t in upto(token_limit, cfg.token_buckets)
+    for w in upto(cfg.max_len, cfg.word_buckets)
+    for c in upto(cfg.max_types, cfg.type_buckets)
+  )
+
+
+def shape_config(cfg: RecipeConfig, token_limit: int) -> RecipeConfig:
+  """`cfg`, or with `fixed_shape` the same recipe with one bucket per dimension (its only named shape)."""
+  if not cfg.fixed_shape:
+    return cfg
+  (shape,) = named_shapes(cfg, token_limit)
+  return dataclasses.replace(
+    cfg, token_buckets=(shape.tokens,), word_buckets=(shape.words,), type_buckets=(shape.types,)
+  )
+
+
 def _pool(examples: Iterable[NERExample]) -> set[str]:
   return {t for ex in examples for _, _, t in ex.spans}
 
@@ -384,6 +440,7 @@ def make_training_batch(
   """
   stats = stats if stats is not None else RecipeStats()
   limit = _check_model(prompt_tokenizer, cfg)
+  cfg = shape_config(cfg, limit)
   windows = []
   for ex in examples:
     stats.examples += 1
@@ -410,6 +467,9 @@ class BatchIterator:
   iterators), otherwise the number of examples consumed, which `set_state` skips in a fresh
   iteration of the source (a list, a re-iterable dataset or a new generator). Examples without
   words are skipped (`stats.empty_examples`); the last batch is padded unless `drop_remainder`.
+  An unusable example (an entity type a prompt cannot hold, a prompt or one word over the token
+  limit) is skipped too, counted in `stats.skipped_examples` and named in a warning: it never stops
+  a run, unless 1000 come in a row (then the data or the recipe is wrong, and a ValueError says so).
 
   Example:
     >>> it = BatchIterator(examples, PromptTokenizer(tok, config), RecipeConfig(), seed=0)
@@ -431,6 +491,7 @@ class BatchIterator:
     self.drop_remainder = drop_remainder
     self.stats = RecipeStats()
     self._limit = _check_model(prompt_tokenizer, cfg)
+    self.cfg = shape_config(cfg, self._limit)
     self._source = source
     self._iter: Iterator | None = None
     self._rng = np.random.default_rng(seed)
@@ -439,9 +500,30 @@ class BatchIterator:
     self._memory: list[str] = []
     self._consumed = 0
     self._exhausted = False
+    self._skips_in_a_row = 0
 
   def __iter__(self) -> "BatchIterator":
     return self
+
+  def _skip(self, why: str) -> None:
+    self.stats.skipped_examples += 1
+    self._skips_in_a_row += 1
+    if self.stats.skipped_examples <= _LOGGED_SKIPS:
+      logger.warning(
+        "skipped training example %d: %s%s",
+        self.stats.skipped_examples,
+        why,
+        "; later ones are only counted (RecipeStats.skipped_examples)"
+        if self.stats.skipped_examples == _LOGGED_SKIPS
+        else "",
+      )
+    if self._skips_in_a_row >= _SKIPS_IN_A_ROW:
+      raise ValueError(f"{self._skips_in_a_row} training examples in a row were unusable, the last: {why}")
+
+  @property
+  def shapes(self) -> tuple[BatchShape, ...]:
+    """Every batch shape this iterator can yield (`named_shapes`)."""
+    return named_shapes(self.cfg, self._limit)
 
   def _source_iter(self) -> Iterator:
     if self._iter is None:
@@ -464,10 +546,25 @@ class BatchIterator:
       if not ex.tokens:
         self.stats.empty_examples += 1
         continue
+      types = positive_types(ex) + list(ex.negatives)
+      try:  # before its types can join the pool that other examples draw negatives from
+        if types:
+          validate_labels(types)
+      except ValueError as e:
+        self._skip(f"example {ex.id!r}: bad entity type: {e}")
+        continue
       self._pending.extend(split_into_windows(ex, self.cfg.max_len, self.cfg.overlap, self.stats))
     return self._pending.popleft()
 
   def __next__(self) -> dict[str, np.ndarray]:
+    while True:
+      batch = self._next_batch()
+      if batch is not None:
+        self._skips_in_a_row = 0
+        return batch
+
+  def _next_batch(self) -> dict[str, np.ndarray] | None:
+    """The next batch, or None when every window taken for it was skipped."""
     size = self.cfg.batch_size
     carried, self._carry = self._carry[:size], self._carry[size:]
     windows = []
@@ -483,15 +580,27 @@ class BatchIterator:
       raise StopIteration
     batch_types = _pool(windows)
     pool = batch_types | set(self._memory)
-    pairs = carried + [(w, tuple(sample_prompt(w, self._rng, pool, self.cfg, self.stats))) for w in windows]
-    rows = _encode_rows(pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats)
+    pairs = list(carried)
+    for w in windows:
+      try:
+        pairs.append((w, self._prompt_for(w, pool)))
+      except ValueError as e:
+        self._skip(str(e))
+    rows = _encode_rows(pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats, self._skip)
     self._carry += [(r.example, r.prompt) for r in rows[size:]]
     if self.cfg.type_memory:
       fresh = [t for t in self._memory if t not in batch_types] + sorted(batch_types)
       self._memory = fresh[-self.cfg.type_memory :]
-    return _assemble(
-      rows[:size], self.cfg, self.prompt_tokenizer.pad_id, self.stats, _token_level(self.prompt_tokenizer)
-    )
+    if not rows:
+      return None
+    return self._assemble_rows(rows[:size])
+
+  def _prompt_for(self, window: NERExample, pool: set[str]) -> tuple[str, ...]:
+    """A window's prompt (`sample_prompt`); `gliner_jax.data.bi_encoder` overrides it and `_assemble_rows`."""
+    return tuple(sample_prompt(window, self._rng, pool, self.cfg, self.stats))
+
+  def _assemble_rows(self, rows: Sequence[_Row]) -> dict[str, np.ndarray]:
+    return _assemble(rows, self.cfg, self.prompt_tokenizer.pad_id, self.stats, _token_level(self.prompt_tokenizer))
 
   def get_state(self) -> dict[str, Any]:
     """JSON-serialisable state; pass it to `set_state` of a new iterator over the same source."""

@@ -24,17 +24,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_spans
+from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.processing import (
+  BATCH_BUCKETS,
   MAX_WORD_TOKENS,
   BatchShape,
   EncodedText,
   PromptTokenizer,
   batch_shape,
   bucket,
+  device_batch_size,
   make_word_splitter,
   pad_batch,
   validate_labels,
+  workload_shapes,
 )
 from gliner_jax.inference.token_decoding import token_candidates
 from gliner_jax.interop import checkpoint as ckpt
@@ -105,7 +110,17 @@ class GLiNER:
   Example:
     >>> model = GLiNER.from_pretrained("path/to/gliner_jax_checkpoint")
     >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)
+
+  A config with a labels encoder gives a `gliner_jax.inference.bi_encoder.BiEncoderGLiNER` (a GLiNER
+  that also takes `labels_tokenizer=` and has `encode_labels`).
   """
+
+  def __new__(cls, config: GLiNERConfig | None = None, *args, **kwargs):
+    if cls is GLiNER and config is not None and config.labels_encoder is not None:
+      from gliner_jax.inference.bi_encoder import BiEncoderGLiNER
+
+      cls = BiEncoderGLiNER
+    return super().__new__(cls)
 
   def __init__(
     self,
@@ -115,21 +130,28 @@ class GLiNER:
     *,
     words_splitter=None,
     dtype=jnp.float32,
+    quantize: str | None = None,
+    compilation_cache: bool | str = True,
     span_head_impl: str = "factored",
   ):
+    if compilation_cache is not False:
+      enable_compilation_cache(compilation_cache)
+    self.precision = Precision.of(dtype, quantize)
     self.config = config
     self.params = jax.tree_util.tree_map(jnp.asarray, params)
     self.tokenizer = tokenizer
-    self.prompt_tokenizer = PromptTokenizer(tokenizer, config)
+    self.prompt_tokenizer = self._text_tokenizer(tokenizer, config)
     self.words_splitter = make_word_splitter(words_splitter or config.words_splitter_type)
-    self.model = make_model(config, dtype=dtype, span_head_impl=span_head_impl)
+    self.model = make_model(config, span_head_impl=span_head_impl)
     limit = getattr(tokenizer, "model_max_length", None) or 10**9
     self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10**6))
     self.window_overlap = 2 * config.max_width
     self.compiled_shapes: set[BatchShape] = set()
-    self._apply = jax.jit(self.model.apply)
-    self._candidates = jax.jit(functools.partial(self._device_candidates, self.model), static_argnames=("cap",))
-    self._token_probs = jax.jit(functools.partial(self._device_token_probs, self.model))
+    self._variables = self.precision.prepare(self.model, self.params, self._example_batch())
+    apply = functools.partial(self.precision.apply, self.model)
+    self._apply = jax.jit(apply)
+    self._candidates = jax.jit(functools.partial(self._device_candidates, apply), static_argnames=("cap",))
+    self._token_probs = jax.jit(functools.partial(self._device_token_probs, apply))
 
   # ----------------------------------------------------------------------------------- loading
   @classmethod
@@ -140,6 +162,7 @@ class GLiNER:
     tokenizer: Any = None,
     words_splitter=None,
     dtype=jnp.float32,
+    quantize: str | None = None,
     revision: str | None = None,
     token: str | bool | None = None,
     cache_dir: str | None = None,
@@ -153,8 +176,14 @@ class GLiNER:
     (see `gliner_jax.interop.convert`); `tokenizer` (a tokenizer, a folder or a hub id) serves folders that
     ship none, when their `model_name` cannot be reached.
 
+    `dtype=jnp.bfloat16` multiplies in bfloat16 (dense layers: bfloat16 inputs and kernels, float32
+    accumulation; the rest float32), `quantize="int8"` stores the encoder's dense kernels as int8
+    (dequantized in the matmul): see `gliner_jax.inference.precision`. `compilation_cache` (default on:
+    `gliner_jax.inference.compile_cache`) keeps compiled programs on disk across processes.
+
     Example:
       >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")
+      >>> GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL, dtype=jnp.bfloat16)   # ~1.8x faster on CPU
     """
     from gliner_jax.interop.hub import HubOptions, resolve_model_dir
 
@@ -166,16 +195,23 @@ class GLiNER:
       config, params = ckpt.load_checkpoint(directory)
       if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer or directory)
+      if config.labels_encoder is not None:
+        from gliner_jax.inference.bi_encoder import load_labels_tokenizer
+
+        kwargs["labels_tokenizer"] = load_labels_tokenizer(directory, kwargs.get("labels_tokenizer"))
     elif os.path.exists(os.path.join(directory, "gliner_config.json")):
       from gliner_jax.interop.convert import load_gliner_checkpoint
 
-      read = load_gliner_checkpoint(directory, tokenizer=tokenizer, options=options)
+      labels_tokenizer = kwargs.pop("labels_tokenizer", None)
+      read = load_gliner_checkpoint(directory, tokenizer=tokenizer, options=options, labels_tokenizer=labels_tokenizer)
       config, params, tokenizer = read.config, read.params, read.tokenizer
+      if read.labels_tokenizer is not None:
+        kwargs["labels_tokenizer"] = read.labels_tokenizer
     else:
       raise FileNotFoundError(
         f"{directory} holds neither a gliner_jax checkpoint ({ckpt.CONFIG_FILE}) nor a gliner one (gliner_config.json)"
       )
-    return cls(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, **kwargs)
+    return cls(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, quantize=quantize, **kwargs)
 
   def save_pretrained(
     self, directory: str, dtype: Any = None, format: str = "gliner_jax", model_name: str | None = None
@@ -213,10 +249,25 @@ class GLiNER:
 
     return push_to_hub(self, repo_id, **kwargs)
 
+  def _text_tokenizer(self, tokenizer, config: GLiNERConfig):
+    return PromptTokenizer(tokenizer, config)
+
+  def _example_batch(self) -> dict[str, np.ndarray]:
+    """A valid padded batch, traced (not run) to find the model's layers."""
+    example = self.prompt_tokenizer.encode_batch([["a"]], [["b"]])
+    return pad_batch(example, batch_shape(example, 1), self.prompt_tokenizer.pad_id)
+
+  def encode_labels(self, labels: Sequence[str]):
+    """Reusable label vectors: bi-encoders only (`BiEncoderGLiNER.encode_labels`)."""
+    raise ValueError(
+      "encode_labels needs a bi-encoder (config.labels_encoder); a uni-encoder reads its labels in the "
+      "prompt, together with each text"
+    )
+
   # ----------------------------------------------------------------------------------- device
   @staticmethod
-  def _device_candidates(model, params, batch, threshold, *, cap: int):
-    out = model.apply({"params": params}, **batch)
+  def _device_candidates(apply, variables, batch, threshold, *, cap: int):
+    out = apply(variables, **batch)
     probs = jax.nn.sigmoid(out.logits)
     valid = out.span_mask[..., None] & out.type_mask[:, None, None, :]
     flat = jnp.where(valid, probs, 0.0).reshape(probs.shape[0], -1)
@@ -226,13 +277,13 @@ class GLiNER:
     return count, index, jnp.take_along_axis(flat, index, axis=1), flat
 
   @staticmethod
-  def _device_token_probs(model, params, batch):
-    return jax.nn.sigmoid(model.apply({"params": params}, **batch).logits)
+  def _device_token_probs(apply, variables, batch):
+    return jax.nn.sigmoid(apply(variables, **batch).logits)
 
   def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
     """Raw logits for a padded batch (for tests and analysis): span x type [B, W, K, C], or
     [B, W, C, 3] (start, end, inside) for token_level models."""
-    return np.asarray(self._apply({"params": self.params}, **batch).logits)
+    return np.asarray(self._apply(self._variables, **batch).logits)
 
   # ----------------------------------------------------------------------------------- API
   def predict_entities(
@@ -299,6 +350,37 @@ class GLiNER:
       )
     return results
 
+  def warmup(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8) -> list[BatchShape]:
+    """Compiles every program that predicting texts like `texts` with `labels` at `batch_size` can run.
+
+    The shapes are those any batch of these texts' (window, label group) rows can have, rows repeated
+    or left out (`gliner_jax.inference.processing.workload_shapes`), at each device batch size up to
+    `device_batch_size(batch_size)`. A shape already run costs nothing, and with the persistent
+    compilation cache one compiled by an earlier process is only read from disk. Returns the shapes.
+
+    Example:
+      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)
+      [BatchShape(batch=1, tokens=192, words=128, types=4), ...]
+    """
+    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+      raise ValueError("texts must be a list of strings")
+    words = [[w for w, _, _ in self.words_splitter(text)] for text in texts]
+    groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
+    _, encoded = self._plan(words, groups)
+    shapes = workload_shapes(encoded, batch_size)
+    for shape, rows in shapes.items():
+      if shape in self.compiled_shapes:
+        continue
+      batch = pad_batch([encoded[i] for i in rows], shape, self.prompt_tokenizer.pad_id)
+      if self.config.span_mode == "token_level":
+        jax.block_until_ready(self._token_probs(self._variables, batch))
+      else:
+        cap = min(MAX_CANDIDATES_PER_ROW, shape.words * self.config.max_width * shape.types)
+        jax.block_until_ready(self._candidates(self._variables, batch, np.float32(0.5), cap=cap))
+      self.compiled_shapes.add(shape)
+    return sorted(shapes, key=dataclasses.astuple)
+
   # ----------------------------------------------------------------------------------- internals
   def _plan(self, words: list[list[str]], groups: list[list[str]]):
     """All (window, label group) items, tokenized.
@@ -349,20 +431,21 @@ class GLiNER:
     per_text: dict[int, list[np.ndarray]] = {}
     order = sorted(range(len(items)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
     k = self.config.max_width
-    for lo in range(0, len(order), batch_size):
-      chunk = order[lo : lo + batch_size]
+    step = device_batch_size(batch_size)
+    for lo in range(0, len(order), step):
+      chunk = order[lo : lo + step]
       rows = [encoded[i] for i in chunk]
-      shape = batch_shape(rows, bucket(len(rows), _batch_buckets(batch_size)))
+      shape = batch_shape(rows, bucket(len(rows), BATCH_BUCKETS))
       self.compiled_shapes.add(shape)
       batch = pad_batch(rows, shape, self.prompt_tokenizer.pad_id)
       if self.config.span_mode == "token_level":
-        probs = np.asarray(self._token_probs(self.params, batch))
+        probs = np.asarray(self._token_probs(self._variables, batch))
         for r, i in enumerate(chunk):
           start, width, c, sc = token_candidates(probs[r], threshold, rows[r].num_words, len(rows[r].type_token_index))
           _add_owned(per_text, items[i], start, width, c, sc)
         continue
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * shape.types)
-      count, index, scores, flat = self._candidates(self.params, batch, np.float32(threshold), cap=cap)
+      count, index, scores, flat = self._candidates(self._variables, batch, np.float32(threshold), cap=cap)
       count, index, scores = jax.device_get((count, index, scores))
       for r, i in enumerate(chunk):
         if count[r] > cap:  # rare: more candidates than the cap, fetch this row whole
@@ -395,14 +478,6 @@ def _add_owned(per_text: dict[int, list[np.ndarray]], item: _Item, start_in_wind
     np.stack([start[keep], np.asarray(width)[keep], np.asarray(label)[keep] + item.label_offset]).astype(np.int64)
   )
   per_text.setdefault(-1 - item.text_index, []).append(np.asarray(scores)[keep].astype(np.float32))
-
-
-def _batch_buckets(batch_size: int) -> tuple[int, ...]:
-  sizes, b = [], 1
-  while b < batch_size:
-    sizes.append(b)
-    b *= 2
-  return tuple(sizes + [batch_size])
 
 
 class _DefaultEmpty(dict):

@@ -16,6 +16,7 @@ import bisect
 import dataclasses
 import functools
 import importlib
+import itertools
 import re
 import unicodedata
 from typing import Callable, Iterable, Iterator, Sequence
@@ -29,6 +30,9 @@ WordSplitter = Callable[[str], Iterable[tuple[str, int, int]]]
 TOKEN_BUCKETS = (32, 64, 96, 128, 192, 256, 320, 384, 448, 512, 768, 1024)
 WORD_BUCKETS = (8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 TYPE_BUCKETS = (4, 8, 16, 25, 32, 64)
+# Rows per device batch. A user's batch_size runs as batches of the largest of these <= batch_size (a last,
+# smaller batch padded to the next one up), so each batch_size reuses the programs of the others.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32)
 # Subtokens kept per text word: ordinary words need far fewer; a longer one keeps its first ones.
 MAX_WORD_TOKENS = 32
 
@@ -378,6 +382,47 @@ def batch_shape(encoded: Sequence[EncodedText], batch_size: int) -> BatchShape:
     words=bucket(max(max(e.num_words for e in encoded), 1), WORD_BUCKETS),
     types=bucket(max(len(e.type_token_index) for e in encoded), TYPE_BUCKETS),
   )
+
+
+def device_batch_size(batch_size: int) -> int:
+  """Rows per device batch for a user's `batch_size`: the largest of `BATCH_BUCKETS` <= batch_size.
+
+  Example:
+    >>> device_batch_size(12), device_batch_size(100)
+    (8, 32)
+  """
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  return BATCH_BUCKETS[bisect.bisect_right(BATCH_BUCKETS, batch_size) - 1]
+
+
+def workload_shapes(encoded: Sequence[EncodedText], batch_size: int) -> dict[BatchShape, list[int]]:
+  """Every batch shape that batches of up to `device_batch_size(batch_size)` rows like `encoded` can have.
+
+  A batch's tokens, words and types buckets are the largest of its rows', so a bucket triple is met
+  when some rows, all within it, reach each of its three buckets: one row (its own triple) for a batch
+  of one, at most two for a batch of two, at most three for larger batches. Rows may repeat (a stream of
+  texts like these). Returns each shape with the indices of the fewest rows that reach it.
+
+  Example:
+    >>> sorted(workload_shapes(encoded, batch_size=8), key=dataclasses.astuple)[0]
+    BatchShape(batch=1, tokens=192, words=128, types=8)
+  """
+  first: dict[tuple[int, int, int], int] = {}
+  for i, e in enumerate(encoded):
+    first.setdefault(dataclasses.astuple(batch_shape([e], 1))[1:], i)
+  sizes = BATCH_BUCKETS[: BATCH_BUCKETS.index(device_batch_size(batch_size)) + 1]
+  reached: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+  for n in (1, 2, 3):
+    for group in itertools.combinations_with_replacement(first, n):
+      triple = tuple(max(dim) for dim in zip(*group))
+      reached.setdefault(triple, list(dict.fromkeys(group)))
+  out: dict[BatchShape, list[int]] = {}
+  for triple, group in reached.items():
+    for b in sizes:
+      if len(group) <= b:
+        out[BatchShape(b, *triple)] = [first[g] for g in group]
+  return out
 
 
 def pad_batch(encoded: Sequence[EncodedText], shape: BatchShape, pad_id: int = 0) -> dict[str, np.ndarray]:

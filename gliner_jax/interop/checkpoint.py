@@ -4,6 +4,7 @@ my_model/
   gliner_jax_config.json   GLiNERConfig.to_dict()
   params.safetensors       flat "encoder/layer_0/attention/query/kernel" -> array
   tokenizer.json, tokenizer_config.json, ...
+  labels_tokenizer/        a bi-encoder's labels tokenizer
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gliner_jax.model.config import CONFIG_FILE, GLiNERConfig
 
 PARAMS_FILE = "params.safetensors"
 SEP = "/"
+LABELS_TOKENIZER_DIR = "labels_tokenizer"  # a bi-encoder's labels tokenizer, where gliner 0.2.29 keeps it too
 
 
 def flatten_params(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -33,9 +35,15 @@ def unflatten_params(flat: Mapping[str, np.ndarray]) -> dict[str, Any]:
 
 
 def save_checkpoint(
-  directory: str, config: GLiNERConfig, params: Mapping[str, Any], tokenizer=None, dtype: Any = None
+  directory: str,
+  config: GLiNERConfig,
+  params: Mapping[str, Any],
+  tokenizer=None,
+  dtype: Any = None,
+  labels_tokenizer=None,
 ) -> None:
-  """Writes a gliner_jax checkpoint. `dtype` (e.g. "bfloat16") casts floating params for shipping.
+  """Writes a gliner_jax checkpoint. `dtype` (e.g. "bfloat16") casts floating params for shipping; a
+  bi-encoder's `labels_tokenizer` goes to the `labels_tokenizer/` subfolder.
 
   Example:
     >>> save_checkpoint("out/my_model", config, params, tokenizer)
@@ -57,6 +65,8 @@ def save_checkpoint(
   config.save(directory)
   if tokenizer is not None:
     tokenizer.save_pretrained(directory)
+  if labels_tokenizer is not None:
+    labels_tokenizer.save_pretrained(os.path.join(directory, LABELS_TOKENIZER_DIR))
 
 
 def load_checkpoint(directory: str, dtype: Any = np.float32) -> tuple[GLiNERConfig, dict[str, Any]]:

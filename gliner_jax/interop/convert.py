@@ -4,7 +4,9 @@
   `encoder_config`, `vocab_size`, `class_token_index` and tokenizer files (as gliner >= 0.2.17 saves),
   or without them (urchade v2.1, gliner_base, NuNerZero: the backbone config and tokenizer come from
   `model_name`, the vocabulary size from the embedding table); weights in model.safetensors, sharded
-  safetensors or pytorch_model.bin (`gliner_jax.interop.state_dict`);
+  safetensors or pytorch_model.bin (`gliner_jax.interop.state_dict`); bi-encoders (`labels_encoder`) too,
+  with their labels encoder (`LABELS_ENCODER_PREFIX`, its config from `labels_encoder_config` or the
+  `labels_encoder` backbone), labels projection and labels tokenizer (`labels_tokenizer/`);
 - a plain Hugging Face encoder directory (config.json + weights) -> encoder parameters, saved as
   encoder_config.json (EncoderConfig) + params.safetensors + tokenizer files.
 
@@ -25,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from gliner_jax.interop.checkpoint import unflatten_params
-from gliner_jax.interop.hf_weights import encoder_params_from_hf_state_dict
+from gliner_jax.interop.hf_weights import TOKEN_EMBEDDING_NAMES, encoder_params_from_hf_state_dict
 from gliner_jax.interop.hub import HubOptions, backbone_name, looks_like_hub_id, resolve_model_dir
 from gliner_jax.interop.state_dict import read_state_dict
 from gliner_jax.model.backbones import BACKBONE_CONFIGS, backbone_config
@@ -33,6 +35,7 @@ from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
 
 ENCODER_PREFIX = "token_rep_layer.bert_layer.model."
+LABELS_ENCODER_PREFIX = "token_rep_layer.labels_encoder.model."  # a bi-encoder's labels encoder
 ENCODER_CONFIG_FILE = "encoder_config.json"
 
 
@@ -65,6 +68,8 @@ def head_tensor_map(config: GLiNERConfig) -> list[tuple[str, str, str, tuple[int
   out: list[tuple[str, str, str, tuple[int, ...]]] = []
   if config.needs_projection:
     out += _linear_rows("token_rep_layer.projection", "projection", e, d)
+  if config.needs_labels_projection:
+    out += _linear_rows("token_rep_layer.labels_projection", "labels_projection", config.labels_encoder.hidden_size, d)
   if config.span_mode == "token_level":
     out += _linear_rows("scorer.proj_token", "scorer/proj_token", d, 2 * d)
     out += _linear_rows("scorer.proj_label", "scorer/proj_label", d, 2 * d)
@@ -91,7 +96,11 @@ def head_tensor_map(config: GLiNERConfig) -> list[tuple[str, str, str, tuple[int
 
 
 def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNERConfig) -> dict[str, Any]:
-  """Maps a gliner 0.2.x span-model state dict onto our parameter tree; errors list every problem."""
+  """Maps a gliner 0.2.x span-model state dict onto our parameter tree; errors list every problem.
+
+  A bi-encoder's labels encoder comes from `LABELS_ENCODER_PREFIX`; its BiLSTM tensors (`rnn.*`, which
+  gliner never applies) are dropped.
+  """
   problems: list[str] = []
   enc_state = {k[len(ENCODER_PREFIX) :]: v for k, v in state.items() if k.startswith(ENCODER_PREFIX)}
   try:
@@ -99,6 +108,15 @@ def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNE
   except ValueError as err:
     problems.append(f"encoder ({ENCODER_PREFIX}*): {err}")
     encoder = None
+  skipped = (ENCODER_PREFIX,)
+  encoders = {"encoder": encoder}
+  if config.labels_encoder is not None:
+    skipped = (ENCODER_PREFIX, LABELS_ENCODER_PREFIX, "rnn.")
+    labels_state = {k[len(LABELS_ENCODER_PREFIX) :]: v for k, v in state.items() if k.startswith(LABELS_ENCODER_PREFIX)}
+    try:
+      encoders["labels_encoder"] = encoder_params_from_hf_state_dict(labels_state, config.labels_encoder)
+    except ValueError as err:
+      problems.append(f"labels encoder ({LABELS_ENCODER_PREFIX}*): {err}")
   heads: dict[str, np.ndarray] = {}
   stacked: dict[str, list] = {}
   used = set()
@@ -119,14 +137,16 @@ def gliner_params_from_state_dict(state: Mapping[str, np.ndarray], config: GLiNE
   for name, pair in stacked.items():
     if all(p is not None for p in pair):
       heads[name] = np.stack(pair)
-  unexpected = sorted(k for k in state if not k.startswith(ENCODER_PREFIX) and k not in used)
+  unexpected = sorted(k for k in state if not k.startswith(skipped) and k not in used)
   problems += [f"unexpected: {k}" for k in unexpected]
   if problems:
     raise ConversionError("cannot convert the gliner state dict:\n  " + "\n  ".join(problems))
-  return {"encoder": encoder, **unflatten_params(heads)}
+  return {**encoders, **unflatten_params(heads)}
 
 
 EMBEDDING_TENSOR = ENCODER_PREFIX + "embeddings.word_embeddings.weight"
+# The token embedding table of every encoder family (BERT / DeBERTa, ModernBERT, T5).
+EMBEDDING_TENSORS = tuple(dict.fromkeys(ENCODER_PREFIX + n for n in TOKEN_EMBEDDING_NAMES.values()))
 REFERENCE_CONFIG_FILE = "gliner_config.json"
 
 
@@ -137,6 +157,7 @@ class GLiNERCheckpoint:
   config: GLiNERConfig
   params: dict[str, Any]
   tokenizer: Any
+  labels_tokenizer: Any = None  # bi-encoders only
 
 
 def backbone_hf_config(model_name: str, options: HubOptions | None = None) -> dict[str, Any]:
@@ -182,14 +203,12 @@ def read_gliner_config(
     raise FileNotFoundError(f"{directory} has no {REFERENCE_CONFIG_FILE}: not a gliner 0.2.x checkpoint")
   with open(path) as f:
     raw = json.load(f)
-  rows = None
-  if state is not None and EMBEDDING_TENSOR in state:
-    rows = int(state[EMBEDDING_TENSOR].shape[0])
+  rows, table = None, next((n for n in EMBEDDING_TENSORS if state is not None and n in state), EMBEDDING_TENSOR)
+  if state is not None and table in state:
+    rows = int(state[table].shape[0])
   declared = raw.get("vocab_size", -1)
   if rows is not None and declared not in (None, -1) and int(declared) != rows:
-    raise ConversionError(
-      f"{path}: vocab_size={declared} but the checkpoint's embedding table {EMBEDDING_TENSOR} has {rows} rows"
-    )
+    raise ConversionError(f"{path}: vocab_size={declared} but the checkpoint's embedding table {table} has {rows} rows")
   encoder = None
   if not raw.get("encoder_config"):
     hf = backbone_hf_config(str(raw.get("model_name", "")), options)
@@ -200,7 +219,28 @@ def read_gliner_config(
     encoder = EncoderConfig.from_hf_dict(hf)
   elif rows is not None and int(raw["encoder_config"].get("vocab_size", rows)) != rows:
     encoder = EncoderConfig.from_hf_dict(dict(raw["encoder_config"], vocab_size=rows))
-  return GLiNERConfig.from_reference(raw, encoder=encoder)
+  labels_encoder = None
+  if raw.get("labels_encoder") or raw.get("labels_encoder_config"):
+    labels_encoder = _labels_encoder_config(raw, state, options)
+  return GLiNERConfig.from_reference(raw, encoder=encoder, labels_encoder=labels_encoder)
+
+
+def _labels_encoder_config(
+  raw: Mapping[str, Any], state: Mapping[str, np.ndarray] | None, options: HubOptions | None
+) -> EncoderConfig:
+  """A bi-encoder's labels encoder: `labels_encoder_config`, else the config of the `labels_encoder`
+  backbone (as gliner's AutoConfig); the vocabulary size from its embedding table when there is one."""
+  hf = raw.get("labels_encoder_config")
+  if not hf:
+    try:
+      hf = backbone_hf_config(str(raw.get("labels_encoder") or ""), options)
+    except ConversionError as e:
+      raise ConversionError(f"the labels encoder of this bi-encoder: {e}") from e
+  tables = [LABELS_ENCODER_PREFIX + n for n in TOKEN_EMBEDDING_NAMES.values()]
+  table = next((n for n in tables if state is not None and n in state), None)
+  if table is not None:
+    hf = dict(hf, vocab_size=int(state[table].shape[0]))
+  return EncoderConfig.from_hf_dict(hf)
 
 
 def load_gliner_state(directory: str, options: HubOptions | None = None) -> tuple[GLiNERConfig, dict[str, Any]]:
@@ -210,7 +250,7 @@ def load_gliner_state(directory: str, options: HubOptions | None = None) -> tupl
     raise FileNotFoundError(f"{directory} has no {REFERENCE_CONFIG_FILE}: not a gliner 0.2.x checkpoint")
   with open(path) as f:
     raw = json.load(f)
-  if raw.get("encoder_config"):
+  if raw.get("encoder_config") and (raw.get("labels_encoder_config") or not raw.get("labels_encoder")):
     GLiNERConfig.from_reference(raw)  # options gliner_jax does not compute are named before any weight is read
   state = read_state_dict(directory)
   config = read_gliner_config(directory, state, options)
@@ -270,8 +310,17 @@ def check_vocabulary(config: GLiNERConfig, tokenizer, source: str = "the model")
   class_token_index set to the tokenizer's id of the entity token.
 
   Raises ConversionError naming the numbers when they disagree (otherwise the prompt would read
-  tokens past the embedding table, or no <<ENT>> positions: NaN or empty predictions).
+  tokens past the embedding table, or no <<ENT>> positions: NaN or empty predictions). A bi-encoder's
+  text has no prompt: only the tokenizer's own vocabulary must fit (gliner adds its three tokens to the
+  tokenizer of a bi-encoder without rows for them), and the config comes back unchanged.
   """
+  if config.labels_encoder is not None:
+    if tokenizer.vocab_size > config.encoder.vocab_size:
+      raise ConversionError(
+        f"{source}: the tokenizer's vocabulary has {tokenizer.vocab_size} tokens but the embedding table "
+        f"has {config.encoder.vocab_size} rows"
+      )
+    return config
   ent_id = tokenizer.convert_tokens_to_ids(config.ent_token)
   size, rows = len(tokenizer), config.encoder.vocab_size
   problems = []
@@ -286,10 +335,54 @@ def check_vocabulary(config: GLiNERConfig, tokenizer, source: str = "the model")
   return config.replace(class_token_index=int(ent_id))
 
 
+def load_labels_tokenizer(
+  directory: str, config: GLiNERConfig, labels_tokenizer: Any = None, options: HubOptions | None = None
+):
+  """A bi-encoder's labels tokenizer as gliner 0.2.29 loads it: `labels_tokenizer` (a tokenizer, a folder
+  or a hub id) wins; else the folder's `labels_tokenizer/` subfolder; else the tokenizer of the config's
+  `labels_encoder_name`. No GLiNER tokens are added (labels are read without markers).
+
+  Example:
+    >>> load_labels_tokenizer("gliner_bi_folder/", config)
+  """
+  from transformers import AutoTokenizer
+
+  from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
+
+  if labels_tokenizer is not None and not isinstance(labels_tokenizer, (str, os.PathLike)):
+    loaded = labels_tokenizer
+  else:
+    hub = dataclasses.replace(options or HubOptions(), revision=None).kwargs()
+    folder = os.path.join(directory, LABELS_TOKENIZER_DIR)
+    if labels_tokenizer is not None:
+      source = str(labels_tokenizer)
+    elif os.path.isfile(os.path.join(folder, "tokenizer_config.json")):
+      source, hub = folder, {}
+    else:
+      source = config.labels_encoder_name
+    try:
+      loaded = AutoTokenizer.from_pretrained(source, **hub)
+    except Exception as e:
+      raise ConversionError(
+        f"{directory} has no {LABELS_TOKENIZER_DIR}/ and the tokenizer of the labels encoder {source!r} "
+        f"could not be loaded ({type(e).__name__}: {e}); pass labels_tokenizer= (a tokenizer, a folder or "
+        "a hub id)"
+      ) from e
+  if loaded.pad_token is None and loaded.eos_token is not None:
+    loaded.pad_token = loaded.eos_token
+  if len(loaded) > config.labels_encoder.vocab_size:
+    raise ConversionError(
+      f"{directory}: the labels tokenizer has {len(loaded)} tokens but the labels encoder's embedding table "
+      f"has {config.labels_encoder.vocab_size} rows"
+    )
+  return loaded
+
+
 def load_gliner_checkpoint(
-  directory: str, *, tokenizer: Any = None, options: HubOptions | None = None
+  directory: str, *, tokenizer: Any = None, options: HubOptions | None = None, labels_tokenizer: Any = None
 ) -> GLiNERCheckpoint:
-  """Reads a gliner 0.2.x folder (either layout, any weight file) as gliner 0.2.29 would load it.
+  """Reads a gliner 0.2.x folder (either layout, any weight file) as gliner 0.2.29 would load it; a
+  bi-encoder comes with its labels tokenizer (`load_labels_tokenizer`).
 
   Example:
     >>> ckpt = load_gliner_checkpoint("gliner_small-v2.1/", tokenizer="microsoft/deberta-v3-small")
@@ -299,7 +392,11 @@ def load_gliner_checkpoint(
   config, params = load_gliner_state(directory, options)
   tok = load_gliner_tokenizer(directory, config, tokenizer, options)
   config = check_vocabulary(config, tok, directory).replace(model_name=backbone_name(config.model_name))
-  return GLiNERCheckpoint(config, params, tok)
+  if config.labels_encoder is None:
+    return GLiNERCheckpoint(config, params, tok)
+  labels_tok = load_labels_tokenizer(directory, config, labels_tokenizer, options)
+  config = config.replace(labels_encoder_name=backbone_name(config.labels_encoder_name))
+  return GLiNERCheckpoint(config, params, tok, labels_tok)
 
 
 def convert_gliner_checkpoint(
@@ -309,7 +406,7 @@ def convert_gliner_checkpoint(
   from gliner_jax.interop.checkpoint import save_checkpoint
 
   read = load_gliner_checkpoint(resolve_model_dir(src, options), tokenizer=tokenizer, options=options)
-  save_checkpoint(dst, read.config, read.params, read.tokenizer, dtype=dtype)
+  save_checkpoint(dst, read.config, read.params, read.tokenizer, dtype=dtype, labels_tokenizer=read.labels_tokenizer)
   return dst
 
 

@@ -7,6 +7,10 @@
                          encoder under `token_rep_layer.bert_layer.model.`), float32 unless asked
     tokenizer.json, tokenizer_config.json, ...   with GLiNER's three special tokens
 
+A bi-encoder adds `labels_encoder` / `labels_encoder_config` to the config, its labels encoder under
+`token_rep_layer.labels_encoder.model.` and its labels tokenizer in `labels_tokenizer/` (where gliner
+0.2.29 looks for it), and is written with num_rnn_layers=0 (gliner's bi-encoder never applies a BiLSTM).
+
 BERT-family encoders are written without the HF pooler (gliner never reads it; gliner's default
 non-strict load leaves it at its initial values).
 
@@ -26,7 +30,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from gliner_jax.interop.checkpoint import flatten_params
-from gliner_jax.interop.convert import ENCODER_PREFIX, check_vocabulary, head_tensor_map
+from gliner_jax.interop.convert import ENCODER_PREFIX, LABELS_ENCODER_PREFIX, check_vocabulary, head_tensor_map
 from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
 from gliner_jax.model.config import GLiNERConfig
 
@@ -72,8 +76,12 @@ def gliner_state_dict(config: GLiNERConfig, params: Mapping[str, Any]) -> dict[s
     >>> state["prompt_rep_layer.0.weight"].shape   # torch Linear: (out, in)
     (2048, 512)
   """
-  flat = flatten_params({k: v for k, v in params.items() if k != "encoder"})
+  flat = flatten_params({k: v for k, v in params.items() if k not in ("encoder", "labels_encoder")})
   state = encoder_params_to_hf_state_dict(params["encoder"], config.encoder, ENCODER_PREFIX)
+  if config.labels_encoder is not None:
+    state.update(
+      encoder_params_to_hf_state_dict(params["labels_encoder"], config.labels_encoder, LABELS_ENCODER_PREFIX)
+    )
   problems, used = [], set()
   for torch_name, ours, transform, shape in head_tensor_map(config):
     # Stacked parameters (the BiLSTM's two directions) are named "<ours>/<index>" in the table.
@@ -122,8 +130,17 @@ def hub_model_name(config: GLiNERConfig) -> str:
   return backbone_name(name) if name else "gliner_jax"
 
 
-def _reference_model_type(span_mode: str) -> str:
+def _reference_model_type(span_mode: str, bi_encoder: bool = False) -> str:
+  if bi_encoder:
+    return "gliner_bi_encoder_span"
   return "gliner_uni_encoder_token" if span_mode == "token_level" else "gliner_uni_encoder_span"
+
+
+def hub_labels_encoder_name(config: GLiNERConfig) -> str:
+  """`labels_encoder` for a bi-encoder's gliner_config.json, chosen as `hub_model_name` chooses `model_name`."""
+  return hub_model_name(
+    dataclasses.replace(config, encoder=config.labels_encoder, model_name=config.labels_encoder_name)
+  )
 
 
 # The word splitters gliner 0.2.29's WordsSplitter builds.
@@ -149,7 +166,7 @@ def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None =
     'bert'
   """
   missing = [t for t in ("[FLERT]", config.ent_token, config.sep_token) if t not in tokenizer.get_vocab()]
-  if missing:
+  if missing and config.labels_encoder is None:  # a bi-encoder's text has no prompt markers
     raise ValueError(f"the tokenizer lacks GLiNER's tokens {missing}: gliner would not find the prompt markers")
   config = check_vocabulary(config, tokenizer, "the exported model")
   if config.words_splitter_type not in REFERENCE_SPLITTERS:
@@ -159,14 +176,17 @@ def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None =
       "set to one of those"
     )
   out = dict(REFERENCE_DEFAULTS)
-  out.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "encoder"})
+  ours_only = ("encoder", "labels_encoder", "labels_encoder_name", "labels_pooling")
+  out.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in ours_only})
   out.update(
-    model_type=_reference_model_type(config.span_mode),
+    model_type=_reference_model_type(config.span_mode, config.labels_encoder is not None),
     model_name=model_name or hub_model_name(config),
     vocab_size=int(config.encoder.vocab_size),
     class_token_index=int(config.class_token_index),
     encoder_config=config.encoder.to_hf_dict(),
   )
+  if config.labels_encoder is not None:
+    out.update(labels_encoder=hub_labels_encoder_name(config), labels_encoder_config=config.labels_encoder.to_hf_dict())
   return out
 
 
@@ -191,8 +211,10 @@ def export_gliner(
   *,
   model_name: str | None = None,
   dtype: Any = "float32",
+  labels_tokenizer=None,
 ) -> GlinerExport:
-  """Writes (config, params, tokenizer) as a gliner 0.2.x folder; `dtype` is the on-disk precision.
+  """Writes (config, params, tokenizer) as a gliner 0.2.x folder; `dtype` is the on-disk precision. A
+  bi-encoder's `labels_tokenizer` is required; it goes to `labels_tokenizer/`, where gliner 0.2.29 reads it.
 
   Example:
     >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer).files
@@ -200,6 +222,10 @@ def export_gliner(
   """
   from safetensors.numpy import save_file
 
+  if (config.labels_encoder is not None) != (labels_tokenizer is not None):
+    raise ValueError(
+      "a bi-encoder (config.labels_encoder) is exported with its labels_tokenizer, a uni-encoder without"
+    )
   reference_config = gliner_config_dict(config, tokenizer, model_name)
   state = _cast(gliner_state_dict(config, params), dtype)
   os.makedirs(directory, exist_ok=True)
@@ -207,6 +233,10 @@ def export_gliner(
   with open(os.path.join(directory, GLINER_CONFIG_FILE), "w") as f:
     json.dump(reference_config, f, indent=2, sort_keys=True)
   tokenizer.save_pretrained(directory)
+  if labels_tokenizer is not None:
+    from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
+
+    labels_tokenizer.save_pretrained(os.path.join(directory, LABELS_TOKENIZER_DIR))
   return GlinerExport(
     directory=directory,
     files=tuple(sorted(os.listdir(directory))),
@@ -245,7 +275,13 @@ def push_to_hub(
     api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
   with tempfile.TemporaryDirectory(prefix="gliner_export_") as folder:
     export_gliner(
-      folder, model.config, jax.device_get(model.params), model.tokenizer, model_name=model_name, dtype=dtype
+      folder,
+      model.config,
+      jax.device_get(model.params),
+      model.tokenizer,
+      model_name=model_name,
+      dtype=dtype,
+      labels_tokenizer=getattr(model, "labels_tokenizer", None),
     )
     return api.upload_folder(
       repo_id=repo_id,

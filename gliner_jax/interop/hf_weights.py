@@ -31,6 +31,34 @@ TreePath = tuple[str, ...]
 # Wrappers used by HF task models around the bare encoder (e.g. BertForMaskedLM -> "bert.").
 BASE_PREFIXES = ("bert.", "roberta.", "deberta.", "model.")
 _ALIASES = {".weight": ".gamma", ".bias": ".beta"}  # old LayerNorm names
+# The top-level names of each family's bare HF encoder; anything else (pooler, heads, decoder) is ignored.
+ROOTS = {
+  "bert": ("embeddings.", "encoder."),
+  "roberta": ("embeddings.", "encoder."),
+  "deberta-v2": ("embeddings.", "encoder."),
+  "modernbert": ("embeddings.", "layers.", "final_norm."),
+  "t5": ("shared.", "encoder."),
+}
+
+# The token embedding table of each family: its bare HF name and its path in our parameter tree.
+TOKEN_EMBEDDING_NAMES = {
+  "bert": "embeddings.word_embeddings.weight",
+  "roberta": "embeddings.word_embeddings.weight",
+  "deberta-v2": "embeddings.word_embeddings.weight",
+  "modernbert": "embeddings.tok_embeddings.weight",
+  "t5": "shared.weight",
+}
+
+
+def token_embedding_path(config: EncoderConfig) -> TreePath:
+  """Where the [vocab, width] token embedding table sits in the encoder's parameter tree.
+
+  Example:
+      >>> token_embedding_path(EncoderConfig.from_hf_dict({"model_type": "t5"}))
+      ('embed_tokens', 'embedding')
+  """
+  name = TOKEN_EMBEDDING_NAMES[config.model_type]
+  return next(t.path for t in _tensor_table(config) if name in (t.hf_name, *t.tied))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +67,11 @@ class _Tensor:
 
   hf_name: str
   path: TreePath
-  transform: str  # "copy", "transpose" (linear weight) or "reverse" (conv weight)
+  # "copy", "transpose" (linear weight), "reverse" (conv weight), "fused" (a linear weight whose output
+  # stacks k projections, HF [k*out, in] <-> ours [in, k, out]) or "fused_bias" ([k*out] <-> [k, out]).
+  transform: str
   is_layer_norm: bool = False
+  tied: tuple[str, ...] = ()  # other HF names of the same tensor (read if hf_name is absent, all written)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +93,12 @@ def _module(hf: str, path: TreePath, kind: str) -> list[_Tensor]:
       _Tensor(hf + ".weight", path + ("scale",), "copy", True),
       _Tensor(hf + ".bias", path + ("bias",), "copy", True),
     ]
+  if kind == "layer_norm_no_bias":  # also T5's RMSNorm
+    return [_Tensor(hf + ".weight", path + ("scale",), "copy")]
+  if kind == "fused":
+    return [_Tensor(hf + ".weight", path + ("kernel",), "fused")]
+  if kind == "fused_bias":
+    return [_Tensor(hf + ".weight", path + ("kernel",), "fused"), _Tensor(hf + ".bias", path + ("bias",), "fused_bias")]
   if kind == "embedding":
     return [_Tensor(hf + ".weight", path + ("embedding",), "copy")]
   if kind == "conv":
@@ -69,8 +106,47 @@ def _module(hf: str, path: TreePath, kind: str) -> list[_Tensor]:
   raise AssertionError(kind)
 
 
+def _modernbert_table(config: EncoderConfig) -> list[_Tensor]:
+  norm = "layer_norm" if config.norm_bias else "layer_norm_no_bias"
+  attn = "linear" if config.attention_bias else "linear_no_bias"
+  mlp = "linear" if config.mlp_bias else "linear_no_bias"
+  out = _module("embeddings.tok_embeddings", ("tok_embeddings",), "embedding")
+  out += _module("embeddings.norm", ("embeddings_norm",), norm)
+  for i in range(config.num_hidden_layers):
+    hf, ours = f"layers.{i}.", (f"layer_{i}",)
+    if i > 0:
+      out += _module(hf + "attn_norm", ours + ("attn_norm",), norm)
+    out += _module(hf + "attn.Wqkv", ours + ("attention", "qkv"), "fused_bias" if config.attention_bias else "fused")
+    out += _module(hf + "attn.Wo", ours + ("attention", "output"), attn)
+    out += _module(hf + "mlp_norm", ours + ("mlp_norm",), norm)
+    out += _module(hf + "mlp.Wi", ours + ("mlp", "wi"), "fused_bias" if config.mlp_bias else "fused")
+    out += _module(hf + "mlp.Wo", ours + ("mlp", "wo"), mlp)
+  return out + _module("final_norm", ("final_norm",), norm)
+
+
+def _t5_table(config: EncoderConfig) -> list[_Tensor]:
+  out = [_Tensor("shared.weight", ("embed_tokens", "embedding"), "copy", tied=("encoder.embed_tokens.weight",))]
+  out += _module(
+    "encoder.block.0.layer.0.SelfAttention.relative_attention_bias", ("relative_attention_bias",), "embedding"
+  )
+  ffn = ("wi_0", "wi_1", "wo") if config.gated_mlp else ("wi", "wo")
+  for i in range(config.num_hidden_layers):
+    hf, ours = f"encoder.block.{i}.layer.", (f"layer_{i}",)
+    out += _module(hf + "0.layer_norm", ours + ("attention_norm",), "layer_norm_no_bias")
+    for hf_name, name in zip("qkvo", ("query", "key", "value", "output")):
+      out += _module(hf + "0.SelfAttention." + hf_name, ours + ("attention", name), "linear_no_bias")
+    out += _module(hf + "1.layer_norm", ours + ("ffn_norm",), "layer_norm_no_bias")
+    for name in ffn:
+      out += _module(hf + "1.DenseReluDense." + name, ours + ("ffn", name), "linear_no_bias")
+  return out + _module("encoder.final_layer_norm", ("final_norm",), "layer_norm_no_bias")
+
+
 def _tensor_table(config: EncoderConfig) -> list[_Tensor]:
   """All HF tensors (bare-model names) that make up the encoder described by `config`."""
+  if config.model_type == "modernbert":
+    return _modernbert_table(config)
+  if config.model_type == "t5":
+    return _t5_table(config)
   deberta = config.model_type == "deberta-v2"
   out = _module("embeddings.word_embeddings", ("embeddings", "word_embeddings"), "embedding")
   if config.uses_position_embeddings:
@@ -110,6 +186,8 @@ def _tensor_table(config: EncoderConfig) -> list[_Tensor]:
 def _unused_names(config: EncoderConfig) -> set[str]:
   """Tensors HF checkpoints may carry inside the encoder that the forward pass never reads."""
   names = {"embeddings.position_ids", "embeddings.token_type_ids"}
+  if config.model_type in ("modernbert", "t5"):
+    return set()
   if not config.uses_position_embeddings:
     names.add("embeddings.position_embeddings.weight")
   if config.model_type == "deberta-v2" and not config.relative_attention:
@@ -119,12 +197,10 @@ def _unused_names(config: EncoderConfig) -> set[str]:
 
 def _expected_shapes(config: EncoderConfig) -> dict[TreePath, tuple[int, ...]]:
   """Flat {path: shape} of the Flax parameters, from an abstract (shape-only) init."""
-  from gliner_jax.model.encoders.bert import BertEncoder
-  from gliner_jax.model.encoders.deberta import DebertaV2Encoder
+  from gliner_jax.model.encoders import build_encoder
 
-  cls = DebertaV2Encoder if config.model_type == "deberta-v2" else BertEncoder
   ids = jnp.ones((1, 2), jnp.int32)
-  abstract = jax.eval_shape(lambda: cls(config).init(jax.random.PRNGKey(0), ids, ids))
+  abstract = jax.eval_shape(lambda: build_encoder(config).init(jax.random.PRNGKey(0), ids, ids))
   flat = _flatten(nn.meta.unbox(abstract["params"]))
   return {p: tuple(v.shape) for p, v in flat.items()}
 
@@ -138,22 +214,40 @@ def _unflatten(flat: Mapping[TreePath, Any]) -> dict[str, Any]:
   return traverse_util.unflatten_dict(dict(flat))
 
 
-def _to_ours(array: np.ndarray, transform: str) -> np.ndarray:
-  if transform == "transpose":
-    return array.T
-  if transform == "reverse":
+def _hf_shape(transform: str, ours: tuple[int, ...]) -> tuple[int, ...]:
+  """The HF shape of a tensor whose Flax shape is `ours`."""
+  if transform in ("transpose", "reverse"):
+    return ours[::-1]
+  if transform == "fused":
+    return (ours[1] * ours[2], ours[0])
+  if transform == "fused_bias":
+    return (ours[0] * ours[1],)
+  return ours
+
+
+def _to_ours(array: np.ndarray, transform: str, shape: tuple[int, ...]) -> np.ndarray:
+  if transform in ("transpose", "reverse"):
     return np.transpose(array, tuple(range(array.ndim))[::-1])
+  if transform in ("fused", "fused_bias"):
+    return array.T.reshape(shape) if transform == "fused" else array.reshape(shape)
   return array
 
 
-_to_hf = _to_ours  # every transform is its own inverse
+def _to_hf(value: np.ndarray, transform: str) -> np.ndarray:
+  if transform in ("transpose", "reverse"):
+    return np.transpose(value, tuple(range(value.ndim))[::-1])
+  if transform == "fused":
+    return value.reshape(value.shape[0], -1).T
+  if transform == "fused_bias":
+    return value.reshape(-1)
+  return value
 
 
-def _detect_base_prefix(names: list[str]) -> str:
-  if any(n.startswith(("embeddings.", "encoder.")) for n in names):
+def _detect_base_prefix(names: list[str], roots: tuple[str, ...] = ROOTS["bert"]) -> str:
+  if any(n.startswith(roots) for n in names):
     return ""
   for base in BASE_PREFIXES:
-    if any(n.startswith(base + "embeddings.") for n in names):
+    if any(n.startswith(base + roots[0]) for n in names):
       return base
   return ""
 
@@ -173,9 +267,11 @@ def convert_hf_state_dict(state: Mapping[str, Any], config: EncoderConfig, prefi
 
   Only names starting with `prefix` are considered (it is stripped first); a leading
   "bert." / "roberta." / "deberta." / "model." is detected and stripped too. Names outside
-  ``embeddings.*`` / ``encoder.*`` (pooler, LM heads...) and known unused buffers are
-  ignored. Missing, unexpected (inside the encoder) or mis-shaped tensors raise a
-  ValueError listing every offending name.
+  the family's encoder (`ROOTS`: ``embeddings.*`` / ``encoder.*`` for BERT and DeBERTa, ``embeddings.*``
+  / ``layers.*`` / ``final_norm.*`` for ModernBERT, ``shared.*`` / ``encoder.*`` for T5: pooler, LM heads,
+  a T5 decoder...) and known unused buffers are ignored. Missing, unexpected (inside the encoder) or
+  mis-shaped tensors raise a ValueError listing every offending name; so do tied copies (T5's
+  ``encoder.embed_tokens`` beside ``shared``) that differ.
 
   Example:
       >>> conv = convert_hf_state_dict(torch_model_state, cfg)  # doctest: +SKIP
@@ -189,7 +285,8 @@ def convert_hf_state_dict(state: Mapping[str, Any], config: EncoderConfig, prefi
       ignored.append(name)
     else:
       local[name[len(prefix) :]] = name
-  base = _detect_base_prefix(list(local))
+  roots = ROOTS[config.model_type]
+  base = _detect_base_prefix(list(local), roots)
   unused = _unused_names(config)
   inside: dict[str, str] = {}
   for short, original in local.items():
@@ -197,7 +294,7 @@ def convert_hf_state_dict(state: Mapping[str, Any], config: EncoderConfig, prefi
       ignored.append(original)
       continue
     short = short[len(base) :]
-    if not short.startswith(("embeddings.", "encoder.")) or short in unused:
+    if not short.startswith(roots) or short in unused:
       ignored.append(original)
     else:
       inside[short] = original
@@ -214,7 +311,7 @@ def convert_hf_state_dict(state: Mapping[str, Any], config: EncoderConfig, prefi
   bad_shape: list[str] = []
   used: set[str] = set()
   for t in table:
-    candidates = [t.hf_name]
+    candidates = [t.hf_name, *t.tied]
     if t.is_layer_norm:
       for new, old in _ALIASES.items():
         if t.hf_name.endswith(new):
@@ -226,11 +323,16 @@ def convert_hf_state_dict(state: Mapping[str, Any], config: EncoderConfig, prefi
     used.add(found)
     array = _as_numpy(state[inside[found]])
     want = expected[t.path]
-    want_hf = want if t.transform == "copy" else want[::-1]
+    want_hf = _hf_shape(t.transform, want)
     if tuple(array.shape) != want_hf:
       bad_shape.append(f"{inside[found]}: got {tuple(array.shape)}, expected {want_hf}")
       continue
-    flat[t.path] = np.ascontiguousarray(_to_ours(array, t.transform).astype(np.float32))
+    for other in t.tied:  # a tied copy must hold the same values
+      if other != found and other in inside:
+        used.add(other)
+        if not np.array_equal(_as_numpy(state[inside[other]]), array):
+          bad_shape.append(f"{inside[other]}: tied to {inside[found]} but holds different values")
+    flat[t.path] = np.ascontiguousarray(_to_ours(array, t.transform, want).astype(np.float32))
   unexpected = sorted(orig for short, orig in inside.items() if short not in used)
 
   if missing or unexpected or bad_shape:
@@ -270,8 +372,9 @@ def encoder_params_to_hf_state_dict(
 ) -> dict[str, np.ndarray]:
   """Inverse of `encoder_params_from_hf_state_dict`: HF-named float32 numpy tensors.
 
-  Names are those of the bare HF model (``embeddings.*``, ``encoder.*``) with `prefix`
-  prepended. Raises ValueError if `params` does not match `config`.
+  Names are those of the bare HF model (see `ROOTS`) with `prefix` prepended; tied tensors (T5's
+  ``shared`` and ``encoder.embed_tokens``) are written under each name. Raises ValueError if
+  `params` does not match `config`.
 
   Example:
       >>> state = encoder_params_to_hf_state_dict(params, cfg, "deberta.")  # doctest: +SKIP
@@ -283,10 +386,12 @@ def encoder_params_to_hf_state_dict(
   unexpected = sorted("/".join(p) for p in set(flat) - wanted)
   if missing or unexpected:
     raise ValueError(f"params do not match the {config.model_type} config: missing {missing}, unexpected {unexpected}")
-  return {
-    prefix + t.hf_name: np.ascontiguousarray(_to_hf(np.asarray(flat[t.path], dtype=np.float32), t.transform))
-    for t in table
-  }
+  out = {}
+  for t in table:
+    value = np.ascontiguousarray(_to_hf(np.asarray(flat[t.path], dtype=np.float32), t.transform))
+    for name in (t.hf_name, *t.tied):
+      out[prefix + name] = value.copy() if name != t.hf_name else value
+  return out
 
 
 def _read_weights(directory: Path) -> dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ TOKENIZER_PATTERNS = (
   "spm.model",
   "*.model",
   "sentencepiece*",
+  "labels_tokenizer/*",  # a bi-encoder's labels tokenizer
 )
 JAX_WEIGHTS = "params.safetensors"
 

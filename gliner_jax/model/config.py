@@ -17,6 +17,9 @@ SPECIAL_TOKENS = ("[FLERT]", "<<ENT>>", "<<SEP>>")
 class GLiNERConfig:
   """Everything that fixes the function a GLiNER span model computes.
 
+  A bi-encoder (gliner's `labels_encoder`; `gliner_jax.model.bi_encoder`) sets `labels_encoder` (the
+  second encoder's config), `labels_encoder_name` (its backbone, as `model_name`) and `labels_pooling`.
+
   Example:
     >>> cfg = GLiNERConfig(encoder=EncoderConfig.from_hf_dict(hf_json), hidden_size=512)
     >>> cfg.save(directory); GLiNERConfig.load(directory) == cfg
@@ -38,8 +41,24 @@ class GLiNERConfig:
   class_token_index: int = -1
   words_splitter_type: str = "whitespace"
   model_name: str = ""
+  # Bi-encoder (gliner's labels_encoder): types are read by this second encoder, the text without a prompt.
+  labels_encoder: EncoderConfig | None = None
+  labels_encoder_name: str = ""
+  labels_pooling: str = "mean"
 
   def __post_init__(self):
+    if isinstance(self.labels_encoder, Mapping):
+      object.__setattr__(self, "labels_encoder", EncoderConfig.from_dict(self.labels_encoder))
+    if self.labels_encoder is not None:
+      if self.span_mode not in ("markerV0", "marker"):
+        raise ValueError(f"span_mode={self.span_mode!r}: bi-encoders (labels_encoder) have 'markerV0' and 'marker'")
+      if self.num_rnn_layers:
+        raise ValueError(
+          "a bi-encoder (labels_encoder) needs num_rnn_layers=0: gliner's bi-encoder span model builds its "
+          "BiLSTM but never applies it, so the words go straight from the encoder to the span head"
+        )
+      if self.labels_pooling != "mean":
+        raise ValueError(f"labels_pooling={self.labels_pooling!r}: only 'mean' (gliner's) is implemented")
     if self.span_mode not in ("markerV0", "marker", "token_level"):
       raise ValueError(f"span_mode={self.span_mode!r}: 'markerV0', 'marker' and 'token_level' are implemented")
     if self.subtoken_pooling != "first":
@@ -56,12 +75,21 @@ class GLiNERConfig:
   def needs_projection(self) -> bool:
     return self.hidden_size != self.encoder.hidden_size
 
+  @property
+  def is_bi_encoder(self) -> bool:
+    return self.labels_encoder is not None
+
+  @property
+  def needs_labels_projection(self) -> bool:
+    return self.labels_encoder is not None and self.hidden_size != self.labels_encoder.hidden_size
+
   def replace(self, **changes) -> "GLiNERConfig":
     return dataclasses.replace(self, **changes)
 
   def to_dict(self) -> dict[str, Any]:
     out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
     out["encoder"] = self.encoder.to_dict()
+    out["labels_encoder"] = self.labels_encoder.to_dict() if self.labels_encoder is not None else None
     return out
 
   @classmethod
@@ -86,11 +114,18 @@ class GLiNERConfig:
       return cls.from_dict(json.load(f))
 
   @classmethod
-  def from_reference(cls, gliner_config: Mapping[str, Any], encoder: EncoderConfig | None = None) -> "GLiNERConfig":
+  def from_reference(
+    cls,
+    gliner_config: Mapping[str, Any],
+    encoder: EncoderConfig | None = None,
+    labels_encoder: EncoderConfig | None = None,
+  ) -> "GLiNERConfig":
     """Builds the config from a gliner 0.2.x `gliner_config.json` dict.
 
     `encoder` is the backbone's config when the dict has no `encoder_config` (the urchade v2.1
-    layout); `gliner_jax.interop.convert.load_gliner_checkpoint` finds it as gliner does.
+    layout); `gliner_jax.interop.convert.load_gliner_checkpoint` finds it as gliner does. Likewise
+    `labels_encoder` for a bi-encoder (`labels_encoder` set) without `labels_encoder_config`. A
+    bi-encoder's `num_rnn_layers` becomes 0: gliner 0.2.29 builds that BiLSTM but never applies it.
 
     Raises ValueError for options of the reference this implementation does not compute
     (e.g. other span modes or post-fusion), so a converted model is never silently different.
@@ -103,8 +138,9 @@ class GLiNERConfig:
       unsupported.append("fuse_layers=True")
     if g.get("span_encoder_config"):
       unsupported.append("span_encoder_config")
-    if g.get("labels_encoder") or g.get("labels_encoder_config"):
-      unsupported.append("labels_encoder (bi-encoder models)")
+    bi_encoder = bool(g.get("labels_encoder") or g.get("labels_encoder_config"))
+    if bi_encoder and g.get("span_mode") == "token_level":
+      unsupported.append("labels_encoder with span_mode='token_level' (bi-encoder token models)")
     if g.get("labels_decoder"):
       unsupported.append("labels_decoder")
     if g.get("span_mode", "markerV0") not in ("markerV0", "marker", "token_level"):
@@ -120,6 +156,13 @@ class GLiNERConfig:
           "(gliner_jax.interop.convert.load_gliner_checkpoint reads it from `model_name`)"
         )
       encoder = EncoderConfig.from_hf_dict(g["encoder_config"])
+    if bi_encoder and labels_encoder is None:
+      if not g.get("labels_encoder_config"):
+        raise ValueError(
+          "gliner_config.json has no 'labels_encoder_config': pass the labels encoder's config as "
+          "`labels_encoder` (gliner_jax.interop.convert.load_gliner_checkpoint reads it from `labels_encoder`)"
+        )
+      labels_encoder = EncoderConfig.from_hf_dict(g["labels_encoder_config"])
     return cls(
       encoder=encoder,
       hidden_size=int(g.get("hidden_size", 512)),
@@ -127,7 +170,7 @@ class GLiNERConfig:
       max_len=int(g.get("max_len", 384)),
       max_types=int(g.get("max_types", 25)),
       dropout=float(g.get("dropout", 0.4)),
-      num_rnn_layers=int(g.get("num_rnn_layers", 1)),
+      num_rnn_layers=0 if bi_encoder else int(g.get("num_rnn_layers", 1)),
       span_mode=g.get("span_mode", "markerV0"),
       subtoken_pooling=g.get("subtoken_pooling", "first"),
       embed_ent_token=bool(g.get("embed_ent_token", True)),
@@ -136,4 +179,6 @@ class GLiNERConfig:
       class_token_index=int(g.get("class_token_index", -1)),
       words_splitter_type=g.get("words_splitter_type", "whitespace"),
       model_name=str(g.get("model_name", "")),
+      labels_encoder=labels_encoder if bi_encoder else None,
+      labels_encoder_name=str(g.get("labels_encoder") or "") if bi_encoder else "",
     )

@@ -102,6 +102,7 @@ def encoder_flops(config: EncoderConfig, num_tokens: int, batch_size: int = 1) -
     positions = 2 * config.relative_span
     per_term = 2 * n * t * positions * a + 2 * positions * d * a  # scores vs all rows + table projection
     rel = layers * len(set(config.pos_att_type)) * per_term
+  gated = config.model_type == "modernbert" or config.gated_mlp  # GeGLU / gated-gelu: one more d x i matmul
   other = 0
   if config.model_type == "deberta-v2":
     if config.word_embedding_size != d:
@@ -114,7 +115,7 @@ def encoder_flops(config: EncoderConfig, num_tokens: int, batch_size: int = 1) -
     relative_position=rel,
     attention_context=layers * 2 * n * t * t * a,
     attention_output=layers * 2 * n * t * a * d,
-    ffn=layers * 2 * 2 * n * t * d * i,
+    ffn=layers * (3 if gated else 2) * 2 * n * t * d * i,
     other=other,
   )
 

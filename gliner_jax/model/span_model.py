@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.dropout import HashDropout
-from gliner_jax.model.encoders import BertEncoder, DebertaV2Encoder
+from gliner_jax.model.encoders import build_encoder
 from gliner_jax.model.layers import BiLSTM, ProjectionFFN, SplitDense, dense
 
 Dtype = Any
@@ -151,8 +151,8 @@ def encode_words_and_types(
   Example:
     >>> words, types = encode_words_and_types(self.config, self.dtype, **batch, deterministic=True)
   """
-  encoder_cls = DebertaV2Encoder if cfg.encoder.model_type == "deberta-v2" else BertEncoder
-  tokens = encoder_cls(cfg.encoder, dtype=dtype, name="encoder")(input_ids, attention_mask, deterministic=deterministic)
+  encoder = build_encoder(cfg.encoder, dtype=dtype, name="encoder")
+  tokens = encoder(input_ids, attention_mask, deterministic=deterministic)
   if cfg.needs_projection:
     tokens = dense(cfg.hidden_size, ("embed", "mlp"), name="projection", dtype=dtype)(tokens)
   tokens = tokens.astype(dtype)

@@ -100,13 +100,18 @@ class GLiNERTokenModel(nn.Module):
 
 
 def make_model(config: GLiNERConfig, dtype: Dtype = jnp.float32, span_head_impl: str = "factored") -> nn.Module:
-  """The model for `config.span_mode`: GLiNERTokenModel for "token_level", else GLiNERSpanModel.
+  """The model for `config`: GLiNERBiEncoderModel when it has a labels encoder, else by `config.span_mode`:
+  GLiNERTokenModel for "token_level", GLiNERSpanModel for the span heads.
 
   `span_head_impl` only applies to span heads (the token scorer has one implementation).
 
   Example:
     >>> make_model(config.replace(span_mode="marker"), span_head_impl="reference")
   """
+  if config.labels_encoder is not None:
+    from gliner_jax.model.bi_encoder import GLiNERBiEncoderModel
+
+    return GLiNERBiEncoderModel(config, dtype=dtype, span_head_impl=span_head_impl)
   if config.span_mode == "token_level":
     return GLiNERTokenModel(config, dtype=dtype)
   return GLiNERSpanModel(config, dtype=dtype, span_head_impl=span_head_impl)

@@ -26,11 +26,22 @@ CONFIG_DIR_ENV = "GLINER_JAX_CONFIG_DIR"
 
 # ----------------------------------------------------------------------------------- configs
 def _config_dirs(config_dir: str | None) -> list[str]:
+  """Where configs are looked for by name: env GLINER_JAX_CONFIG_DIR, the installed package, the checkout, ./configs."""
   from gliner_jax.training.config import REPO_ROOT
   if config_dir:
     return [config_dir]
-  dirs = [os.environ.get(CONFIG_DIR_ENV), os.path.join(REPO_ROOT, "configs"), os.path.join(os.getcwd(), "configs")]
-  return [d for d in dict.fromkeys(dirs) if d]
+  try:
+    import gliner_jax.configs
+    package = list(gliner_jax.configs.__path__)
+  except ImportError:  # an editable install made before gliner_jax.configs existed
+    package = []
+  dirs = [os.environ.get(CONFIG_DIR_ENV), *package, os.path.join(REPO_ROOT, "configs"), os.path.join(os.getcwd(), "configs")]
+  seen, out = set(), []
+  for d in dirs:
+    if d and os.path.realpath(d) not in seen:
+      seen.add(os.path.realpath(d))
+      out.append(d)
+  return out
 
 
 def available_configs(config_dir: str | None = None) -> list[str]:
@@ -45,8 +56,8 @@ def available_configs(config_dir: str | None = None) -> list[str]:
 def load_config(name: str, arg: str = "", *, config_dir: str | None = None):
   """`get_config(arg)` of configs/<name>.py (or of a .py path), without ml_collections.config_flags.
 
-  Looked for in `config_dir`, else env GLINER_JAX_CONFIG_DIR, the configs/ folder of the checkout
-  gliner_jax is imported from, and ./configs.
+  Looked for in `config_dir`, else env GLINER_JAX_CONFIG_DIR, the installed `gliner_jax.configs`
+  (the repository's configs/ folder, shipped in the wheel), the checkout's configs/, and ./configs.
 
   >>> load_config("tiny").train.num_steps
   20
@@ -58,7 +69,7 @@ def load_config(name: str, arg: str = "", *, config_dir: str | None = None):
     path = next((p for p in found if os.path.isfile(p)), "")
     if not path:
       raise FileNotFoundError(f"no config {name!r} in {_config_dirs(config_dir)} (available: "
-                              f"{available_configs(config_dir)}); clone the repository or pass config_dir")
+                              f"{available_configs(config_dir)}); pass a .py path or config_dir")
   else:
     raise ValueError(f"config name {name!r}: give a name like 'tiny' or a path ending in .py")
   if not os.path.isfile(path):

@@ -51,8 +51,9 @@ def base_config() -> ml_collections.ConfigDict:
     )
   )
   c.data = ml_collections.ConfigDict(dict(train=[], eval=[]))
+  # fixed_shape: pad every batch to the largest named shape (one compiled program; forced on multi-process runs)
   c.recipe = ml_collections.ConfigDict(
-    dict(max_neg_type_ratio=1, negative_prob=0.5, prompt_drop=1.0, shuffle_types=True)
+    dict(max_neg_type_ratio=1, negative_prob=0.5, prompt_drop=1.0, shuffle_types=True, fixed_shape=False)
   )
   c.loss = ml_collections.ConfigDict(
     dict(alpha=0.75, gamma=2.0, reduction="sum", negatives=1.0, masking="none", label_smoothing=0.0)
@@ -68,9 +69,21 @@ def base_config() -> ml_collections.ConfigDict:
       max_grad_norm=10.0,
     )
   )
+  # batch_size: the global batch (all processes). data_shards: independent data streams, each
+  # batch_size / data_shards rows (0: one per process). prefetch: batches built ahead in a background
+  # thread (0: the unpipelined loop). compilation_cache_dir: "" turns the persistent cache off.
   c.train = ml_collections.ConfigDict(
     dict(
-      batch_size=8, num_steps=1000, log_every=10, eval_every=500, checkpoint_every=200, seed=0, compute_dtype="float32"
+      batch_size=8,
+      num_steps=1000,
+      log_every=10,
+      eval_every=500,
+      checkpoint_every=200,
+      seed=0,
+      compute_dtype="float32",
+      data_shards=0,
+      prefetch=2,
+      compilation_cache_dir="{workdir}/compilation_cache",
     )
   )
   c.eval = ml_collections.ConfigDict(dict(threshold=0.5, flat_ner=True, batch_size=8))
@@ -86,6 +99,7 @@ def published_recipe(backbone: str) -> ml_collections.ConfigDict:
   hidden_size 768, max_width 12, max_len 384, max_types 25, dropout 0.4, focal loss (alpha 0.75,
   gamma 2), AdamW 1e-5 (encoder) / 5e-5 (heads), weight decay 0.01, 10% warmup, linear decay, clip 10,
   batch 8, 30k steps, bf16 compute. Data defaults to the bundled slice: point it at the full Pile-NER.
+  Batch shapes: 16 named (tokens 128-512 x words 64-384 x 25 types); one (512, 384, 25) on a pod.
   """
   from gliner_jax.model.backbones import ENCODERS
 
@@ -96,6 +110,8 @@ def published_recipe(backbone: str) -> ml_collections.ConfigDict:
   c.model.update(hidden_size=768, max_width=12, max_len=384, max_types=25, dropout=0.4)
   c.data.train = [dict(path=BUNDLED_TRAIN)]
   c.data.eval = [dict(path=BUNDLED_DEV)]
+  # The shapes a run compiles: 4 x 4 x 1 on one host; a multi-host run pads every batch to the largest.
+  c.recipe.update(token_buckets=(128, 256, 384, 512), word_buckets=(64, 128, 256, 384), type_buckets=(25,))
   c.loss.update(alpha=0.75, gamma=2.0, reduction="sum")
   c.optimizer.update(
     encoder_lr=1e-5,

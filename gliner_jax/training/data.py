@@ -9,18 +9,24 @@
   label_map:     a name in `gliner_jax.evaluation.label_maps`, or a dict raw tag -> natural-language type ("" drops the
                  tag; unlisted tags are lower-cased with "_" as spaces) (optional).
 Relative paths are resolved against the working directory, then the repository root.
+
+A malformed record does not stop a run: it is left out, counted and logged with its file:line
+(`on_error="skip"` of `gliner_jax.data.readers`), and every example's id is its file:line.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 from gliner_jax.data.grain_source import make_example_dataset
 from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.data.readers import NERExample, read_dataset_folder, read_ner_file
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig
 from gliner_jax.inference.processing import PromptTokenizer
+from gliner_jax.training.pipeline import ShardedBatches
 
 
 def resolve_data_path(path: str) -> str:
@@ -42,12 +48,18 @@ def relabel(examples: Iterable[NERExample], mapping) -> list[NERExample]:
   return out
 
 
-def load_source(source: dict[str, Any]) -> list[NERExample]:
+def load_source(source: dict[str, Any], *, on_error: str = "skip") -> list[NERExample]:
+  """The examples of one source; malformed records are skipped and logged (`on_error="raise"`: stopped at).
+
+  >>> load_source(dict(path="data/train.json", max_examples=100))[0].id
+  'data/train.json:2 (record 0)'
+  """
   path = resolve_data_path(source["path"])
+  options = dict(on_error=on_error, located_ids=True)
   if os.path.isdir(path):
-    examples = read_dataset_folder(path, source.get("split", "train"))
+    examples = read_dataset_folder(path, source.get("split", "train"), **options)
   else:
-    examples = read_ner_file(path)
+    examples = read_ner_file(path, **options)
   if source.get("max_examples"):
     examples = examples[: int(source["max_examples"])]
   mapping = source.get("label_map")
@@ -64,19 +76,55 @@ def load_source(source: dict[str, Any]) -> list[NERExample]:
   return examples * repeat
 
 
-def load_examples(sources) -> list[NERExample]:
-  """All examples of the configured sources, in order."""
+def load_examples(sources, *, on_error: str = "skip") -> list[NERExample]:
+  """All examples of the configured sources, in order (see `load_source`)."""
   out: list[NERExample] = []
   for source in sources or []:
-    out += load_source(dict(source))
+    out += load_source(dict(source), on_error=on_error)
   return out
 
 
 def make_train_iterator(
-  examples: list[NERExample], prompt_tokenizer: PromptTokenizer, recipe: RecipeConfig, seed: int
+  examples: list[NERExample],
+  prompt_tokenizer: PromptTokenizer,
+  recipe: RecipeConfig,
+  seed: int,
+  shard_index: int | None = None,
+  shard_count: int | None = None,
 ) -> BatchIterator:
-  """Seeded, sharded (one shard per JAX process), endlessly repeated training batches; checkpointable."""
+  """Seeded, endlessly repeated training batches of one data shard (default: one shard per JAX process);
+  checkpointable. Shards deal the examples round-robin and draw negatives with `shard_seed`."""
   if not examples:
     raise ValueError("no training examples: check config.data.train")
-  dataset = make_example_dataset(examples, seed=seed, shuffle=True, num_epochs=None)
-  return BatchIterator(dataset, prompt_tokenizer, recipe, seed=seed)
+  dataset = make_example_dataset(
+    examples, seed=seed, shuffle=True, num_epochs=None, shard_index=shard_index, shard_count=shard_count
+  )
+  return BatchIterator(dataset, prompt_tokenizer, recipe, seed=shard_seed(seed, shard_index or 0))
+
+
+def shard_seed(seed: int, shard: int) -> int:
+  """The recipe seed of data shard `shard`: `seed` itself for shard 0 (a one-shard run keeps its batches).
+
+  >>> shard_seed(0, 0), shard_seed(0, 1) != shard_seed(1, 0)
+  (0, True)
+  """
+  return seed if shard == 0 else int(np.random.SeedSequence([seed, shard]).generate_state(1)[0])
+
+
+def make_sharded_batches(
+  examples: list[NERExample],
+  prompt_tokenizer: PromptTokenizer,
+  recipe: RecipeConfig,
+  seed: int,
+  shards: Sequence[int],
+  shard_count: int,
+) -> ShardedBatches:
+  """The batches of data shards `shards` of `shard_count` (each `recipe.batch_size` rows), joined in order.
+
+  Example:
+    >>> batches = make_sharded_batches(examples, ptok, RecipeConfig(batch_size=4), seed=0, shards=[0, 1],
+    ...                                shard_count=2)  # one process building both halves of batch 8
+  """
+  return ShardedBatches(
+    {j: make_train_iterator(examples, prompt_tokenizer, recipe, seed, j, shard_count) for j in shards}
+  )

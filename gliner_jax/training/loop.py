@@ -1,8 +1,18 @@
 """Sharded GLiNER training: `train_and_evaluate(config, workdir)`.
 
 One jitted train step (forward, loss, backward, AdamW) with in/out shardings on a `Mesh` and a donated
-state; shape-first initialisation; orbax checkpoints of the state, the data iterator and the config;
-automatic resume from the workdir; `config.json` and `metrics.jsonl` in the workdir.
+state; shape-first initialisation; orbax checkpoints of the state, the data iterators and the config;
+automatic resume from the workdir; `config.json` and `metrics.jsonl` in the workdir (process 0 writes
+them). Single- or multi-process (`gliner_jax.training.distributed`): `config.train.batch_size` is the
+global batch, each process builds the rows of its data shards.
+
+The loop is pipelined: batches are built `config.train.prefetch` ahead in a background thread
+(`gliner_jax.training.pipeline`) and the next one is handed to the devices while a step runs; metrics
+stay on the devices until the next log / checkpoint / eval step, where every step's row is written and
+finiteness is checked before anything is saved. prefetch=0 builds each batch after the previous step
+finished and fetches every step's metrics at once (the unpipelined loop). Every batch shape must be one
+the config names (`gliner_jax.data.recipe.named_shapes`), so a run compiles at most that many train
+steps; compiled programs persist in `workdir/compilation_cache` (config.train.compilation_cache_dir).
 
 Example:
   >>> from configs import tiny
@@ -12,10 +22,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
-import re
+import sys
 import time
 from typing import Any
 
@@ -26,18 +37,22 @@ import numpy as np
 import optax
 from etils import epath
 
-from gliner_jax.data.recipe import RecipeConfig, batch_tokens
+from gliner_jax.data.recipe import RecipeConfig
 from gliner_jax.inference.processing import PromptTokenizer
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.token_model import make_model
 from gliner_jax.training import sharding as shd
 from gliner_jax.training.checkpointing import TrainCheckpointer
-from gliner_jax.training.data import load_examples, make_train_iterator
+from gliner_jax.training.data import load_examples, make_sharded_batches
+from gliner_jax.training.distributed import process_shards, sum_over_processes
 from gliner_jax.training.losses import span_loss, token_loss, token_loss_options
-from gliner_jax.training.model_init import StartingPoint, merge_params, starting_point
+from gliner_jax.training.mfu import FALLBACK_PEAK_FLOPS, cpu_peak_flops, peak_flops_per_device  # noqa: F401
+from gliner_jax.training.model_init import StartingPoint, starting_point
 from gliner_jax.training.optimizer import OptimizerConfig, make_optimizer
+from gliner_jax.training.pipeline import HostBatch, Prefetcher, ShardedBatches
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "word_token_index", "num_words", "type_token_index")
+DEFAULT_COMPILATION_CACHE = "{workdir}/compilation_cache"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -60,6 +75,10 @@ class TrainComponents:
   init_fn: Any
   train_step: Any
   loss_kwargs: dict
+  # Evaluation forwards on the training shardings (params where they are, outputs replicated), jitted
+  # once per run: GLiNER._device_candidates / _device_token_probs of a float32 inference model.
+  eval_candidates: Any = None
+  eval_token_probs: Any = None
 
 
 def dummy_batch(batch_size: int, tokens: int = 32, words: int = 16, types: int = 4) -> dict[str, np.ndarray]:
@@ -84,17 +103,24 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
   """
   start = start or starting_point(config.model)
   token_level = start.config.span_mode == "token_level"
+  bi_encoder = start.config.labels_encoder is not None
+  inputs = MODEL_INPUTS
+  if bi_encoder:  # its inputs, init batch, loss options and encoder group: gliner_jax.training.bi_encoder
+    from gliner_jax.model.bi_encoder import BI_ENCODER_INPUTS as inputs
+    from gliner_jax.training.bi_encoder import dummy_batch as bi_encoder_dummy_batch
+    from gliner_jax.training.bi_encoder import is_encoder_param
+    from gliner_jax.training.losses import bi_encoder_loss_options
   model = make_model(
     start.config,
     dtype=compute_dtype(config.train.compute_dtype),
     span_head_impl=config.model.get("span_head_impl", "factored"),
   )
   opt_cfg = OptimizerConfig.from_dict({**dict(config.optimizer), "total_steps": config.train.num_steps})
-  tx, schedules = make_optimizer(opt_cfg)
+  tx, schedules = make_optimizer(opt_cfg, is_encoder=is_encoder_param if bi_encoder else None)
   mesh = mesh or shd.make_mesh(dict(config.mesh.shape))
   rules = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in config.mesh.rules)
   shd.check_batch_divisible(config.train.batch_size, mesh, rules)
-  example = dummy_batch(config.train.batch_size)
+  example = bi_encoder_dummy_batch(config.train.batch_size) if bi_encoder else dummy_batch(config.train.batch_size)
 
   def init_boxed(rng):
     params = model.init({"params": rng}, **example)["params"]
@@ -106,13 +132,15 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
   batch_sharding = shd.batch_sharding(mesh, rules)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   loss_kwargs = token_loss_options(config.loss) if token_level else dict(config.loss)
+  if bi_encoder:
+    loss_kwargs = bi_encoder_loss_options(config.loss)
 
   def train_step(state, batch, rng):
     dropout_rng, neg_rng = jax.random.split(jax.random.fold_in(rng, state["step"]))
 
     def loss_fn(params):
       out = model.apply(
-        {"params": params}, **{k: batch[k] for k in MODEL_INPUTS}, deterministic=False, rngs={"dropout": dropout_rng}
+        {"params": params}, **{k: batch[k] for k in inputs}, deterministic=False, rngs={"dropout": dropout_rng}
       )
       if token_level:
         return token_loss(out.logits, batch["labels"], batch["word_mask"], batch["type_mask"], **loss_kwargs)
@@ -140,6 +168,19 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
     out_shardings=(state_shardings, replicated),
     donate_argnums=(0,),
   )
+  eval_model = make_model(start.config, span_head_impl="factored")  # float32, as a default GLiNER predicts
+  param_shardings = state_shardings["params"]
+  eval_candidates = jax.jit(
+    functools.partial(_eval_candidates, eval_model),
+    static_argnums=(3,),
+    in_shardings=(param_shardings, replicated, replicated),
+    out_shardings=replicated,
+  )
+  eval_token_probs = jax.jit(
+    lambda params, batch: jax.nn.sigmoid(eval_model.apply({"params": params}, **batch).logits),
+    in_shardings=(param_shardings, replicated),
+    out_shardings=replicated,
+  )
   return TrainComponents(
     start.config,
     start,
@@ -153,67 +194,92 @@ def build(config, mesh=None, start: StartingPoint | None = None) -> TrainCompone
     init_fn,
     step_fn,
     loss_kwargs,
+    eval_candidates,
+    eval_token_probs,
   )
 
 
+def _eval_candidates(model, params, batch, threshold, cap: int):
+  """The span candidates of `GLiNER._score` (count, index, score of the spans above `threshold`, and the
+  flat probabilities), computed on the training shardings."""
+  out = model.apply({"params": params}, **batch)
+  probs = jax.nn.sigmoid(out.logits)
+  valid = out.span_mask[..., None] & out.type_mask[:, None, None, :]
+  flat = jnp.where(valid, probs, 0.0).reshape(probs.shape[0], -1)
+  above = flat > threshold
+  index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
+  return above.sum(axis=-1), index, jnp.take_along_axis(flat, index, axis=1), flat
+
+
 def initial_state(parts: TrainComponents, seed: int):
-  """Random init on the mesh, then the starting weights (if any) placed with the same shardings."""
+  """Random init on the mesh, then the starting weights (if any) placed with the same shardings.
+
+  Each process places only its shards of the starting weights; the random values are never gathered.
+  """
   state = parts.init_fn(jax.random.key(seed))
   if parts.start.params is not None:
-    fresh = jax.device_get(state["params"])
-    merged = merge_params(fresh, parts.start.params)
-    state["params"] = jax.device_put(merged, parts.state_shardings["params"])
+    state["params"] = _overlay(state["params"], parts.start.params, parts.state_shardings["params"])
   return state
 
 
-FALLBACK_PEAK_FLOPS = 1e11  # order of magnitude of a few CPU cores in fp32, where nothing better is known
+def _overlay(fresh: Any, loaded: Any, shardings: Any, path: str = "") -> Any:
+  """`fresh` (device arrays) with every leaf `loaded` (host arrays) provides placed instead (as `merge_params`)."""
+  if loaded is None:
+    return fresh
+  if not isinstance(fresh, dict):
+    if tuple(np.shape(loaded)) != tuple(fresh.shape):
+      raise ValueError(f"starting weights: {path} has shape {np.shape(loaded)}, the model needs {fresh.shape}")
+    host = np.asarray(loaded, dtype=np.float32)
+    return jax.make_array_from_callback(host.shape, shardings, lambda index: host[index])
+  unknown = sorted(set(loaded) - set(fresh))
+  if unknown:
+    raise ValueError(f"starting weights have entries the model does not: {[f'{path}/{u}' for u in unknown]}")
+  return {k: _overlay(v, loaded.get(k), shardings[k], f"{path}/{k}") for k, v in fresh.items()}
 
 
-def cpu_peak_flops(cpuinfo: str | None = None, cores: int | None = None) -> float:
-  r"""fp32 peak FLOP/s of the CPU cores this process may use: cores x clock x SIMD FLOP per cycle.
+def training_recipe(config, parts: TrainComponents, batch_size: int | None = None) -> RecipeConfig:
+  """The recipe of `config.recipe` for this model; multi-process runs always pad to one fixed shape."""
+  overrides = dict(config.get("recipe", {}))
+  if jax.process_count() > 1 and not overrides.get("fixed_shape"):
+    logging.info("%d processes: every batch is padded to one shape (recipe.fixed_shape)", jax.process_count())
+    overrides["fixed_shape"] = True
+  size = batch_size or config.train.batch_size
+  return RecipeConfig.from_model_config(parts.config, batch_size=size, **overrides)
 
-  FLOP per cycle per core assumes two FMA units: 64 with AVX-512, 32 with AVX2+FMA, 8 otherwise.
-  An estimate from /proc/cpuinfo (base clock, no turbo); FALLBACK_PEAK_FLOPS where it cannot be read.
 
-  >>> cpu_peak_flops("flags : avx2 fma avx512f\ncpu MHz : 2600.0\n", cores=2)
-  332800000000.0
+def training_batches(config, parts: TrainComponents) -> ShardedBatches:
+  """This process's data shards of config.data.train (config.train.data_shards, default one per process).
+
+  Example:
+    >>> batches = training_batches(config, build(config)); batches.shards  # one process, data_shards=2
+    [0, 1]
   """
-  if cpuinfo is None:
-    try:
-      with open("/proc/cpuinfo") as f:
-        cpuinfo = f.read()
-    except OSError:
-      return FALLBACK_PEAK_FLOPS
-  flag_line = re.search(r"^flags\s*:(.*)$", cpuinfo, re.M)
-  flags = set(flag_line.group(1).split()) if flag_line else set()
-  mhz = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", cpuinfo, re.M)
-  if mhz is None:
-    return FALLBACK_PEAK_FLOPS
-  per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
-  if cores is None:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-  return cores * float(mhz.group(1)) * 1e6 * per_cycle
+  shard_count = int(config.train.get("data_shards", 0) or jax.process_count())
+  batch_size = config.train.batch_size
+  shards = process_shards(parts.batch_sharding, batch_size, shard_count)
+  recipe = training_recipe(config, parts, batch_size // shard_count)
+  if parts.config.labels_encoder is not None:
+    from gliner_jax.training.bi_encoder import make_bi_encoder_batches
+
+    examples = load_examples(config.data.train)
+    return make_bi_encoder_batches(examples, parts.start, recipe, config.train.seed, shards, shard_count)
+  ptok = PromptTokenizer(parts.start.tokenizer, parts.config)
+  return make_sharded_batches(load_examples(config.data.train), ptok, recipe, config.train.seed, shards, shard_count)
 
 
-def peak_flops_per_device() -> float:
-  """Peak dense FLOP/s of one device, for MFU (bf16 for accelerators; `cpu_peak_flops` on CPU)."""
-  kind = jax.devices()[0].device_kind.lower()
-  table = {
-    "v5 lite": 197e12,
-    "v5e": 197e12,
-    "v5p": 459e12,
-    "v4": 275e12,
-    "v6": 918e12,
-    "h100": 989e12,
-    "h200": 989e12,
-    "a100": 312e12,
-  }
-  for key, value in table.items():
-    if key in kind:
-      return value
-  if jax.devices()[0].platform == "cpu":
-    return cpu_peak_flops() / len(jax.devices())  # forced host devices share the same cores
-  return FALLBACK_PEAK_FLOPS
+def compilation_cache(config, workdir: str) -> str | None:
+  """Turns on the persistent compilation cache of config.train.compilation_cache_dir ("{workdir}" is replaced
+  by the workdir; "" turns it off); returns its directory. Left at its default, a cache directory set
+  before (JAX_COMPILATION_CACHE_DIR, or an earlier run in this process) is kept.
+  """
+  setting = config.train.get("compilation_cache_dir", DEFAULT_COMPILATION_CACHE)
+  if not setting:
+    return None
+  if setting == DEFAULT_COMPILATION_CACHE and jax.config.jax_compilation_cache_dir:
+    return jax.config.jax_compilation_cache_dir
+  path = setting.replace("{workdir}", str(workdir).rstrip("/"))
+  jax.config.update("jax_compilation_cache_dir", path)
+  return path
 
 
 class MetricsWriter:
@@ -235,106 +301,188 @@ class MetricsWriter:
       )
 
 
+class _NoWriter:
+  """The MetricsWriter of processes other than 0: they log nothing."""
+
+  def write(self, row: dict[str, Any]) -> None:
+    pass
+
+
+@dataclasses.dataclass
+class _Pending:
+  """A dispatched step whose metrics are still on the devices."""
+
+  step: int  # its number, counting from 1
+  metrics: dict[str, jax.Array]
+  batch: HostBatch
+  input_seconds: float  # spent getting its batch and handing it to the devices
+
+
+def _counters(stats: dict[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:
+  """Recipe counters: (the top-level numbers, summed over processes; the nested ones, this process's)."""
+  shared = {k: int(v) for k, v in stats.items() if not isinstance(v, dict)}
+  nested = {f"{k}/{kk}": vv for k, v in stats.items() if isinstance(v, dict) for kk, vv in v.items()}
+  return shared, nested
+
+
 def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
-  """Trains (resuming from `workdir` if it holds checkpoints), evaluates, and returns the final state."""
+  """Trains (resuming from `workdir` if it holds checkpoints), evaluates, and returns the final state.
+
+  Every step gets a row in metrics.jsonl: loss, learning rates, grad_norm, batch_shape, the seconds per
+  step (averaged over the steps fetched together), input_seconds (the loop's wait for that step's batch),
+  tokens/s and MFU; the last row of each log step adds the recipe's counters (`RecipeStats`, summed over
+  all processes' data shards, as recipe_<field>) and the number of compiled train-step programs.
+  """
   from gliner_jax.model.flops import model_flops
 
+  primary = jax.process_index() == 0
   epath.Path(workdir).mkdir(parents=True, exist_ok=True)  # local, Drive or gs:// alike
-  if config.train.get("compilation_cache_dir"):  # compiled programs survive restarts (resume, preemption)
-    jax.config.update("jax_compilation_cache_dir", config.train.compilation_cache_dir)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-  with (epath.Path(workdir) / "config.json").open("w") as f:
-    f.write(
-      config.to_json_best_effort(indent=2)
-      if hasattr(config, "to_json_best_effort")
-      else json.dumps(config.to_dict(), indent=2, default=str)
-    )
+  cache = compilation_cache(config, workdir)
+  if primary:
+    with (epath.Path(workdir) / "config.json").open("w") as f:
+      f.write(
+        config.to_json_best_effort(indent=2)
+        if hasattr(config, "to_json_best_effort")
+        else json.dumps(config.to_dict(), indent=2, default=str)
+      )
   parts = build(config)
-  ptok = PromptTokenizer(parts.start.tokenizer, parts.config)
-  recipe = RecipeConfig.from_model_config(
-    parts.config, batch_size=config.train.batch_size, **dict(config.get("recipe", {}))
+  batches = training_batches(config, parts)
+  named = batches.shapes
+  logging.info(
+    "process %d builds data shards %s; %d batch shapes named, compilation cache %s",
+    jax.process_index(),
+    batches.shards,
+    len(named),
+    cache,
   )
-  train_examples = load_examples(config.data.train)
   eval_examples = load_examples(config.data.get("eval", []))
-  batches = make_train_iterator(train_examples, ptok, recipe, seed=config.train.seed)
   ckpt = TrainCheckpointer(os.path.join(workdir, "checkpoints"), config)
   state = initial_state(parts, config.train.seed)
-  state, data_state, start_step = ckpt.restore_latest(state, parts.state_shardings)
-  if data_state is not None:
-    batches.set_state(data_state)
+  state, data_states, start_step = ckpt.restore_latest(state, parts.state_shardings, batches.shards)
+  if data_states is not None:
+    batches.set_state(data_states)
   if start_step:
     logging.info("resumed from step %d", start_step)
-  writer = MetricsWriter(workdir, start_step)
+  writer = MetricsWriter(workdir, start_step) if primary else _NoWriter()
   rng = jax.random.key(config.train.seed + 1)
   peak = peak_flops_per_device() * len(jax.devices())
-  num_steps = config.train.num_steps
+  train = config.train
+  num_steps, global_batch, prefetch = train.num_steps, train.batch_size, int(train.get("prefetch", 2))
+  impl = config.model.get("span_head_impl", "factored")
+  step_flops = functools.cache(lambda dims: 3 * model_flops(parts.config, *dims, impl=impl).total * global_batch)
   progress = _progress(start_step, num_steps)
-  last_time = time.perf_counter()
-  for step in range(start_step, num_steps):
-    batch = next(batches)
-    tokens = batch_tokens(batch)
-    flops = (
-      3
-      * model_flops(
-        parts.config,
-        batch["input_ids"].shape[1],
-        batch["word_token_index"].shape[1],
-        batch["type_token_index"].shape[1],
-        impl=config.model.get("span_head_impl", "factored"),
-      ).total
-      * batch["input_ids"].shape[0]
-    )
-    state, metrics = parts.train_step(state, shd.shard_batch(batch, parts.batch_sharding), rng)
-    metrics = jax.device_get(metrics)
-    loss = float(metrics["loss"])
-    if not metrics["finite"]:
-      progress.close()
-      ckpt.wait()  # lets an in-flight save of the previous (good) state finish
-      last_good = ckpt.latest_step()
-      ckpt.close()
-      what = (
-        f"loss is {loss}"
-        if not np.isfinite(loss)
-        else (f"loss is {loss} but the updated parameters are not finite (grad_norm {float(metrics['grad_norm'])})")
-      )
-      raise NonFiniteLossError(
-        f"{what} at step {step + 1}; stopping. The last good checkpoint "
-        f"(step {last_good}) is kept in {ckpt.directory}; lower the learning rate or check the data."
-      )
+  pending: list[_Pending] = []
+  clock = time.perf_counter()
+
+  def build_and_place() -> tuple[HostBatch, dict[str, jax.Array]]:
+    """The next batch of this process's shards, handed to the devices (in the prefetch thread)."""
+    batch = batches.next_host_batch()
+    if batch.dims not in named:
+      raise ValueError(f"batch shape {batch.dims} (tokens, words, types) is not one the config names: {sorted(named)}")
+    return batch, shd.shard_batch(batch.arrays, parts.batch_sharding, global_batch)
+
+  def flush() -> None:
+    """Fetches the pending steps' metrics, writes their rows; stops at the first non-finite step."""
+    nonlocal clock
+    fetched = jax.device_get([p.metrics for p in pending])
     now = time.perf_counter()
-    elapsed, last_time = now - last_time, now
-    done = step + 1
-    progress.update(1)
+    seconds, clock = (now - clock) / len(pending), now
+    shared, nested = _counters(pending[-1].batch.stats)
+    totals = sum_over_processes([p.batch.tokens for p in pending] + list(shared.values()))
+    tokens, shared = totals[: len(pending)], dict(zip(shared, totals[len(pending) :].tolist()))
+    for p, metrics, step_tokens in zip(pending, fetched, tokens):
+      loss = float(metrics["loss"])
+      if not metrics["finite"]:
+        _stop_non_finite(progress, ckpt, p.step, loss, float(metrics["grad_norm"]))
+      row = {
+        "step": p.step,
+        "loss": loss,
+        "learning_rate": float(metrics["learning_rate"]),
+        "encoder_learning_rate": float(metrics["encoder_learning_rate"]),
+        "grad_norm": float(metrics["grad_norm"]),
+        "batch_shape": list(p.batch.dims),
+        "tokens_per_second": int(step_tokens) / seconds,
+        "mfu": step_flops(p.batch.dims) / seconds / peak,
+        "step_seconds": seconds,
+        "input_seconds": p.input_seconds,
+      }
+      if p is pending[-1]:
+        row.update({f"recipe_{k}": v for k, v in {**shared, **nested}.items()})
+        row["train_step_programs"] = _cache_size(parts.train_step)
+      writer.write(row)
+    progress.update(len(pending))
     progress.set_postfix(loss=f"{loss:.3f}")
-    if done % config.train.log_every == 0 or done == num_steps:
-      writer.write(
-        {
-          "step": done,
-          "loss": loss,
-          "learning_rate": float(metrics["learning_rate"]),
-          "encoder_learning_rate": float(metrics["encoder_learning_rate"]),
-          "grad_norm": float(metrics["grad_norm"]),
-          "tokens_per_second": tokens / elapsed,
-          "mfu": flops / elapsed / peak,
-          "step_seconds": elapsed,
-        }
-      )
-    if done % config.train.checkpoint_every == 0 or done == num_steps:
-      ckpt.save(done, state, batches.get_state())
-    if eval_examples and (done % config.train.eval_every == 0 or done == num_steps):
-      writer.write({"step": done, **evaluate(parts, state, eval_examples, config)})
-  progress.close()
+    pending.clear()
+
+  source = Prefetcher(build_and_place, prefetch)
+  finished = False
+  switch_interval = sys.getswitchinterval()
+  if prefetch:  # the loop thread gets the GIL back from the batch-building thread within 1 ms, not 5
+    sys.setswitchinterval(min(switch_interval, 1e-3))
+  try:
+    if start_step < num_steps:
+      (batch, device_batch), waited = source.next()
+    for step in range(start_step, num_steps):
+      done = step + 1
+      state, metrics = parts.train_step(state, device_batch, rng)
+      pending.append(_Pending(done, metrics, batch, waited))
+      consumed = batch
+      save = done % train.checkpoint_every == 0 or done == num_steps
+      run_eval = bool(eval_examples) and (done % train.eval_every == 0 or done == num_steps)
+      if not prefetch:  # the unpipelined loop: wait for this step before building the next batch
+        flush()
+      if done < num_steps:  # while the step runs
+        (batch, device_batch), waited = source.next()
+      if pending and (done % train.log_every == 0 or save or run_eval or done == num_steps):
+        flush()  # every step up to here is finite: only now may the state be saved
+      if save:
+        ckpt.save(done, state, consumed.data_state)
+      if run_eval:
+        writer.write({"step": done, **evaluate(parts, state, eval_examples, config)})
+    finished = True
+  finally:
+    sys.setswitchinterval(switch_interval)
+    source.close()
+    progress.close()
+    if not finished:
+      ckpt.wait()  # an error: still finish the saves under way (the non-finite stop has closed it already)
   ckpt.close()
   return state
 
 
+def _cache_size(jitted) -> int | None:
+  """Programs compiled so far by a jitted function (jax's private `_cache_size`; None if it is gone)."""
+  size = getattr(jitted, "_cache_size", None)
+  return int(size()) if callable(size) else None
+
+
+def _stop_non_finite(progress, ckpt: TrainCheckpointer, step: int, loss: float, grad_norm: float) -> None:
+  progress.close()
+  ckpt.wait()  # lets an in-flight save of an earlier (good) state finish
+  last_good = ckpt.latest_step()
+  ckpt.close()
+  what = (
+    f"loss is {loss}"
+    if not np.isfinite(loss)
+    else f"loss is {loss} but the updated parameters are not finite (grad_norm {grad_norm})"
+  )
+  raise NonFiniteLossError(
+    f"{what} at step {step}; stopping. The last good checkpoint "
+    f"(step {last_good}) is kept in {ckpt.directory}; lower the learning rate or check the data."
+  )
+
+
 def evaluate(parts: TrainComponents, state, examples, config) -> dict[str, float]:
-  """Micro P/R/F1 on word-tokenised examples with the current parameters, over all their types."""
+  """Micro P/R/F1 on word-tokenised examples with the current parameters, over all their types.
+
+  The parameters stay where training keeps them: the forward is `parts.eval_candidates` (compiled once
+  per batch shape for the whole run, outputs replicated); decoding runs on the host, on every process.
+  """
   from gliner_jax.evaluation.scoring import predict_word_spans, score_spans
 
   labels = sorted({t for ex in examples for _, _, t in ex.spans} | {t for ex in examples for t in ex.negatives})
   predicted = predict_word_spans(
-    inference_model(parts, state),
+    _eval_predictor(parts, state),
     examples,
     labels,
     threshold=config.eval.threshold,
@@ -342,14 +490,35 @@ def evaluate(parts: TrainComponents, state, examples, config) -> dict[str, float
     batch_size=config.eval.batch_size,
   )
   scores = score_spans([ex.spans for ex in examples], [[p[:3] for p in row] for row in predicted])
-  return {"eval_precision": scores.precision, "eval_recall": scores.recall, "eval_f1": scores.f1}
+  return {
+    "eval_precision": scores.precision,
+    "eval_recall": scores.recall,
+    "eval_f1": scores.f1,
+    "eval_predicted": scores.num_predicted,
+  }
+
+
+def _eval_predictor(parts: TrainComponents, state):
+  """A `GLiNER` over the training parameters as they are (sharded, not gathered) that scores with the
+  run's jitted eval forwards instead of compiling its own."""
+  from gliner_jax.inference.predictor import GLiNER
+
+  if parts.eval_candidates is None or parts.config.labels_encoder is not None:
+    return inference_model(parts, state)
+  params = state["params"]
+  model = GLiNER(parts.config, params, parts.start.tokenizer)
+  # GLiNER._score calls these with its own copy of the variables; the run's programs take the state's.
+  model._candidates = lambda _variables, batch, threshold, *, cap: parts.eval_candidates(params, batch, threshold, cap)
+  model._token_probs = lambda _variables, batch: parts.eval_token_probs(params, batch)
+  return model
 
 
 def inference_model(parts: TrainComponents, state):
   """A `GLiNER` predictor over the current parameters (gathered to the host)."""
   from gliner_jax.inference.predictor import GLiNER
 
-  return GLiNER(parts.config, jax.device_get(state["params"]), parts.start.tokenizer)
+  extra = {"labels_tokenizer": parts.start.labels_tokenizer} if parts.config.labels_encoder is not None else {}
+  return GLiNER(parts.config, jax.device_get(state["params"]), parts.start.tokenizer, **extra)
 
 
 def _progress(start: int, total: int):

@@ -421,3 +421,34 @@ def token_loss_options(options: Mapping[str, Any]) -> dict[str, Any]:
   if refused:
     raise ValueError("the token_level loss (gliner's token model) has no " + ", ".join(refused))
   return {k: v for k, v in options.items() if k in TOKEN_LOSS_OPTIONS}
+
+
+def bi_encoder_loss_options(options: Mapping[str, Any]) -> dict[str, Any]:
+  """The `span_loss` keywords of a bi-encoder out of span-loss options (a training config's `loss` section).
+
+  gliner 0.2.29's bi-encoder loss is the span loss with alpha, gamma, reduction, negatives and masking only.
+  It passes its `label_smoothing` where the element loss expects `prob_margin` (so there a label
+  smoothing acts as a probability margin) and ignores `prob_margin`, `loss_type` and the span-width
+  weight: those options are refused (ValueError) rather than given a meaning the reference lacks.
+
+  Example:
+    >>> bi_encoder_loss_options({"alpha": 0.75, "gamma": 2.0, "masking": "global", "negatives": 0.5})
+    {'alpha': 0.75, 'gamma': 2.0, 'masking': 'global', 'negatives': 0.5}
+  """
+  options = dict(options)
+  known = {f.name for f in dataclasses.fields(SpanLossConfig)}
+  unknown = sorted(set(options) - known)
+  if unknown:
+    raise ValueError(f"unknown loss options: {unknown}")
+  refused = []
+  if options.get("label_smoothing", 0.0):
+    refused.append(f"label_smoothing={options['label_smoothing']} (gliner's bi-encoder reads it as prob_margin)")
+  if options.get("prob_margin", 0.0):
+    refused.append(f"prob_margin={options['prob_margin']}")
+  if options.get("loss_type", "focal") not in ("focal", "bce"):
+    refused.append(f"loss_type={options['loss_type']!r}")
+  if options.get("span_width_weight", False):
+    refused.append("span_width_weight=True")
+  if refused:
+    raise ValueError("the bi-encoder loss (gliner's bi-encoder span model) has no " + ", ".join(refused))
+  return {k: v for k, v in options.items() if k not in ("label_smoothing", "prob_margin", "span_width_weight")}

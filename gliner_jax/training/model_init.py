@@ -7,6 +7,9 @@
   "random":     an encoder shaped by `config.model.encoder` (a dict of EncoderConfig fields), with the
                 tokenizer of `config.model.tokenizer`; everything random (tests, scaling studies).
 A hub id works wherever a directory does (downloaded with huggingface_hub when online).
+A bi-encoder adds a labels encoder: `config.model.labels_encoder` (an encoder folder or hub id, init
+"hf_encoder") or `config.model.labels_encoder_shape` (EncoderConfig fields, init "random", read with the
+tokenizer of `config.model.labels_tokenizer`); see `gliner_jax.training.bi_encoder`.
 The model records its backbone as `model_name`: `config.model.name` when set (the hub id of a local
 copy), else a name derived from `config.model.path` (`backbone_name`), never a local path.
 """
@@ -14,6 +17,7 @@ copy), else a name derived from `config.model.path` (`backbone_name`), never a l
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -32,6 +36,7 @@ class StartingPoint:
   config: GLiNERConfig
   tokenizer: Any
   params: dict[str, Any] | None
+  labels_tokenizer: Any = None  # a bi-encoder's (config.labels_encoder)
 
 
 def resolve_path(path_or_hub_id: str) -> str:
@@ -50,7 +55,13 @@ def extend_embeddings(table: np.ndarray, new_size: int) -> np.ndarray:
 
 
 def _head_fields(model_cfg) -> dict[str, Any]:
-  fields = {f.name for f in dataclasses.fields(GLiNERConfig)} - {"encoder", "class_token_index", "model_name"}
+  fields = {f.name for f in dataclasses.fields(GLiNERConfig)} - {
+    "encoder",
+    "class_token_index",
+    "model_name",
+    "labels_encoder",
+    "labels_encoder_name",
+  }
   return {k: v for k, v in dict(model_cfg).items() if k in fields}
 
 
@@ -59,16 +70,27 @@ def starting_point(model_cfg) -> StartingPoint:
   from transformers import AutoTokenizer
 
   kind = model_cfg.init
+  if kind in ("hf_encoder", "random") and (model_cfg.get("labels_encoder") or model_cfg.get("labels_encoder_shape")):
+    from gliner_jax.training.bi_encoder import bi_encoder_starting_point
+
+    return bi_encoder_starting_point(model_cfg)
   if kind in ("gliner_jax", "gliner"):
     path = resolve_path(model_cfg.path)
+    labels_tokenizer = None
     if kind == "gliner_jax":
       config, params = ckpt.load_checkpoint(path)
       tokenizer = AutoTokenizer.from_pretrained(path)
+      if config.labels_encoder is not None:
+        from gliner_jax.inference.bi_encoder import load_labels_tokenizer
+
+        labels_tokenizer = load_labels_tokenizer(path, model_cfg.get("labels_tokenizer") or None)
     else:
       from gliner_jax.interop.convert import load_gliner_checkpoint
 
-      read = load_gliner_checkpoint(path, tokenizer=model_cfg.get("tokenizer") or None)
-      config, params, tokenizer = read.config, read.params, read.tokenizer
+      read = load_gliner_checkpoint(
+        path, tokenizer=model_cfg.get("tokenizer") or None, labels_tokenizer=model_cfg.get("labels_tokenizer") or None
+      )
+      config, params, tokenizer, labels_tokenizer = read.config, read.params, read.tokenizer, read.labels_tokenizer
     overrides = {
       k: v for k, v in _head_fields(model_cfg).items() if k in ("max_len", "max_types", "dropout", "max_width")
     }
@@ -80,16 +102,17 @@ def starting_point(model_cfg) -> StartingPoint:
         f"{config.span_mode!r}; its head cannot change"
       )
     overrides["model_name"] = backbone_name(config.model_name, model_cfg.get("name", ""))
-    return StartingPoint(config.replace(**overrides), tokenizer, params)
+    return StartingPoint(config.replace(**overrides), tokenizer, params, labels_tokenizer)
   if kind == "hf_encoder":
-    from gliner_jax.interop.hf_weights import load_hf_encoder
+    from gliner_jax.interop.hf_weights import load_hf_encoder, token_embedding_path
 
     path = resolve_path(model_cfg.path)
     enc_cfg, enc_params = load_hf_encoder(path)
     tokenizer = add_gliner_tokens(AutoTokenizer.from_pretrained(path))
     enc_cfg = dataclasses.replace(enc_cfg, vocab_size=len(tokenizer))
-    emb = enc_params["embeddings"]["word_embeddings"]
-    emb["embedding"] = extend_embeddings(np.asarray(emb["embedding"]), len(tokenizer))
+    *parents, leaf = token_embedding_path(enc_cfg)
+    emb = functools.reduce(lambda tree, key: tree[key], parents, enc_params)
+    emb[leaf] = extend_embeddings(np.asarray(emb[leaf]), len(tokenizer))
     config = GLiNERConfig(
       encoder=enc_cfg,
       class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),

@@ -11,7 +11,8 @@ collection key and the `.value` of boxed `nn.LogicallyPartitioned` leaves are sk
 * encoder vs head: `is_encoder(path)`, by default "the first key is `config.encoder_key`"
   ("encoder"); pass your own predicate to `make_optimizer` to change it.
 * no weight decay: `no_decay(path, leaf)`, by default leaves named "bias" or "scale" (dense /
-  norm biases, norm scales) and any parameter with ndim <= 1. Embedding tables and kernels decay.
+  norm biases, norm scales), the BiLSTM's stacked biases "b_ih" / "b_hh" (gliner's `bias_ih_l0`... have
+  "bias" in their names) and any parameter with ndim <= 1. Embedding tables and kernels decay.
 
 Schedules follow Hugging Face's `get_scheduler` (the reference's): warmup_steps =
 ceil(total_steps * warmup_ratio) unless `warmup_steps` is set; lr(step) = peak * step / warmup
@@ -34,7 +35,7 @@ import optax
 
 SCHEDULERS = ("linear", "cosine", "constant")
 GROUPS = ("encoder", "head")
-NO_DECAY_NAMES = ("bias", "scale")
+NO_DECAY_NAMES = ("bias", "scale", "b_ih", "b_hh")
 
 Path = tuple[str, ...]
 Schedule = Callable[[Any], jax.Array]

@@ -37,6 +37,8 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
   ("lstm_in", None),
   ("embed_in", None),
   ("conv_width", None),
+  ("qkv", None),  # ModernBERT's fused q/k/v stack (3)
+  ("glu", None),  # ModernBERT's GeGLU (input, gate) stack (2)
 )
 
 
@@ -104,11 +106,18 @@ def batch_sharding(mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> NamedShardin
   return NamedSharding(mesh, nn.logical_to_mesh_axes(("batch",), rules))
 
 
-def shard_batch(batch: Mapping[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
-  """Host numpy batch (this process's rows) -> global device arrays with the batch sharding."""
+def shard_batch(
+  batch: Mapping[str, np.ndarray], sharding: NamedSharding, global_batch: int | None = None
+) -> dict[str, jax.Array]:
+  """Host numpy batch (this process's rows) -> global device arrays with the batch sharding.
+
+  `global_batch` (the rows of all processes together) is needed where processes hold the same rows
+  (a mesh axis spanning hosts outside the batch axes); by default each process holds its own.
+  """
   if jax.process_count() == 1:
-    return {k: jax.device_put(v, sharding) for k, v in batch.items()}
-  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+    return jax.device_put(dict(batch), sharding)
+  shape = lambda v: None if global_batch is None else (global_batch, *v.shape[1:])
+  return {k: jax.make_array_from_process_local_data(sharding, v, shape(v)) for k, v in batch.items()}
 
 
 def check_batch_divisible(batch_size: int, mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> None:

@@ -1,5 +1,5 @@
-"""Transformer encoders (BERT / RoBERTa / XLM-R and DeBERTa-v2/v3); their HF weight conversion is
-`gliner_jax.interop.hf_weights`.
+"""Transformer encoders (BERT / RoBERTa / XLM-R, DeBERTa-v2/v3, ModernBERT, T5 / mT5); their HF weight
+conversion is `gliner_jax.interop.hf_weights`. All attend with `attention.dot_product_attention`.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -21,24 +21,38 @@ import jax.numpy as jnp
 from gliner_jax.model.encoders.bert import BertEncoder
 from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.model.encoders.deberta import DebertaV2Encoder
+from gliner_jax.model.encoders.modernbert import ModernBertEncoder
+from gliner_jax.model.encoders.t5 import T5Encoder
+
+ENCODER_CLASSES: dict[str, type[nn.Module]] = {
+  "bert": BertEncoder,
+  "roberta": BertEncoder,
+  "deberta-v2": DebertaV2Encoder,
+  "modernbert": ModernBertEncoder,
+  "t5": T5Encoder,
+}
 
 
-def build_encoder(config: EncoderConfig, dtype: Any = jnp.float32, param_dtype: Any = jnp.float32) -> nn.Module:
-  """Instantiate the encoder module matching `config.model_type`.
+def build_encoder(
+  config: EncoderConfig, dtype: Any = jnp.float32, param_dtype: Any = jnp.float32, **module_kwargs: Any
+) -> nn.Module:
+  """Instantiate the encoder module matching `config.model_type` (`module_kwargs`: e.g. `name`).
 
   All encoders share the call signature
   ``(input_ids, attention_mask, token_type_ids=None, *, deterministic=True) -> [B, L, H]``.
   """
-  if config.model_type in ("bert", "roberta"):
-    return BertEncoder(config, dtype=dtype, param_dtype=param_dtype)
-  if config.model_type == "deberta-v2":
-    return DebertaV2Encoder(config, dtype=dtype, param_dtype=param_dtype)
-  raise ValueError(f"No encoder for model_type={config.model_type!r}")
+  cls = ENCODER_CLASSES.get(config.model_type)
+  if cls is None:
+    raise ValueError(f"No encoder for model_type={config.model_type!r}")
+  return cls(config, dtype=dtype, param_dtype=param_dtype, **module_kwargs)
 
 
 __all__ = [
+  "ENCODER_CLASSES",
   "BertEncoder",
   "DebertaV2Encoder",
   "EncoderConfig",
+  "ModernBertEncoder",
+  "T5Encoder",
   "build_encoder",
 ]

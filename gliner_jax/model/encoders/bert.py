@@ -1,8 +1,8 @@
 """BERT / RoBERTa encoder in Flax linen (last hidden state of `transformers.BertModel`).
 
-Also hosts the building blocks shared with the DeBERTa encoder: partitioned dense /
-layer-norm / embedding constructors, the activation table, the feed-forward block and the
-masked softmax.
+Also hosts the building blocks shared with the other encoders: partitioned dense /
+layer-norm / embedding constructors, the activation table, the feed-forward block and the input
+checks. Attention is `gliner_jax.model.encoders.attention.dot_product_attention`.
 
 Parameter tree (HF names in brackets)::
 
@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from gliner_jax.model.dropout import HashDropout
+from gliner_jax.model.encoders.attention import dot_product_attention
 from gliner_jax.model.encoders.config import EncoderConfig
 
 Dtype = Any
@@ -76,12 +77,13 @@ def dense(
   )
 
 
-def layer_norm(eps: float, *, dtype: Dtype, param_dtype: Dtype, name: str) -> nn.LayerNorm:
+def layer_norm(eps: float, *, dtype: Dtype, param_dtype: Dtype, name: str, use_bias: bool = True) -> nn.LayerNorm:
   """Two-pass (exact variance) LayerNorm with ("norm",) scale and bias, like torch."""
   return nn.LayerNorm(
     epsilon=eps,
     dtype=dtype,
     param_dtype=param_dtype,
+    use_bias=use_bias,
     use_fast_variance=False,
     scale_init=nn.with_logical_partitioning(nn.initializers.ones_init(), ("norm",)),
     bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("norm",)),
@@ -99,16 +101,6 @@ def embed(num: int, features: int, axes: tuple[str, str], *, dtype: Dtype, param
     embedding_init=nn.with_logical_partitioning(nn.initializers.normal(_INIT_STD), axes),
     name=name,
   )
-
-
-def masked_softmax(scores: jnp.ndarray, mask: jnp.ndarray, dtype: Dtype) -> jnp.ndarray:
-  """Softmax over the last axis in float32, masked positions set to the float32 minimum.
-
-  A row whose entries are all masked becomes uniform (like torch `masked_fill` + softmax).
-  """
-  scores = scores.astype(jnp.float32)
-  scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
-  return jax.nn.softmax(scores, axis=-1).astype(dtype)
 
 
 def check_inputs(
@@ -173,10 +165,16 @@ class BertSelfAttention(nn.Module):
       split_heads(dense(cfg.all_head_size, ("embed", "joined_kv"), name=n, **kw)(x), heads)
       for n in ("query", "key", "value")
     )
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) * (cfg.head_dim**-0.5)
-    probs = masked_softmax(scores, key_mask[:, None, None, :], self.dtype)
-    probs = HashDropout(cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
-    ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(*x.shape[:-1], cfg.all_head_size)
+    drop = HashDropout(cfg.attention_probs_dropout_prob)
+    ctx = dot_product_attention(
+      q,
+      k,
+      v,
+      mask=key_mask[:, None, None, :],
+      scale=cfg.head_dim**-0.5,
+      dropout=lambda p: drop(p, deterministic=False),
+      deterministic=deterministic,
+    ).reshape(*x.shape[:-1], cfg.all_head_size)
     out = dense(cfg.hidden_size, ("joined_kv", "embed"), name="output", **kw)(ctx)
     out = HashDropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
     return layer_norm(cfg.layer_norm_eps, name="norm", **kw)(out + x)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gliner_jax.model.dropout import HashDropout
+from gliner_jax.model.encoders.attention import dot_product_attention
 from gliner_jax.model.encoders.bert import (
   FeedForward,
   activation,
@@ -37,7 +38,6 @@ from gliner_jax.model.encoders.bert import (
   dense,
   embed,
   layer_norm,
-  masked_softmax,
   split_heads,
 )
 from gliner_jax.model.encoders.config import EncoderConfig
@@ -99,7 +99,7 @@ class DisentangledSelfAttention(nn.Module):
     proj = {n: dense(cfg.all_head_size, ("embed", "joined_kv"), name=n, **kw) for n in ("query", "key", "value")}
     q, k, v = (split_heads(proj[n](x), heads) for n in ("query", "key", "value"))
     scale = float(np.sqrt(cfg.head_dim * (1 + len(att_types))))
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / scale
+    bias = None
 
     if cfg.relative_attention and att_types:
       rel = HashDropout(cfg.hidden_dropout_prob)(rel_embeddings, deterministic=deterministic)
@@ -113,21 +113,29 @@ class DisentangledSelfAttention(nn.Module):
       span = cfg.relative_span
       length = x.shape[1]
       rows = np.arange(length)[:, None]
+      terms = []
       if "c2p" in att_types:
         pos_k = split_heads(pos_key_proj(rel), heads)  # [2S, H, D]
-        c2p = jnp.einsum("bqhd,phd->bhqp", q, pos_k)
-        idx = np.clip(rel_pos + span, 0, 2 * span - 1)
-        scores = scores + c2p[:, :, rows, idx] / scale
+        c2p = jnp.einsum("bqhd,phd->bhqp", q, pos_k, preferred_element_type=jnp.float32)
+        terms.append(c2p[:, :, rows, np.clip(rel_pos + span, 0, 2 * span - 1)])
       if "p2c" in att_types:
         pos_q = split_heads(pos_query_proj(rel), heads)
-        p2c = jnp.einsum("bkhd,phd->bhkp", k, pos_q)
-        idx = np.clip(-rel_pos + span, 0, 2 * span - 1)
+        p2c = jnp.einsum("bkhd,phd->bhkp", k, pos_q, preferred_element_type=jnp.float32)
         # Gathered as [key, query]; transposed to [query, key].
-        scores = scores + jnp.swapaxes(p2c[:, :, rows, idx], -1, -2) / scale
+        terms.append(jnp.swapaxes(p2c[:, :, rows, np.clip(-rel_pos + span, 0, 2 * span - 1)], -1, -2))
+      bias = sum(terms[1:], terms[0]) / np.float32(scale)
 
-    probs = masked_softmax(scores, mask, self.dtype)
-    probs = HashDropout(cfg.attention_probs_dropout_prob)(probs, deterministic=deterministic)
-    ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(*x.shape[:-1], cfg.all_head_size)
+    drop = HashDropout(cfg.attention_probs_dropout_prob)
+    ctx = dot_product_attention(
+      q,
+      k,
+      v,
+      bias=bias,
+      mask=mask,
+      scale=1.0 / scale,
+      dropout=lambda p: drop(p, deterministic=False),
+      deterministic=deterministic,
+    ).reshape(*x.shape[:-1], cfg.all_head_size)
     out = dense(cfg.hidden_size, ("joined_kv", "embed"), name="output", **kw)(ctx)
     out = HashDropout(cfg.hidden_dropout_prob)(out, deterministic=deterministic)
     return layer_norm(cfg.layer_norm_eps, name="norm", **kw)(out + x)

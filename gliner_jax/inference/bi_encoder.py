@@ -1,0 +1,450 @@
+"""Prediction with a bi-encoder GLiNER: the text read once, labels encoded once and scored in chunks.
+
+A bi-encoder (`GLiNERConfig.labels_encoder` set) reads the text without a prompt (`TextTokenizer`) and
+each label on its own (`LabelTokenizer`), so a label's vector can be computed once and reused for every
+text (`BiEncoderGLiNER.encode_labels`, the vectors of gliner's `encode_labels`). Prediction then runs
+  1. the text encoder and the span head's word side, once per batch of text windows;
+  2. the prompt FFN and the span head's type side, once per chunk of `label_chunk` labels (per call);
+  3. their product and the threshold, once per (text batch, label chunk);
+each at a fixed, bucketed shape, so any number of labels compiles a bounded set of programs and only
+candidates above the threshold come back to the host. The decoding is the uni-encoder's.
+
+Example:
+  >>> model = GLiNER.from_pretrained("my_bi_encoder/")        # a BiEncoderGLiNER
+  >>> vectors = model.encode_labels(labels)                    # [len(labels), hidden_size], reusable
+  >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gliner_jax.inference.predictor import MAX_CANDIDATES_PER_ROW, GLiNER, _add_owned, _DefaultEmpty
+from gliner_jax.inference.processing import (
+  BATCH_BUCKETS,
+  BatchShape,
+  EncodedText,
+  PromptTokenizer,
+  batch_shape,
+  bucket,
+  device_batch_size,
+  pad_batch,
+  validate_labels,
+  workload_shapes,
+)
+from gliner_jax.model.bi_encoder import scoring_form, span_chunk_logits
+from gliner_jax.model.config import GLiNERConfig
+
+LABEL_TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 512)
+# Label rows per labels-encoder call (a last, smaller call is padded to a power of two).
+LABEL_BATCH = 64
+# Labels scored together against a text batch: fewer labels run in one chunk of the next bucket.
+LABEL_CHUNK_BUCKETS = (4, 8, 16, 32, 64, 128, 256)
+
+
+def _pow2_buckets(n: int) -> tuple[int, ...]:
+  sizes, b = [], 1
+  while b < n:
+    sizes.append(b)
+    b *= 2
+  return tuple(sizes + [n])
+
+
+class TextTokenizer(PromptTokenizer):
+  """A bi-encoder's text tokenizer: the words alone between the backbone's special tokens, no prompt.
+
+  As gliner 0.2.29's bi-encoder processor: the words tokenized with `is_split_into_words=True`, each
+  word read by its first subtoken. As `PromptTokenizer`, a text word keeps at most `max_word_tokens`
+  subtokens and words spelled like special tokens are plain text. The tokenizer may hold more tokens
+  than the embedding table has rows (gliner adds its three prompt tokens to a bi-encoder's tokenizer
+  without rows for them): only its own vocabulary must fit.
+
+  Example:
+    >>> enc = TextTokenizer(tokenizer, config).encode_batch([["Paris", "is", "big"]], [[]])[0]
+    >>> enc.num_words, len(enc.type_token_index)
+    (3, 0)
+  """
+
+  def __init__(self, tokenizer, config: GLiNERConfig):
+    if not getattr(tokenizer, "is_fast", False):
+      raise ValueError(f"{type(tokenizer).__name__} is a slow tokenizer: GLiNER needs a fast one (word ids)")
+    if tokenizer.vocab_size > config.encoder.vocab_size:
+      raise ValueError(
+        f"the tokenizer's vocabulary has {tokenizer.vocab_size} tokens but the text encoder's embedding table "
+        f"has {config.encoder.vocab_size} rows: use the tokenizer the model was trained with"
+      )
+    self.tokenizer = tokenizer
+    self.config = config
+    self.class_token_id = None
+    self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    markers = {tokenizer.convert_tokens_to_ids(t) for t in (config.ent_token, config.sep_token, "[FLERT]")}
+    self._reserved_ids = np.asarray(
+      sorted((markers | set(tokenizer.all_special_ids)) - {None, tokenizer.unk_token_id}), np.int64
+    )
+
+  def prompt_words(self, labels: Sequence[str]) -> list[str]:
+    if labels:
+      raise ValueError("a bi-encoder's text has no prompt: its labels go to the labels encoder")
+    return []
+
+
+class LabelTokenizer:
+  """Tokenizes label names for the labels encoder (the label alone, with the tokenizer's special tokens,
+  truncated to what the encoder reads) and pads them to bucketed [rows, tokens] arrays.
+
+  Example:
+    >>> ids, mask = LabelTokenizer(labels_tokenizer, config).batch(["person", "city"], rows=4)
+    >>> ids.shape, mask.sum(axis=1).tolist()
+    ((4, 8), [3, 3, 0, 0])
+  """
+
+  def __init__(self, tokenizer, config: GLiNERConfig):
+    if config.labels_encoder is None:
+      raise ValueError("LabelTokenizer needs a bi-encoder config (labels_encoder)")
+    limit = getattr(tokenizer, "model_max_length", None) or 10**9
+    self.tokenizer = tokenizer
+    self.max_tokens = int(min(limit, config.labels_encoder.max_sequence_length, LABEL_TOKEN_BUCKETS[-1]))
+    self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+  def encode(self, labels: Sequence[str]) -> list[np.ndarray]:
+    """Token ids of each label (truncated to `max_tokens`)."""
+    enc = self.tokenizer(list(labels), truncation=True, max_length=self.max_tokens, verbose=False)
+    return [np.asarray(ids, np.int32) for ids in enc["input_ids"]]
+
+  def pad(self, encoded: Sequence[np.ndarray], rows: int, tokens: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """[rows, tokens] ids and mask (tokens: the bucket of the longest label); rows past the labels are empty."""
+    if len(encoded) > rows:
+      raise ValueError(f"{len(encoded)} labels do not fit {rows} rows")
+    if tokens is None:
+      tokens = bucket(max([len(e) for e in encoded] + [1]), LABEL_TOKEN_BUCKETS)
+    ids = np.full((rows, tokens), self.pad_id, np.int32)
+    mask = np.zeros((rows, tokens), np.int32)
+    for i, e in enumerate(encoded):
+      ids[i, : len(e)] = e
+      mask[i, : len(e)] = 1
+    return ids, mask
+
+  def batch(self, labels: Sequence[str], rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`pad(encode(labels))` with `rows` rows (default: one per label)."""
+    encoded = self.encode(labels)
+    return self.pad(encoded, len(encoded) if rows is None else rows)
+
+
+def load_labels_tokenizer(directory: str, labels_tokenizer: Any = None):
+  """The labels tokenizer of a gliner_jax bi-encoder checkpoint: `labels_tokenizer` (a tokenizer, or a
+  folder or hub id) wins, else the checkpoint's `labels_tokenizer/` subfolder."""
+  from transformers import AutoTokenizer
+
+  from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
+
+  if labels_tokenizer is not None and not isinstance(labels_tokenizer, (str, os.PathLike)):
+    return labels_tokenizer
+  source = labels_tokenizer or os.path.join(directory, LABELS_TOKENIZER_DIR)
+  if not labels_tokenizer and not os.path.isdir(source):
+    raise FileNotFoundError(f"{directory} is a bi-encoder checkpoint without {LABELS_TOKENIZER_DIR}/")
+  return AutoTokenizer.from_pretrained(source)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelChunks:
+  """Labels prepared for one prediction call: per chunk, the span head's type features and a validity mask,
+  in the scoring form (`gliner_jax.model.bi_encoder.FORMS`) that the text features must take."""
+
+  form: str
+  size: int
+  features: tuple[tuple[jax.Array, ...], ...]
+  valid: tuple[np.ndarray, ...]
+
+  @property
+  def count(self) -> int:
+    return len(self.features)
+
+
+class BiEncoderGLiNER(GLiNER):
+  """A bi-encoder GLiNER ready to predict (what `GLiNER(...)` and `GLiNER.from_pretrained` give for a config
+  with a labels encoder). The API of `GLiNER`, plus `encode_labels` and `label_embeddings=`.
+
+  `label_chunk` is the most labels scored in one device call (a bucket of `LABEL_CHUNK_BUCKETS`).
+
+  Example:
+    >>> model = GLiNER(config, params, tokenizer, labels_tokenizer=labels_tokenizer)
+    >>> vectors = model.encode_labels(["person", "city", ...])          # thousands are fine
+    >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors, threshold=0.5)
+  """
+
+  def __init__(
+    self,
+    config: GLiNERConfig,
+    params: Any,
+    tokenizer,
+    *,
+    labels_tokenizer=None,
+    label_chunk: int = 256,
+    **kwargs,
+  ):
+    if config.labels_encoder is None:
+      raise ValueError("BiEncoderGLiNER needs a bi-encoder config (labels_encoder); use GLiNER")
+    if labels_tokenizer is None:
+      raise ValueError("a bi-encoder needs its labels_tokenizer (the labels encoder's tokenizer)")
+    if label_chunk not in LABEL_CHUNK_BUCKETS:
+      raise ValueError(f"label_chunk={label_chunk}: use one of {LABEL_CHUNK_BUCKETS}")
+    self.labels_tokenizer = labels_tokenizer
+    self.label_batcher = LabelTokenizer(labels_tokenizer, config)
+    self.label_chunk = label_chunk
+    self._labels: LabelChunks | None = None
+    self._warmed: set[tuple[BatchShape, str]] = set()
+    super().__init__(config, params, tokenizer, **kwargs)
+    apply = functools.partial(self.precision.apply, self.model)
+    self._encode_labels = jax.jit(lambda v, ids, mask: apply(v, ids, mask, method="encode_labels"))
+    self._type_features = jax.jit(
+      lambda v, vectors, form: apply(v, vectors, form, method="type_features"), static_argnames=("form",)
+    )
+    self._word_features = jax.jit(
+      lambda v, ids, mask, words, form: apply(v, ids, mask, words, form, method="word_features"),
+      static_argnames=("form",),
+    )
+    self._chunk_candidates = jax.jit(functools.partial(self._device_chunk_candidates, config), static_argnames=("cap",))
+
+  def _text_tokenizer(self, tokenizer, config):
+    return TextTokenizer(tokenizer, config)
+
+  def _example_batch(self) -> dict[str, np.ndarray]:
+    enc = self.prompt_tokenizer.encode_batch([["a"]], [[]])
+    batch = pad_batch(enc, batch_shape(enc, 1), self.prompt_tokenizer.pad_id)
+    ids, mask = self.label_batcher.batch(["b"])
+    return dict(text_inputs(batch), labels_input_ids=ids, labels_attention_mask=mask)
+
+  # ----------------------------------------------------------------------------------- saving
+  def save_pretrained(
+    self, directory: str, dtype: Any = None, format: str = "gliner_jax", model_name: str | None = None
+  ) -> None:
+    """As `GLiNER.save_pretrained`; the labels tokenizer goes to `labels_tokenizer/` in both formats."""
+    from gliner_jax.interop import checkpoint as ckpt
+
+    params = jax.device_get(self.params)
+    if format == "gliner":
+      from gliner_jax.interop.gliner_export import export_gliner
+
+      export_gliner(
+        directory,
+        self.config,
+        params,
+        self.tokenizer,
+        model_name=model_name,
+        dtype=dtype if dtype is not None else "float32",
+        labels_tokenizer=self.labels_tokenizer,
+      )
+    elif format == "gliner_jax":
+      ckpt.save_checkpoint(
+        directory, self.config, params, self.tokenizer, dtype=dtype, labels_tokenizer=self.labels_tokenizer
+      )
+    else:
+      raise ValueError(f"format={format!r}: use 'gliner_jax' or 'gliner'")
+
+  # ----------------------------------------------------------------------------------- labels
+  def encode_labels(self, labels: Sequence[str]) -> np.ndarray:
+    """Label vectors [len(labels), hidden_size] (float32 numpy): gliner's `encode_labels`, the labels
+    encoder's mean-pooled output before the prompt FFN. Pass them back as `label_embeddings=`.
+
+    Labels run in calls of `LABEL_BATCH` rows, grouped by token length (bucketed), so thousands of them
+    compile a few programs.
+
+    Example:
+      >>> vectors = model.encode_labels(["person", "organization", "city"])
+      >>> vectors.shape
+      (3, 512)
+    """
+    labels = validate_labels(labels, ())
+    encoded = self.label_batcher.encode(labels)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    parts = []
+    for lo in range(0, len(order), LABEL_BATCH):
+      members = order[lo : lo + LABEL_BATCH]
+      rows = bucket(len(members), _pow2_buckets(LABEL_BATCH))
+      ids, mask = self.label_batcher.pad([encoded[i] for i in members], rows)
+      parts.append(np.asarray(self._encode_labels(self._variables, ids, mask))[: len(members)])
+    return np.concatenate(parts, axis=0)[np.argsort(np.asarray(order))]
+
+  def prepare_labels(self, label_embeddings) -> LabelChunks:
+    """The span head's type features of label vectors [N, hidden_size], in chunks of a bucketed size and in
+    the cheaper scoring form for N labels (`scoring_form`)."""
+    vectors = np.asarray(label_embeddings, np.float32)
+    n = vectors.shape[0]
+    form = scoring_form(self.config, n)
+    size = bucket(min(n, self.label_chunk), LABEL_CHUNK_BUCKETS)
+    count = -(-n // size)
+    vectors = np.pad(vectors, ((0, count * size - n), (0, 0)))
+    features, valid = [], []
+    for c in range(count):
+      features.append(self._type_features(self._variables, vectors[c * size : (c + 1) * size], form=form))
+      valid.append(np.arange(c * size, (c + 1) * size) < n)
+    return LabelChunks(form, size, tuple(features), tuple(valid))
+
+  def _check_embeddings(self, label_embeddings, num_labels: int):
+    shape = tuple(np.shape(label_embeddings))
+    if shape != (num_labels, self.config.hidden_size):
+      raise ValueError(
+        f"label_embeddings has shape {shape}, expected ({num_labels}, {self.config.hidden_size}): one vector "
+        "per label, from encode_labels(labels)"
+      )
+    return label_embeddings
+
+  # ----------------------------------------------------------------------------------- API
+  def predict_entities(
+    self,
+    text: str,
+    labels: Sequence[str],
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+    *,
+    label_embeddings=None,
+  ):
+    """Entities in one text; `label_embeddings` as in `batch_predict_entities`."""
+    return self.batch_predict_entities(
+      [text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, label_embeddings=label_embeddings
+    )[0]
+
+  def batch_predict_entities(
+    self,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    batch_size: int = 8,
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+    *,
+    label_embeddings=None,
+  ):
+    """Entities in each text against all `labels` in one call; `label_embeddings` (from `encode_labels`,
+    one row per label, in order) skips encoding the labels again.
+
+    Example:
+      >>> vectors = model.encode_labels(labels)
+      >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors)
+    """
+    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+    if label_embeddings is None:
+      label_embeddings = self.encode_labels(labels)
+    prepared = self.prepare_labels(self._check_embeddings(label_embeddings, len(labels)))
+    reader = self._with_labels(prepared)
+    return GLiNER.batch_predict_entities(
+      reader, texts, labels, batch_size=batch_size, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label
+    )
+
+  def warmup(
+    self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8, *, label_embeddings=None
+  ) -> list[BatchShape]:
+    """Compiles every program predicting texts like `texts` with `labels` can run (as `GLiNER.warmup`):
+    the label encodings (unless `label_embeddings` are given), the type features, and per text batch
+    shape the text encoding and the label-chunk scoring. Returns the text batch shapes (types: the chunk).
+
+    Example:
+      >>> model.warmup(sample_texts, labels, batch_size=8, label_embeddings=vectors)
+    """
+    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+      raise ValueError("texts must be a list of strings")
+    if label_embeddings is None:
+      label_embeddings = self.encode_labels(labels)
+    prepared = self.prepare_labels(self._check_embeddings(label_embeddings, len(labels)))
+    _, encoded = self._plan([[w for w, _, _ in self.words_splitter(text)] for text in texts], [[]])
+    shapes = set()
+    for shape, rows in workload_shapes(encoded, batch_size).items():
+      shape = dataclasses.replace(shape, types=prepared.size)
+      shapes.add(shape)
+      if (shape, prepared.form) in self._warmed:
+        continue
+      batch = text_inputs(pad_batch([encoded[i] for i in rows], shape, self.prompt_tokenizer.pad_id))
+      features = self._word_features(
+        self._variables, batch["input_ids"], batch["attention_mask"], batch["word_token_index"], form=prepared.form
+      )
+      cap = min(MAX_CANDIDATES_PER_ROW, shape.words * self.config.max_width * prepared.size)
+      jax.block_until_ready(
+        self._chunk_candidates(
+          features, batch["num_words"], prepared.features[0], prepared.valid[0], np.float32(0.5), cap=cap
+        )
+      )
+      self.compiled_shapes.add(shape)
+      self._warmed.add((shape, prepared.form))
+    return sorted(shapes, key=dataclasses.astuple)
+
+  def _with_labels(self, prepared: LabelChunks) -> "BiEncoderGLiNER":
+    import copy
+
+    reader = copy.copy(self)  # shares parameters and compiled programs; only the prepared labels differ
+    reader._labels = prepared
+    return reader
+
+  # ----------------------------------------------------------------------------------- internals
+  def _plan(self, words: list[list[str]], groups: list[list[str]]):
+    """Text windows only: every label is scored against every window."""
+    return super()._plan(words, [[]])
+
+  @staticmethod
+  def _device_chunk_candidates(config, word_features, num_words, type_features, valid_types, threshold, *, cap):
+    logits = span_chunk_logits(config, word_features, type_features)
+    b, w, k, c = logits.shape
+    ends = jnp.arange(w)[:, None] + jnp.arange(k)[None, :]
+    valid = (ends[None] < num_words[:, None, None])[..., None] & valid_types[None, None, None, :]
+    flat = jnp.where(valid, jax.nn.sigmoid(logits), 0.0).reshape(b, -1)
+    above = flat > threshold
+    count = above.sum(axis=-1)
+    index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
+    return count, index, jnp.take_along_axis(flat, index, axis=1), flat
+
+  def _score(self, items, encoded: list[EncodedText], threshold: float, batch_size: int):
+    """Each batch of text windows is encoded once, then scored against every label chunk."""
+    labels = self._labels
+    if labels is None:
+      raise RuntimeError("_score needs prepared labels: call batch_predict_entities")
+    per_text: dict[int, list[np.ndarray]] = {}
+    order = sorted(range(len(items)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
+    k = self.config.max_width
+    step = device_batch_size(batch_size)
+    for lo in range(0, len(order), step):
+      members = order[lo : lo + step]
+      rows = [encoded[i] for i in members]
+      shape = batch_shape(rows, bucket(len(rows), BATCH_BUCKETS))
+      shape = dataclasses.replace(shape, types=labels.size)
+      self.compiled_shapes.add(shape)
+      batch = text_inputs(pad_batch(rows, shape, self.prompt_tokenizer.pad_id))
+      features = self._word_features(
+        self._variables, batch["input_ids"], batch["attention_mask"], batch["word_token_index"], form=labels.form
+      )
+      cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * labels.size)
+      for c in range(labels.count):
+        count, index, scores, flat = self._chunk_candidates(
+          features, batch["num_words"], labels.features[c], labels.valid[c], np.float32(threshold), cap=cap
+        )
+        count, index, scores = jax.device_get((count, index, scores))
+        for r, i in enumerate(members):
+          if count[r] > cap:  # rare: more candidates than the cap, fetch this row whole
+            row = np.asarray(flat[r])
+            idx = np.flatnonzero(row > np.float32(threshold))
+            sc = row[idx]
+          else:
+            idx, sc = index[r, : count[r]], scores[r, : count[r]]
+          w, rest = np.divmod(idx, k * labels.size)
+          width, label = np.divmod(rest, labels.size)
+          _add_owned(per_text, items[i], w, width, label + c * labels.size, sc)
+    out = {}
+    for t in {it.text_index for it in items}:
+      cand = np.concatenate(per_text[t], axis=1)
+      scores = np.concatenate(per_text[-1 - t])
+      order_rm = np.lexsort((cand[2], cand[1], cand[0]))  # row-major (start, width, label), as gliner
+      cand, scores = cand[:, order_rm], scores[order_rm]
+      out[t] = (cand[0], cand[1], cand[2], scores)
+    return _DefaultEmpty(out)
+
+
+def text_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """The text arrays of a padded batch (`pad_batch` without the prompt's `type_token_index`)."""
+  return {k: v for k, v in batch.items() if k != "type_token_index"}
