@@ -183,7 +183,7 @@ class GLiNER:
 
     Example:
       >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")
-      >>> GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL, dtype=jnp.bfloat16)   # ~1.8x faster on CPU
+      >>> GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL, dtype=jnp.bfloat16)   # 1.3-1.8x faster on CPU
     """
     from gliner_jax.interop.hub import HubOptions, resolve_model_dir
 
