@@ -318,7 +318,7 @@ def train_reference(s: Settings, backbone: str, train_file: str, run_dir: str) -
     model_dir=final,
     init_dir=init,
     train_seconds=seconds,
-    resumed_from=resume,
+    resumed_from=int(resume.rsplit("-", 1)[1]) if resume else 0,
     steps=trainer.state.global_step,
     losses=losses,
   )
@@ -345,6 +345,8 @@ def train_ours(s: Settings, backbone: str, train_file: str, run_dir: str, init_d
   from gliner_jax.training.loop import train_and_evaluate
 
   config = our_config(s, backbone, train_file, init_dir)
+  checkpoints = os.path.join(run_dir, "checkpoints")
+  steps_done = [int(d) for d in os.listdir(checkpoints) if d.isdigit()] if os.path.isdir(checkpoints) else []
   start = time.perf_counter()
   train_and_evaluate(config, run_dir)
   seconds = time.perf_counter() - start
@@ -360,6 +362,7 @@ def train_ours(s: Settings, backbone: str, train_file: str, run_dir: str, init_d
     model_dir=final,
     init_dir=init_dir,
     train_seconds=seconds,
+    resumed_from=max(steps_done, default=0),
     steps=step,
     losses=losses,
   )
@@ -448,6 +451,21 @@ def verdicts(runs: Sequence[dict[str, Any]], reference_name: str = REFERENCE, ma
         f"(target >= -{margin:g}: {ok})"
       )
   return out
+
+
+def timing_table(runs: Sequence[dict[str, Any]]) -> str:
+  """Markdown: per run, the steps its recorded wall time covers (a resumed run times only its last leg),
+  that time, and the mean logged training loss over the last 100 steps."""
+  lines = [
+    "| run | steps timed (resumed from step) | train wall time (s) | mean logged loss, last 100 steps |",
+    "|---|---:|---:|---:|",
+  ]
+  for r in runs:
+    resumed = r.get("resumed_from", 0)
+    loss = mean_loss(r["losses"], 100)
+    shown = "-" if loss is None else f"{loss:.2f}"
+    lines.append(f"| {r['name']} | {r['steps'] - resumed} ({resumed}) | {r['train_seconds']:.0f} | {shown} |")
+  return "\n".join(lines) + "\n"
 
 
 def mean_loss(losses: Sequence[Sequence[float]], last: int) -> float | None:
@@ -577,14 +595,7 @@ def main(argv):
     table,
     *[f"- {line}" for line in lines],
     "",
-    "| run | train wall time (s) | mean logged loss, last 100 steps |",
-    "|---|---:|---:|",
-    *[
-      f"| {r['name']} | {r['train_seconds']:.0f} | "
-      + (f"{mean_loss(r['losses'], 100):.2f}" if mean_loss(r["losses"], 100) is not None else "-")
-      + " |"
-      for r in runs
-    ],
+    timing_table(runs),
   ]
   text = "\n".join(summary) + "\n"
   with open(os.path.join(workdir, "results.md"), "w") as f:

@@ -96,6 +96,17 @@ def test_same_hyper_parameters_reach_both_trainers(script, tmp_path):
   assert (start.model.init, start.model.path) == ("gliner", str(tmp_path / "init"))
 
 
+def test_lstm_biases_are_not_decayed_as_in_gliner():
+  """gliner decays every parameter but LayerNorms and names containing "bias" (the LSTM's bias_ih_l0, ...)."""
+  import numpy as np
+
+  from gliner_jax.training.optimizer import param_labels
+
+  rnn = {k: np.zeros((2, 4, 8) if k.startswith("w") else (2, 8)) for k in ("w_ih", "w_hh", "b_ih", "b_hh")}
+  labels = param_labels({"rnn": rnn})["rnn"]
+  assert labels == {"w_ih": "head/decay", "w_hh": "head/decay", "b_ih": "head/no_decay", "b_hh": "head/no_decay"}
+
+
 def test_windows_file_is_read_alike(script, tmp_path):
   from gliner_jax.data.readers import read_ner_file
   from gliner_jax.training.data import load_examples
@@ -141,3 +152,4 @@ def test_both_trainers_run_and_are_scored_alike(script, bert_tiny_dir, tmp_path)
   assert "| 0.3 | gliner_jax - gliner 0.2.29 |" in table and "| 0.5 | gliner 0.2.29 |" in table
   assert len(script.verdicts(runs)) == 2
   assert script.mean_loss([(1, 4.0), (2, 2.0)], last=1) == 2.0
+  assert "| gliner_jax | 2 (0) |" in script.timing_table(runs)
