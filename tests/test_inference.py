@@ -18,8 +18,7 @@ import pytest
 
 from conftest import _build_reference
 from gliner_jax import Entity, GLiNER
-from gliner_jax.inference.predictor import word_windows
-from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
+from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, word_windows
 from gliner_jax.interop.convert import convert_gliner_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -152,9 +151,12 @@ def test_batch_size_does_not_change_results(model):
 
 # ------------------------------------------------------------------------------------- windows
 def test_word_windows_properties_by_brute_force():
+  """The one planner (inference and training): coverage, ownership, whole spans, full-length windows."""
   for n in range(0, 64):
     for max_words in range(1, 28):
-      for overlap in range(0, 18):
+      with pytest.raises(ValueError, match="overlap"):
+        word_windows(n, max_words, max_words)
+      for overlap in range(0, max_words):
         windows = word_windows(n, max_words, overlap)
         where = (n, max_words, overlap, windows)
         if n <= max_words:
@@ -162,18 +164,23 @@ def test_word_windows_properties_by_brute_force():
           continue
         covered, owned = set(), []
         for a, b, own_a, own_b in windows:
-          assert 0 <= a < b <= n and b - a <= max_words, where
+          assert 0 <= a < b <= n and b - a == max_words, where
           assert a <= own_a < own_b <= b, where
           covered.update(range(a, b))
           owned += range(own_a, own_b)
         assert covered == set(range(n)), where
         assert owned == list(range(n)), where  # ownership partitions [0, n), in order
-        half = min(overlap, max_words // 2) // 2  # the overlap is capped at half a window
+        for (a, b, _, _), (a2, _, _, _) in zip(windows, windows[1:]):
+          assert b - a2 >= overlap, where
         for a, b, own_a, own_b in windows:
           for s in range(own_a, own_b):
-            for width in range(1, half + 1):
+            for width in range(1, overlap // 2 + 1):
               if s + width <= n:
                 assert s + width <= b, (where, s, width)
+        for s in range(n):  # a span of up to `overlap` words lies whole in some window
+          for width in range(1, overlap + 1):
+            if s + width <= n:
+              assert any(a <= s and s + width <= b for a, b, _, _ in windows), (where, s, width)
         starts = [a for a, _, _, _ in windows]
         assert starts == sorted(set(starts)), where
 
@@ -183,7 +190,7 @@ def test_long_text_is_read_whole(model):
   text = " ".join([SENTENCE] * 6)
   words = _words(model, text)
   n = len(words)
-  windows = word_windows(n, model.config.max_len, model.window_overlap)
+  windows = word_windows(n, model.config.max_len, min(model.window_overlap, model.config.max_len // 2))
   assert n >= 3.5 * model.config.max_len and len(windows) >= 4
   threshold = 0.2
   full = model.batch_predict_entities([text], LABELS, batch_size=8, threshold=threshold)[0]

@@ -17,9 +17,8 @@ from gliner_jax.data.recipe import (
   positive_types,
   sample_prompt,
   split_into_windows,
-  window_bounds,
 )
-from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, PromptTokenizer
+from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, PromptTokenizer, word_windows
 from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
 
@@ -171,9 +170,7 @@ def test_labels_match_brute_force(ptok, tokenizer, seed):
   )
 
 
-def test_window_bounds_and_split():
-  assert window_bounds(10, 4, 1) == [(0, 4), (3, 7), (6, 10)]
-  assert window_bounds(4, 4, 1) == [(0, 4)]
+def test_split_uses_the_window_planner():
   ex = NERExample(list("abcdefg"), [(2, 3, "x")])
   assert [w.spans for w in split_into_windows(ex, 4, 2)] == [((2, 3, "x"),), ((0, 1, "x"),), ()]
   assert split_into_windows(ex, 7, 2) == [ex]
@@ -188,11 +185,11 @@ def test_windowing_keeps_every_entity_and_all_words(max_len, overlap):
   ex = random_example(rng, 101, 40, max_span=K, negatives=("award",), ex_id="doc")
   stats = RecipeStats()
   windows = split_into_windows(ex, max_len, overlap, stats)
-  bounds = window_bounds(len(ex.tokens), max_len, overlap)
+  bounds = [(w.start, w.stop) for w in word_windows(len(ex.tokens), max_len, overlap)]
   assert len(windows) == len(bounds) == stats.extra_windows + 1
   assert bounds[0][0] == 0 and bounds[-1][1] == len(ex.tokens)
   for (a, b), (a2, _) in zip(bounds, bounds[1:]):
-    assert b - a == max_len and b - a2 == overlap
+    assert b - a == max_len and b - a2 >= overlap
   seen = set()
   for (a, b), win in zip(bounds, windows):
     assert list(win.tokens) == list(ex.tokens[a:b]) and win.negatives == ("award",)
@@ -218,12 +215,11 @@ def test_iterator_never_truncates_and_labels_every_entity(ptok, tokenizer):
     found |= labelled_entities(batch, decode_rows(batch, tokenizer))
   assert it.stats.extra_windows > 0
   for ex in examples:  # each text is the union of its windows, in order
-    stride = cfg.max_len - cfg.overlap
-    n_win = len(window_bounds(len(ex.tokens), cfg.max_len, cfg.overlap))
-    wins, texts = texts[:n_win], texts[n_win:]
+    planned = word_windows(len(ex.tokens), cfg.max_len, cfg.overlap)
+    wins, texts = texts[: len(planned)], texts[len(planned) :]
     rebuilt = list(wins[0].split())
-    for w in wins[1:]:
-      rebuilt = rebuilt[: len(rebuilt) - (cfg.max_len - stride)] + w.split()
+    for w, this in zip(wins[1:], planned[1:]):
+      rebuilt = rebuilt[: this.start] + w.split()
     assert rebuilt == list(ex.tokens)
     for s, e, t in ex.spans:
       assert (t, tuple(ex.tokens[s : e + 1])) in found

@@ -53,6 +53,7 @@ from gliner_jax.inference.processing import (
   bucket,
   pad_batch,
   validate_labels,
+  word_windows,
 )
 from gliner_jax.model.config import GLiNERConfig
 
@@ -159,28 +160,10 @@ def encoder_token_limit(config: GLiNERConfig) -> int:
   return enc.max_position_embeddings
 
 
-def window_bounds(num_words: int, max_len: int, overlap: int) -> list[tuple[int, int]]:
-  """[start, end) word ranges of the windows: length max_len, stride max_len - overlap.
-
-  Example:
-    >>> window_bounds(10, 4, 1)
-    [(0, 4), (3, 7), (6, 10)]
-  """
-  if max_len < 1 or not 0 <= overlap < max_len:
-    raise ValueError(f"windows need max_len >= 1 and 0 <= overlap < max_len, got max_len={max_len}, overlap={overlap}")
-  bounds, start = [], 0
-  while True:
-    end = min(start + max_len, num_words)
-    bounds.append((start, end))
-    if end >= num_words:
-      return bounds
-    start = end - overlap
-
-
 def split_into_windows(
   example: NERExample, max_len: int, overlap: int, stats: RecipeStats | None = None
 ) -> list[NERExample]:
-  """Cuts a passage longer than `max_len` words into overlapping windows (see `window_bounds`).
+  """Cuts a passage longer than `max_len` words into the overlapping windows of `word_windows`.
 
   Spans inside a window are kept with re-based indices; spans crossing a window edge are left out
   of that window (with overlap >= their width they are whole in a neighbouring one). Negatives
@@ -191,12 +174,11 @@ def split_into_windows(
     >>> [w.spans for w in split_into_windows(ex, 4, 2)]
     [((2, 3, 'x'),), ((0, 1, 'x'),), ()]
   """
-  n = len(example.tokens)
-  if n <= max_len:
-    window_bounds(n, max_len, overlap)  # validates the arguments
+  windows = word_windows(len(example.tokens), max_len, overlap)  # validates the arguments
+  if len(windows) == 1:
     return [example]
   out = []
-  for i, (start, end) in enumerate(window_bounds(n, max_len, overlap)):
+  for i, (start, end, _, _) in enumerate(windows):
     spans = [(s - start, e - start, t) for s, e, t in example.spans if start <= s and e < end]
     if stats is not None:
       stats.cut_spans += sum(1 for s, e, _ in example.spans if s < end and e >= start) - len(spans)

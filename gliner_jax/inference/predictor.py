@@ -39,6 +39,7 @@ from gliner_jax.inference.processing import (
   make_word_splitter,
   pad_batch,
   validate_labels,
+  word_windows,
   workload_shapes,
 )
 from gliner_jax.inference.token_decoding import token_candidates
@@ -79,29 +80,6 @@ class _Item:
   label_offset: int
   own_start: int  # spans starting in [own_start, own_stop) are taken from this window
   own_stop: int
-
-
-def word_windows(num_words: int, max_words: int, overlap: int) -> list[tuple[int, int, int, int]]:
-  """Overlapping windows (start, stop, own_start, own_stop) covering num_words words.
-
-  Each word start is "owned" by exactly one window, cut in the middle of each overlap, so a span
-  of up to overlap // 2 words is always read by a window that contains it whole (the overlap is
-  first capped at max_words // 2).
-  """
-  if num_words <= max_words:
-    return [(0, num_words, 0, num_words)]
-  overlap = min(overlap, max_words // 2)
-  stride = max_words - overlap
-  starts = list(range(0, num_words - max_words, stride)) + [num_words - max_words]
-  windows = []
-  for j, a in enumerate(starts):
-    b = a + max_words
-    own_a = 0 if j == 0 else (a + windows[-1][1]) // 2
-    windows.append((a, b, own_a, num_words))
-    if j:
-      prev = windows[j - 1]
-      windows[j - 1] = (prev[0], prev[1], prev[2], own_a)
-  return windows
 
 
 class GLiNER:
@@ -408,7 +386,7 @@ class GLiNER:
           continue
         max_words = self.config.max_len
         while True:
-          windows = word_windows(len(text_words), max_words, self.window_overlap)
+          windows = word_windows(len(text_words), max_words, min(self.window_overlap, max_words // 2))
           enc = self.prompt_tokenizer.encode_batch(
             [text_words[a:b] for a, b, _, _ in windows], [group] * len(windows), max_word_tokens=word_cap
           )
