@@ -148,6 +148,11 @@ def test_uni_encoders_have_no_encode_labels():
 
 
 # ------------------------------------------------------------------------------------ parity
+def test_packing_is_refused_with_a_clear_error(ours):
+  with pytest.raises(ValueError, match="packing is implemented for uni-encoder"):
+    ours.batch_predict_entities(["Ada met Bob in Paris."], ["person", "city"], packing=True)
+
+
 def test_label_vectors_match_reference(ours, reference):
   ref, _ = reference
   labels = PARITY_LABELS + ["a much longer label name about things", "x"]

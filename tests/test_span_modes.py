@@ -150,10 +150,14 @@ def test_token_logits_match_reference(token_pair):
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5])
 @pytest.mark.parametrize("flat_ner", [True, False])
-def test_entities_match_reference(pair, threshold, flat_ner):
+@pytest.mark.parametrize("packing", [False, True])
+def test_entities_match_reference(pair, threshold, flat_ner, packing):
+  """Also packed (several texts per encoder row): still the reference's entities."""
   ref, ours, _ = pair
   expected = ref.inference(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
-  got = ours.batch_predict_entities(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
+  got = ours.batch_predict_entities(
+    PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4, packing=packing
+  )
   total, longest, worst = 0, 0, 0.0
   for i, (e, g) in enumerate(zip(expected, got)):
     assert [(x["start"], x["end"], x["label"]) for x in e] == [(x.start, x.end, x.label) for x in g], (

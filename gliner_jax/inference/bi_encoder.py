@@ -26,15 +26,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gliner_jax.inference.predictor import MAX_CANDIDATES_PER_ROW, GLiNER, _add_owned, _DefaultEmpty
+from gliner_jax.inference.predictor import (
+  MAX_CANDIDATES_PER_ROW,
+  GLiNER,
+  _add_owned,
+  collect_candidates,
+  fetch_candidates,
+  row_candidates,
+  threshold_candidates,
+)
 from gliner_jax.inference.processing import (
-  BATCH_BUCKETS,
   BatchShape,
   EncodedText,
   PromptTokenizer,
   batch_shape,
   bucket,
-  device_batch_size,
   pad_batch,
   validate_labels,
   workload_shapes,
@@ -322,9 +328,10 @@ class BiEncoderGLiNER(GLiNER):
     multi_label: bool = False,
     *,
     label_embeddings=None,
+    packing: bool | int = False,
   ):
     """Entities in each text against all `labels` in one call; `label_embeddings` (from `encode_labels`,
-    one row per label, in order) skips encoding the labels again.
+    one row per label, in order) skips encoding the labels again. (`packing` is for uni-encoders only.)
 
     Example:
       >>> vectors = model.encode_labels(labels)
@@ -336,7 +343,14 @@ class BiEncoderGLiNER(GLiNER):
     prepared = self.prepare_labels(self._check_embeddings(label_embeddings, len(labels)))
     reader = self._with_labels(prepared)
     return GLiNER.batch_predict_entities(
-      reader, texts, labels, batch_size=batch_size, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label
+      reader,
+      texts,
+      labels,
+      batch_size=batch_size,
+      threshold=threshold,
+      flat_ner=flat_ner,
+      multi_label=multi_label,
+      packing=packing,
     )
 
   def warmup(
@@ -391,58 +405,40 @@ class BiEncoderGLiNER(GLiNER):
   @staticmethod
   def _device_chunk_candidates(config, word_features, num_words, type_features, valid_types, threshold, *, cap):
     logits = span_chunk_logits(config, word_features, type_features)
-    b, w, k, c = logits.shape
+    _, w, k, _ = logits.shape
     ends = jnp.arange(w)[:, None] + jnp.arange(k)[None, :]
     valid = (ends[None] < num_words[:, None, None])[..., None] & valid_types[None, None, None, :]
-    flat = jnp.where(valid, jax.nn.sigmoid(logits), 0.0).reshape(b, -1)
-    above = flat > threshold
-    count = above.sum(axis=-1)
-    index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
-    return count, index, jnp.take_along_axis(flat, index, axis=1), flat
+    return threshold_candidates(jax.nn.sigmoid(logits), valid, threshold, cap)
 
-  def _score(self, items, encoded: list[EncodedText], threshold: float, batch_size: int):
+  def _score(self, items, encoded: list[EncodedText], threshold: float, batch_size: int, packing=False):
     """Each batch of text windows is encoded once, then scored against every label chunk."""
+    if self._packing_capacity(packing) is not None:
+      raise ValueError("packing is implemented for uni-encoder models; call a bi-encoder with packing=False")
     labels = self._labels
     if labels is None:
       raise RuntimeError("_score needs prepared labels: call batch_predict_entities")
     per_text: dict[int, list[np.ndarray]] = {}
-    order = sorted(range(len(items)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
     k = self.config.max_width
-    step = device_batch_size(batch_size)
-    for lo in range(0, len(order), step):
-      members = order[lo : lo + step]
-      rows = [encoded[i] for i in members]
-      shape = batch_shape(rows, bucket(len(rows), BATCH_BUCKETS))
+    for members, shape, batch in self._device_batches(encoded, batch_size):
       shape = dataclasses.replace(shape, types=labels.size)
       self.compiled_shapes.add(shape)
-      batch = text_inputs(pad_batch(rows, shape, self.prompt_tokenizer.pad_id))
+      batch = text_inputs(batch)
       features = self._word_features(
         self._variables, batch["input_ids"], batch["attention_mask"], batch["word_token_index"], form=labels.form
       )
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * labels.size)
       for c in range(labels.count):
-        count, index, scores, flat = self._chunk_candidates(
-          features, batch["num_words"], labels.features[c], labels.valid[c], np.float32(threshold), cap=cap
+        found = fetch_candidates(
+          self._chunk_candidates(
+            features, batch["num_words"], labels.features[c], labels.valid[c], np.float32(threshold), cap=cap
+          )
         )
-        count, index, scores = jax.device_get((count, index, scores))
         for r, i in enumerate(members):
-          if count[r] > cap:  # rare: more candidates than the cap, fetch this row whole
-            row = np.asarray(flat[r])
-            idx = np.flatnonzero(row > np.float32(threshold))
-            sc = row[idx]
-          else:
-            idx, sc = index[r, : count[r]], scores[r, : count[r]]
+          idx, sc = row_candidates(found, r, threshold)
           w, rest = np.divmod(idx, k * labels.size)
           width, label = np.divmod(rest, labels.size)
           _add_owned(per_text, items[i], w, width, label + c * labels.size, sc)
-    out = {}
-    for t in {it.text_index for it in items}:
-      cand = np.concatenate(per_text[t], axis=1)
-      scores = np.concatenate(per_text[-1 - t])
-      order_rm = np.lexsort((cand[2], cand[1], cand[0]))  # row-major (start, width, label), as gliner
-      cand, scores = cand[:, order_rm], scores[order_rm]
-      out[t] = (cand[0], cand[1], cand[2], scores)
-    return _DefaultEmpty(out)
+    return collect_candidates(per_text, items)
 
 
 def text_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_spans
+from gliner_jax.inference.packing import DEFAULT_PACKED_TOKENS, packed_batches, pad_packed_batch
 from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.processing import (
   BATCH_BUCKETS,
@@ -246,13 +247,8 @@ class GLiNER:
   @staticmethod
   def _device_candidates(apply, variables, batch, threshold, *, cap: int):
     out = apply(variables, **batch)
-    probs = jax.nn.sigmoid(out.logits)
     valid = out.span_mask[..., None] & out.type_mask[:, None, None, :]
-    flat = jnp.where(valid, probs, 0.0).reshape(probs.shape[0], -1)
-    above = flat > threshold
-    count = above.sum(axis=-1)
-    index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
-    return count, index, jnp.take_along_axis(flat, index, axis=1), flat
+    return threshold_candidates(jax.nn.sigmoid(out.logits), valid, threshold, cap)
 
   @staticmethod
   def _device_token_probs(apply, variables, batch):
@@ -280,8 +276,17 @@ class GLiNER:
     threshold: float = 0.5,
     flat_ner: bool = True,
     multi_label: bool = False,
+    packing: bool | int = False,
   ) -> list[list[Entity]]:
-    """Entities in each text; the labels are shared by all texts."""
+    """Entities in each text; the labels are shared by all texts.
+
+    `packing` (True, or the tokens per encoder row) packs several texts into each of the `batch_size`
+    encoder rows (`gliner_jax.inference.packing`): the same entities, less padding for short texts of
+    mixed lengths.
+
+    Example:
+      >>> model.batch_predict_entities(tweets, ["person", "city"], batch_size=8, packing=True)
+    """
     check_threshold(threshold)
     labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
     if isinstance(texts, str):
@@ -303,7 +308,7 @@ class GLiNER:
       offsets.append([(s, e) for _, s, e in split])
     groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
     items, encoded = self._plan(words, groups)
-    candidates = self._score(items, encoded, threshold, batch_size)
+    candidates = self._score(items, encoded, threshold, batch_size, packing)
     results = []
     for t, text in enumerate(texts):
       starts, widths, classes, scores = candidates[t]
@@ -404,48 +409,97 @@ class GLiNER:
           encoded.append(e)
     return items, encoded
 
-  def _score(self, items: list[_Item], encoded: list[EncodedText], threshold: float, batch_size: int):
-    """Runs all items on the device in length-sorted batches; returns per-text candidate arrays."""
-    per_text: dict[int, list[np.ndarray]] = {}
-    order = sorted(range(len(items)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
-    k = self.config.max_width
+  def _packing_capacity(self, packing: bool | int) -> int | None:
+    """Tokens per packed row for a `packing` argument (False / 0: no packing)."""
+    if packing is False or packing is None or packing == 0:
+      return None
+    if packing is True:
+      return min(DEFAULT_PACKED_TOKENS, self.max_tokens)
+    if isinstance(packing, bool) or not isinstance(packing, int) or packing < 1:
+      raise ValueError(f"packing must be a bool or a positive number of tokens per row, got {packing!r}")
+    if packing > self.max_tokens:
+      raise ValueError(f"packing={packing} tokens per row exceeds the encoder's {self.max_tokens}")
+    return packing
+
+  def _device_batches(self, encoded: list[EncodedText], batch_size: int, packing: bool | int = False):
+    """(members, shape, arrays) for each device batch: indices into `encoded` in batch order, the static
+    shape, and the model's inputs. Unpacked: length-sorted rows of one text each; packed: several texts
+    per encoder row (`gliner_jax.inference.packing`)."""
+    capacity = self._packing_capacity(packing)
+    pad_id = self.prompt_tokenizer.pad_id
+    if capacity is not None:
+      for members, rows, shape in packed_batches(encoded, batch_size, capacity):
+        yield members, shape, pad_packed_batch(encoded, rows, shape, pad_id)
+      return
+    order = sorted(range(len(encoded)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
     step = device_batch_size(batch_size)
     for lo in range(0, len(order), step):
-      chunk = order[lo : lo + step]
-      rows = [encoded[i] for i in chunk]
+      members = order[lo : lo + step]
+      rows = [encoded[i] for i in members]
       shape = batch_shape(rows, bucket(len(rows), BATCH_BUCKETS))
+      yield members, shape, pad_batch(rows, shape, pad_id)
+
+  def _score(
+    self, items: list[_Item], encoded: list[EncodedText], threshold: float, batch_size: int, packing: bool | int = False
+  ):
+    """Runs all items on the device in batches; returns per-text candidate arrays."""
+    per_text: dict[int, list[np.ndarray]] = {}
+    k = self.config.max_width
+    for members, shape, batch in self._device_batches(encoded, batch_size, packing):
       self.compiled_shapes.add(shape)
-      batch = pad_batch(rows, shape, self.prompt_tokenizer.pad_id)
       if self.config.span_mode == "token_level":
         probs = np.asarray(self._token_probs(self._variables, batch))
-        for r, i in enumerate(chunk):
-          start, width, c, sc = token_candidates(probs[r], threshold, rows[r].num_words, len(rows[r].type_token_index))
+        for r, i in enumerate(members):
+          e = encoded[i]
+          start, width, c, sc = token_candidates(probs[r], threshold, e.num_words, len(e.type_token_index))
           _add_owned(per_text, items[i], start, width, c, sc)
         continue
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * shape.types)
-      count, index, scores, flat = self._candidates(self._variables, batch, np.float32(threshold), cap=cap)
-      count, index, scores = jax.device_get((count, index, scores))
-      for r, i in enumerate(chunk):
-        if count[r] > cap:  # rare: more candidates than the cap, fetch this row whole
-          row = np.asarray(flat[r])
-          idx = np.flatnonzero(row > np.float32(threshold))
-          sc = row[idx]
-        else:
-          idx, sc = index[r, : count[r]], scores[r, : count[r]]
+      found = fetch_candidates(self._candidates(self._variables, batch, np.float32(threshold), cap=cap))
+      for r, i in enumerate(members):
+        idx, sc = row_candidates(found, r, threshold)
         w, rest = np.divmod(idx, k * shape.types)
         width, c = np.divmod(rest, shape.types)
         _add_owned(per_text, items[i], w, width, c, sc)
-    out = {}
-    for t in {it.text_index for it in items}:
-      cand = np.concatenate(per_text[t], axis=1)
-      scores = np.concatenate(per_text[-1 - t])
-      if self.config.span_mode == "token_level":  # the token decoder's order: start, label, end
-        order_rm = np.lexsort((cand[1], cand[2], cand[0]))
-      else:  # row-major (start, width, label)
-        order_rm = np.lexsort((cand[2], cand[1], cand[0]))
-      cand, scores = cand[:, order_rm], scores[order_rm]
-      out[t] = (cand[0], cand[1], cand[2], scores)
-    return _DefaultEmpty(out)
+    return collect_candidates(per_text, items, token_level=self.config.span_mode == "token_level")
+
+
+def threshold_candidates(probs: jax.Array, valid: jax.Array, threshold, cap: int):
+  """On the device: per row, how many valid span x type probabilities pass `threshold`, the flat
+  indices and scores of the first `cap` of them, and the whole flat row (fetched only past `cap`)."""
+  flat = jnp.where(valid, probs, 0.0).reshape(probs.shape[0], -1)
+  above = flat > threshold
+  index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
+  return above.sum(axis=-1), index, jnp.take_along_axis(flat, index, axis=1), flat
+
+
+def fetch_candidates(found):
+  """`threshold_candidates`' outputs with all but the flat rows copied to the host."""
+  count, index, scores, flat = found
+  return (*jax.device_get((count, index, scores)), flat)
+
+
+def row_candidates(found, r: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+  """Flat indices and scores above `threshold` in row `r` of `fetch_candidates`' outputs."""
+  count, index, scores, flat = found
+  if count[r] > index.shape[1]:  # rare: more candidates than the cap, fetch this row whole
+    row = np.asarray(flat[r])
+    idx = np.flatnonzero(row > np.float32(threshold))
+    return idx, row[idx]
+  return np.asarray(index[r, : count[r]]), np.asarray(scores[r, : count[r]])
+
+
+def collect_candidates(per_text: dict[int, list[np.ndarray]], items: list[_Item], token_level: bool = False):
+  """Each text's candidates (starts, widths, labels, scores) in the decoder's order: row-major
+  (start, width, label) as gliner, or for token_level the token decoder's (start, label, end)."""
+  out = {}
+  for t in {it.text_index for it in items}:
+    cand = np.concatenate(per_text[t], axis=1)
+    scores = np.concatenate(per_text[-1 - t])
+    order = np.lexsort((cand[1], cand[2], cand[0]) if token_level else (cand[2], cand[1], cand[0]))
+    cand, scores = cand[:, order], scores[order]
+    out[t] = (cand[0], cand[1], cand[2], scores)
+  return _DefaultEmpty(out)
 
 
 def _add_owned(per_text: dict[int, list[np.ndarray]], item: _Item, start_in_window, width, label, scores) -> None:

@@ -5,6 +5,10 @@ Inputs are static-shaped arrays built by `gliner_jax.inference.processing`:
   word_token_index           [B, W]   position of each word's first subtoken (-1: padding/no subtoken)
   num_words                  [B]      words per text
   type_token_index           [B, C]   position of each `<<ENT>>` token (-1: padding)
+Packed (inference on short texts, `gliner_jax.inference.packing`): input_ids, attention_mask and
+segment_ids are [P, L], P rows each holding several prompt + text sequences (segment ids 1, 2, ...;
+0 = padding) that attend only to themselves, and word_token_index / type_token_index index the
+flattened P * L tokens; everything after the encoder is per text, as unpacked.
 
 Two implementations of each span head compute the same function:
   "reference": the out-projection runs on every (start, width) span, as gliner 0.2.29 does;
@@ -41,10 +45,13 @@ class SpanModelOutput:
   type_mask: jax.Array
 
 
-def _gather_rows(x: jax.Array, index: jax.Array) -> jax.Array:
-  """x[B, T, D] gathered at index[B, N] (negative -> zero row)."""
-  safe = jnp.clip(index, 0, x.shape[1] - 1)
-  rows = jnp.take_along_axis(x, safe[..., None], axis=1)
+def _gather_rows(x: jax.Array, index: jax.Array, packed: bool = False) -> jax.Array:
+  """x[B, T, D] gathered at index[B, N] (negative -> zero row); `packed`: index[B', N] into x's B * T rows."""
+  if packed:
+    flat = x.reshape(-1, x.shape[-1])
+    rows = flat[jnp.clip(index, 0, flat.shape[0] - 1)]
+  else:
+    rows = jnp.take_along_axis(x, jnp.clip(index, 0, x.shape[1] - 1)[..., None], axis=1)
   return jnp.where((index >= 0)[..., None], rows, jnp.zeros((), x.dtype))
 
 
@@ -142,6 +149,7 @@ def encode_words_and_types(
   num_words,
   type_token_index,
   *,
+  segment_ids=None,
   deterministic: bool,
 ) -> tuple[jax.Array, jax.Array]:
   """Encoder (+ projection) -> word vectors [B, W, D] (through the BiLSTM) and raw type vectors [B, C, D].
@@ -152,13 +160,14 @@ def encode_words_and_types(
     >>> words, types = encode_words_and_types(self.config, self.dtype, **batch, deterministic=True)
   """
   encoder = build_encoder(cfg.encoder, dtype=dtype, name="encoder")
-  tokens = encoder(input_ids, attention_mask, deterministic=deterministic)
+  tokens = encoder(input_ids, attention_mask, segment_ids=segment_ids, deterministic=deterministic)
   if cfg.needs_projection:
     tokens = dense(cfg.hidden_size, ("embed", "mlp"), name="projection", dtype=dtype)(tokens)
   tokens = tokens.astype(dtype)
-  words = _gather_rows(tokens, word_token_index)
+  packed = segment_ids is not None
+  words = _gather_rows(tokens, word_token_index, packed)
   type_index = type_token_index if cfg.embed_ent_token else jnp.where(type_token_index >= 0, type_token_index + 1, -1)
-  types = _gather_rows(tokens, type_index)
+  types = _gather_rows(tokens, type_index, packed)
   if cfg.num_rnn_layers:
     words = BiLSTM(cfg.hidden_size // 2, dtype=dtype, name="rnn")(words, num_words)
   return words, types
@@ -179,7 +188,15 @@ class GLiNERSpanModel(nn.Module):
 
   @nn.compact
   def __call__(
-    self, input_ids, attention_mask, word_token_index, num_words, type_token_index, *, deterministic: bool = True
+    self,
+    input_ids,
+    attention_mask,
+    word_token_index,
+    num_words,
+    type_token_index,
+    *,
+    segment_ids=None,
+    deterministic: bool = True,
   ) -> SpanModelOutput:
     cfg = self.config
     if cfg.span_mode not in SPAN_HEADS:
@@ -195,6 +212,7 @@ class GLiNERSpanModel(nn.Module):
       word_token_index,
       num_words,
       type_token_index,
+      segment_ids=segment_ids,
       deterministic=deterministic,
     )
     types = ProjectionFFN(cfg.hidden_size, cfg.dropout, self.dtype, name="prompt_head")(

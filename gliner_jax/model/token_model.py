@@ -77,7 +77,15 @@ class GLiNERTokenModel(nn.Module):
 
   @nn.compact
   def __call__(
-    self, input_ids, attention_mask, word_token_index, num_words, type_token_index, *, deterministic: bool = True
+    self,
+    input_ids,
+    attention_mask,
+    word_token_index,
+    num_words,
+    type_token_index,
+    *,
+    segment_ids=None,
+    deterministic: bool = True,
   ) -> TokenModelOutput:
     cfg = self.config
     if cfg.span_mode != "token_level":
@@ -90,6 +98,7 @@ class GLiNERTokenModel(nn.Module):
       word_token_index,
       num_words,
       type_token_index,
+      segment_ids=segment_ids,
       deterministic=deterministic,
     )
     logits = TokenScorer(cfg.hidden_size, cfg.dropout, self.dtype, name="scorer")(

@@ -97,3 +97,30 @@ def dot_product_attention(
 def key_padding_mask(attention_mask: jax.Array) -> jax.Array:
   """[B, S] 0/1 attention mask -> [B, 1, 1, S] boolean key mask."""
   return attention_mask.astype(bool)[:, None, None, :]
+
+
+def segment_mask(segment_ids: jax.Array) -> jax.Array:
+  """[B, T] segment ids (0 = padding) -> [B, 1, T, T] block-diagonal mask: a token sees its own segment.
+
+  Several short sequences packed into one row (ids 1, 2, ... per sequence) then attend as if each were
+  alone in its row.
+
+  Example:
+    >>> segment_mask(jnp.array([[1, 1, 2, 0]]))[0, 0].astype(int).tolist()
+    [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+  """
+  same = segment_ids[:, :, None] == segment_ids[:, None, :]
+  return (same & (segment_ids > 0)[:, None, :])[:, None]
+
+
+def segment_positions(segment_ids: jax.Array) -> jax.Array:
+  """[B, T] segment ids -> the position of each token within its segment (0, 1, ... from its start).
+
+  Example:
+    >>> segment_positions(jnp.array([[1, 1, 1, 2, 2, 0]])).tolist()
+    [[0, 1, 2, 0, 1, 0]]
+  """
+  length = segment_ids.shape[1]
+  pos = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), segment_ids.shape)
+  starts = jnp.concatenate([jnp.ones_like(segment_ids[:, :1], bool), segment_ids[:, 1:] != segment_ids[:, :-1]], axis=1)
+  return pos - jax.lax.cummax(jnp.where(starts, pos, 0), axis=1)

@@ -17,6 +17,7 @@ Parameter tree (HF names in brackets)::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from gliner_jax.model.dropout import HashDropout
-from gliner_jax.model.encoders.attention import dot_product_attention
+from gliner_jax.model.encoders.attention import dot_product_attention, key_padding_mask, segment_mask, segment_positions
 from gliner_jax.model.encoders.config import EncoderConfig
 
 Dtype = Any
@@ -103,13 +104,44 @@ def embed(num: int, features: int, axes: tuple[str, str], *, dtype: Dtype, param
   )
 
 
-def check_inputs(
+@dataclasses.dataclass(frozen=True)
+class EncoderInputs:
+  """The checked inputs every encoder starts from.
+
+  `key_mask` is broadcastable to [B, H, T, S] (False = not attended): [B, 1, 1, S] key padding, or with
+  `segment_ids` the [B, 1, T, S] block-diagonal mask of packed sequences. `positions` [B, T] counts
+  from 0 at the start of each token's own sequence (its row, or its segment when packed).
+  """
+
+  input_ids: jnp.ndarray
+  attention_mask: jnp.ndarray
+  token_type_ids: jnp.ndarray | None
+  key_mask: jnp.ndarray
+  positions: jnp.ndarray
+  packed: bool
+
+
+def encoder_inputs(
   config: EncoderConfig,
-  input_ids: jnp.ndarray,
-  attention_mask: jnp.ndarray,
-  token_type_ids: jnp.ndarray | None,
-) -> None:
-  """Static (trace-time) validation of the encoder inputs; raises ValueError."""
+  encoder: str,
+  model_types: tuple[str, ...],
+  input_ids,
+  attention_mask,
+  token_type_ids=None,
+  segment_ids=None,
+) -> EncoderInputs:
+  """Static (trace-time) validation of the encoder inputs and the masks built from them; raises ValueError.
+
+  `segment_ids` [B, T] (0 = padding, 1, 2, ... one id per packed sequence) lets several sequences
+  share a row: each attends only to itself and its positions restart at 0, so it reads as if alone.
+
+  Example:
+    >>> inputs = encoder_inputs(cfg, "BertEncoder", ("bert",), ids, mask)
+  """
+  if config.model_type not in model_types:
+    raise ValueError(f"{encoder} cannot run model_type={config.model_type!r}")
+  input_ids = jnp.asarray(input_ids)
+  attention_mask = jnp.asarray(attention_mask)
   if input_ids.ndim != 2:
     raise ValueError(f"input_ids must be [batch, length], got shape {input_ids.shape}")
   if not jnp.issubdtype(input_ids.dtype, jnp.integer):
@@ -123,6 +155,20 @@ def check_inputs(
       f"sequence length {input_ids.shape[1]} exceeds the maximum of "
       f"{config.max_sequence_length} supported by the position embeddings"
     )
+  if segment_ids is None:
+    key_mask = key_padding_mask(attention_mask)
+    batch, length = input_ids.shape
+    positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32)[None, :], (batch, length))
+  else:
+    segment_ids = jnp.asarray(segment_ids)
+    if segment_ids.shape != input_ids.shape or not jnp.issubdtype(segment_ids.dtype, jnp.integer):
+      raise ValueError(
+        f"segment_ids must be integers shaped like input_ids {input_ids.shape}, got {segment_ids.shape} "
+        f"{segment_ids.dtype}"
+      )
+    key_mask = segment_mask(segment_ids)
+    positions = segment_positions(segment_ids)
+  return EncoderInputs(input_ids, attention_mask, token_type_ids, key_mask, positions, segment_ids is not None)
 
 
 def split_heads(x: jnp.ndarray, num_heads: int) -> jnp.ndarray:
@@ -170,7 +216,7 @@ class BertSelfAttention(nn.Module):
       q,
       k,
       v,
-      mask=key_mask[:, None, None, :],
+      mask=key_mask,
       scale=cfg.head_dim**-0.5,
       dropout=lambda p: drop(p, deterministic=False),
       deterministic=deterministic,
@@ -194,13 +240,16 @@ class BertLayer(nn.Module):
     return FeedForward(name="ffn", **kw)(x, deterministic=deterministic)
 
 
-def position_ids_for(config: EncoderConfig, input_ids: jnp.ndarray) -> jnp.ndarray:
-  """Absolute position ids [B, L]: 0..L-1, or RoBERTa-style (pads keep `pad_token_id`)."""
-  batch, length = input_ids.shape
-  if config.position_embedding_type == "padding_offset":
-    not_pad = (input_ids != config.pad_token_id).astype(jnp.int32)
-    return jnp.cumsum(not_pad, axis=1) * not_pad + config.pad_token_id
-  return jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32)[None, :], (batch, length))
+def position_ids_for(
+  config: EncoderConfig, input_ids: jnp.ndarray, positions: jnp.ndarray, packed: bool
+) -> jnp.ndarray:
+  """Absolute position ids [B, L]: `positions`, or RoBERTa-style (from pad_token_id + 1; pads keep it)."""
+  if config.position_embedding_type != "padding_offset":
+    return positions
+  not_pad = (input_ids != config.pad_token_id).astype(jnp.int32)
+  if packed:
+    return (positions + 1) * not_pad + config.pad_token_id
+  return jnp.cumsum(not_pad, axis=1) * not_pad + config.pad_token_id
 
 
 class BertEmbeddings(nn.Module):
@@ -213,12 +262,12 @@ class BertEmbeddings(nn.Module):
   @nn.compact
   def __call__(
     self,
-    input_ids: jnp.ndarray,
-    token_type_ids: jnp.ndarray | None,
+    inputs: EncoderInputs,
     *,
     deterministic: bool = True,
   ) -> jnp.ndarray:
     cfg = self.config
+    input_ids, token_type_ids = inputs.input_ids, inputs.token_type_ids
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     words = embed(cfg.vocab_size, cfg.hidden_size, ("vocab", "embed"), name="word_embeddings", **kw)
     h = words(input_ids)
@@ -229,7 +278,7 @@ class BertEmbeddings(nn.Module):
       name="position_embeddings",
       **kw,
     )
-    h = h + pos(position_ids_for(cfg, input_ids))
+    h = h + pos(position_ids_for(cfg, input_ids, inputs.positions, inputs.packed))
     if cfg.type_vocab_size > 0:
       if token_type_ids is None:
         token_type_ids = jnp.zeros_like(input_ids)
@@ -269,17 +318,15 @@ class BertEncoder(nn.Module):
     attention_mask: jnp.ndarray,
     token_type_ids: jnp.ndarray | None = None,
     *,
+    segment_ids: jnp.ndarray | None = None,
     deterministic: bool = True,
   ) -> jnp.ndarray:
     cfg = self.config
-    if cfg.model_type not in ("bert", "roberta"):
-      raise ValueError(f"BertEncoder cannot run model_type={cfg.model_type!r}")
-    input_ids = jnp.asarray(input_ids)
-    attention_mask = jnp.asarray(attention_mask)
-    check_inputs(cfg, input_ids, attention_mask, token_type_ids)
+    inputs = encoder_inputs(
+      cfg, "BertEncoder", ("bert", "roberta"), input_ids, attention_mask, token_type_ids, segment_ids
+    )
     kw = dict(config=cfg, dtype=self.dtype, param_dtype=self.param_dtype)
-    h = BertEmbeddings(name="embeddings", **kw)(input_ids, token_type_ids, deterministic=deterministic)
-    key_mask = attention_mask.astype(bool)
+    h = BertEmbeddings(name="embeddings", **kw)(inputs, deterministic=deterministic)
     for i in range(cfg.num_hidden_layers):
-      h = BertLayer(name=f"layer_{i}", **kw)(h, key_mask, deterministic=deterministic)
+      h = BertLayer(name=f"layer_{i}", **kw)(h, inputs.key_mask, deterministic=deterministic)
     return h

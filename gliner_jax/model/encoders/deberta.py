@@ -34,9 +34,9 @@ from gliner_jax.model.encoders.attention import dot_product_attention
 from gliner_jax.model.encoders.bert import (
   FeedForward,
   activation,
-  check_inputs,
   dense,
   embed,
+  encoder_inputs,
   layer_norm,
   split_heads,
 )
@@ -196,7 +196,7 @@ class DebertaV2Embeddings(nn.Module):
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, input_ids, token_type_ids, mask, *, deterministic: bool = True):
+  def __call__(self, input_ids, token_type_ids, mask, positions, *, deterministic: bool = True):
     cfg = self.config
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     width = cfg.word_embedding_size
@@ -211,7 +211,7 @@ class DebertaV2Embeddings(nn.Module):
         name="position_embeddings",
         **kw,
       )
-      h = h + pos(jnp.arange(input_ids.shape[1], dtype=jnp.int32))[None]
+      h = h + pos(positions)
     if cfg.type_vocab_size > 0:
       if token_type_ids is None:
         token_type_ids = jnp.zeros_like(input_ids)
@@ -253,21 +253,26 @@ class DebertaV2Encoder(nn.Module):
     attention_mask: jnp.ndarray,
     token_type_ids: jnp.ndarray | None = None,
     *,
+    segment_ids: jnp.ndarray | None = None,
     deterministic: bool = True,
   ) -> jnp.ndarray:
     cfg = self.config
-    if cfg.model_type != "deberta-v2":
-      raise ValueError(f"DebertaV2Encoder cannot run model_type={cfg.model_type!r}")
-    input_ids = jnp.asarray(input_ids)
-    attention_mask = jnp.asarray(attention_mask)
-    check_inputs(cfg, input_ids, attention_mask, token_type_ids)
+    inputs = encoder_inputs(
+      cfg, "DebertaV2Encoder", ("deberta-v2",), input_ids, attention_mask, token_type_ids, segment_ids
+    )
+    if inputs.packed and cfg.conv_kernel_size > 0:
+      raise ValueError(
+        f"packed sequences cannot go through DeBERTa's convolution (conv_kernel_size={cfg.conv_kernel_size}): "
+        "it would mix neighbouring sequences; run this model unpacked"
+      )
+    input_ids = inputs.input_ids
     kw = dict(config=cfg, dtype=self.dtype, param_dtype=self.param_dtype)
-    mask = attention_mask.astype(bool)
+    mask = inputs.attention_mask.astype(bool)
     embeddings = DebertaV2Embeddings(name="embeddings", **kw)(
-      input_ids, token_type_ids, mask, deterministic=deterministic
+      input_ids, inputs.token_type_ids, mask, inputs.positions, deterministic=deterministic
     )
     # A query row is live only if both the query and the key are real tokens.
-    pair_mask = mask[:, None, :, None] & mask[:, None, None, :]
+    pair_mask = inputs.key_mask & mask[:, None, :, None]
 
     rel_embeddings = rel_pos = None
     if cfg.relative_attention:

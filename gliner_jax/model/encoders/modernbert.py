@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gliner_jax.model.dropout import HashDropout
-from gliner_jax.model.encoders.attention import dot_product_attention, key_padding_mask
-from gliner_jax.model.encoders.bert import _INIT_STD, activation, check_inputs, dense, embed, layer_norm, split_heads
+from gliner_jax.model.encoders.attention import dot_product_attention
+from gliner_jax.model.encoders.bert import _INIT_STD, activation, dense, embed, encoder_inputs, layer_norm, split_heads
 from gliner_jax.model.encoders.config import EncoderConfig
 
 Dtype = Any
@@ -206,20 +206,21 @@ class ModernBertEncoder(nn.Module):
     attention_mask: jax.Array,
     token_type_ids: jax.Array | None = None,
     *,
+    segment_ids: jax.Array | None = None,
     deterministic: bool = True,
   ) -> jax.Array:
     cfg = self.config
-    if cfg.model_type != "modernbert":
-      raise ValueError(f"ModernBertEncoder cannot run model_type={cfg.model_type!r}")
-    input_ids = jnp.asarray(input_ids)
-    attention_mask = jnp.asarray(attention_mask)
-    check_inputs(cfg, input_ids, attention_mask, token_type_ids)
+    # Rotary positions and the sliding window depend only on query-key distances, the same within a
+    # packed segment as alone: packing needs only the block-diagonal mask.
+    inputs = encoder_inputs(
+      cfg, "ModernBertEncoder", ("modernbert",), input_ids, attention_mask, token_type_ids, segment_ids
+    )
+    input_ids = inputs.input_ids
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     norm = functools.partial(layer_norm, cfg.layer_norm_eps, use_bias=cfg.norm_bias, **kw)
     h = embed(cfg.vocab_size, cfg.hidden_size, ("vocab", "embed"), name="tok_embeddings", **kw)(input_ids)
     h = norm(name="embeddings_norm")(h)
     h = HashDropout(cfg.embedding_dropout_prob)(h, deterministic=deterministic)
-    key_mask = key_padding_mask(attention_mask)
     for i in range(cfg.num_hidden_layers):
-      h = ModernBertLayer(cfg, i, name=f"layer_{i}", **kw)(h, key_mask, deterministic=deterministic)
+      h = ModernBertLayer(cfg, i, name=f"layer_{i}", **kw)(h, inputs.key_mask, deterministic=deterministic)
     return norm(name="final_norm")(h)

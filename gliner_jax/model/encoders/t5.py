@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from gliner_jax.model.dropout import HashDropout
-from gliner_jax.model.encoders.attention import dot_product_attention, key_padding_mask
-from gliner_jax.model.encoders.bert import activation, check_inputs, dense, embed, split_heads
+from gliner_jax.model.encoders.attention import dot_product_attention
+from gliner_jax.model.encoders.bert import activation, dense, embed, encoder_inputs, split_heads
 from gliner_jax.model.encoders.config import EncoderConfig
 
 Dtype = Any
@@ -182,14 +182,13 @@ class T5Encoder(nn.Module):
     attention_mask: jax.Array,
     token_type_ids: jax.Array | None = None,
     *,
+    segment_ids: jax.Array | None = None,
     deterministic: bool = True,
   ) -> jax.Array:
     cfg = self.config
-    if cfg.model_type != "t5":
-      raise ValueError(f"T5Encoder cannot run model_type={cfg.model_type!r}")
-    input_ids = jnp.asarray(input_ids)
-    attention_mask = jnp.asarray(attention_mask)
-    check_inputs(cfg, input_ids, attention_mask, token_type_ids)
+    # The relative position bias depends only on query-key distances: packing needs only the mask.
+    inputs = encoder_inputs(cfg, "T5Encoder", ("t5",), input_ids, attention_mask, token_type_ids, segment_ids)
+    input_ids = inputs.input_ids
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     h = embed(cfg.vocab_size, cfg.hidden_size, ("vocab", "embed"), name="embed_tokens", **kw)(input_ids)
     h = HashDropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
@@ -204,8 +203,7 @@ class T5Encoder(nn.Module):
       input_ids.shape[1], cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance
     )
     position_bias = jnp.transpose(table(jnp.asarray(buckets)), (2, 0, 1))[None].astype(jnp.float32)  # [1, H, L, L]
-    key_mask = key_padding_mask(attention_mask)
     for i in range(cfg.num_hidden_layers):
-      h = T5Layer(cfg, name=f"layer_{i}", **kw)(h, position_bias, key_mask, deterministic=deterministic)
+      h = T5Layer(cfg, name=f"layer_{i}", **kw)(h, position_bias, inputs.key_mask, deterministic=deterministic)
     h = T5LayerNorm(cfg.layer_norm_eps, name="final_norm", **kw)(h)
     return HashDropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
