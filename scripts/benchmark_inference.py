@@ -14,6 +14,7 @@ agreement with PyTorch's entities.
 Usage:
   .venv/bin/python scripts/benchmark_inference.py [--precisions float32,bfloat16] [--span_head_impl factored,reference]
     [--noonnx] [--output report.md]
+  .venv/bin/python scripts/benchmark_inference.py --words sentence,30 --packing   # short texts, packed vs not
 """
 
 from __future__ import annotations
@@ -31,10 +32,14 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmark_texts import build_texts, read_sentences  # noqa: E402
+from benchmark_texts import build_texts, read_sentences, sentence_texts  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("words", ["30", "120", "350"], "Approximate words per text, one setting each.")
+flags.DEFINE_list(
+  "words",
+  ["30", "120", "350"],
+  "Approximate words per text, one setting each; 'sentence': each text one CrossNER sentence (mixed lengths).",
+)
 flags.DEFINE_list("batch_sizes", ["1", "8"], "Batch sizes passed to both libraries.")
 flags.DEFINE_integer("texts_per_setting", 16, "Texts per (length, batch size) setting.")
 flags.DEFINE_list("labels", ["person", "organization", "location", "date", "event"], "Entity types.")
@@ -49,6 +54,12 @@ flags.DEFINE_list(
   "precisions",
   ["float32", "bfloat16"],
   "gliner_jax precisions: float32, bfloat16, int8 (int8 encoder kernels), bfloat16+int8.",
+)
+flags.DEFINE_bool(
+  "packing",
+  False,
+  "Also time gliner_jax with packing=True (gliner 0.2.29's own InferencePackingConfig raises on BERT-family "
+  "backbones such as this MiniLM: its packed encoder call drops input_ids).",
 )
 flags.DEFINE_bool("onnx", True, "Also time gliner 0.2.29's ONNX Runtime path (fp32 and dynamic int8).")
 flags.DEFINE_float("threshold", 0.5, "Score threshold for both libraries.")
@@ -186,21 +197,22 @@ def _timed(fn):
   return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_reference(ref, texts, labels, batch_size):
+def run_reference(ref, texts, labels, batch_size, **kwargs):
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    out = ref.inference(texts, labels, batch_size=batch_size, threshold=FLAGS.threshold)
+    out = ref.inference(texts, labels, batch_size=batch_size, threshold=FLAGS.threshold, **kwargs)
   return [{(e["start"], e["end"], e["label"]) for e in ents} for ents in out]
 
 
-def run_jax(model, texts, labels, batch_size):
-  out = model.batch_predict_entities(texts, labels, batch_size=batch_size, threshold=FLAGS.threshold)
+def run_jax(model, texts, labels, batch_size, **kwargs):
+  out = model.batch_predict_entities(texts, labels, batch_size=batch_size, threshold=FLAGS.threshold, **kwargs)
   return [{(e.start, e.end, e.label) for e in ents} for ents in out]
 
 
 REFERENCE = "gliner 0.2.29"  # on PyTorch
 ORT_FP32 = "gliner 0.2.29 ORT fp32"
 ORT_INT8 = "gliner 0.2.29 ORT int8"
+JAX_PACKED = "gliner_jax packed"
 
 
 def benchmark_setting(refs, jax_models, texts, labels, batch_size, words):
@@ -210,9 +222,9 @@ def benchmark_setting(refs, jax_models, texts, labels, batch_size, words):
   """
   runners = {}
   for name, ref in refs.items():
-    runners[name] = lambda ref=ref: run_reference(ref, texts, labels, batch_size)
+    runners[name] = lambda ref=ref, kw=_call_kwargs(name): run_reference(ref, texts, labels, batch_size, **kw)
   for name, model in jax_models.items():
-    runners[name] = lambda model=model: run_jax(model, texts, labels, batch_size)
+    runners[name] = lambda model=model, kw=_call_kwargs(name): run_jax(model, texts, labels, batch_size, **kw)
   runs, preds = {}, {}
   for name, fn in runners.items():
     preds[name], wall, _ = _timed(fn)
@@ -237,6 +249,11 @@ def benchmark_setting(refs, jax_models, texts, labels, batch_size, words):
       run["texts_agreeing"] = int(sum(a == b for a, b in zip(preds[REFERENCE], preds[name])))
       run["entities_differing"] = int(sum(len(a ^ b) for a, b in zip(preds[REFERENCE], preds[name])))
   return {"words_per_text": words / len(texts), "batch_size": batch_size, "runs": runs}
+
+
+def _call_kwargs(name: str) -> dict:
+  """Extra arguments of a library's batch call: the packed variant's packing option."""
+  return {"packing": True} if name == JAX_PACKED else {}
 
 
 class _StageTimer:
@@ -281,11 +298,12 @@ def profile_stages(refs, jax_models, texts, labels, batch_size):
     timer = _StageTimer()
     timer.wrap(model, "_plan", "tokenize (split + prompt tokenizer)")
     timer.wrap(inference, "pad_batch", "pad batch")
+    timer.wrap(inference, "pad_packed_batch", "pad batch")
     timer.wrap(model, "_candidates", "device forward + candidates", block=True)
     timer.wrap(inference.jax, "device_get", "device->host")
     timer.wrap(inference, "decode_spans", "decode (greedy, host)")
     try:
-      _, wall, _ = _timed(lambda: run_jax(model, texts, labels, batch_size))
+      _, wall, _ = _timed(lambda: run_jax(model, texts, labels, batch_size, **_call_kwargs(name)))
     finally:
       timer.restore()
     out[name] = dict(timer.seconds, total=wall, other=wall - sum(timer.seconds.values()))
@@ -296,7 +314,7 @@ def profile_stages(refs, jax_models, texts, labels, batch_size):
     timer.wrap(ref, "run_batch", "model forward")
     timer.wrap(ref, "decode_batch", "decode")
     try:
-      _, wall, _ = _timed(lambda: run_reference(ref, texts, labels, batch_size))
+      _, wall, _ = _timed(lambda: run_reference(ref, texts, labels, batch_size, **_call_kwargs(name)))
     finally:
       timer.restore()
     out[name] = dict(timer.seconds, total=wall, other=wall - sum(timer.seconds.values()))
@@ -438,13 +456,16 @@ def main(argv):
   from gliner_jax.data.paths import resolve_repo_path
 
   labels = list(FLAGS.labels)
-  lengths = [int(w) for w in FLAGS.words]
+  lengths = [w if w == "sentence" else int(w) for w in FLAGS.words]
   batch_sizes = [int(b) for b in FLAGS.batch_sizes]
   sentences = read_sentences([p if os.path.exists(p) else resolve_repo_path(p) for p in FLAGS.sentences.split(",")])
   texts, cursor = {}, 0
   for words in lengths:
     for b in batch_sizes:
-      texts[(words, b)], cursor = build_texts(sentences, words, FLAGS.texts_per_setting, cursor)
+      if words == "sentence":
+        texts[(words, b)], cursor = sentence_texts(sentences, FLAGS.texts_per_setting, cursor)
+      else:
+        texts[(words, b)], cursor = build_texts(sentences, words, FLAGS.texts_per_setting, cursor)
   calibration, _ = build_texts(sentences, 60, 4, cursor)
   meta = dict(
     span_head_impl=impls,
@@ -478,6 +499,8 @@ def main(argv):
         jax_models[name] = GLiNER(
           model.config, model.params, model.tokenizer, span_head_impl=impl, **precision_kwargs(p)
         )
+    if FLAGS.packing:
+      jax_models[JAX_PACKED] = jax_models["gliner_jax" if "gliner_jax" in jax_models else next(iter(jax_models))]
     results, profiles = [], {}
     for (words, b), setting_texts in texts.items():
       n_words = sum(len(list(model.words_splitter(t))) for t in setting_texts)

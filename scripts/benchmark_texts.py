@@ -43,3 +43,9 @@ def build_texts(sentences: list[list[str]], num_words: int, count: int, start: i
       i += 1
     texts.append(_detokenize(tokens[:num_words]))
   return texts, i
+
+
+def sentence_texts(sentences: list[list[str]], count: int, start: int) -> tuple[list[str], int]:
+  """`count` texts of one sentence each (their lengths vary, as short inputs do); returns them and the next."""
+  texts = [_detokenize(sentences[(start + k) % len(sentences)]) for k in range(count)]
+  return texts, start + count

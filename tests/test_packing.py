@@ -11,10 +11,11 @@ import pytest
 
 from gliner_jax import GLiNER
 from gliner_jax.inference.packing import (
+  TEXT_BUCKETS,
   PackedShape,
   first_fit_decreasing,
-  pad_packed_batch,
   packed_batches,
+  pad_packed_batch,
 )
 from gliner_jax.inference.processing import BATCH_BUCKETS, TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
 from gliner_jax.model.encoders import EncoderConfig, build_encoder
@@ -203,7 +204,7 @@ def test_packed_shapes_are_buckets_and_rows_fill(model, texts_and_long):
     for members, rows, shape in batches:
       assert isinstance(shape, PackedShape) and members == [i for r in rows for i in r]
       assert shape.rows in BATCH_BUCKETS and shape.rows <= 4 and shape.tokens in TOKEN_BUCKETS
-      assert shape.texts in BATCH_BUCKETS and shape.words in WORD_BUCKETS and shape.types in TYPE_BUCKETS
+      assert shape.texts in TEXT_BUCKETS and shape.words in WORD_BUCKETS and shape.types in TYPE_BUCKETS
       for r in rows:
         fill = sum(encoded[i].num_tokens for i in r)
         assert fill <= max(capacity, max(encoded[i].num_tokens for i in r)) and fill <= shape.tokens
@@ -226,3 +227,14 @@ def test_packing_arguments_are_checked(model):
     with pytest.raises(ValueError, match="packing"):
       model.batch_predict_entities(TEXTS, LABELS, packing=bad)
   assert model.batch_predict_entities(TEXTS, LABELS, packing=0) == model.batch_predict_entities(TEXTS, LABELS)
+
+
+def test_packed_warmup_compiles_what_prediction_runs(converted_minilm, texts_and_long):
+  fresh = GLiNER.from_pretrained(converted_minilm, compilation_cache=False)
+  shapes = fresh.warmup(texts_and_long, LABELS, batch_size=4, packing=True)
+  assert shapes and all(isinstance(s, PackedShape) for s in shapes)
+  programs = fresh._candidates._cache_size()
+  assert programs == len(shapes) == len(fresh.compiled_shapes)
+  fresh.batch_predict_entities(texts_and_long, LABELS, batch_size=4, packing=True)
+  assert fresh._candidates._cache_size() == programs  # nothing compiled at prediction time
+  assert fresh.warmup(texts_and_long, LABELS, batch_size=4, packing=True) == shapes

@@ -11,8 +11,9 @@ so BERT-style encoders give the unpacked result too. Only the encoder is packed:
 runs per text, so items are first grouped by their word and type buckets (no more word padding than
 unpacked).
 
-Static shapes: rows and texts per batch are `BATCH_BUCKETS` sizes (texts past 32 in multiples of 32),
-row length a `TOKEN_BUCKETS` size, so a stream of inputs compiles a bounded set of programs.
+Static shapes: rows per batch are `BATCH_BUCKETS` sizes, texts per batch `TEXT_BUCKETS` sizes (past 256
+in multiples of 256), row length a `TOKEN_BUCKETS` size, so a stream of inputs compiles a bounded set of
+programs.
 
 Example:
   >>> batches = packed_batches(encoded, batch_size=8, capacity=256)
@@ -37,6 +38,8 @@ from gliner_jax.inference.processing import (
   device_batch_size,
 )
 
+# Texts per packed device batch: finer than BATCH_BUCKETS, as the span head runs once per text slot.
+TEXT_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 # Tokens per packed row by default: long enough to hold several short texts, short enough that the
 # block-diagonal attention (computed over the whole row) stays a small part of the encoder's work.
 DEFAULT_PACKED_TOKENS = 256
@@ -53,8 +56,11 @@ class PackedShape:
   types: int
 
 
-def first_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+def first_fit_decreasing(lengths: Sequence[int], capacity: int, window: int = 64) -> list[list[int]]:
   """Bins of indices whose lengths sum to at most `capacity` (a longer item gets a bin of its own).
+
+  Longest first, each into the first of the last `window` open bins with room (all bins while there
+  are at most `window`: plain first-fit decreasing), so thousands of texts pack in linear time.
 
   Example:
     >>> first_fit_decreasing([5, 3, 4, 2], capacity=7)
@@ -66,8 +72,8 @@ def first_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int
   room: list[int] = []
   for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
     n = lengths[i]
-    for b, left in enumerate(room):
-      if n <= left:
+    for b in range(max(0, len(bins) - window), len(bins)):
+      if n <= room[b]:
         bins[b].append(i)
         room[b] -= n
         break
@@ -77,14 +83,28 @@ def first_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int
   return bins
 
 
+def _chunks(bins: list[list[int]], lengths: dict[int, int], per_batch: int):
+  for lo in range(0, len(bins), per_batch):
+    chunk = bins[lo : lo + per_batch]
+    fill = max(sum(lengths[i] for i in b) for b in chunk)
+    yield chunk, bucket(len(chunk), BATCH_BUCKETS), bucket(fill, TOKEN_BUCKETS)
+
+
+def _encoder_cost(bins, lengths, per_batch: int, hidden_size: int) -> float:
+  """Padded tokens the encoder runs, the attention's share (~ row length / 6 hidden) included."""
+  return sum(rows * tokens * (1 + tokens / (6 * hidden_size)) for _, rows, tokens in _chunks(bins, lengths, per_batch))
+
+
 def packed_batches(
-  encoded: Sequence[EncodedText], batch_size: int, capacity: int = DEFAULT_PACKED_TOKENS
+  encoded: Sequence[EncodedText], batch_size: int, capacity: int = DEFAULT_PACKED_TOKENS, hidden_size: int = 768
 ) -> list[tuple[list[int], list[list[int]], PackedShape]]:
   """Device batches of packed rows: (members, rows, shape) with `rows` lists of indices into `encoded`
   (each row's sequences in order) and `members` their concatenation (a text's position in the batch).
 
-  Items of one batch share their word and type buckets; up to `device_batch_size(batch_size)` rows of
-  up to max(capacity, longest item) tokens each.
+  Items of one batch share their word and type buckets; up to `device_batch_size(batch_size)` rows each.
+  Rows hold at most `capacity` tokens (or one longer item); for each group of items the row length is
+  the token bucket up to `capacity` that runs the fewest padded tokens (weighing the attention's cost,
+  which grows with the row length, by the encoder's `hidden_size`).
   """
   if capacity < 1:
     raise ValueError(f"packing capacity must be >= 1 tokens, got {capacity}")
@@ -95,20 +115,18 @@ def packed_batches(
     groups.setdefault(key, []).append(i)
   out = []
   for (words, types), indices in sorted(groups.items()):
-    lengths = [encoded[i].num_tokens for i in indices]
-    bins = first_fit_decreasing(lengths, max(capacity, max(lengths)))
-    rows = [[indices[j] for j in b] for b in bins]
-    for lo in range(0, len(rows), per_batch):
-      chunk = rows[lo : lo + per_batch]
+    lengths = {i: encoded[i].num_tokens for i in indices}
+    longest = max(lengths.values())
+    sizes = [b for b in TOKEN_BUCKETS if longest <= b <= capacity] or [bucket(longest, TOKEN_BUCKETS)]
+    options = []
+    for size in sizes:
+      bins = first_fit_decreasing([lengths[i] for i in indices], size)
+      bins = [[indices[j] for j in b] for b in bins]
+      options.append((_encoder_cost(bins, lengths, per_batch, hidden_size), -size, bins))
+    _, _, bins = min(options, key=lambda o: o[:2])
+    for chunk, rows, tokens in _chunks(bins, lengths, per_batch):
       members = [i for row in chunk for i in row]
-      longest_row = max(sum(encoded[i].num_tokens for i in row) for row in chunk)
-      shape = PackedShape(
-        rows=bucket(len(chunk), BATCH_BUCKETS),
-        tokens=bucket(longest_row, TOKEN_BUCKETS),
-        texts=bucket(len(members), BATCH_BUCKETS),
-        words=words,
-        types=types,
-      )
+      shape = PackedShape(rows=rows, tokens=tokens, texts=bucket(len(members), TEXT_BUCKETS), words=words, types=types)
       out.append((members, chunk, shape))
   return out
 

@@ -333,13 +333,17 @@ class GLiNER:
       )
     return results
 
-  def warmup(self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8) -> list[BatchShape]:
+  def warmup(
+    self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8, packing: bool | int = False
+  ) -> list[BatchShape]:
     """Compiles every program that predicting texts like `texts` with `labels` at `batch_size` can run.
 
     The shapes are those any batch of these texts' (window, label group) rows can have, rows repeated
     or left out (`gliner_jax.inference.processing.workload_shapes`), at each device batch size up to
-    `device_batch_size(batch_size)`. A shape already run costs nothing, and with the persistent
-    compilation cache one compiled by an earlier process is only read from disk. Returns the shapes.
+    `device_batch_size(batch_size)`. With `packing`, the packed shapes these very texts give
+    (`gliner_jax.inference.packing.PackedShape`; other mixes of texts can pack into others). A shape
+    already run costs nothing, and with the persistent compilation cache one compiled by an earlier
+    process is only read from disk. Returns the shapes.
 
     Example:
       >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)
@@ -351,18 +355,24 @@ class GLiNER:
     words = [[w for w, _, _ in self.words_splitter(text)] for text in texts]
     groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
     _, encoded = self._plan(words, groups)
-    shapes = workload_shapes(encoded, batch_size)
-    for shape, rows in shapes.items():
+    if self._packing_capacity(packing) is not None:
+      batches = {shape: batch for _, shape, batch in self._device_batches(encoded, batch_size, packing)}
+    else:
+      pad_id = self.prompt_tokenizer.pad_id
+      batches = {
+        shape: pad_batch([encoded[i] for i in rows], shape, pad_id)
+        for shape, rows in workload_shapes(encoded, batch_size).items()
+      }
+    for shape, batch in batches.items():
       if shape in self.compiled_shapes:
         continue
-      batch = pad_batch([encoded[i] for i in rows], shape, self.prompt_tokenizer.pad_id)
       if self.config.span_mode == "token_level":
         jax.block_until_ready(self._token_probs(self._variables, batch))
       else:
         cap = min(MAX_CANDIDATES_PER_ROW, shape.words * self.config.max_width * shape.types)
         jax.block_until_ready(self._candidates(self._variables, batch, np.float32(0.5), cap=cap))
       self.compiled_shapes.add(shape)
-    return sorted(shapes, key=dataclasses.astuple)
+    return sorted(batches, key=lambda s: (type(s).__name__, dataclasses.astuple(s)))
 
   # ----------------------------------------------------------------------------------- internals
   def _plan(self, words: list[list[str]], groups: list[list[str]]):
@@ -428,7 +438,7 @@ class GLiNER:
     capacity = self._packing_capacity(packing)
     pad_id = self.prompt_tokenizer.pad_id
     if capacity is not None:
-      for members, rows, shape in packed_batches(encoded, batch_size, capacity):
+      for members, rows, shape in packed_batches(encoded, batch_size, capacity, self.config.encoder.hidden_size):
         yield members, shape, pad_packed_batch(encoded, rows, shape, pad_id)
       return
     order = sorted(range(len(encoded)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
