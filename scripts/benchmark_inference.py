@@ -132,16 +132,13 @@ def scale_reference_heads(ref, texts, labels, target_std):
 
 
 def precision_kwargs(name: str) -> dict:
-  """ "bfloat16+int8" -> dict(dtype="bfloat16", quantize="int8")."""
-  kw = {}
-  for part in name.split("+"):
-    if part == "int8":
-      kw["quantize"] = "int8"
-    elif part in ("float32", "bfloat16"):
-      kw["dtype"] = part
-    else:
-      raise app.UsageError(f"--precisions: unknown part {part!r} in {name!r}")
-  return kw
+  """ "bfloat16+int8" -> dict(dtype="bfloat16", quantize="int8") (`Precision.parse`)."""
+  from gliner_jax.inference.precision import Precision
+
+  try:
+    return Precision.parse(name).as_kwargs()
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
 
 
 def build_onnx_models(ref, workdir: str, threads: int) -> dict:

@@ -39,16 +39,13 @@ SENTENCES = ("crossner/politics/test.txt", "crossner/science/test.txt")
 
 
 def variant_kwargs(name: str) -> dict:
-  """ "bfloat16+int8" -> dict(dtype="bfloat16", quantize="int8")."""
-  kw = {}
-  for part in name.split("+"):
-    if part == "int8":
-      kw["quantize"] = "int8"
-    elif part in ("float32", "bfloat16"):
-      kw["dtype"] = part
-    else:
-      raise app.UsageError(f"unknown variant part {part!r} in {name!r}")
-  return kw
+  """ "bfloat16+int8" -> dict(dtype="bfloat16", quantize="int8") (`Precision.parse`)."""
+  from gliner_jax.inference.precision import Precision
+
+  try:
+    return Precision.parse(name).as_kwargs()
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
 
 
 def compare(want: list[dict], got: list[dict]) -> dict:

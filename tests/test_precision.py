@@ -134,3 +134,14 @@ def test_keeps_most_float32_entities_on_crossner(model, variant):
   print(f"{variant}: kept {kept}/{total}, added {added}, max score change {change:.4f}")
   assert kept >= KEEP_AT_LEAST[variant] * total and added <= (1 - KEEP_AT_LEAST[variant]) * total
   assert 0 < change <= MAX_SCORE_CHANGE[variant]
+
+
+def test_precision_names_parse_and_bad_ones_are_refused():
+  from gliner_jax.inference.precision import Precision
+
+  assert Precision.parse("float32") == Precision()
+  assert Precision.parse("bfloat16+int8") == Precision("bfloat16", "int8")
+  assert Precision.parse("int8").as_kwargs() == {"dtype": "float32", "quantize": "int8"}
+  for bad in ("fp16", "bfloat16+int4", ""):
+    with pytest.raises(ValueError, match="precision part"):
+      Precision.parse(bad)

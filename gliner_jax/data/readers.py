@@ -305,17 +305,24 @@ def read_gliner_json(
 
 
 def _gliner_records(records, path, stats: ReadStats, on_error="raise", located_ids=False) -> list[NERExample]:
+  parse = lambda rec, loc, i: _gliner_record(rec, loc, i, located_ids)
+  return _one_example_per_record(records, path, stats, on_error, parse, "empty tokenized_text")
+
+
+def _one_example_per_record(records, path, stats: ReadStats, on_error: str, parse, empty: str) -> list[NERExample]:
+  """`parse(rec, loc, index)` on each record: an example, None (nothing to read: skipped as `empty`),
+  or a ValueError (rejected per `on_error`)."""
   out = []
   for i, (loc, rec) in enumerate(records):
     stats.records += 1
     try:
-      example = _gliner_record(rec, loc, i, located_ids)
+      example = parse(rec, loc, i)
     except ValueError as e:
       _reject(loc, e, on_error, stats)
       continue
     if example is None:
       stats.skipped_records += 1
-      stats.note(f"{loc}: empty tokenized_text")
+      stats.note(f"{loc}: {empty}")
       continue
     out.append(example)
   return _finish(out, stats, path)
@@ -595,20 +602,8 @@ def read_instructuie_json(
 
 
 def _instructuie_records(records, path, stats: ReadStats, on_error="raise", located_ids=False) -> list[NERExample]:
-  out = []
-  for i, (loc, rec) in enumerate(records):
-    stats.records += 1
-    try:
-      example = _instructuie_record(rec, loc, i, located_ids, stats)
-    except ValueError as e:
-      _reject(loc, e, on_error, stats)
-      continue
-    if example is None:
-      stats.skipped_records += 1
-      stats.note(f"{loc}: empty sentence")
-      continue
-    out.append(example)
-  return _finish(out, stats, path)
+  parse = lambda rec, loc, i: _instructuie_record(rec, loc, i, located_ids, stats)
+  return _one_example_per_record(records, path, stats, on_error, parse, "empty sentence")
 
 
 def _instructuie_record(rec: Any, loc: str, index: int, located_ids: bool, stats: ReadStats) -> NERExample | None:

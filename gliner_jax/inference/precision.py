@@ -59,6 +59,28 @@ class Precision:
       raise ValueError(f"quantize={quantize!r}: use one of {QUANTIZE}")
     return cls(_dtype_name(dtype), quantize)
 
+  @classmethod
+  def parse(cls, name: str) -> "Precision":
+    """A precision from its name: "float32", "bfloat16", "int8" (float32 with int8 kernels), "bfloat16+int8".
+
+    Example:
+      >>> Precision.parse("bfloat16+int8")
+      Precision(dtype='bfloat16', quantize='int8')
+    """
+    kw: dict[str, str] = {}
+    for part in name.split("+"):
+      if part == "int8":
+        kw["quantize"] = "int8"
+      elif part in DTYPES:
+        kw["dtype"] = part
+      else:
+        raise ValueError(f"unknown precision part {part!r} in {name!r}: use float32, bfloat16, int8 or dtype+int8")
+    return cls.of(**kw)
+
+  def as_kwargs(self) -> dict[str, Any]:
+    """The `GLiNER(...)` / `from_pretrained(...)` arguments for this precision."""
+    return {"dtype": self.dtype, "quantize": self.quantize}
+
   @property
   def is_default(self) -> bool:
     return self == Precision()

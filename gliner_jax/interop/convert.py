@@ -275,6 +275,29 @@ def _opt_in_bos_eos(tokenizer):
   return tokenizer
 
 
+def _find_tokenizer(given: Any, folder: str, fallback: str, options: HubOptions | None, what: str, argument: str):
+  """`given` (a tokenizer, or a folder / hub id) wins; else `folder`'s tokenizer files (when it has a
+  tokenizer_config.json); else the tokenizer of `fallback` (a hub id or folder) from the hub."""
+  from transformers import AutoTokenizer
+
+  if given is not None and not isinstance(given, (str, os.PathLike)):
+    return given
+  hub = dataclasses.replace(options or HubOptions(), revision=None).kwargs()
+  if given is not None:
+    source = str(given)
+  elif os.path.isfile(os.path.join(folder, "tokenizer_config.json")):
+    source, hub = folder, {}
+  else:
+    source = fallback
+  try:
+    return AutoTokenizer.from_pretrained(source, **hub)
+  except Exception as e:
+    raise ConversionError(
+      f"{what} and the tokenizer of {source!r} could not be loaded ({type(e).__name__}: {e}); pass "
+      f"{argument}= (a tokenizer, a folder or a hub id)"
+    ) from e
+
+
 def load_gliner_tokenizer(
   directory: str, config: GLiNERConfig, tokenizer: Any = None, options: HubOptions | None = None
 ):
@@ -283,25 +306,11 @@ def load_gliner_tokenizer(
   `tokenizer` (a tokenizer, or a folder / hub id) wins; else the folder's own tokenizer files
   (when it has a tokenizer_config.json); else the tokenizer of the config's `model_name`.
   """
-  from transformers import AutoTokenizer
-
-  hub = dataclasses.replace(options or HubOptions(), revision=None).kwargs()
   if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
     return add_gliner_tokens(tokenizer, config)
-  if tokenizer is not None:
-    source = str(tokenizer)
-  elif os.path.isfile(os.path.join(directory, "tokenizer_config.json")):
-    source, hub = directory, {}
-  else:
-    source = config.model_name
-  try:
-    loaded = AutoTokenizer.from_pretrained(source, **hub)
-  except Exception as e:
-    raise ConversionError(
-      f"{directory} has no tokenizer files and the tokenizer of {source!r} could not be "
-      f"loaded ({type(e).__name__}: {e}); pass tokenizer= (a tokenizer, a folder or a hub "
-      "id)"
-    ) from e
+  loaded = _find_tokenizer(
+    tokenizer, directory, config.model_name, options, f"{directory} has no tokenizer files", "tokenizer"
+  )
   return add_gliner_tokens(_opt_in_bos_eos(loaded), config)
 
 
@@ -345,29 +354,16 @@ def load_labels_tokenizer(
   Example:
     >>> load_labels_tokenizer("gliner_bi_folder/", config)
   """
-  from transformers import AutoTokenizer
-
   from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
 
-  if labels_tokenizer is not None and not isinstance(labels_tokenizer, (str, os.PathLike)):
-    loaded = labels_tokenizer
-  else:
-    hub = dataclasses.replace(options or HubOptions(), revision=None).kwargs()
-    folder = os.path.join(directory, LABELS_TOKENIZER_DIR)
-    if labels_tokenizer is not None:
-      source = str(labels_tokenizer)
-    elif os.path.isfile(os.path.join(folder, "tokenizer_config.json")):
-      source, hub = folder, {}
-    else:
-      source = config.labels_encoder_name
-    try:
-      loaded = AutoTokenizer.from_pretrained(source, **hub)
-    except Exception as e:
-      raise ConversionError(
-        f"{directory} has no {LABELS_TOKENIZER_DIR}/ and the tokenizer of the labels encoder {source!r} "
-        f"could not be loaded ({type(e).__name__}: {e}); pass labels_tokenizer= (a tokenizer, a folder or "
-        "a hub id)"
-      ) from e
+  loaded = _find_tokenizer(
+    labels_tokenizer,
+    os.path.join(directory, LABELS_TOKENIZER_DIR),
+    config.labels_encoder_name,
+    options,
+    f"{directory} has no {LABELS_TOKENIZER_DIR}/ (the labels encoder's tokenizer)",
+    "labels_tokenizer",
+  )
   if loaded.pad_token is None and loaded.eos_token is not None:
     loaded.pad_token = loaded.eos_token
   if len(loaded) > config.labels_encoder.vocab_size:
