@@ -9,12 +9,14 @@ varied label sets (the bundled slice with "quick").
 
 Run (CPU; resumable):
   python scripts/train.py --config configs/bi_encoder_minilm.py --workdir workdirs/bi_encoder_minilm
+Compile check without a TPU:
+  python scripts/aot_compile.py --config configs/bi_encoder_minilm.py --topology v5e:2x4
 Argument "quick" trains on the bundled slice only (minutes).
 """
 
 import os
 
-from gliner_jax.model.backbones import ENCODERS
+from gliner_jax.model.backbones import BACKBONE_CONFIGS, ENCODERS
 from gliner_jax.training.config import BUNDLED_DEV, BUNDLED_TRAIN, SHARED_DATA, base_config, site_model_dir
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -28,7 +30,9 @@ def get_config(arg: str = ""):
   c.model.name = MINILM
   c.model.labels_encoder = c.model.path
   c.model.labels_encoder_name = MINILM
-  c.model.encoder = ENCODERS[MINILM]  # the text encoder's shapes, for shape-only work
+  # The text encoder's shapes, for shape-only work (AOT compiles, FLOP counts): its own vocabulary, as a
+  # bi-encoder adds no prompt tokens; the labels encoder's come from the bundled table too.
+  c.model.encoder = dict(ENCODERS[MINILM], vocab_size=BACKBONE_CONFIGS[MINILM]["vocab_size"])
   c.model.update(hidden_size=384, max_width=12, max_len=96, max_types=25, dropout=0.1, num_rnn_layers=0)
   if arg == "quick":
     c.data.train = [dict(path=BUNDLED_TRAIN)]

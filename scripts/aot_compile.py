@@ -3,7 +3,12 @@ per-device memory, FLOPs and collectives.
 
   python scripts/aot_compile.py --config configs/gliner_small.py --topology v5e:2x4 \
     [--mesh data=2,fsdp=4,tensor=1] [--batch_size 64] [--tokens 512 --words 384 --types 25] [--max_batch] \
-    [--libtpu_dir .venv-libtpu] [--json_out report.json]
+    [--label_tokens 16] [--libtpu_dir .venv-libtpu] [--json_out report.json]
+
+Any config the training loop takes compiles: span heads, `token_level`, bi-encoders. Shapes not given are
+those of the training run's fixed shape (`gliner_jax.training.aot.training_shape`: the one shape a multi-host
+run pads every batch to, the largest the config names); a bi-encoder's `--types` is its batch's label axis
+(rounded up to a multiple of the batch) and `--label_tokens` the tokens per label.
 
 Needs libtpu, kept out of the main environment (there it would make every `import jax` on a CPU host
 print TPU errors): `bash scripts/setup.sh test` installs it into `.venv-libtpu` (`pip install --no-deps
@@ -31,9 +36,12 @@ config_flags.DEFINE_config_file("config", None, "Training config file.", lock_co
 flags.DEFINE_string("topology", "v5e:2x4", "TPU topology, CHIP:SHAPE (v4:2x2x1, v5e:2x4, v5p:2x2x1, v6e:2x4).")
 flags.DEFINE_string("mesh", None, "Mesh axis sizes, e.g. data=2,fsdp=4,tensor=1 (default: config.mesh.shape).")
 flags.DEFINE_integer("batch_size", None, "Global batch size (default: config.train.batch_size).")
-flags.DEFINE_integer("tokens", None, "Tokens per row (default: the bucket holding words and the prompt).")
-flags.DEFINE_integer("words", None, "Words per row (default: config.model.max_len).")
-flags.DEFINE_integer("types", None, "Entity types per row (default: config.model.max_types).")
+flags.DEFINE_integer("tokens", None, "Tokens per row (default: the training run's fixed shape, as --words/--types).")
+flags.DEFINE_integer("words", None, "Words per row (default: the max_len bucket).")
+flags.DEFINE_integer(
+  "types", None, "Entity types per row (default: the max_types bucket); a bi-encoder's labels per batch."
+)
+flags.DEFINE_integer("label_tokens", None, "A bi-encoder's tokens per label (default 16).")
 flags.DEFINE_bool("max_batch", False, "Search the largest power-of-2 batch that fits (one compile per try).")
 flags.DEFINE_string(
   "libtpu_dir",
@@ -61,7 +69,7 @@ def main(argv):
   if os.path.isdir(libtpu_dir):
     os.environ[LIBTPU_DIR_ENV] = libtpu_dir  # gliner_jax.training.aot.import_libtpu puts it on the path
   mesh = parse_mesh(FLAGS.mesh)
-  shapes = dict(seq_tokens=FLAGS.tokens, words=FLAGS.words, types=FLAGS.types)
+  shapes = dict(seq_tokens=FLAGS.tokens, words=FLAGS.words, types=FLAGS.types, label_tokens=FLAGS.label_tokens)
   if FLAGS.max_batch:
     best, reports = max_batch_that_fits(FLAGS.config, FLAGS.topology, mesh, start=FLAGS.batch_size, **shapes)
     fitting = [r for r in reports if r.fits]

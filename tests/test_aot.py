@@ -3,6 +3,9 @@
 libtpu lives in a folder of its own (`.venv-libtpu`, installed by scripts/setup.sh test, or the folder
 named by $GLINER_JAX_LIBTPU_DIR), never in the main environment: the compiles run in subprocesses
 (scripts/aot_compile.py) that put it on their path, so `import jax` elsewhere loads no TPU runtime.
+Besides the tiny config, shrunk copies of configs/gliner_modernbert.py and configs/bi_encoder_minilm.py and
+the tiny config with span_mode token_level compile (`test_every_model_kind_compiles`), and the abstract
+batch the compile uses is checked against a batch the training data pipeline builds (on the CPU).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import math
 import os
 import subprocess
 import sys
+import textwrap
 
 import jax
 import numpy as np
 import pytest
 
-from configs import tiny
+from configs import bi_encoder_minilm, gliner_modernbert, gliner_small, tiny
 from conftest import skip_or_fail
+from gliner_jax import DEFAULT_MODEL
 from gliner_jax.training import aot
 from gliner_jax.training.model_init import abstract_starting_point
 
@@ -180,11 +185,171 @@ def test_count_collectives_counts_async_pairs_once():
 
 def test_default_shapes_and_bad_shapes():
   cfg = tiny.get_config()
-  assert aot.default_shapes(cfg) == (96, 48, 8)  # 48 words + 2 * 8 prompt tokens + 2 -> bucket 96
+  assert aot.default_shapes(cfg) == (128, 48, 8)  # the fixed shape: max_tokens 128, max_len 48, max_types 8
+  assert aot.default_shapes(cfg, words=32) == (128, 32, 8)
+  # The published recipe's pod shape, for DeBERTa (its 512 positions) and ModernBERT (recipe.max_tokens).
+  assert aot.default_shapes(gliner_small.get_config()) == (512, 384, 25)
+  assert aot.default_shapes(gliner_modernbert.get_config()) == (512, 384, 25)
+  # A bi-encoder's label axis: max_types x batch (25 x 8) in type_buckets (.., 200), a multiple of the batch.
+  bi = bi_encoder_minilm.get_config()
+  assert aot.default_shapes(bi) == (512, 96, 200)
+  assert aot.default_shapes(bi, types=30) == (512, 96, 32)
   with pytest.raises(ValueError, match="words=64 > tokens=32"):
     aot.default_shapes(cfg, tokens=32, words=64)
   with pytest.raises(ValueError, match="types must be positive"):
     aot.default_shapes(cfg, types=-1)
+
+
+def _bi_encoder_config():
+  """A random two-encoder GLiNER on the bundled slice (as tests/test_bi_encoder.py trains)."""
+  from gliner_jax.training.config import BUNDLED_TRAIN, base_config
+
+  c = base_config()
+  c.model.init = "random"
+  c.model.tokenizer = DEFAULT_MODEL
+  enc = dict(model_type="bert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+  c.model.encoder = dict(enc, vocab_size=1)
+  c.model.labels_encoder_shape = dict(enc, hidden_size=24, vocab_size=1)
+  c.model.update(hidden_size=32, max_width=4, max_len=40, max_types=4, dropout=0.0, num_rnn_layers=0)
+  c.data.train = [dict(path=BUNDLED_TRAIN, max_examples=8)]
+  c.recipe.update(token_buckets=(64, 128), word_buckets=(16, 40), type_buckets=(8, 16, 32), max_tokens=128)
+  c.train.batch_size = 4
+  return c
+
+
+def _pipeline_config(kind: str):
+  if kind == "bi_encoder":
+    return _bi_encoder_config()
+  c = tiny.get_config()
+  if kind == "token_level":
+    c.model.span_mode = "token_level"
+  return c
+
+
+@pytest.mark.parametrize("kind", ["span", "token_level", "bi_encoder"])
+def test_abstract_batch_is_the_training_runs_batch(kind):
+  """With recipe.fixed_shape (as on a multi-host run), every batch the data pipeline builds has the shape of
+  `training_shape`, and `abstract_batch` has its arrays: names, shapes, dtypes."""
+  from gliner_jax.training import loop
+
+  cfg = _pipeline_config(kind)
+  cfg.recipe.fixed_shape = True
+  parts = loop.build(cfg)
+  host = loop.training_batches(cfg, parts).next_host_batch()
+  tokens, words, types = aot.default_shapes(cfg)
+  assert host.dims == (tokens, words, types) == aot.training_shape(cfg, parts.start)
+  label_tokens = host.arrays["labels_input_ids"].shape[-1] if kind == "bi_encoder" else 0
+  expected = aot.abstract_batch(
+    cfg.train.batch_size, tokens, words, types, parts.config.max_width, None, parts.config.span_mode, label_tokens
+  )
+  got = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in host.arrays.items()}
+  assert got == {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in expected.items()}
+
+
+# Shrunk copies of the real configs (their recipes, heads and encoder families; small widths and depths),
+# written to files and compiled by scripts/aot_compile.py; token_level is configs/tiny.py with a flag.
+KIND_CONFIGS = {
+  "modernbert": """
+    from gliner_jax.configs import gliner_modernbert
+
+    def get_config(arg=""):
+      c = gliner_modernbert.get_config()
+      # A global and two sliding-window layers (a 16-token window over 32 tokens): both attention kinds.
+      layers = ("full_attention", "sliding_attention", "sliding_attention")
+      c.model.encoder.update(num_hidden_layers=3, layer_types=layers, local_attention=16, hidden_size=64,
+                             num_attention_heads=4, intermediate_size=96, vocab_size=1000)
+      c.model.hidden_size = 64
+      return c
+  """,
+  "bi_encoder": """
+    from gliner_jax.configs import bi_encoder_minilm
+
+    def get_config(arg=""):
+      c = bi_encoder_minilm.get_config("quick")
+      c.model.encoder.update(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                             vocab_size=1000)
+      # Wider than hidden_size: the labels projection is in the step too.
+      c.model.labels_encoder_shape = dict(c.model.encoder.to_dict(), hidden_size=48, num_hidden_layers=1)
+      c.model.hidden_size = 32
+      return c
+  """,
+}
+KIND_FLAGS = {
+  "modernbert": ["--types=4"],
+  "bi_encoder": ["--types=16", "--label_tokens=8"],  # 16 labels per batch: 2 per row
+  "token_level": ["--types=4", "--config.model.span_mode=token_level"],
+}
+
+
+def _load_config(path: str):
+  spec = importlib.util.spec_from_file_location(f"_aot_{os.path.basename(path)[:-3]}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+@pytest.fixture(scope="module", params=sorted(KIND_FLAGS))
+def kind_report(request, tmp_path_factory):
+  """(kind, its config, the report of its compile on v5e:2x2)."""
+  kind, folder = request.param, tmp_path_factory.mktemp(f"aot_{request.param}")
+  if kind in KIND_CONFIGS:
+    config_file = folder / f"{kind}.py"
+    config_file.write_text(textwrap.dedent(KIND_CONFIGS[kind]))
+    config = _load_config(str(config_file))
+  else:
+    config_file = os.path.join("configs", "tiny.py")
+    config = tiny.get_config()
+    config.model.span_mode = "token_level"
+  out = folder / "report.json"
+  mesh = ",".join(f"{k}={v}" for k, v in MESH.items())
+  args = [os.path.join("scripts", "aot_compile.py"), "--config", str(config_file), f"--topology={TOPOLOGY}"]
+  args += [f"--mesh={mesh}", "--batch_size=8", "--tokens=32", "--words=16", f"--json_out={out}", *KIND_FLAGS[kind]]
+  proc = _with_libtpu(args)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  return kind, config, aot.AOTReport(**json.loads(out.read_text())), proc.stdout
+
+
+def _abstract_bytes(tree) -> int:
+  return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
+def test_every_model_kind_compiles(kind_report):
+  """ModernBERT (global + sliding-window layers), a bi-encoder (two encoders, the labels split over the
+  rows) and token_level compile for v5e:2x2: their whole state and batch are the step's arguments, the
+  state is donated, the gradients are reduced, and the encoders' matmuls are counted."""
+  from gliner_jax.training import sharding as shd
+  from gliner_jax.training.loop import build
+
+  kind, config, report, stdout = kind_report
+  start = abstract_starting_point(config.model)
+  parts = build(config, mesh=shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]), start=start)
+  state = _abstract_bytes(jax.eval_shape(parts.init_fn, jax.random.key(0)))
+  types, label_tokens = {"bi_encoder": (16, 8)}.get(kind, (4, 0))
+  batch = aot.abstract_batch(8, 32, 16, types, start.config.max_width, None, start.config.span_mode, label_tokens)
+  assert (report.num_devices, report.mesh_shape, report.hbm_bytes) == (4, MESH, 16 * aot.GIB)
+  assert (report.batch_size, report.tokens, report.words, report.types) == (8, 32, 16, types)
+  assert (report.span_mode, report.label_tokens) == (start.config.span_mode, label_tokens)
+  assert start.config.span_mode == ("token_level" if kind == "token_level" else "markerV0")
+  assert (start.config.encoder.model_type == "modernbert") == (kind == "modernbert")
+  assert (start.config.labels_encoder is not None) == (kind == "bi_encoder")
+  # Data parallel: every device holds the whole state and a quarter of the batch.
+  assert report.argument_bytes >= state + _abstract_bytes(batch) // 4
+  assert report.output_bytes >= state and report.alias_bytes >= state
+  assert report.fits and report.generated_code_bytes > 0
+  assert report.collectives["all-reduce"] + report.collectives["reduce-scatter"] > 0
+  # forward + backward of the encoders' dense layers: 6 FLOPs per weight per token, on 2 rows per device.
+  encoders = [(start.config.encoder, 2 * 32)]
+  if kind == "bi_encoder":
+    encoders.append((start.config.labels_encoder, types // 4 * label_tokens))
+  lower_bound = 0
+  for enc, tokens_per_device in encoders:
+    mlp = 3 if enc.model_type == "modernbert" else 2  # ModernBERT's MLP is gated: two input matrices
+    layer = 4 * enc.hidden_size**2 + mlp * enc.hidden_size * enc.intermediate_size
+    lower_bound += 6 * layer * enc.num_hidden_layers * tokens_per_device
+  assert report.flops_per_device >= lower_bound
+  assert f"topology {TOPOLOGY}" in stdout and "fits" in stdout and start.config.span_mode in stdout
+  if label_tokens:
+    assert f"labels {types} x {label_tokens} tokens" in stdout
 
 
 def test_bad_topology_is_a_clear_error():

@@ -102,3 +102,45 @@ def test_wheel_ships_the_configs(tmp_path):
   package, tiny, steps = json.loads(out.stdout.splitlines()[-1])
   unzipped = str(tmp_path / "unzipped") + os.sep
   assert package.startswith(unzipped) and tiny.startswith(unzipped) and steps == 20
+
+
+def test_the_bundled_backbones_build_the_models_offline():
+  """configs/gliner_modernbert.py and configs/bi_encoder_minilm.py build their models from the bundled backbone
+  table alone (jax.eval_shape: no download, no tokenizer), with the encoders of transformers' ModernBERT-base
+  (ModernBertConfig's defaults are that model) and all-MiniLM-L6-v2, parameter for parameter."""
+  import jax
+  import torch
+  import transformers
+
+  from gliner_jax.configs import bi_encoder_minilm, gliner_modernbert
+  from gliner_jax.model.backbones import BACKBONE_CONFIGS
+  from gliner_jax.model.encoders.config import EncoderConfig
+  from gliner_jax.training import sharding as shd
+  from gliner_jax.training.loop import build
+  from gliner_jax.training.model_init import abstract_starting_point
+
+  def ours(module) -> dict[str, int]:
+    cfg = module.get_config()
+    mesh = shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1])
+    parts = build(cfg, mesh=mesh, start=abstract_starting_point(cfg.model))
+    params = jax.eval_shape(parts.init_fn, jax.random.key(0))["params"]
+    return {k: sum(x.size for x in jax.tree.leaves(v)) for k, v in params.items()}
+
+  def hf(model, config) -> int:
+    with torch.device("meta"):
+      return sum(p.numel() for p in model(config).parameters())
+
+  modernbert, defaults = BACKBONE_CONFIGS["answerdotai/ModernBERT-base"], transformers.ModernBertConfig().to_dict()
+  assert {k: v for k, v in defaults.items() if k in modernbert} == {
+    k: modernbert[k] for k in defaults if k in modernbert
+  }
+  assert EncoderConfig.from_hf_dict(defaults) == EncoderConfig.from_hf_dict(modernbert)  # layer kinds, RoPE thetas
+  counts = ours(gliner_modernbert)
+  # The tokenizer's 50368 ids and GLiNER's three tokens.
+  assert counts["encoder"] == hf(transformers.ModernBertModel, transformers.ModernBertConfig(vocab_size=50371))
+  assert 148e6 < counts["encoder"] < 150e6  # "149M parameters" (the model card)
+
+  minilm = BACKBONE_CONFIGS["sentence-transformers/all-MiniLM-L6-v2"]
+  text = hf(lambda c: transformers.BertModel(c, add_pooling_layer=False), transformers.BertConfig(**minilm))
+  counts = ours(bi_encoder_minilm)
+  assert counts["encoder"] == counts["labels_encoder"] == text  # a bi-encoder adds no prompt tokens

@@ -1,9 +1,10 @@
 """The published GLiNER backbones' Hugging Face configs, bundled so no download is needed for their shapes.
 
 `BACKBONE_CONFIGS[name]` is the `config.json` of the backbone `name` (the `model_name` of gliner
-checkpoints). gliner checkpoints without an `encoder_config` (urchade's v2.1 models, gliner_base,
-NuNerZero, gliner_multi_pii) are built from it when `model_name` is neither a local folder nor
-reachable; their vocabulary size is then read from the checkpoint's embedding table.
+checkpoints; ModernBERT-base is that of configs/gliner_modernbert.py). gliner checkpoints without an
+`encoder_config` (urchade's v2.1 models, gliner_base, NuNerZero, gliner_multi_pii) are built from it when
+`model_name` is neither a local folder nor reachable; their vocabulary size is then read from the
+checkpoint's embedding table.
 `ENCODERS[name]` holds the EncoderConfig fields of the same backbones with the three GLiNER tokens
 counted in the vocabulary, for shape-only work (AOT compiles, FLOP counts).
 
@@ -78,6 +79,35 @@ BACKBONE_CONFIGS: dict[str, dict] = {
     type_vocab_size=2,
     vocab_size=30522,
   ),
+  # answerdotai/ModernBERT-base's config.json (transformers' ModernBertConfig defaults are the same model):
+  # 22 layers, every third one global (RoPE theta 160k), the others a 128-token sliding window (theta 10k).
+  "answerdotai/ModernBERT-base": dict(
+    model_type="modernbert",
+    attention_bias=False,
+    attention_dropout=0.0,
+    bos_token_id=50281,
+    cls_token_id=50281,
+    embedding_dropout=0.0,
+    eos_token_id=50282,
+    global_attn_every_n_layers=3,
+    global_rope_theta=160000.0,
+    hidden_activation="gelu",
+    hidden_size=768,
+    initializer_range=0.02,
+    intermediate_size=1152,
+    local_attention=128,
+    local_rope_theta=10000.0,
+    max_position_embeddings=8192,
+    mlp_bias=False,
+    mlp_dropout=0.0,
+    norm_bias=False,
+    norm_eps=1e-5,
+    num_attention_heads=12,
+    num_hidden_layers=22,
+    pad_token_id=50283,
+    sep_token_id=50282,
+    vocab_size=50368,
+  ),
 }
 
 # Tokenizer lengths with GLiNER's three tokens added ([FLERT], <<ENT>>, <<SEP>>).
@@ -87,6 +117,7 @@ _GLINER_VOCAB = {
   "microsoft/deberta-v3-large": 128003,
   "microsoft/mdeberta-v3-base": 251003,
   "sentence-transformers/all-MiniLM-L6-v2": 30525,
+  "answerdotai/ModernBERT-base": 50371,  # its tokenizer fills the 50368-row table ([unused82] is 50367)
 }
 
 
@@ -101,6 +132,8 @@ def _encoder_fields(name: str) -> dict:
 
   fields = EncoderConfig.from_hf_dict(dict(BACKBONE_CONFIGS[name], vocab_size=_GLINER_VOCAB[name])).to_dict()
   fields["pos_att_type"] = tuple(fields["pos_att_type"])
+  fields["layer_types"] = tuple(fields["layer_types"])
+  fields["special_token_ids"] = tuple(tuple(pair) for pair in fields["special_token_ids"])
   return fields
 
 

@@ -7,7 +7,10 @@ compile puts on the path (scripts/setup.sh test: `pip install --no-deps --target
 libtpu==0.0.42.1`; scripts/aot_compile.py finds `.venv-libtpu` by itself). The train step of
 `gliner_jax.training.loop.build` is lowered with abstract, sharded inputs and compiled by the real TPU compiler.
 The compiled program reports its per-device memory, its FLOPs and its collectives, so a config can be
-sized for a pod slice before renting one.
+sized for a pod slice before renting one. Every kind of model the loop trains compiles: span heads
+(markerV0, marker), token_level, and bi-encoders (a labels encoder; `config.model.labels_encoder`). Without
+explicit shapes, the step is compiled for the one shape a multi-host run pads every batch to
+(`training_shape`: `recipe.fixed_shape`, the largest shape the config names).
 
 Example:
   >>> from configs import gliner_small
@@ -30,7 +33,8 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from gliner_jax.inference.processing import TOKEN_BUCKETS, bucket
+from gliner_jax.data.bi_encoder import batch_recipe, label_axis
+from gliner_jax.data.recipe import RecipeConfig, encoder_token_limit, named_shapes
 from gliner_jax.training import sharding as shd
 from gliner_jax.training.model_init import abstract_starting_point
 
@@ -43,6 +47,9 @@ _COLLECTIVE_RE = re.compile(r"\s(" + "|".join(COLLECTIVES) + r")(?:-start)?\(")
 _OOM_MARKERS = ("RESOURCE_EXHAUSTED", "Ran out of memory", "out of memory")
 LIBTPU_DIR_ENV = "GLINER_JAX_LIBTPU_DIR"
 LIBTPU_PIN = "libtpu==0.0.42.1"  # the version jax[tpu]==0.10.2 pins
+# Tokens per label of a bi-encoder's batch (a `LABEL_TOKEN_BUCKETS` bucket): 16 holds labels of up to 14
+# subtokens, so a batch of open Pile-NER types rarely needs more.
+DEFAULT_LABEL_TOKENS = 16
 
 
 @dataclasses.dataclass
@@ -67,6 +74,8 @@ class AOTReport:
   collectives: dict[str, int]
   hbm_bytes: int
   compile_seconds: float
+  span_mode: str = "markerV0"
+  label_tokens: int = 0  # a bi-encoder's tokens per label (its `types` is the batch's label axis); else 0
 
   @property
   def peak_bytes(self) -> int:
@@ -85,10 +94,11 @@ class AOTReport:
   def summary(self) -> str:
     mesh = ",".join(f"{k}={v}" for k, v in self.mesh_shape.items())
     colls = ", ".join(f"{k} x{v}" for k, v in self.collectives.items() if v) or "none"
+    types = f"labels {self.types} x {self.label_tokens} tokens" if self.label_tokens else f"types {self.types}"
     return "\n".join(
       [
         f"topology {self.topology} ({self.num_devices} x {self.device_kind}), mesh {mesh}",
-        f"batch {self.batch_size} x tokens {self.tokens}, words {self.words}, types {self.types}, "
+        f"batch {self.batch_size} x tokens {self.tokens}, words {self.words}, {types}, {self.span_mode}, "
         f"{self.compute_dtype}; compiled in {self.compile_seconds:.0f} s",
         f"per-device memory: arguments {_fmt(self.argument_bytes)}, outputs {_fmt(self.output_bytes)} "
         f"(aliased {_fmt(self.alias_bytes)}), temporaries {_fmt(self.temp_bytes)}, code "
@@ -159,40 +169,89 @@ def count_collectives(hlo_text: str) -> dict[str, int]:
   return {name: counts.get(name, 0) for name in COLLECTIVES}
 
 
+def training_shape(config, start=None) -> tuple[int, int, int]:
+  """(tokens, words, types) of the one shape a multi-host run of `config` pads every batch to
+  (`recipe.fixed_shape`, forced on several processes): the largest shape the config names
+  (`gliner_jax.data.recipe.named_shapes`; tokens from `recipe.max_tokens`, else the encoder's limit). For a
+  bi-encoder, types is the batch's label axis (`gliner_jax.data.bi_encoder.label_axis`: max_types x
+  batch_size, bucketed, a multiple of the batch). `start` defaults to `abstract_starting_point(config.model)`.
+
+  Example:
+    >>> training_shape(tiny.get_config())   # max_tokens 128, max_len 48, max_types 8
+    (128, 48, 8)
+  """
+  model = (start or abstract_starting_point(config.model)).config
+  overrides = {**dict(config.get("recipe", {})), "fixed_shape": True}
+  recipe = RecipeConfig.from_model_config(model, batch_size=int(config.train.batch_size), **overrides)
+  limit = recipe.max_tokens if recipe.max_tokens is not None else encoder_token_limit(model)
+  if model.labels_encoder is not None:
+    recipe = batch_recipe(recipe)
+  (shape,) = named_shapes(recipe, limit)
+  types = label_axis(shape.types, recipe) if model.labels_encoder is not None else shape.types
+  return shape.tokens, shape.words, types
+
+
 def default_shapes(
-  config, tokens: int | None = None, words: int | None = None, types: int | None = None
+  config, tokens: int | None = None, words: int | None = None, types: int | None = None, start=None
 ) -> tuple[int, int, int]:
-  """(tokens, words, types): words = max_len, types = max_types, tokens = the token bucket holding both."""
-  words = int(config.model.max_len if words is None else words)
-  types = int(config.model.max_types if types is None else types)
-  tokens = int(bucket(words + 2 * types + 2, TOKEN_BUCKETS) if tokens is None else tokens)
+  """(tokens, words, types): those given, the others the training run's (`training_shape`). A bi-encoder's
+  types (its batch's label axis, split over the rows) is rounded up to a multiple of the batch size."""
+  start = start or abstract_starting_point(config.model)
+  if None in (tokens, words, types):
+    default = training_shape(config, start)
+    tokens, words, types = (default[i] if v is None else v for i, v in enumerate((tokens, words, types)))
+  tokens, words, types = int(tokens), int(words), int(types)
   for name, value in (("tokens", tokens), ("words", words), ("types", types)):
     if value < 1:
       raise ValueError(f"{name} must be positive, got {value}")
   if words > tokens:
     raise ValueError(f"words={words} > tokens={tokens}: every word needs at least one token")
+  if start.config.labels_encoder is not None:
+    batch = int(config.train.batch_size)
+    types = -(-types // batch) * batch
   return tokens, words, types
 
 
 def abstract_batch(
-  batch_size: int, tokens: int, words: int, types: int, max_width: int, sharding
+  batch_size: int,
+  tokens: int,
+  words: int,
+  types: int,
+  max_width: int,
+  sharding,
+  span_mode: str = "markerV0",
+  label_tokens: int = 0,
 ) -> dict[str, jax.ShapeDtypeStruct]:
-  """Shapes and dtypes of one training batch (as `data.recipe` builds it), with the batch sharding."""
+  """Shapes and dtypes of one training batch, with the batch sharding: as `gliner_jax.data.recipe` builds it
+  (span labels [B, W, K, C] and span_mask; token_level: labels [B, W, C, 3] and word_mask), or with
+  `label_tokens` > 0 as `gliner_jax.data.bi_encoder` builds a bi-encoder's (no type_token_index; the
+  `types` labels as labels_input_ids / labels_attention_mask [B, types / B, label_tokens])."""
 
   def spec(shape, dtype):
     return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
 
   b = batch_size
-  return dict(
+  batch = dict(
     input_ids=spec((b, tokens), jnp.int32),
     attention_mask=spec((b, tokens), jnp.int32),
     word_token_index=spec((b, words), jnp.int32),
     num_words=spec((b,), jnp.int32),
-    type_token_index=spec((b, types), jnp.int32),
-    labels=spec((b, words, max_width, types), jnp.float32),
-    span_mask=spec((b, words, max_width), jnp.bool_),
     type_mask=spec((b, types), jnp.bool_),
   )
+  if label_tokens:
+    if types % b:
+      raise ValueError(f"a bi-encoder batch's {types} labels must split evenly over its {b} rows")
+    batch["labels_input_ids"] = spec((b, types // b, label_tokens), jnp.int32)
+    batch["labels_attention_mask"] = spec((b, types // b, label_tokens), jnp.int32)
+  else:
+    batch["type_token_index"] = spec((b, types), jnp.int32)
+  if span_mode == "token_level":
+    batch["labels"] = spec((b, words, types, 3), jnp.float32)
+    batch["word_mask"] = spec((b, words), jnp.bool_)
+  else:
+    batch["labels"] = spec((b, words, max_width, types), jnp.float32)
+    batch["span_mask"] = spec((b, words, max_width), jnp.bool_)
+  return batch
 
 
 def _with_overrides(config, batch_size: int | None, mesh_shape: Mapping[str, int] | None):
@@ -212,11 +271,14 @@ def compile_train_step(
   seq_tokens: int | None = None,
   words: int | None = None,
   types: int | None = None,
+  label_tokens: int | None = None,
 ) -> AOTReport:
   """Compiles `build(config).train_step` for a TPU topology and reports memory, FLOPs and collectives.
 
   `mesh_shape` (default `config.mesh.shape`; one axis may be -1) and `batch_size` (default
-  `config.train.batch_size`, the global batch) override the config. Shapes default to `default_shapes`.
+  `config.train.batch_size`, the global batch) override the config. Shapes default to `default_shapes`
+  (the training run's fixed shape); a bi-encoder's `types` is its batch's label axis and `label_tokens`
+  (default `DEFAULT_LABEL_TOKENS`) the tokens of each label.
   A program that does not fit in HBM is still reported (with `fits=False`) when the compiler gets
   that far; a compiler out-of-memory error is raised as MemoryError.
 
@@ -229,16 +291,36 @@ def compile_train_step(
 
   devices = topology_devices(topology)
   config = _with_overrides(config, batch_size, mesh_shape)
-  tokens, words, types = default_shapes(config, seq_tokens, words, types)
-  mesh = shd.make_mesh(dict(config.mesh.shape), devices=devices)
   start = abstract_starting_point(config.model)
-  enc = start.config.encoder
-  if not enc.relative_attention or enc.position_biased_input:
-    if tokens > enc.max_position_embeddings:
-      raise ValueError(f"tokens={tokens} > max_position_embeddings={enc.max_position_embeddings} of the encoder")
+  tokens, words, types = default_shapes(config, seq_tokens, words, types, start=start)
+  mesh = shd.make_mesh(dict(config.mesh.shape), devices=devices)
+  if tokens > start.config.encoder.max_sequence_length:
+    raise ValueError(
+      f"tokens={tokens} > {start.config.encoder.max_sequence_length}, the most the encoder reads (its position table)"
+    )
+  labels_encoder = start.config.labels_encoder
+  if labels_encoder is None:
+    if label_tokens:
+      raise ValueError("label_tokens is for a bi-encoder (config.model.labels_encoder); this model reads a prompt")
+    label_tokens = 0
+  else:
+    label_tokens = int(label_tokens or DEFAULT_LABEL_TOKENS)
+    if label_tokens > labels_encoder.max_sequence_length:
+      raise ValueError(
+        f"label_tokens={label_tokens} > {labels_encoder.max_sequence_length}, the most the labels encoder reads"
+      )
   parts = build(config, mesh=mesh, start=start)
   state = jax.eval_shape(parts.init_fn, jax.random.key(0))  # carries the state shardings
-  batch = abstract_batch(config.train.batch_size, tokens, words, types, parts.config.max_width, parts.batch_sharding)
+  batch = abstract_batch(
+    config.train.batch_size,
+    tokens,
+    words,
+    types,
+    parts.config.max_width,
+    parts.batch_sharding,
+    span_mode=parts.config.span_mode,
+    label_tokens=label_tokens,
+  )
   rng = jax.ShapeDtypeStruct(
     (), jax.random.key(0).dtype, sharding=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   )
@@ -274,6 +356,8 @@ def compile_train_step(
     collectives=count_collectives(compiled.as_text()),
     hbm_bytes=TPU_HBM_GIB[chip_name(topology)] * GIB,
     compile_seconds=seconds,
+    span_mode=parts.config.span_mode,
+    label_tokens=label_tokens,
   )
 
 
@@ -287,6 +371,7 @@ def max_batch_that_fits(
   start: int | None = None,
   limit: int = 4096,
   log=print,
+  label_tokens: int | None = None,
 ) -> tuple[int, list[AOTReport]]:
   """The largest global batch `start * 2**k <= limit` whose train step fits in HBM (0: none fits).
 
@@ -302,7 +387,7 @@ def max_batch_that_fits(
   batch, best, reports = int(start or shards), 0, []
   while batch <= limit:
     try:
-      report = compile_train_step(config, topology, dict(mesh.shape), batch, seq_tokens, words, types)
+      report = compile_train_step(config, topology, dict(mesh.shape), batch, seq_tokens, words, types, label_tokens)
     except MemoryError as e:
       log(f"batch {batch}: {e}")
       break

@@ -154,6 +154,8 @@ def abstract_starting_point(model_cfg) -> StartingPoint:
 
   For shape-only work (AOT compiles, FLOP counts). The vocabulary size is `encoder.vocab_size` as
   given (the published shapes in `gliner_jax.model.backbones` already count the three GLiNER tokens).
+  A bi-encoder's labels encoder is shaped by `config.model.labels_encoder_shape`, else by the bundled
+  config (`gliner_jax.model.backbones`, its own vocabulary) of `labels_encoder_name` or `labels_encoder`.
 
   Example:
     >>> from configs import gliner_small
@@ -170,5 +172,30 @@ def abstract_starting_point(model_cfg) -> StartingPoint:
     encoder=EncoderConfig.from_dict(enc),
     model_name=backbone_name(model_cfg.get("path", ""), model_cfg.get("name", "")),
     **_head_fields(model_cfg),
+    **_abstract_labels_encoder(model_cfg),
   )
   return StartingPoint(config, None, None)
+
+
+def _abstract_labels_encoder(model_cfg) -> dict[str, Any]:
+  """The `labels_encoder` fields of a bi-encoder's abstract config (none for a uni-encoder)."""
+  shape = dict(model_cfg.get("labels_encoder_shape") or {})
+  names = [model_cfg.get("labels_encoder_name", ""), model_cfg.get("labels_encoder", "")]
+  if not shape and not any(names):
+    return {}
+  if shape:
+    labels = EncoderConfig.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in shape.items()})
+  else:
+    from gliner_jax.model.backbones import backbone_config
+
+    hf = next((c for c in map(backbone_config, filter(None, names)) if c is not None), None)
+    if hf is None:
+      raise ValueError(
+        f"config.model.labels_encoder={names[1]!r} is not a bundled backbone: abstract_starting_point needs "
+        "its shapes in config.model.labels_encoder_shape (EncoderConfig fields)"
+      )
+    labels = EncoderConfig.from_hf_dict(hf)
+  return dict(
+    labels_encoder=labels,
+    labels_encoder_name=backbone_name(model_cfg.get("labels_encoder", ""), model_cfg.get("labels_encoder_name", "")),
+  )
