@@ -440,9 +440,9 @@ def main(argv):
   if bad or not impls:
     raise app.UsageError(f"--span_head_impl takes 'factored' and/or 'reference', got {FLAGS.span_head_impl}")
   precisions = list(dict.fromkeys(FLAGS.precisions))
+  _set_threads(FLAGS.threads)  # before anything imports jax
   for p in precisions:
     precision_kwargs(p)
-  _set_threads(FLAGS.threads)
   import torch
 
   torch.set_num_threads(FLAGS.threads)
