@@ -148,9 +148,14 @@ def test_uni_encoders_have_no_encode_labels():
 
 
 # ------------------------------------------------------------------------------------ parity
-def test_packing_is_refused_with_a_clear_error(ours):
-  with pytest.raises(ValueError, match="packing is implemented for uni-encoder"):
-    ours.batch_predict_entities(["Ada met Bob in Paris."], ["person", "city"], packing=True)
+def test_packed_texts_give_the_same_entities(ours):
+  texts = PARITY_TEXTS + [" ".join(PARITY_TEXTS)]  # short texts and one that windows
+  want = ours.batch_predict_entities(texts, PARITY_LABELS, threshold=0.3, batch_size=4)
+  got = ours.batch_predict_entities(texts, PARITY_LABELS, threshold=0.3, batch_size=4, packing=True)
+  assert sum(map(len, want)) >= 20
+  for g, w in zip(got, want):
+    assert [(e.start, e.end, e.label) for e in g] == [(e.start, e.end, e.label) for e in w]
+    np.testing.assert_allclose([e.score for e in g], [e.score for e in w], atol=1e-5)
 
 
 def test_label_vectors_match_reference(ours, reference):

@@ -213,7 +213,9 @@ class BiEncoderGLiNER(GLiNER):
       lambda v, vectors, form: apply(v, vectors, form, method="type_features"), static_argnames=("form",)
     )
     self._word_features = jax.jit(
-      lambda v, ids, mask, words, form: apply(v, ids, mask, words, form, method="word_features"),
+      lambda v, ids, mask, words, form, segment_ids=None: apply(
+        v, ids, mask, words, form, segment_ids, method="word_features"
+      ),
       static_argnames=("form",),
     )
     self._chunk_candidates = jax.jit(functools.partial(self._device_chunk_candidates, config), static_argnames=("cap",))
@@ -331,7 +333,7 @@ class BiEncoderGLiNER(GLiNER):
     packing: bool | int = False,
   ):
     """Entities in each text against all `labels` in one call; `label_embeddings` (from `encode_labels`,
-    one row per label, in order) skips encoding the labels again. (`packing` is for uni-encoders only.)
+    one row per label, in order) skips encoding the labels again; `packing` as in `GLiNER.batch_predict_entities`.
 
     Example:
       >>> vectors = model.encode_labels(labels)
@@ -412,19 +414,22 @@ class BiEncoderGLiNER(GLiNER):
 
   def _score(self, items, encoded: list[EncodedText], threshold: float, batch_size: int, packing=False):
     """Each batch of text windows is encoded once, then scored against every label chunk."""
-    if self._packing_capacity(packing) is not None:
-      raise ValueError("packing is implemented for uni-encoder models; call a bi-encoder with packing=False")
     labels = self._labels
     if labels is None:
       raise RuntimeError("_score needs prepared labels: call batch_predict_entities")
     per_text: dict[int, list[np.ndarray]] = {}
     k = self.config.max_width
-    for members, shape, batch in self._device_batches(encoded, batch_size):
+    for members, shape, batch in self._device_batches(encoded, batch_size, packing):
       shape = dataclasses.replace(shape, types=labels.size)
       self.compiled_shapes.add(shape)
       batch = text_inputs(batch)
       features = self._word_features(
-        self._variables, batch["input_ids"], batch["attention_mask"], batch["word_token_index"], form=labels.form
+        self._variables,
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["word_token_index"],
+        form=labels.form,
+        segment_ids=batch.get("segment_ids"),
       )
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * labels.size)
       for c in range(labels.count):

@@ -101,12 +101,15 @@ class GLiNERBiEncoderModel(nn.Module):
     head = SPAN_HEADS[cfg.span_mode]
     self.span_head = head(cfg.hidden_size, cfg.max_width, cfg.dropout, self.dtype, self.span_head_impl)
 
-  def encode_text(self, input_ids, attention_mask, word_token_index, *, deterministic: bool = True) -> jax.Array:
-    """Word vectors [B, W, hidden_size]: each word's first subtoken, from the text read without a prompt."""
-    tokens = self.encoder(input_ids, attention_mask, deterministic=deterministic)
+  def encode_text(
+    self, input_ids, attention_mask, word_token_index, *, segment_ids=None, deterministic: bool = True
+  ) -> jax.Array:
+    """Word vectors [B, W, hidden_size]: each word's first subtoken, from the text read without a prompt.
+    With `segment_ids`, the texts are packed (`gliner_jax.model.span_model`'s packed inputs)."""
+    tokens = self.encoder(input_ids, attention_mask, segment_ids=segment_ids, deterministic=deterministic)
     if self.config.needs_projection:
       tokens = self.projection(tokens)
-    return _gather_rows(tokens.astype(self.dtype), word_token_index)
+    return _gather_rows(tokens.astype(self.dtype), word_token_index, segment_ids is not None)
 
   def encode_labels(self, labels_input_ids, labels_attention_mask, *, deterministic: bool = True) -> jax.Array:
     """Label vectors [C, hidden_size] (before the prompt FFN), as gliner's `encode_labels`: the labels
@@ -121,9 +124,11 @@ class GLiNERBiEncoderModel(nn.Module):
     """The prompt FFN on label vectors [..., hidden_size]: what the span head scores spans against."""
     return self.prompt_head(label_vectors, deterministic=deterministic)
 
-  def word_features(self, input_ids, attention_mask, word_token_index, form: str = "factored") -> tuple[jax.Array, ...]:
+  def word_features(
+    self, input_ids, attention_mask, word_token_index, form: str = "factored", segment_ids=None
+  ) -> tuple[jax.Array, ...]:
     """The text's share of the span logits (inference): `span_word_features` of its word vectors."""
-    words = self.encode_text(input_ids, attention_mask, word_token_index)
+    words = self.encode_text(input_ids, attention_mask, word_token_index, segment_ids=segment_ids)
     return span_word_features(self.config, self.variables["params"]["span_head"], words, self.dtype, form)
 
   def type_features(self, label_vectors, form: str = "factored") -> tuple[jax.Array, ...]:
