@@ -278,7 +278,57 @@ def reference_minilm(minilm_dir, tmp_path_factory):
   return ref, out
 
 
-def _train_sentencepiece(directory: str) -> str:
+def perturb_parameters(model, seed: int) -> None:
+  """Adds seeded noise (std 0.1) to every parameter of a torch module, LayerNorms and biases included,
+  so that parity sees each of them."""
+  import torch
+
+  gen = torch.Generator().manual_seed(seed)
+  with torch.no_grad():
+    for p in model.parameters():
+      p.add_(torch.randn(p.shape, generator=gen) * 0.1)
+
+
+def random_padded_batch(vocab: int, length: int, pad_id: int, seed: int, lengths=None, shorter_by: int = 7):
+  """Random ids [len(lengths), length] padded with `pad_id` past each row's length (default: a full row,
+  one `shorter_by` shorter, one of 3 tokens), and the 0/1 attention mask; no real token equals `pad_id`."""
+  rng = np.random.default_rng(seed)
+  lengths = lengths or (length, max(length - shorter_by, 1), 3)
+  ids = rng.integers(0, vocab, size=(len(lengths), length))
+  ids[ids == pad_id] = (pad_id + 1) % vocab
+  mask = np.zeros_like(ids)
+  for row, n in enumerate(lengths):
+    mask[row, :n] = 1
+    ids[row, n:] = pad_id
+  return ids.astype(np.int32), mask.astype(np.int32)
+
+
+def torch_last_hidden(model, ids, mask, token_type_ids=None) -> np.ndarray:
+  """A transformers encoder's last hidden state for numpy inputs."""
+  import torch
+
+  kwargs = dict(input_ids=torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask, dtype=torch.long))
+  if token_type_ids is not None:
+    kwargs["token_type_ids"] = torch.tensor(token_type_ids, dtype=torch.long)
+  with torch.no_grad():
+    return model(**kwargs).last_hidden_state.numpy()
+
+
+DEBERTA_PIECES = dict(
+  pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]", eos_piece="[SEP]", unk_piece="[UNK]"
+)
+DEBERTA_TOKENIZER = {"tokenizer_class": "DebertaV2Tokenizer", "model_max_length": 512, "do_lower_case": False}
+
+
+def train_sentencepiece(
+  directory: str,
+  prefix: str = "spm",
+  pieces: dict = DEBERTA_PIECES,
+  tokenizer_config: dict = DEBERTA_TOKENIZER,
+  user_defined_symbols=("[MASK]",),
+) -> str:
+  """A small unigram sentencepiece model trained on the parity texts and labels, saved in `directory`
+  with a tokenizer_config.json (default: DeBERTa-v3's special pieces and tokenizer class)."""
   import sentencepiece as spm
 
   corpus = os.path.join(directory, "corpus.txt")
@@ -287,24 +337,17 @@ def _train_sentencepiece(directory: str) -> str:
       f.write("\n".join(PARITY_TEXTS + PARITY_LABELS) + "\n")
   spm.SentencePieceTrainer.train(
     input=corpus,
-    model_prefix=os.path.join(directory, "spm"),
+    model_prefix=os.path.join(directory, prefix),
     vocab_size=400,
     model_type="unigram",
-    pad_id=0,
-    bos_id=1,
-    eos_id=2,
-    unk_id=3,
-    pad_piece="[PAD]",
-    bos_piece="[CLS]",
-    eos_piece="[SEP]",
-    unk_piece="[UNK]",
-    user_defined_symbols=["[MASK]"],
+    user_defined_symbols=list(user_defined_symbols),
     hard_vocab_limit=False,
     minloglevel=2,
+    **pieces,
   )
   os.remove(corpus)
   with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
-    json.dump({"tokenizer_class": "DebertaV2Tokenizer", "model_max_length": 512, "do_lower_case": False}, f)
+    json.dump(tokenizer_config, f)
   return directory
 
 
@@ -330,7 +373,7 @@ def deberta_backbone_dir(tmp_path_factory) -> str:
   from transformers import AutoTokenizer, DebertaV2Config, DebertaV2Model
 
   directory = str(tmp_path_factory.mktemp("deberta_v3_tiny"))
-  _train_sentencepiece(directory)
+  train_sentencepiece(directory)
   tokenizer = AutoTokenizer.from_pretrained(directory)
   torch.manual_seed(1)
   cfg = DebertaV2Config(

@@ -11,7 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import perturb_parameters as _perturb
+from conftest import random_padded_batch as _random_batch
 from conftest import require_module
+from conftest import torch_last_hidden as _torch_hidden
 
 torch = require_module("torch")
 transformers = require_module("transformers")
@@ -101,34 +104,6 @@ def _run_ours(config, params, input_ids, attention_mask, token_type_ids=None, dt
   tt = None if token_type_ids is None else jnp.asarray(token_type_ids)
   out = fn(params, jnp.asarray(input_ids), jnp.asarray(attention_mask), tt)
   return np.asarray(out, np.float32)
-
-
-def _perturb(model: torch.nn.Module, seed: int) -> None:
-  """Make every parameter (LayerNorms and biases included) distinct and non-trivial."""
-  gen = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for p in model.parameters():
-      p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-
-
-def _random_batch(vocab: int, length: int, pad_id: int, seed: int, lengths=None):
-  rng = np.random.default_rng(seed)
-  lengths = lengths or (length, max(length - 7, 1), 3)
-  ids = rng.integers(0, vocab, size=(len(lengths), length))
-  ids[ids == pad_id] = (pad_id + 1) % vocab
-  mask = np.zeros_like(ids)
-  for row, n in enumerate(lengths):
-    mask[row, :n] = 1
-    ids[row, n:] = pad_id
-  return ids.astype(np.int32), mask.astype(np.int32)
-
-
-def _torch_hidden(model, ids, mask, token_type_ids=None):
-  kwargs = dict(input_ids=torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask, dtype=torch.long))
-  if token_type_ids is not None:
-    kwargs["token_type_ids"] = torch.tensor(token_type_ids, dtype=torch.long)
-  with torch.no_grad():
-    return model(**kwargs).last_hidden_state.numpy()
 
 
 def _hf_deberta(hf_dict: dict, seed: int):

@@ -14,8 +14,8 @@ Tolerances: logits <= 1e-4; entities identical as (start, end, label, text); sco
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import os
 import tempfile
 import warnings
 
@@ -25,7 +25,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import PARITY_LABELS, PARITY_TEXTS, _build_reference, reference_logits, require_module
+from conftest import (
+  PARITY_LABELS,
+  PARITY_TEXTS,
+  _build_reference,
+  perturb_parameters,
+  random_padded_batch,
+  reference_logits,
+  require_module,
+  torch_last_hidden,
+  train_sentencepiece,
+)
 
 torch = require_module("torch")
 transformers = require_module("transformers")
@@ -98,29 +108,9 @@ T5_TINY = dict(
 
 
 # ----------------------------------------------------------------------------- helpers
-def _perturb(model, seed: int) -> None:
-  gen = torch.Generator().manual_seed(seed)
-  with torch.no_grad():
-    for p in model.parameters():
-      p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-
-
-def _random_batch(vocab: int, length: int, pad_id: int, seed: int, lengths=None):
-  rng = np.random.default_rng(seed)
-  lengths = lengths or (length, max(length - 13, 1), 3)
-  ids = rng.integers(0, vocab, size=(len(lengths), length))
-  ids[ids == pad_id] = (pad_id + 1) % vocab
-  mask = np.zeros_like(ids)
-  for row, n in enumerate(lengths):
-    mask[row, :n] = 1
-    ids[row, n:] = pad_id
-  return ids.astype(np.int32), mask.astype(np.int32)
-
-
-def _torch_hidden(model, ids, mask):
-  with torch.no_grad():
-    out = model(input_ids=torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask, dtype=torch.long))
-  return out.last_hidden_state.numpy()
+_perturb = perturb_parameters
+_torch_hidden = torch_last_hidden
+_random_batch = functools.partial(random_padded_batch, shorter_by=13)
 
 
 def _run_ours(config, params, ids, mask):
@@ -419,30 +409,9 @@ def test_dropout_only_when_not_deterministic(name):
 
 # ------------------------------------------------------------------------ GLiNER parity
 def _t5_sentencepiece(directory: str) -> None:
-  import sentencepiece as spm
-
-  corpus = os.path.join(directory, "corpus.txt")
-  with open(corpus, "w") as f:
-    for _ in range(20):
-      f.write("\n".join(PARITY_TEXTS + PARITY_LABELS) + "\n")
-  spm.SentencePieceTrainer.train(
-    input=corpus,
-    model_prefix=os.path.join(directory, "spiece"),
-    vocab_size=400,
-    model_type="unigram",
-    pad_id=0,
-    eos_id=1,
-    unk_id=2,
-    bos_id=-1,
-    pad_piece="<pad>",
-    eos_piece="</s>",
-    unk_piece="<unk>",
-    hard_vocab_limit=False,
-    minloglevel=2,
-  )
-  os.remove(corpus)
-  with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
-    json.dump({"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "extra_ids": 0}, f)
+  pieces = dict(pad_id=0, eos_id=1, unk_id=2, bos_id=-1, pad_piece="<pad>", eos_piece="</s>", unk_piece="<unk>")
+  tokenizer = {"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "extra_ids": 0}
+  train_sentencepiece(directory, "spiece", pieces, tokenizer, user_defined_symbols=())
 
 
 def _perturb_norms(model, seed: int) -> None:

@@ -78,7 +78,10 @@ def test_no_machine_paths_in_the_repository():
   ).stdout.split()
   bad = []
   home = os.path.expanduser("~")
-  needles = ("/work/", "/site-packages/", ".venv/lib/", os.path.dirname(REPO) + os.sep)
+  # The checkout's parent (where ../shared lives) and the real shared folder, wherever this clone is.
+  parents = {os.path.dirname(REPO), os.path.dirname(os.path.realpath(REPO))}
+  parents.add(os.path.dirname(os.path.realpath(paths.shared_data())))
+  needles = ("/site-packages/", ".venv/lib/") + tuple(sorted(p + os.sep for p in parents if p not in ("", "/")))
   needles += (home + os.sep,) if home not in ("/", "") else ()
   for name in files:
     path = os.path.join(REPO, name)
