@@ -15,6 +15,7 @@ Usage:
   .venv/bin/python scripts/benchmark_inference.py [--precisions float32,bfloat16] [--span_head_impl factored,reference]
     [--noonnx] [--output report.md]
   .venv/bin/python scripts/benchmark_inference.py --words sentence,30 --packing   # short texts, packed vs not
+    [--random_bert_base]
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ flags.DEFINE_bool("onnx", True, "Also time gliner 0.2.29's ONNX Runtime path (fp
 flags.DEFINE_float("threshold", 0.5, "Score threshold for both libraries.")
 flags.DEFINE_float("logit_std", 2.0, "Std the random heads are scaled to (so predictions are not empty).")
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
+flags.DEFINE_bool(
+  "random_bert_base",
+  False,
+  "Use a BERT-base-shaped backbone (12 layers x 768, random weights, seed 0) with MiniLM's tokenizer instead: "
+  "speed only, for an encoder-heavy model.",
+)
 flags.DEFINE_string(
   "sentences",
   "../shared/data/crossner/politics/test.txt,../shared/data/crossner/science/test.txt",
@@ -88,6 +95,21 @@ def _onnxruntime_version() -> str:
   import onnxruntime
 
   return onnxruntime.__version__
+
+
+def random_bert_base(directory: str) -> str:
+  """A BERT-base-shaped encoder with seeded random weights and the local MiniLM's WordPiece tokenizer."""
+  import torch
+  from transformers import AutoTokenizer, BertConfig, BertModel
+
+  torch.manual_seed(0)
+  tokenizer = AutoTokenizer.from_pretrained(_default_backbone())
+  config = BertConfig(
+    vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+  )
+  BertModel(config).save_pretrained(directory)
+  tokenizer.save_pretrained(directory)
+  return directory
 
 
 def _default_backbone() -> str:
@@ -485,7 +507,10 @@ def main(argv):
     flush=True,
   )
   with tempfile.TemporaryDirectory() as workdir:
-    ref, model = build_models(FLAGS.backbone or _default_backbone(), workdir, calibration, labels, impls[0])
+    backbone = FLAGS.backbone or _default_backbone()
+    if FLAGS.random_bert_base:
+      backbone = random_bert_base(os.path.join(workdir, "bert_base_random"))
+    ref, model = build_models(backbone, workdir, calibration, labels, impls[0])
     refs = {REFERENCE: ref}
     if FLAGS.onnx:
       refs.update(build_onnx_models(ref, workdir, FLAGS.threads))
