@@ -161,7 +161,7 @@ def test_power_law_exponent_recovered_with_intervals_and_holdout(tmp_path):
   assert json.loads((tmp_path / "out" / "fit.json").read_text()) == fit
   law = _form(fit, "power_law", ("params_non_embedding",))
   assert law["inputs"] == {"x": "params_non_embedding", "y": "eval_loss"}
-  assert law["n_rows"] == 14 and law["n_points"] == 7
+  assert law["n_rows"] == 14 and law["n_points"] == 7 and law["dof"] == 4
   assert 55 <= law["n_boot_used"] <= 60  # a draw with fewer than 3 distinct rungs cannot be refitted
   assert law["parameters"]["alpha"] == pytest.approx(0.35, abs=0.05)
   assert law["parameters"]["E"] == pytest.approx(1.5, abs=0.1)
@@ -205,6 +205,12 @@ def test_chinchilla_form_recovered_from_someone_elses_results(tmp_path):
   held = form["holdout"]
   assert held["held_out"] == "largest budget (1e+19 FLOPs)" and len(held["points"]) == 7
   assert held["error"]["mean_rel"] < 0.01
+  text = fitting.describe(fit)
+  assert text.startswith("56 ok of 57 rows; 90% intervals from 50 resamples\n")
+  alpha = form["parameters"]["alpha"]
+  assert "chinchilla (N=params_non_embedding, D=train_tokens, L=eval_loss; 28 points): E=" in text
+  assert f"alpha={alpha:.4g} [{form['intervals']['alpha'][0]:.4g}, " in text
+  assert f"hold-out (largest budget (1e+19 FLOPs)): mean rel. error {held['error']['mean_rel']:.2%}" in text
   # without the F1 column (null everywhere) only eval_loss is fitted; every default axis has 3+ groups
   assert {f["target"] for f in fit["forms"]} == {"eval_loss"} and fit["skipped"] == []
   assert [f["inputs"]["x"] for f in fit["forms"][:4]] == list(fitting.DEFAULT_AXES)

@@ -236,6 +236,7 @@ def fit_form(
     "confidence": confidence,
     "n_rows": sum(len(s.runs) for s in settings),
     "n_points": len(form.points(settings)),
+    "dof": len(form.points(settings)) - len(names),  # 0: the curve passes through every point
     "n_boot": n_boot,
     "n_boot_used": len(boots),
     "points": _predictions(form, form.points(settings), law, boots, confidence),
@@ -250,7 +251,7 @@ def fit_form(
   points = _predictions(form, form.points(held), fitted, _bootstrap(form, keep, fitted, n_boot, rng), confidence)
   errors = np.array([p["predicted"] - p["y"] for p in points])
   relative = np.abs(errors) / np.array([p["y"] for p in points])
-  covered = [p["interval"][0] <= p["y"] <= p["interval"][1] for p in points if p["interval"][0] is not None]
+  covered = [p["interval"][0] <= p["y"] <= p["interval"][1] for p in points if math.isfinite(p["interval"][0])]
   out["holdout"] = {
     "held_out": held_label,
     "parameters": dict(zip(names, fitted.vector())),
@@ -429,3 +430,37 @@ def predict(form: dict[str, Any], xs: Sequence[Sequence[float]], confidence: flo
   tail = 50 * (1 - (confidence or form["confidence"]))
   lo, hi = np.percentile(band, [tail, 100 - tail], axis=0)
   return mid, lo, hi
+
+
+def describe(fit: dict[str, Any]) -> str:
+  """A short text summary of a fit.json: each form's parameters with their intervals and its hold-out error."""
+
+  def value(name, v, iv):
+    text = f"{name}={v:.4g}"
+    return text + (f" [{iv[0]:.4g}, {iv[1]:.4g}]" if iv and None not in iv else "")
+
+  lines = [
+    f"{fit['n_ok']} ok of {fit['n_rows']} rows; {fit['confidence']:.0%} intervals from {fit['n_boot']} resamples"
+  ]
+  for form in fit["forms"]:
+    inputs = ", ".join(f"{k}={v}" for k, v in form["inputs"].items())
+    params = " ".join(value(k, v, form["intervals"].get(k)) for k, v in form["parameters"].items())
+    held = form["holdout"]
+    error = held.get("error")
+    check = (
+      f"hold-out ({held['held_out']}): mean rel. error {error['mean_rel']:.2%}, max {error['max_rel']:.2%}"
+      if error
+      else f"hold-out ({held['held_out']}) skipped: {held['skipped']}"
+    )
+    exact = ", exactly determined" if form["dof"] <= 0 else ""
+    lines += [f"{form['name']} ({inputs}; {form['n_points']} points{exact}): {params}", f"  {check}"]
+  for skip in fit["skipped"]:
+    lines.append(f"not fitted: {skip['name']} ({', '.join(skip['inputs'].values())}): {skip['reason']}")
+  for iso in fit["isoflop"]:
+    for b in iso["budgets"]:
+      where = "" if b["inside_range"] else " (outside the rungs: extrapolated)"
+      lines.append(f"IsoFLOP {iso['target']} at {b['budget']:.3g} FLOPs: N_opt={b['n_opt']:.3g}{where}")
+    if "n_opt_law" in iso:
+      law = iso["n_opt_law"]
+      lines.append(f"IsoFLOP {iso['target']}: " + value("N_opt ~ C^a, a", law["a"], law["intervals"]["a"]))
+  return "\n".join(lines)
