@@ -296,3 +296,14 @@ def test_no_ok_rows_and_bad_flags_are_refused(tmp_path):
   _refused(tmp_path, rows, r"no row has status 'ok' \(7 not ok\)")
   _refused(tmp_path, chinchilla_rows(), r"holdout='size': use 'budget' or 'rung'", holdout="size")
   _refused(tmp_path, chinchilla_rows(), r"select='best'", select="best")
+
+
+def test_fit_file_takes_command_line_strings(tmp_path):
+  path = _write(tmp_path / "results.jsonl", chinchilla_rows())
+  fit = fitting.fit_file(
+    path, str(tmp_path / "fit.json"), n_boot="7", axes="params_total,train_flops", targets="eval_loss", seed="3"
+  )
+  assert fit["n_boot"] == 7 and fit["seed"] == 3
+  assert [f["inputs"].get("x") for f in fit["forms"]] == ["params_total", "train_flops", None]
+  with pytest.raises(ValueError, match=r"unknown fit flags \['nboot'\]; known: \['axes', 'confidence', 'd'"):
+    fitting.fit_file(path, str(tmp_path / "fit.json"), nboot="7")

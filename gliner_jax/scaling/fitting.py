@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -342,7 +343,8 @@ def fit_results(
     raise ValueError(f"select={select!r}: use 'frontier' or 'all'")
   if not 0 < confidence < 1:
     raise ValueError(f"confidence={confidence} must lie in (0, 1)")
-  targets = [targets] if isinstance(targets, str) else list(targets)
+  targets = targets.split(",") if isinstance(targets, str) else list(targets)
+  axes = [a for a in axes.split(",") if a] if isinstance(axes, str) else list(axes)
   latest = {r["run"]: r for r in rows}  # a run written twice (re-run after a failure): its last row counts
   duplicates = sorted(run for run, count in collections.Counter(r["run"] for r in rows).items() if count > 1)
   ok = [r for r in latest.values() if r["status"] == "ok"]
@@ -406,9 +408,20 @@ def _json_ready(value: Any) -> Any:
   return value
 
 
+FLAG_TYPES = {"n_boot": int, "confidence": float, "seed": int}
+
+
 def fit_file(results_path: str, out_path: str, **flags: Any) -> dict[str, Any]:
   """Reads results.jsonl (local or gs://), fits it (`fit_results` flags: targets, axes, n, d, select, holdout,
-  n_boot, confidence, seed) and writes fit.json to `out_path`; returns its content."""
+  n_boot, confidence, seed) and writes fit.json to `out_path`; returns its content.
+
+  Flags may be strings, as from a command line: n_boot="200", axes="params_total,train_flops" (comma-separated).
+  """
+  known = set(inspect.signature(fit_results).parameters) - {"rows", "source"}
+  unknown = sorted(set(flags) - known)
+  if unknown:
+    raise ValueError(f"unknown fit flags {unknown}; known: {sorted(known)}")
+  flags = {k: FLAG_TYPES[k](v) if k in FLAG_TYPES and isinstance(v, str) else v for k, v in flags.items()}
   fit = _json_ready(fit_results(read_results(results_path), source=str(results_path), **flags))
   out = epath.Path(out_path)
   out.parent.mkdir(parents=True, exist_ok=True)
