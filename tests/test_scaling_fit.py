@@ -161,7 +161,7 @@ def test_power_law_exponent_recovered_with_intervals_and_holdout(tmp_path):
   assert json.loads((tmp_path / "out" / "fit.json").read_text()) == fit
   law = _form(fit, "power_law", ("params_non_embedding",))
   assert law["inputs"] == {"x": "params_non_embedding", "y": "eval_loss"}
-  assert law["n_rows"] == 14 and law["n_points"] == 7 and law["dof"] == 4
+  assert law["n_rows"] == 14 and law["n_points"] == 7 and law["dof"] == 4 and law["at_bound"] == []
   assert 55 <= law["n_boot_used"] <= 60  # a draw with fewer than 3 distinct rungs cannot be refitted
   assert law["parameters"]["alpha"] == pytest.approx(0.35, abs=0.05)
   assert law["parameters"]["E"] == pytest.approx(1.5, abs=0.1)
@@ -307,3 +307,12 @@ def test_fit_file_takes_command_line_strings(tmp_path):
   assert [f["inputs"].get("x") for f in fit["forms"]] == ["params_total", "train_flops", None]
   with pytest.raises(ValueError, match=r"unknown fit flags \['nboot'\]; known: \['axes', 'confidence', 'd'"):
     fitting.fit_file(path, str(tmp_path / "fit.json"), nboot="7")
+
+
+def test_an_exponent_at_its_bound_is_flagged():
+  """Loss that rises with size over the rungs tried: the best power law is flat (alpha = 0) and says so."""
+  rows = [_row(f"n{n:.2g}", f"n{n:.2g}", n, 0, eval_loss=2.0 + 0.1 * math.log10(n)) for n in RUNGS[:5]]
+  fit = fitting.fit_results(rows, targets="eval_loss", axes=["params_non_embedding"], holdout="rung", n_boot=10)
+  law = _form(fit, "power_law", ("params_non_embedding",))
+  assert law["parameters"]["alpha"] == pytest.approx(0.0, abs=1e-6) and law["at_bound"] == ["alpha"]
+  assert "(x=params_non_embedding, y=eval_loss; 5 points, alpha at its bound)" in fitting.describe(fit)

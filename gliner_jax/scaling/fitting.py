@@ -39,7 +39,7 @@ import numpy as np
 from etils import epath
 from threadpoolctl import threadpool_limits
 
-from gliner_jax.scaling.laws import Law, fit_law, fit_line, parabola_minimum
+from gliner_jax.scaling.laws import ALPHA_BOUNDS, Law, fit_law, fit_line, parabola_minimum
 from gliner_jax.scaling.results import read_results
 
 DEFAULT_AXES = ("params_non_embedding", "train_flops", "train_tokens", "types_seen")
@@ -179,6 +179,10 @@ def _interval(samples: np.ndarray, confidence: float) -> list[list[float]]:
   return np.stack([np.atleast_1d(lo), np.atleast_1d(hi)], axis=-1).tolist()
 
 
+def _inside(value: float, bounds: tuple[float, float]) -> bool:
+  return bounds[0] + 1e-6 < value < bounds[1] - 1e-6
+
+
 def _law(vector: Sequence[float]) -> Law:
   return Law(E=vector[0], A=tuple(vector[1::2]), alpha=tuple(vector[2::2]), loss=float("nan"))
 
@@ -238,6 +242,8 @@ def fit_form(
     "n_rows": sum(len(s.runs) for s in settings),
     "n_points": len(form.points(settings)),
     "dof": len(form.points(settings)) - len(names),  # 0: the curve passes through every point
+    # exponents stuck at a search bound: at 0, y does not fall with that axis over the range tried
+    "at_bound": [k for k, v in zip(names, law.vector()) if k in ("alpha", "beta") and not _inside(v, ALPHA_BOUNDS)],
     "n_boot": n_boot,
     "n_boot_used": len(boots),
     "points": _predictions(form, form.points(settings), law, boots, confidence),
@@ -466,6 +472,7 @@ def describe(fit: dict[str, Any]) -> str:
       else f"hold-out ({held['held_out']}) skipped: {held['skipped']}"
     )
     exact = ", exactly determined" if form["dof"] <= 0 else ""
+    exact += "".join(f", {k} at its bound" for k in form["at_bound"])
     lines += [f"{form['name']} ({inputs}; {form['n_points']} points{exact}): {params}", f"  {check}"]
   for skip in fit["skipped"]:
     lines.append(f"not fitted: {skip['name']} ({', '.join(skip['inputs'].values())}): {skip['reason']}")

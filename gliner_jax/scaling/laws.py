@@ -25,7 +25,7 @@ from scipy import optimize
 from threadpoolctl import threadpool_limits
 
 HUBER_DELTA = 1e-3
-_ALPHA_BOUNDS = (0.0, 5.0)
+ALPHA_BOUNDS = (0.0, 5.0)  # exponents are searched here; a fit at a bound is flagged
 _LOG_BOUND = 60.0
 
 
@@ -116,7 +116,7 @@ def fit_law(
       s = np.asarray(s, dtype=float)
       a, alpha = np.maximum(s[1::2], 1e-300), s[2::2]
       thetas.append(np.array([np.log(max(s[0], 1e-300)), *np.ravel(np.c_[np.log(a) - alpha * centre, alpha])]))
-  bounds = [(-_LOG_BOUND, float(logy.max()) + 1.0)] + [(-_LOG_BOUND, _LOG_BOUND), _ALPHA_BOUNDS] * axes
+  bounds = [(-_LOG_BOUND, float(logy.max()) + 1.0)] + [(-_LOG_BOUND, _LOG_BOUND), ALPHA_BOUNDS] * axes
   lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
   thetas = [np.clip(t, lo, hi) for t in thetas]
   if len(thetas) > refine:  # L-BFGS-B from the `refine` best points of the grid only
