@@ -41,8 +41,9 @@ def _ok(rows: Sequence[dict[str, Any]], *columns: str) -> list[dict[str, Any]]:
   return [r for r in rows if r["status"] == "ok" and all(column_value(r, c) is not None for c in columns)]
 
 
-def _footer(fig: Figure, rows: Sequence[dict[str, Any]], caption: str | None) -> None:
-  """What produced the figure: the runs, their devices and commits, the date, and the caller's caption."""
+def _finish(fig: Figure, rows: Sequence[dict[str, Any]], caption: str | None, bottom: float = 0.07) -> Figure:
+  """Adds the footer (what produced the figure: the runs, their devices and commits, the date, the caller's
+  caption) and lays the figure out above it."""
   failed = [f"{r['run']} ({r['status']})" for r in rows if r["status"] != "ok"]
   devices = sorted({f"{r['device_kind']} x{r['device_count']}" for r in rows})
   commits = sorted({str(r["git_commit"])[:8] for r in rows})
@@ -55,6 +56,8 @@ def _footer(fig: Figure, rows: Sequence[dict[str, Any]], caption: str | None) ->
   if caption:
     parts.append(caption)
   fig.text(0.01, 0.005, "\n".join(parts), fontsize=6, va="bottom", ha="left", color="0.35")
+  fig.tight_layout(rect=(0, bottom, 1, 1))
+  return fig
 
 
 def _form(fit: dict[str, Any] | None, name: str, target: str, inputs: Sequence[str]) -> dict[str, Any] | None:
@@ -108,9 +111,7 @@ def loss_vs_flops(
       _band(ax, form, _grid([r["train_flops"] for r in ok], 1.5), label="power law in FLOPs")
   ax.set(xscale="log", xlabel="training FLOPs (analytic)", ylabel=target, title=f"{target} against compute")
   ax.legend(fontsize=7)
-  _footer(fig, rows, caption)
-  fig.tight_layout(rect=(0, 0.07, 1, 1))
-  return fig
+  return _finish(fig, rows, caption)
 
 
 def isoflop_curves(
@@ -146,9 +147,7 @@ def isoflop_curves(
     title += f": N_opt ~ C^{law['a']:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
   ax.set(xscale="log", xlabel=n, ylabel=target, title=title)
   ax.legend(fontsize=7, title="budget (stars: parabola minima)", title_fontsize=7)
-  _footer(fig, rows, caption)
-  fig.tight_layout(rect=(0, 0.07, 1, 1))
-  return fig
+  return _finish(fig, rows, caption)
 
 
 def f1_vs_params(
@@ -212,9 +211,7 @@ def f1_vs_params(
   if shown:
     ax.set_ylim(max(0.0, min(shown) - 0.1), min(1.0, max(shown) + 0.1))
   ax.legend(fontsize=7, loc="lower right")
-  _footer(fig, rows, (PUBLISHED_CAVEAT if references else "") + (f"\n{caption}" if caption else ""))
-  fig.tight_layout(rect=(0, 0.09, 1, 1))
-  return fig
+  return _finish(fig, rows, "\n".join(filter(None, [PUBLISHED_CAVEAT if references else "", caption])), 0.09)
 
 
 def mfu_per_rung(rows: Sequence[dict[str, Any]], *, caption=None) -> Figure:
@@ -229,9 +226,7 @@ def mfu_per_rung(rows: Sequence[dict[str, Any]], *, caption=None) -> Figure:
   ax.bar(range(len(rungs)), means, yerr=spread if rungs else None, color="C0", capsize=3)
   ax.set_xticks(range(len(rungs)), rungs, rotation=30, ha="right", fontsize=7)
   ax.set(ylabel="MFU (analytic FLOPs / peak)", title="model FLOPs utilisation per rung")
-  _footer(fig, rows, caption)
-  fig.tight_layout(rect=(0, 0.07, 1, 1))
-  return fig
+  return _finish(fig, rows, caption)
 
 
 def _save(fig: Figure, path: epath.Path) -> str:
