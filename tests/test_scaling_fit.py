@@ -316,3 +316,18 @@ def test_an_exponent_at_its_bound_is_flagged():
   law = _form(fit, "power_law", ("params_non_embedding",))
   assert law["parameters"]["alpha"] == pytest.approx(0.0, abs=1e-6) and law["at_bound"] == ["alpha"]
   assert "(x=params_non_embedding, y=eval_loss; 5 points, alpha at its bound)" in fitting.describe(fit)
+
+
+@pytest.mark.slow
+def test_interval_coverage_over_repeated_studies():
+  """20 synthetic studies (7 rungs x 4 budgets, 0.5% noise), each fitted with 60 draws: every Chinchilla
+  parameter's 90% interval covers its true value in at least 15 of them (expected 18; percentile intervals
+  from 28 settings run a little narrow)."""
+  form = fitting.Form("chinchilla", "eval_loss", ("params_non_embedding", "train_tokens"), "all")
+  covered = dict.fromkeys(CHINCHILLA, 0)
+  for study in range(20):
+    settings = fitting.settings_of(chinchilla_rows(data_seed=100 + study), ["eval_loss", *form.axes], "test")
+    fit = fitting.fit_form(form, settings, [], "none", n_boot=60, confidence=0.9, rng=np.random.default_rng(study))
+    for name, truth in CHINCHILLA.items():
+      covered[name] += fit["intervals"][name][0] <= truth <= fit["intervals"][name][1]
+  assert min(covered.values()) >= 15, covered
