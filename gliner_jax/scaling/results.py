@@ -5,8 +5,9 @@ launcher, a notebook, a spreadsheet export) as long as every row has the `REQUIR
 of `ResultRow`. Rows whose `status` is not "ok" are kept: a failed run is a row, never a gap.
 
 Files go through `etils.epath`, like training's metrics.jsonl, so ``gs://bucket/study/results.jsonl``
-works as well as a local path. `append_result` rewrites the whole file to a temporary sibling and renames
-it over the old one, so a killed writer leaves either the old file or the new one, never half a line.
+works as well as a local path. `append_result` rewrites the whole file: locally to a temporary sibling that it
+renames over the old one, on an object store as one upload (objects are replaced whole). Either way a killed
+writer leaves the old file or the new one, never half a line.
 
 Example:
   >>> row = example_row(run="minilm-L2-c1e13-s0", rung="minilm-L2")
@@ -215,9 +216,13 @@ def append_result(path: str, row: ResultRow | dict[str, Any]) -> None:
     _parse_lines(old, str(path))  # never append to a file that is already broken
     if old and not old.endswith("\n"):
       old = old[: old.rfind("\n") + 1]  # the unparsable tail of a killed foreign writer
+  text = old + json.dumps(data, allow_nan=False) + "\n"
+  if "://" in str(path):  # an object store: an upload replaces the object whole or not at all
+    file.write_text(text)
+    return
   tmp = file.parent / f".{file.name}.{uuid.uuid4().hex}.tmp"
-  tmp.write_text(old + json.dumps(data, allow_nan=False) + "\n")
-  tmp.replace(file)
+  tmp.write_text(text)
+  tmp.replace(file)  # a rename: atomic on a local file system
 
 
 def example_row(**overrides: Any) -> dict[str, Any]:
