@@ -10,8 +10,8 @@ numbers of order one); A_j is reported in the original units.
 Example:
   >>> x = np.array([1e6, 3e6, 1e7, 3e7, 1e8])
   >>> law = fit_law([x], 1.5 + 400.0 * x**-0.4)
-  >>> [round(v, 2) for v in (law.E, law.A[0], law.alpha[0])]
-  [1.5, 400.0, 0.4]
+  >>> [f"{v:.3g}" for v in (law.E, law.A[0], law.alpha[0])]
+  ['1.5', '400', '0.4']
 """
 
 from __future__ import annotations
