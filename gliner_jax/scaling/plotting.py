@@ -189,7 +189,11 @@ def f1_vs_params(
     grid = np.geomspace(min(column_value(r, x) for r in ok), max(reach) * 1.2, 200)
     _band(ax, form, grid, transform=lambda e: 1 - e, label="F1 = 1 - law")
   if references:
-    for family, marker, color in (("GLiNER (paper)", "s", "C3"), ("gliner-bi v2.0", "^", "C2")):
+    # labels above the paper's points, below the bi-encoders' (they sit close together)
+    for family, marker, color, offset in (
+      ("GLiNER (paper)", "s", "C3", (-4, 5)),
+      ("gliner-bi v2.0", "^", "C2", (4, -9)),
+    ):
       points = [p for p in REFERENCE_POINTS if p.family == family]
       exact = [p for p in points if getattr(p, x, None)]
       approx = [p for p in points if not getattr(p, x, None)]
@@ -205,8 +209,10 @@ def f1_vs_params(
           label=f"{family} (total params: {x} not published)",
         )
       for p in points:
-        ax.annotate(p.name, (getattr(p, x, None) or p.params_total, p.f1_avg), fontsize=6, xytext=(3, 3),
-                    textcoords="offset points")  # fmt: skip
+        where = (getattr(p, x, None) or p.params_total, p.f1_avg)
+        ax.annotate(
+          p.name, where, fontsize=6, xytext=offset, textcoords="offset points", ha="right" if offset[0] < 0 else "left"
+        )
   ax.set(xscale="log", xlabel=x, ylabel="average zero-shot F1", title="F1 against model size")
   if shown:
     ax.set_ylim(max(0.0, min(shown) - 0.1), min(1.0, max(shown) + 0.1))
