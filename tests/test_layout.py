@@ -1,6 +1,6 @@
 """The package is laid out by stage and its imports point one way: each stage uses only those before it.
 
-model -> interop -> inference -> data -> evaluation -> training -> notebooks. Lazy imports inside
+model -> interop -> inference -> data -> evaluation -> training -> scaling -> notebooks. Lazy imports inside
 functions count too (they are read from the source, not from what happens to be imported).
 """
 
@@ -11,7 +11,7 @@ import os
 
 import gliner_jax
 
-STAGES = ("model", "interop", "inference", "data", "evaluation", "training", "notebooks")
+STAGES = ("model", "interop", "inference", "data", "evaluation", "training", "scaling", "notebooks")
 PACKAGE = os.path.dirname(os.path.abspath(gliner_jax.__file__))
 
 
