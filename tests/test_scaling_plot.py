@@ -118,7 +118,7 @@ def test_plot_file_writes_pngs_and_leaves_out_what_it_cannot_draw(study, tmp_pat
 
 def test_reference_table():
   names = [p.name for p in references.REFERENCE_POINTS]
-  assert len(set(names)) == len(names) == 7
+  assert len(set(names)) == len(names) == 5
   for point in references.REFERENCE_POINTS:
     assert 0 < point.f1_avg < 1 and point.params_total > (point.params_non_embedding or 0)
     assert point.source in (references.GLINER_PAPER, references.GLINER_BI_V2)
