@@ -153,11 +153,13 @@ def test_report_names_kept_installed_changed_and_removed():
   assert ic.report(before, after, ic.jax_family(before)) == [
     "kept jax 0.10.1 (runtime's)",
     "kept jaxlib 0.10.1 (runtime's)",
-    "installed flax 0.12.8",
-    "installed gliner-jax 0.1.0",
     "changed numpy 2.0.0 -> 2.1.0",
     "removed six 1.0",
+    "installed flax 0.12.8",
+    "installed gliner-jax 0.1.0",
   ]
+  # A kept distribution that pip changed after all is reported as changed, not kept.
+  assert ic.report({"jax": "0.9"}, {"jax": "0.10"}, {"jax": "0.9"}) == ["changed jax 0.9 -> 0.10"]
 
 
 def test_ci_mode_refuses_and_an_importable_package_is_left_alone(monkeypatch, capsys):
@@ -178,12 +180,19 @@ def test_both_notebooks_hold_the_canonical_cell(name, extras):
   title, extras_line, body = source.split("\n", 2)
   assert title.startswith("# @title Install gliner_jax")
   assert re.fullmatch(rf'EXTRAS = "{extras}"  # .*', extras_line)
-  assert body == canonical
+  assert body == canonical, f"copy {CANONICAL} into the first code cell of {name}, after its first two lines"
   for cell in nb["cells"]:  # no placeholder repository anywhere
     assert "YOUR_ORG" not in "".join(cell["source"]) and "github.com" not in "".join(cell["source"])
 
 
 # ------------------------------------------------------------------------------------- the venv with older jax
+def _run(cmd, **kwargs) -> subprocess.CompletedProcess:
+  """Runs cmd; a failure shows its output."""
+  done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+  assert done.returncode == 0, f"{cmd} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+  return done
+
+
 def _lock_version(name: str) -> str:
   (version,) = re.findall(rf"^{name}==(\S+)", open(os.path.join(REPO, "requirements.txt")).read(), re.M)
   return version
@@ -223,7 +232,7 @@ def _admit_older(wheel: str, lock: str) -> str:
 def test_install_cell_keeps_an_older_compatible_jax_in_a_venv(tmp_path):
   env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GLINER_JAX_NOTEBOOK_MODE", "VIRTUAL_ENV")}
   env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_PLATFORMS": "cpu"}
-  run = lambda *cmd, **kw: subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, **kw)
+  run = lambda *cmd, **kw: _run(cmd, **{"env": env, **kw})
   run(
     sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), REPO
   )

@@ -204,17 +204,14 @@ def build_wheel(source: str, folder: str) -> str:
 
 
 def report(before: dict, after: dict, kept: dict) -> list:
-  """Lines naming every distribution that changed, and the runtime's jax family that was kept."""
-  lines = [f"kept {name} {version} (runtime's)" for name, version in sorted(kept.items()) if after.get(name) == version]
-  for name in sorted(set(before) | set(after)):
-    old, new = before.get(name), after.get(name)
-    if old is None and new is not None:
-      lines.append(f"installed {name} {new}")
-    elif new is None and old is not None:
-      lines.append(f"removed {name} {old}")
-    elif old != new:
-      lines.append(f"changed {name} {old} -> {new}")
-  return lines
+  """Lines naming the runtime's jax family that was kept, then every distribution changed, removed, installed."""
+  names = sorted(set(before) | set(after))
+  return (
+    [f"kept {name} {version} (runtime's)" for name, version in sorted(kept.items()) if after.get(name) == version]
+    + [f"changed {n} {before[n]} -> {after[n]}" for n in names if n in before and n in after and before[n] != after[n]]
+    + [f"removed {n} {before[n]}" for n in names if n in before and n not in after]
+    + [f"installed {n} {after[n]}" for n in names if n in after and n not in before]
+  )
 
 
 def install(extras: str = "", environ=os.environ) -> list:
