@@ -165,9 +165,19 @@ def test_report_names_kept_installed_changed_and_removed():
 def test_ci_mode_refuses_and_an_importable_package_is_left_alone(monkeypatch, capsys):
   assert ic.install(environ={}) == []  # gliner_jax is importable in the test environment
   assert "importable already: nothing installed" in capsys.readouterr().out
-  monkeypatch.setattr(ic.importlib.util, "find_spec", lambda name: None)
+  monkeypatch.setattr(ic, "importable", lambda name: False)
   with pytest.raises(ic.InstallError, match="CI installs it"):
     ic.install(environ={"GLINER_JAX_NOTEBOOK_MODE": "ci"})
+
+
+def test_a_clone_folder_in_the_working_directory_is_not_an_installed_package(tmp_path, monkeypatch):
+  """In Colab the cwd is /content, so a clone at /content/gliner_jax imports as an empty namespace package."""
+  (tmp_path / "clone_of_pkg_xyz").mkdir()
+  (tmp_path / "real_pkg_xyz").mkdir()
+  (tmp_path / "real_pkg_xyz" / "__init__.py").write_text("")
+  monkeypatch.syspath_prepend(str(tmp_path))
+  assert ic.importlib.util.find_spec("clone_of_pkg_xyz") is not None
+  assert not ic.importable("clone_of_pkg_xyz") and ic.importable("real_pkg_xyz") and not ic.importable("no_pkg_xyz")
 
 
 # ---------------------------------------------------------------------------------------------- the notebooks

@@ -183,6 +183,12 @@ def find_source(environ=os.environ) -> str:
   raise InstallError(HOW_TO_PROVIDE)
 
 
+def importable(name: str) -> bool:
+  """`import name` would find a real package (a clone's folder in the working directory is only a namespace)."""
+  spec = importlib.util.find_spec(name)
+  return spec is not None and spec.origin not in (None, "namespace")
+
+
 def pip(*args: str) -> None:
   """Runs pip, echoing its output through print (a notebook shows it; a subprocess's own stdout it may not)."""
   command = [sys.executable, "-m", "pip", *args]
@@ -216,7 +222,7 @@ def report(before: dict, after: dict, kept: dict) -> list:
 
 def install(extras: str = "", environ=os.environ) -> list:
   """Installs gliner_jax[extras] as the module docstring says; returns the printed report lines."""
-  if importlib.util.find_spec("gliner_jax") is not None and not environ.get("GLINER_JAX_SOURCE"):
+  if importable("gliner_jax") and not environ.get("GLINER_JAX_SOURCE"):
     print("gliner_jax is importable already: nothing installed (set GLINER_JAX_SOURCE to install another copy)")
     return []
   if environ.get("GLINER_JAX_NOTEBOOK_MODE") == "ci":
