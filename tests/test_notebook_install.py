@@ -214,27 +214,30 @@ def _jax_specifier(wheel: str) -> str:
   return ",".join(str(r.specifier) for r in reqs if r.name == "jax" and r.specifier)
 
 
+def _with_jax_range(wheel: str, spec: str, folder: str) -> str:
+  """A copy of the wheel (in `folder`, beside it) whose jax and jaxlib requirements say `spec`."""
+  patched = os.path.join(os.path.dirname(wheel), folder, os.path.basename(wheel))
+  os.makedirs(os.path.dirname(patched))
+  with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as dst:
+    for item in src.infolist():
+      data = src.read(item)
+      if item.filename.endswith(".dist-info/METADATA"):
+        data = re.sub(
+          r"^Requires-Dist: (jax|jaxlib)\s*(?:[<>=!~][^;\n]*)?$", rf"Requires-Dist: \1{spec}", data.decode(), flags=re.M
+        )
+        data = data.encode()
+      dst.writestr(item, data)
+  assert _jax_specifier(patched) == spec
+  return patched
+
+
 def _admit_older(wheel: str, lock: str) -> str:
   """The wheel, if its jax range admits the lock's `major.minor.0`; else (exact pins) the wheel with its jax
   and jaxlib requirements rewritten to `>=major.minor.0`, as a range in pyproject.toml would say."""
   major, minor = lock.split(".")[:2]
   if SpecifierSet(_jax_specifier(wheel)).contains(f"{major}.{minor}.0"):
     return wheel
-  patched = os.path.join(os.path.dirname(wheel), "patched", os.path.basename(wheel))
-  os.makedirs(os.path.dirname(patched))
-  with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as dst:
-    for item in src.infolist():
-      data = src.read(item)
-      if item.filename.endswith(".dist-info/METADATA"):
-        text = re.sub(
-          r"^Requires-Dist: (jax|jaxlib)\s*==\s*\S+$",
-          rf"Requires-Dist: \1>={major}.{minor}.0",
-          data.decode(),
-          flags=re.M,
-        )
-        data = text.encode()
-      dst.writestr(item, data)
-  return patched
+  return _with_jax_range(wheel, f">={major}.{minor}.0", "ranged")
 
 
 @pytest.mark.slow
@@ -268,7 +271,21 @@ def test_install_cell_keeps_an_older_compatible_jax_in_a_venv(tmp_path):
   cell = tmp_path / "cell" / "install_cell.py"  # outside the repository, as in a fresh runtime
   cell.parent.mkdir()
   shutil.copy(CANONICAL, cell)
-  out = run(python, str(cell), cwd=str(tmp_path / "cell"), env={**env, "GLINER_JAX_SOURCE": wheel}).stdout
+  # A TPU runtime whose jax is below the package's range: refused before pip runs, nothing changes.
+  newer_only = _with_jax_range(wheel, f">={lock}", "newer_only")
+  refused = subprocess.run(
+    [python, str(cell)],
+    cwd=str(cell.parent),
+    env={**env, "GLINER_JAX_SOURCE": newer_only, "TPU_NAME": "v5e-test"},
+    capture_output=True,
+    text=True,
+  )
+  assert refused.returncode == 1, refused.stdout + refused.stderr
+  assert f"TPU runtime (TPU_NAME is set) and its jax {older['jax']} (needs >={lock})" in refused.stderr
+  assert "nothing was installed" in refused.stderr and not re.search(r"^installed ", refused.stdout, re.M)
+  assert versions() == older
+
+  out = run(python, str(cell), cwd=str(cell.parent), env={**env, "GLINER_JAX_SOURCE": wheel}).stdout
   assert f"keeping the runtime's jax {older['jax']}, jaxlib {older['jaxlib']}" in out
   assert f"kept jax {older['jax']} (runtime's)" in out and f"kept jaxlib {older['jaxlib']} (runtime's)" in out
   assert re.search(r"^installed gliner-jax 0\.1\.0$", out, re.M) and re.search(r"^installed flax \S+$", out, re.M)
