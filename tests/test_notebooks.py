@@ -42,6 +42,8 @@ def test_notebook_is_stored_clean_and_uses_the_library(name):
   assert code
   for cell in code:
     assert cell.outputs == [] and cell.execution_count is None, f"{name}: cell {cell.id} has outputs"
+    if cell is code[0]:  # the install cell runs before gliner_jax exists (tests/test_notebook_install.py)
+      continue
     # The notebooks call the library; functions, classes and private names live in gliner_jax.
     assert not re.search(r"^\s*(def|class|async def) ", cell.source, re.M), f"{name}: cell {cell.id} defines code"
     assert not re.search(r"\b(nbu|gliner_jax(\.\w+)*)\._\w", cell.source), f"{name}: private name in {cell.id}"
