@@ -167,6 +167,12 @@ def test_metrics_writer_on_gs_keeps_the_rows_up_to_the_resumed_step(emulator):
   assert [json.loads(line)["step"] for line in storage.read_text(path).splitlines()] == [1, 2]
   resumed.write({"step": 3, "loss": 9.0})
   assert [json.loads(line) for line in storage.read_text(path).splitlines()][-1] == {"step": 3, "loss": 9.0}
+  # what the notebooks read back
+  from gliner_jax.notebooks.training import read_metrics
+  from gliner_jax.notebooks.utils import prepare_workdir
+
+  assert prepare_workdir(workdir) == workdir
+  assert [(r["step"], r["loss"]) for r in read_metrics(workdir)] == [(1, 1.0), (2, 0.5), (3, 9.0)]
 
 
 # orbax's failed restore leaves tensorstore callbacks aimed at its closed asyncio loop; they are harmless
@@ -207,6 +213,9 @@ def test_checkpointer_on_gs_restores_and_sets_unreadable_steps_aside(emulator):
   ckpt.close()
   assert step == 2 and data == {0: {"consumed": 16}}
   np.testing.assert_array_equal(restored["w"], 3 * np.arange(6.0))
+  from gliner_jax.notebooks.training import checkpoint_steps
+
+  assert checkpoint_steps(f"gs://{BUCKET}/ckpt_run") == [1, 2]
 
 
 def test_save_pretrained_and_from_pretrained_round_trip_through_gs(emulator):
