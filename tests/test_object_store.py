@@ -218,6 +218,7 @@ def test_checkpointer_on_gs_restores_and_sets_unreadable_steps_aside(emulator):
   assert checkpoint_steps(f"gs://{BUCKET}/ckpt_run") == [1, 2]
 
 
+@pytest.mark.slow  # 27 s here: loading the default model and compiling its predictions
 def test_save_pretrained_and_from_pretrained_round_trip_through_gs(emulator):
   import gliner_jax
   from gliner_jax import GLiNER
