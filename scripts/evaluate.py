@@ -11,6 +11,7 @@ By default the five CrossNER test sets (ai, literature, music, politics, science
 InstructUIE JSON). The name picks the label map (see gliner_jax/evaluation/label_maps.py).
 Writes results.md, results.json and results.png to --out_dir; results.json names the model and the data
 folders relative to the repository root (``../shared/data/...``) when they are in it or in the data root.
+--model, ``name=folder`` and --out_dir may be gs:// URLs (`gliner_jax.interop.storage`, docs/object_stores.md).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if _REPO not in sys.path:
   sys.path.insert(0, _REPO)
 
 from absl import app, flags, logging  # noqa: E402
+
+from gliner_jax.interop import storage  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "gliner_jax or gliner checkpoint folder (default: gliner_jax.DEFAULT_MODEL).")
@@ -70,7 +73,7 @@ def resolve_datasets(entries: list[str], data_root: str | None) -> dict[str, str
       folder = os.path.join(data_root, "crossner", entry)
     else:
       raise ValueError(f"--datasets entry {entry!r} is neither one of {DEFAULT_DOMAINS} nor name=folder")
-    if not name or not os.path.isdir(folder):
+    if not name or not storage.isdir(folder):
       raise ValueError(f"--datasets entry {entry!r}: {folder!r} is not a folder")
     if name in out:
       raise ValueError(f"--datasets: dataset name {name!r} given twice")
@@ -111,7 +114,9 @@ def main(argv):
     extra={
       "model": repo_relative(model_path) if os.path.isdir(model_path) else model_path,
       "scheme": FLAGS.scheme,
-      "datasets": {name: repo_relative(folder) for name, folder in folders.items()},
+      "datasets": {
+        name: folder if storage.is_remote(folder) else repo_relative(folder) for name, folder in folders.items()
+      },
     },
   )
   for report in reports:

@@ -34,6 +34,8 @@ import os
 import re
 from typing import Any, Iterable, Sequence
 
+from gliner_jax.interop import storage
+
 logger = logging.getLogger(__name__)
 
 #: Word pattern of GLiNER's data preparation: runs of word characters joined by ``-``/``_``,
@@ -207,7 +209,7 @@ def _load_json_records(path: str, on_error: str = "raise") -> list[tuple[str, An
   """
   _check_on_error(on_error)
   path = os.fspath(path)
-  with open(path, encoding="utf-8") as f:
+  with storage.open_file(path) as f:
     text = f.read()
   if text.lstrip().startswith("["):
     try:
@@ -711,7 +713,7 @@ def read_bio(
     raise ValueError(f"column_order must be 'auto', 'token_first' or 'tag_first', got {column_order!r}")
   _check_on_error(on_error)
   stats = stats or ReadStats()
-  with open(path, encoding="utf-8") as f:
+  with storage.open_file(path) as f:
     lines = [line.rstrip("\r\n") for line in f]
   detected, ncols = _sniff_columns(path, lines, sep)
   if column_order == "auto":
@@ -790,7 +792,7 @@ def read_label_file(path: str) -> list[str]:
   """
   path = os.fspath(path)
   if path.endswith(".json"):
-    with open(path, encoding="utf-8") as f:
+    with storage.open_file(path) as f:
       try:
         labels = json.load(f)
       except json.JSONDecodeError as e:
@@ -799,7 +801,7 @@ def read_label_file(path: str) -> list[str]:
       raise DataFormatError(f"{path}: expected a JSON list of type strings")
     located = [(f"{path}: record {i}", label) for i, label in enumerate(labels)]
   else:
-    with open(path, encoding="utf-8") as f:
+    with storage.open_file(path) as f:
       located = [(f"{path}:{n}", line.strip()) for n, line in enumerate(f, 1) if line.strip()]
   seen: dict[str, str] = {}
   for loc, label in located:
@@ -885,8 +887,8 @@ def find_split_file(folder: str, split: str) -> str:
   names = _SPLIT_ALIASES.get(split, (split,))
   for name in names:
     for ext in (".txt", ".jsonl", ".json"):
-      candidate = os.path.join(folder, name + ext)
-      if os.path.isfile(candidate):
+      candidate = storage.join(folder, name + ext)
+      if storage.isfile(candidate):
         return candidate
   raise FileNotFoundError(
     f"{folder}: no file for split {split!r} (looked for {[n + e for n in names for e in ('.txt', '.jsonl', '.json')]})"

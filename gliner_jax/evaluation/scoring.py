@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -31,6 +30,7 @@ import numpy as np
 from gliner_jax.data.readers import NERExample, find_split_file, read_dataset_folder, read_label_file
 from gliner_jax.evaluation.label_maps import LabelMap, get_label_map
 from gliner_jax.inference.decoding import check_threshold
+from gliner_jax.interop import storage
 
 Span = tuple[int, int, str]
 ScoredSpan = tuple[int, int, str, float]
@@ -222,8 +222,8 @@ def load_eval_dataset(
     raise ValueError(f"{path}: no examples")
   labels: list[str] = []
   for file in LABEL_FILES:
-    if os.path.isfile(os.path.join(folder, file)):
-      labels = label_map.map_labels(read_label_file(os.path.join(folder, file)))
+    if storage.isfile(storage.join(folder, file)):
+      labels = label_map.map_labels(read_label_file(storage.join(folder, file)))
       break
   present = {t for ex in examples for _, _, t in ex.spans}
   rank = {t: i for i, t in enumerate(label_map.types)}
@@ -409,17 +409,17 @@ def write_report(
   """Writes ``results.md``, ``results.json`` and ``results.png`` (F1 bars) into ``out_dir``.
 
   Several reports (a threshold sweep) give one table each and grouped bars. ``extra`` is stored
-  in the JSON (e.g. the model path). Returns the written paths by kind.
+  in the JSON (e.g. the model path). Returns the written paths by kind. ``out_dir`` may be a gs:// URL.
   """
   if isinstance(reports, EvaluationReport):
     reports = [reports]
   if not reports:
     raise ValueError("no report to write")
-  os.makedirs(out_dir, exist_ok=True)
-  paths = {kind: os.path.join(out_dir, f"results.{kind}") for kind in ("md", "json", "png")}
-  with open(paths["md"], "w", encoding="utf-8") as f:
+  storage.makedirs(out_dir)
+  paths = {kind: storage.join(out_dir, f"results.{kind}") for kind in ("md", "json", "png")}
+  with storage.open_file(paths["md"], "w") as f:
     f.write("\n".join(r.to_markdown() for r in reports))
-  with open(paths["json"], "w", encoding="utf-8") as f:
+  with storage.open_file(paths["json"], "w") as f:
     json.dump({**(extra or {}), "runs": [r.to_dict() for r in reports]}, f, indent=2)
   _plot(reports, paths["png"])
   return paths
@@ -445,5 +445,6 @@ def _plot(reports: Sequence[EvaluationReport], path: str) -> None:
   ax.set_title(f"zero-shot NER, exact match ({'flat' if reports[0].flat_ner else 'nested'} decoding)")
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  with storage.open_file(path, "wb") as f:
+    fig.savefig(f, format="png", dpi=120)
   plt.close(fig)

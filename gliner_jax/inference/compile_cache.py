@@ -7,7 +7,9 @@ programs that took at least `MIN_COMPILE_SECONDS` to compile (unless that thresh
 The cache is per process, so it serves every jitted function, not only gliner_jax's.
 
 Opt out with `GLINER_JAX_COMPILATION_CACHE=0` (or off / false / no), or `GLiNER(..., compilation_cache=False)`;
-`GLINER_JAX_COMPILATION_CACHE=/some/dir` or `compilation_cache="/some/dir"` picks the directory.
+`GLINER_JAX_COMPILATION_CACHE=/some/dir` or `compilation_cache="/some/dir"` picks the directory; an object-store
+URL (`gs://bucket/jax_cache`) works too: JAX writes it through etils.epath, configured by
+`gliner_jax.interop.storage`.
 
 Example:
   >>> enable_compilation_cache()
@@ -17,6 +19,8 @@ Example:
 from __future__ import annotations
 
 import os
+
+from gliner_jax.interop import storage
 
 ENV = "GLINER_JAX_COMPILATION_CACHE"
 OFF = ("0", "off", "false", "no")
@@ -56,7 +60,7 @@ def enable_compilation_cache(cache_dir: str | bool | None = None) -> str | None:
   if cache_dir is False or (cache_dir in (None, True) and env.lower() in OFF):
     return None
   path = cache_dir if isinstance(cache_dir, (str, os.PathLike)) else (env or default_cache_dir())
-  path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+  path = storage.resolve(path)  # local: absolute; gs://: kept, with its client configured
   jax.config.update("jax_compilation_cache_dir", path)
   user_set_threshold = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" in os.environ
   if (

@@ -5,6 +5,8 @@ my_model/
   params.safetensors       flat "encoder/layer_0/attention/query/kernel" -> array
   tokenizer.json, tokenizer_config.json, ...
   labels_tokenizer/        a bi-encoder's labels tokenizer
+
+The directory may be local or an object-store URL (gs://bucket/models/my_model).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from flax import traverse_util
 from safetensors.numpy import load_file, save_file
 
+from gliner_jax.interop import storage
 from gliner_jax.model.config import CONFIG_FILE, GLiNERConfig
 
 PARAMS_FILE = "params.safetensors"
@@ -48,7 +51,6 @@ def save_checkpoint(
   Example:
     >>> save_checkpoint("out/my_model", config, params, tokenizer)
   """
-  os.makedirs(directory, exist_ok=True)
   flat = flatten_params(params)
   if dtype is not None:
     import ml_dtypes  # shipped with jax
@@ -57,23 +59,26 @@ def save_checkpoint(
     flat = {
       k: v.astype(target) if np.issubdtype(v.dtype, np.floating) or v.dtype == target else v for k, v in flat.items()
     }
-  save_file(
-    {k: np.ascontiguousarray(v) for k, v in flat.items()},
-    os.path.join(directory, PARAMS_FILE),
-    metadata={"format": "gliner_jax"},
-  )
-  config.save(directory)
-  if tokenizer is not None:
-    tokenizer.save_pretrained(directory)
-  if labels_tokenizer is not None:
-    labels_tokenizer.save_pretrained(os.path.join(directory, LABELS_TOKENIZER_DIR))
+  with storage.writable_dir(directory) as folder:  # gs://...: written here, then uploaded
+    save_file(
+      {k: np.ascontiguousarray(v) for k, v in flat.items()},
+      os.path.join(folder, PARAMS_FILE),
+      metadata={"format": "gliner_jax"},
+    )
+    config.save(folder)
+    if tokenizer is not None:
+      tokenizer.save_pretrained(folder)
+    if labels_tokenizer is not None:
+      labels_tokenizer.save_pretrained(os.path.join(folder, LABELS_TOKENIZER_DIR))
 
 
 def load_checkpoint(directory: str, dtype: Any = np.float32) -> tuple[GLiNERConfig, dict[str, Any]]:
-  """Reads (config, params) back; low-precision floats are upcast to `dtype` (None keeps them)."""
+  """Reads (config, params) back; low-precision floats are upcast to `dtype` (None keeps them). A gs://
+  directory is downloaded first (`gliner_jax.interop.storage.local_copy`)."""
   for name in (CONFIG_FILE, PARAMS_FILE):
-    if not os.path.exists(os.path.join(directory, name)):
+    if not storage.exists(storage.join(directory, name)):
       raise FileNotFoundError(f"{directory} is not a gliner_jax checkpoint: {name} is missing")
+  directory = storage.local_copy(directory)
   config = GLiNERConfig.load(directory)
   flat = load_file(os.path.join(directory, PARAMS_FILE))
   if dtype is not None:
@@ -85,4 +90,4 @@ def load_checkpoint(directory: str, dtype: Any = np.float32) -> tuple[GLiNERConf
 
 
 def is_checkpoint(directory: str) -> bool:
-  return os.path.exists(os.path.join(directory, CONFIG_FILE)) and os.path.exists(os.path.join(directory, PARAMS_FILE))
+  return storage.exists(storage.join(directory, CONFIG_FILE)) and storage.exists(storage.join(directory, PARAMS_FILE))

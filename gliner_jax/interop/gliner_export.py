@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from gliner_jax.interop import storage
 from gliner_jax.interop.checkpoint import flatten_params
 from gliner_jax.interop.convert import ENCODER_PREFIX, LABELS_ENCODER_PREFIX, check_vocabulary, head_tensor_map
 from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
@@ -228,18 +229,19 @@ def export_gliner(
     )
   reference_config = gliner_config_dict(config, tokenizer, model_name)
   state = _cast(gliner_state_dict(config, params), dtype)
-  os.makedirs(directory, exist_ok=True)
-  save_file(state, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})
-  with open(os.path.join(directory, GLINER_CONFIG_FILE), "w") as f:
-    json.dump(reference_config, f, indent=2, sort_keys=True)
-  tokenizer.save_pretrained(directory)
-  if labels_tokenizer is not None:
-    from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
+  with storage.writable_dir(directory) as folder:  # gs://...: written here, then uploaded
+    save_file(state, os.path.join(folder, WEIGHTS_FILE), metadata={"format": "pt"})
+    with open(os.path.join(folder, GLINER_CONFIG_FILE), "w") as f:
+      json.dump(reference_config, f, indent=2, sort_keys=True)
+    tokenizer.save_pretrained(folder)
+    if labels_tokenizer is not None:
+      from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
 
-    labels_tokenizer.save_pretrained(os.path.join(directory, LABELS_TOKENIZER_DIR))
+      labels_tokenizer.save_pretrained(os.path.join(folder, LABELS_TOKENIZER_DIR))
+    files = tuple(sorted(os.listdir(folder)))
   return GlinerExport(
     directory=directory,
-    files=tuple(sorted(os.listdir(directory))),
+    files=files,
     num_tensors=len(state),
     model_name=reference_config["model_name"],
   )

@@ -18,6 +18,7 @@ import fnmatch
 import os
 from typing import Sequence
 
+from gliner_jax.interop import storage
 from gliner_jax.interop.state_dict import SAFETENSORS, SAFETENSORS_INDEX, TORCH_PICKLE
 
 CONFIG_FILES = ("gliner_config.json", "gliner_jax_config.json", "config.json", "encoder_config.json")
@@ -115,8 +116,13 @@ def needed_files(repo_files: Sequence[str]) -> list[str]:
 def resolve_model_dir(name: str, options: HubOptions | None = None, *, files: Sequence[str] | None = None) -> str:
   """A local folder for `name`: the folder itself, or the needed files of the hub repository `name`.
 
-  `files` restricts the download (e.g. `["config.json"]` for a backbone's shape alone).
+  `files` restricts the download (e.g. `["config.json"]` for a backbone's shape alone). An object-store
+  folder (gs://bucket/models/x) is downloaded to a temporary folder (`gliner_jax.interop.storage.local_copy`).
   """
+  if storage.is_remote(name):
+    if not storage.isdir(name):
+      raise FileNotFoundError(f"no model directory at {name}")
+    return storage.local_copy(name)
   if os.path.isdir(name):
     return name
   if not looks_like_hub_id(name):

@@ -21,6 +21,8 @@ import time
 import warnings
 from typing import Any, Mapping
 
+from gliner_jax.interop import storage
+
 CONFIG_DIR_ENV = "GLINER_JAX_CONFIG_DIR"
 
 
@@ -154,11 +156,10 @@ def read_metrics(workdir: str, kind: str = "train") -> list[dict[str, Any]]:
   """
   if kind not in ("train", "eval", "all"):
     raise ValueError(f"kind={kind!r}: use 'train', 'eval' or 'all'")
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
+  path = storage.join(workdir, "metrics.jsonl")
+  if not storage.exists(path):
     return []
-  with open(path, encoding="utf-8") as f:
-    lines = [line for line in f.read().split("\n") if line.strip()]
+  lines = [line for line in storage.read_text(path).split("\n") if line.strip()]
   rows = []
   for i, line in enumerate(lines):
     try:
@@ -205,10 +206,11 @@ def figure_png(fig) -> bytes:
 
 def checkpoint_steps(workdir: str) -> list[int]:
   """Steps of the finished orbax checkpoints in workdir/checkpoints, ascending."""
-  directory = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(directory):
+  directory = storage.join(workdir, "checkpoints")
+  if not storage.isdir(directory):
     return []
-  return sorted(int(d) for d in os.listdir(directory) if d.isdigit() and os.path.isdir(os.path.join(directory, d)))
+  names = storage.listdir(directory)
+  return sorted(int(d) for d in names if d.isdigit() and storage.isdir(storage.join(directory, d)))
 
 
 @dataclasses.dataclass
@@ -235,8 +237,8 @@ def _live_plot(workdir: str, handle, stop: threading.Event, refresh_seconds: flo
   from IPython.display import Image
   seen = None
   while not stop.wait(refresh_seconds):
-    path = os.path.join(workdir, "metrics.jsonl")
-    stamp = os.stat(path).st_mtime_ns if os.path.exists(path) else None
+    path = storage.join(workdir, "metrics.jsonl")
+    stamp = storage.as_path(path).stat().length if storage.exists(path) else None  # local or gs://
     if stamp != seen:
       seen = stamp
       handle.update(Image(data=figure_png(plot_metrics(workdir))))

@@ -26,6 +26,7 @@ import time
 import warnings
 from typing import Any, Mapping, Sequence
 
+from gliner_jax.interop import storage
 from gliner_jax.notebooks.training import (TrainRun, available_configs, checkpoint_steps, configure_run,  # noqa: F401
                                           describe_config, figure_png, load_config, plot_metrics, read_metrics,
                                           train)
@@ -91,10 +92,11 @@ def in_colab() -> bool:
 
 
 def prepare_workdir(workdir: str) -> str:
-  """Creates the run directory; mounts Google Drive first when it is under /content/drive in Colab."""
-  if workdir.startswith("gs://"):
-    raise ValueError(f"{workdir}: training writes config.json and metrics.jsonl with plain file IO, so a gs:// "
-                     "workdir is not supported yet; use a local or Drive folder")
+  """Creates the run directory; mounts Google Drive first when it is under /content/drive in Colab. A gs://
+  workdir is written through `gliner_jax.interop.storage` (needs gcsfs: pip install 'gliner_jax[gcs]')."""
+  if storage.is_remote(workdir):
+    storage.makedirs(workdir)  # names the missing client, if any; object stores have no folders to make
+    return workdir
   if workdir.startswith("/content/drive/") and not os.path.isdir("/content/drive/MyDrive"):
     if not in_colab():
       raise ValueError(f"{workdir} is a Google Drive folder, which only Colab mounts; outside Colab use a local "

@@ -9,7 +9,7 @@ skipped with a warning and the one before it is restored; the unreadable ones ar
 step not newer than the latest one).
 
 Example:
-  >>> ckpt = TrainCheckpointer(os.path.join(workdir, "checkpoints"), config)
+  >>> ckpt = TrainCheckpointer("gs://bucket/run/checkpoints", config)
   >>> state, data_states, step = ckpt.restore_latest(fresh_state, shardings, shards=[0])
   >>> ckpt.save(step, state, data_states)  # data_states: {shard: BatchIterator.get_state()}
 """
@@ -20,8 +20,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import os
-import shutil
 import time
 import warnings
 from typing import Any, Sequence
@@ -30,6 +28,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
+
+from gliner_jax.interop import storage
 
 DATA_ITEM = "data_shards"
 LEGACY_DATA_ITEM = "data"  # one JSON state (single-process checkpoints written before data shards)
@@ -106,8 +106,7 @@ class TrainCheckpointer:
 
   def __init__(self, directory: str, config=None, max_to_keep: int = 3):
     self.config = _config_json(config) if config is not None else {}
-    if "://" not in directory:  # orbax needs absolute local paths (gs:// etc. pass through)
-      directory = os.path.abspath(directory)
+    directory = storage.resolve(directory)  # absolute when local (orbax needs that); gs:// etc. configured
     self.directory = directory
     self._closed = False
     self.manager = ocp.CheckpointManager(
@@ -173,13 +172,12 @@ class TrainCheckpointer:
     if not steps:
       return
     if jax.process_index() == 0:
-      aside = self.directory.rstrip(os.sep) + "_unreadable"
-      os.makedirs(aside, exist_ok=True)
+      aside = self.directory + "_unreadable"
       for step in steps:
-        source = os.path.join(self.directory, str(step))
-        if os.path.isdir(source):
-          target = os.path.join(aside, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
-          shutil.move(source, target)
+        source = storage.join(self.directory, str(step))
+        if storage.isdir(source):
+          target = storage.join(aside, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+          storage.move(source, target)
           logging.warning("moved unreadable checkpoint %s to %s", source, target)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils

@@ -26,10 +26,15 @@ from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.data.readers import NERExample, read_dataset_folder, read_ner_file
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig
 from gliner_jax.inference.processing import PromptTokenizer
+from gliner_jax.interop import storage
 from gliner_jax.training.pipeline import ShardedBatches
 
 
 def resolve_data_path(path: str) -> str:
+  if storage.is_remote(path):  # gs://... is read through the path layer
+    if storage.exists(path):
+      return path
+    raise FileNotFoundError(f"data source {path!r} not found")
   for candidate in (path, os.path.join(REPO_ROOT, path)):
     if os.path.exists(candidate):
       return candidate
@@ -56,7 +61,7 @@ def load_source(source: dict[str, Any], *, on_error: str = "skip") -> list[NEREx
   """
   path = resolve_data_path(source["path"])
   options = dict(on_error=on_error, located_ids=True)
-  if os.path.isdir(path):
+  if storage.isdir(path):
     examples = read_dataset_folder(path, source.get("split", "train"), **options)
   else:
     examples = read_ner_file(path, **options)

@@ -8,11 +8,10 @@ Example:
 
 from __future__ import annotations
 
-import os
-
 import jax
 import orbax.checkpoint as ocp
 
+from gliner_jax.interop import storage
 from gliner_jax.interop.checkpoint import save_checkpoint
 from gliner_jax.training.model_init import starting_point
 
@@ -33,7 +32,7 @@ def export_model(
     raise ValueError(f"format={format!r}: use one of {FORMATS}")
   dtype = AUTO_DTYPES[format] if dtype == "auto" else dtype
   start = starting_point(config.model)
-  manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")))
+  manager = ocp.CheckpointManager(storage.resolve(storage.join(workdir, "checkpoints")))
   step = step if step is not None else manager.latest_step()
   if step is None:
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")

@@ -25,7 +25,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import sys
 import time
 from typing import Any
@@ -35,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from etils import epath
 
 from gliner_jax.data.recipe import RecipeConfig
 from gliner_jax.inference.processing import PromptTokenizer
+from gliner_jax.interop import storage
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.token_model import make_model
 from gliner_jax.training import sharding as shd
@@ -46,6 +45,7 @@ from gliner_jax.training.checkpointing import TrainCheckpointer
 from gliner_jax.training.data import load_examples, make_sharded_batches
 from gliner_jax.training.distributed import process_shards, sum_over_processes
 from gliner_jax.training.losses import span_loss, token_loss, token_loss_options
+from gliner_jax.training.metrics_log import MetricsWriter, NullWriter
 from gliner_jax.training.mfu import FALLBACK_PEAK_FLOPS, cpu_peak_flops, peak_flops_per_device  # noqa: F401
 from gliner_jax.training.model_init import StartingPoint, starting_point
 from gliner_jax.training.optimizer import OptimizerConfig, make_optimizer
@@ -277,35 +277,9 @@ def compilation_cache(config, workdir: str) -> str | None:
     return None
   if setting == DEFAULT_COMPILATION_CACHE and jax.config.jax_compilation_cache_dir:
     return jax.config.jax_compilation_cache_dir
-  path = setting.replace("{workdir}", str(workdir).rstrip("/"))
+  path = storage.resolve(setting.replace("{workdir}", str(workdir).rstrip("/")))
   jax.config.update("jax_compilation_cache_dir", path)
   return path
-
-
-class MetricsWriter:
-  """Appends one JSON object per row to workdir/metrics.jsonl (rows past a resumed step are dropped)."""
-
-  def __init__(self, workdir: str, resume_step: int):
-    self.path = epath.Path(workdir) / "metrics.jsonl"
-    if self.path.exists():
-      rows = [json.loads(l) for l in self.path.read_text().splitlines() if l.strip()]
-      with self.path.open("w") as f:
-        for row in rows:
-          if row.get("step", 0) <= resume_step:
-            f.write(json.dumps(row) + "\n")
-
-  def write(self, row: dict[str, Any]) -> None:
-    with self.path.open("a") as f:
-      f.write(
-        json.dumps({k: (float(v) if isinstance(v, (np.floating, jax.Array)) else v) for k, v in row.items()}) + "\n"
-      )
-
-
-class _NoWriter:
-  """The MetricsWriter of processes other than 0: they log nothing."""
-
-  def write(self, row: dict[str, Any]) -> None:
-    pass
 
 
 @dataclasses.dataclass
@@ -336,10 +310,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
   from gliner_jax.model.flops import model_flops
 
   primary = jax.process_index() == 0
-  epath.Path(workdir).mkdir(parents=True, exist_ok=True)  # local, Drive or gs:// alike
+  workdir = storage.resolve(workdir)  # local, Drive or gs:// alike (gliner_jax.interop.storage)
+  storage.makedirs(workdir)
   cache = compilation_cache(config, workdir)
   if primary:
-    with (epath.Path(workdir) / "config.json").open("w") as f:
+    with (storage.as_path(workdir) / "config.json").open("w") as f:
       f.write(
         config.to_json_best_effort(indent=2)
         if hasattr(config, "to_json_best_effort")
@@ -356,14 +331,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
     cache,
   )
   eval_examples = load_examples(config.data.get("eval", []))
-  ckpt = TrainCheckpointer(os.path.join(workdir, "checkpoints"), config)
+  ckpt = TrainCheckpointer(storage.join(workdir, "checkpoints"), config)
   state = initial_state(parts, config.train.seed)
   state, data_states, start_step = ckpt.restore_latest(state, parts.state_shardings, batches.shards)
   if data_states is not None:
     batches.set_state(data_states)
   if start_step:
     logging.info("resumed from step %d", start_step)
-  writer = MetricsWriter(workdir, start_step) if primary else _NoWriter()
+  writer = MetricsWriter(workdir, start_step) if primary else NullWriter()
   rng = jax.random.key(config.train.seed + 1)
   peak = peak_flops_per_device() * len(jax.devices())
   train = config.train
@@ -436,12 +411,14 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       if pending and (done % train.log_every == 0 or save or run_eval or done == num_steps):
         flush()  # every step up to here is finite: only now may the state be saved
       if save:
+        writer.sync()  # the rows up to this step are stored before its checkpoint is
         ckpt.save(done, state, consumed.data_state)
       if run_eval:
         writer.write({"step": done, **evaluate(parts, state, eval_examples, config)})
     finished = True
   finally:
     sys.setswitchinterval(switch_interval)
+    writer.sync()
     source.close()
     progress.close()
     if not finished:
