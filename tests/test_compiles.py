@@ -165,6 +165,7 @@ def _predict_code(reference_dir: str, **kwargs) -> str:
   )
 
 
+@pytest.mark.subprocess
 def test_compilation_cache_is_on_by_default_and_reused(reference_dir, tmp_path):
   xdg = str(tmp_path / "xdg")
   default = _run_python(_predict_code(reference_dir), {"XDG_CACHE_HOME": xdg})
@@ -178,6 +179,7 @@ def test_compilation_cache_is_on_by_default_and_reused(reference_dir, tmp_path):
   assert second["files"] == first["files"] and second["hits"] >= 1
 
 
+@pytest.mark.subprocess
 def test_compilation_cache_opt_outs_and_a_users_directory(reference_dir, tmp_path):
   env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
   assert _run_python(_predict_code(reference_dir), {**env, compile_cache.ENV: "0"})["dir"] is None
