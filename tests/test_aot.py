@@ -358,6 +358,7 @@ def test_every_model_kind_compiles(kind_report):
     assert f"labels {types} x {label_tokens} tokens" in stdout
 
 
+@pytest.mark.subprocess
 def test_bad_topology_is_a_clear_error():
   code = (
     "from gliner_jax.training import aot\n"
