@@ -129,6 +129,7 @@ def state_bytes() -> int:
   return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(state))
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_report_describes_the_topology(report):
   assert report.num_devices == 4
@@ -318,6 +319,7 @@ def _abstract_bytes(tree) -> int:
   return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_every_model_kind_compiles(kind_report):
   """ModernBERT (global + sliding-window layers), a bi-encoder (two encoders, the labels split over the

@@ -148,6 +148,7 @@ def full_run(config_file, run_env, tmp_path_factory) -> str:
   return workdir
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_run_writes_config_and_metrics_and_learns(full_run):
   with open(os.path.join(full_run, "config.json")) as f:
@@ -170,6 +171,7 @@ def test_run_writes_config_and_metrics_and_learns(full_run):
   assert os.path.exists(os.path.join(full_run, "checkpoints", str(NUM_STEPS), "commit_success.txt"))
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_run, tmp_path):
   workdir = str(tmp_path / "killed")
@@ -201,6 +203,7 @@ def test_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_r
     assert got[step]["learning_rate"] == expected[step]["learning_rate"]
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_unpipelined_loop_and_sparse_metric_fetches_log_the_same_steps(config_file, run_env, full_run, tmp_path):
   """prefetch=0 (build each batch after the previous step, fetch every step's metrics) and a pipeline that
@@ -235,6 +238,7 @@ def get_config(arg=""):
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_a_run_compiles_at_most_the_shapes_its_config_names(run_env, tmp_path):
   from gliner_jax.configs import tiny
