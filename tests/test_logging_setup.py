@@ -143,3 +143,21 @@ def test_train_script_is_quiet_and_logs_to_the_workdir(tmp_path):
   shown, log = run(str(tmp_path / "verbose"), "--verbosity=0")
   assert orbax_line.search(shown) and "process 0 builds data shards [0]" in shown, shown[-3000:]
   assert orbax_line.search(log)
+
+
+@pytest.mark.subprocess
+def test_backend_start_up_lines_go_to_the_file(tmp_path):
+  """In a fresh process log_to_workdir itself starts jax's backends (jax.process_index()); jax's INFO
+  lines about backends it could not start go to log.txt, not to the terminal."""
+  code = (
+    "import logging, sys\n"
+    "logging.getLogger().addHandler(logging.StreamHandler(sys.stderr))\n"
+    "from gliner_jax.training.logging_setup import log_to_workdir\n"
+    f"print(log_to_workdir({str(tmp_path)!r}))\n"
+  )
+  env = dict(os.environ, JAX_PLATFORMS="")  # every backend is tried: 'tpu' and 'cuda' fail here, at INFO
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  log = _read(proc.stdout.strip())
+  assert "xla_bridge.py" in log and "Unable to initialize backend" in log, log[-3000:]
+  assert "Unable to initialize backend" not in proc.stderr, proc.stderr[-3000:]

@@ -117,17 +117,16 @@ def log_to_workdir(workdir: str, verbosity: int | None = None) -> str:
   """
   if not workdir:
     raise ValueError("workdir is empty: log_to_workdir needs the run's folder")
+  root = logging.getLogger()
+  if not any(isinstance(h, _HeldRecords) for h in root.handlers):
+    quiet_terminal(verbosity)  # first: jax.process_index() starts the backends, which log at INFO
   name = log_file_name(jax.process_index())
   if "://" in workdir:
     path = os.path.join(tempfile.mkdtemp(prefix="gliner_jax_log_"), name)
   else:
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(os.path.abspath(workdir), name)
-  root = logging.getLogger()
   held = [h for h in root.handlers if isinstance(h, _HeldRecords)]
-  if not held:
-    quiet_terminal(verbosity)
-    held = [h for h in root.handlers if isinstance(h, _HeldRecords)]
   file_handler = WorkdirLogHandler(path)
   file_handler.setLevel(held[0].level)
   file_handler.setFormatter(absl_logging.PythonFormatter())
