@@ -1,10 +1,11 @@
 """The main job: fine-tune the embedded default model on the bundled data, evaluate, predict.
 
   python scripts/main.py --workdir workdirs/main [--config configs/main.py] [--config.train.num_steps=40]
-(README: `bash scripts/main.sh` sets up .venv and runs this.)
+(README: `bash scripts/main.sh` sets up .venv and runs this.) The terminal shows the progress bar, the
+scores and the predictions, warnings and errors; the library's INFO lines go to <workdir>/log.txt
+(`--verbosity=0` shows them too).
 """
 
-import logging
 import os
 
 from absl import app, flags
@@ -20,10 +21,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  # At INFO, jax reports every backend it could not start, e.g. 'tpu' on a machine without libtpu (as
-  # intended: libtpu stays out of .venv). Not an error; keep it out of the job's log.
-  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-  run_main_job(FLAGS.config, FLAGS.workdir)
+  run_main_job(FLAGS.config, FLAGS.workdir, verbosity=FLAGS.verbosity if FLAGS["verbosity"].present else None)
 
 
 if __name__ == "__main__":

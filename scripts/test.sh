@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Sets up .venv with the test requirements, checks formatting and lint (ruff), and runs the whole test suite. Usage: bash scripts/test.sh [pytest args]
+# Sets up .venv with the test requirements, checks formatting and lint (ruff, every Python file of the
+# repository), and runs the tests. Usage:
+#   bash scripts/test.sh --fast [pytest args]   # the tier to run while editing: not slow, no subprocesses
+#   bash scripts/test.sh [pytest args]          # the whole suite (what .ci/run runs)
+# The tiers are pytest markers (tests/conftest.py): `slow` (over ~20 s on 2 CPU cores) and `subprocess`
+# (starts other processes: multi-host runs, notebooks, scripts). docs/testing_tiers.md gives both times.
 # A test whose package, weights or data folder is missing skips, and -rs prints why and what to install;
-# with CI=true it fails instead, and so does a run that skipped anything (tests/conftest.py).
+# with CI=true it fails instead, and so does a run that skipped anything (tests/conftest.py). Tests left
+# out by --fast are deselected, not skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tier=()
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  tier=(-m "not slow and not subprocess")
+fi
 bash scripts/setup.sh test
 # Style first: one formatting (two-space indentation) and a clean lint, configured in pyproject.toml.
-.venv/bin/ruff format --check gliner_jax scripts tests configs
-.venv/bin/ruff check gliner_jax scripts tests configs
+.venv/bin/ruff format --check .
+.venv/bin/ruff check .
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python -m pytest -q -rs "$@"
+exec .venv/bin/python -m pytest -q -rs "${tier[@]}" "$@"

@@ -1,7 +1,8 @@
 """Trains GLiNER: `python scripts/train.py --config configs/tiny.py --workdir /tmp/run`.
 
 Config fields can be overridden on the command line, e.g. `--config.train.num_steps=100`.
-Re-running with the same workdir resumes from its last checkpoint.
+Re-running with the same workdir resumes from its last checkpoint. The terminal shows the progress bar,
+warnings and errors; the library's INFO lines go to <workdir>/log.txt (`--verbosity=0` shows them too).
 
 Multi-process: on a TPU pod run the same command on every host (`jax.distributed.initialize()` finds the
 others); on a CPU or GPU cluster give each process the coordinator (process 0's host:port), the number
@@ -10,7 +11,7 @@ of processes and its id:
     --coordinator_address=10.0.0.1:1234 --num_processes=2 --process_id=0   # and --process_id=1 on the other
 """
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -25,11 +26,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   del argv
   from gliner_jax.training import distributed
+  from gliner_jax.training.logging_setup import log_to_workdir, quiet_terminal
 
+  verbosity = FLAGS.verbosity if FLAGS["verbosity"].present else None
+  quiet_terminal(verbosity)
   distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  import jax
-
-  logging.set_verbosity(logging.INFO if jax.process_index() == 0 else logging.WARNING)
+  log_to_workdir(FLAGS.workdir, verbosity)
   from gliner_jax.training.loop import train_and_evaluate
 
   train_and_evaluate(FLAGS.config, FLAGS.workdir)

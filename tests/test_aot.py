@@ -71,6 +71,7 @@ def report(tmp_path_factory) -> aot.AOTReport:
   return aot.AOTReport(**json.loads(out.read_text()))
 
 
+@pytest.mark.subprocess
 def test_main_environment_loads_no_tpu_runtime():
   """`import jax; jax.devices()` here prints no libtpu errors: libtpu is not in this environment (unless
   this is a TPU machine, where it belongs)."""
@@ -128,6 +129,8 @@ def state_bytes() -> int:
   return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(state))
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_report_describes_the_topology(report):
   assert report.num_devices == 4
   assert "v5" in report.device_kind.lower()
@@ -136,6 +139,7 @@ def test_report_describes_the_topology(report):
   assert report.hbm_bytes == 16 * aot.GIB
 
 
+@pytest.mark.subprocess
 def test_memory_covers_the_replicated_state(report, state_bytes):
   # Data parallel: every device holds the whole state (TPU tiling can only pad it), plus its batch rows.
   assert report.argument_bytes >= state_bytes
@@ -147,6 +151,7 @@ def test_memory_covers_the_replicated_state(report, state_bytes):
   assert report.fits and report.peak_bytes < report.hbm_bytes
 
 
+@pytest.mark.subprocess
 def test_flops_at_least_the_encoder_matmuls(report):
   enc = abstract_starting_point(tiny.get_config().model).config.encoder
   layer_params = 4 * enc.hidden_size**2 + 2 * enc.hidden_size * enc.intermediate_size
@@ -157,6 +162,7 @@ def test_flops_at_least_the_encoder_matmuls(report):
   assert report.flops == report.flops_per_device * 4
 
 
+@pytest.mark.subprocess
 def test_data_parallel_step_reduces_gradients(report):
   assert report.collectives["all-reduce"] + report.collectives["reduce-scatter"] > 0
   assert set(report.collectives) == set(aot.COLLECTIVES)
@@ -313,6 +319,8 @@ def _abstract_bytes(tree) -> int:
   return sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_every_model_kind_compiles(kind_report):
   """ModernBERT (global + sliding-window layers), a bi-encoder (two encoders, the labels split over the
   rows) and token_level compile for v5e:2x2: their whole state and batch are the step's arguments, the
@@ -352,6 +360,7 @@ def test_every_model_kind_compiles(kind_report):
     assert f"labels {types} x {label_tokens} tokens" in stdout
 
 
+@pytest.mark.subprocess
 def test_bad_topology_is_a_clear_error():
   code = (
     "from gliner_jax.training import aot\n"

@@ -148,6 +148,7 @@ def test_uni_encoders_have_no_encode_labels():
 
 
 # ------------------------------------------------------------------------------------ parity
+@pytest.mark.slow
 def test_packed_texts_give_the_same_entities(ours):
   texts = PARITY_TEXTS + [" ".join(PARITY_TEXTS)]  # short texts and one that windows
   want = ours.batch_predict_entities(texts, PARITY_LABELS, threshold=0.3, batch_size=4)
@@ -180,6 +181,7 @@ def test_logits_match_reference(reference, impl, ours):
     assert delta <= LOGIT_TOL, f"{impl}: max |delta logits| = {delta:.2e}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threshold", [0.3, 0.5])
 @pytest.mark.parametrize("flat_ner", [True, False])
 def test_entities_match_reference(reference, ours, threshold, flat_ner):
@@ -431,6 +433,7 @@ def test_recipe_shares_one_label_set_per_batch(ours):
   assert {s.types % 4 for s in it.shapes} == {0} and first["labels"].shape[-1] == first["type_mask"].shape[1]
 
 
+@pytest.mark.slow
 def test_a_few_training_steps_lower_the_loss():
   from gliner_jax.training import loop
   from gliner_jax.training import sharding as shd

@@ -122,6 +122,7 @@ def test_windows_file_is_read_alike(script, tmp_path):
   assert sum(len(ex.spans) for ex in read_ner_file(out)) == stats["spans"]
 
 
+@pytest.mark.slow
 @pytest.mark.needs_shared_data
 def test_both_trainers_run_and_are_scored_alike(script, bert_tiny_dir, tmp_path):
   s = script.Settings(

@@ -1,7 +1,7 @@
 """Compiles paid once: device batch buckets shared by every batch_size, `warmup`, the persistent cache.
 
 The model is the tiny converted reference of tests/test_inference.py (bert-tiny, max_len=24 words,
-max_types=3, max_width=4). Programs are counted with the jitted function's `_cache_size()`.
+max_types=3, max_width=4). Programs are counted with `CompileCounter` (JAX's public compile events).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from conftest import _build_reference
 from gliner_jax import GLiNER
 from gliner_jax.inference import compile_cache
+from gliner_jax.inference.compile_counter import CompileCounter
 from gliner_jax.inference.processing import (
   BATCH_BUCKETS,
   TOKEN_BUCKETS,
@@ -70,16 +71,18 @@ def test_batch_sizes_reuse_the_device_batch_buckets(model):
   """Every batch_size runs batches of BATCH_BUCKETS rows; 8 -> 12 -> 9 compiles nothing new."""
   fresh = _fresh(model)
   texts = _texts(np.random.default_rng(0).integers(1, 40, size=21).tolist())
-  want = fresh.batch_predict_entities(texts, LABELS, batch_size=8, threshold=0.3)
-  programs = fresh._candidates._cache_size()
-  assert 1 <= programs == len(fresh.compiled_shapes)
-  for b in (12, 9, 15):
-    assert _keys(fresh.batch_predict_entities(texts, LABELS, batch_size=b, threshold=0.3)) == _keys(want)
-  assert fresh._candidates._cache_size() == programs
-  for b in (1, 3, 5, 16, 33, 100):
-    assert _keys(fresh.batch_predict_entities(texts, LABELS, batch_size=b, threshold=0.3)) == _keys(want)
+  with CompileCounter(fresh._candidates) as first:
+    want = fresh.batch_predict_entities(texts, LABELS, batch_size=8, threshold=0.3)
+  assert 1 <= first.count == len(fresh.compiled_shapes)
+  with CompileCounter() as reused:
+    for b in (12, 9, 15):
+      assert _keys(fresh.batch_predict_entities(texts, LABELS, batch_size=b, threshold=0.3)) == _keys(want)
+  assert reused.names == []  # nothing at all compiled
+  with CompileCounter(fresh._candidates) as more:
+    for b in (1, 3, 5, 16, 33, 100):
+      assert _keys(fresh.batch_predict_entities(texts, LABELS, batch_size=b, threshold=0.3)) == _keys(want)
   # A stream of many batch sizes meets only the named buckets, one program per shape.
-  assert fresh._candidates._cache_size() == len(fresh.compiled_shapes) <= 40
+  assert first.count + more.count == len(fresh.compiled_shapes) <= 40
   for s in fresh.compiled_shapes:
     assert s.batch in BATCH_BUCKETS and s.tokens in TOKEN_BUCKETS and s.words in WORD_BUCKETS
     assert s.types in TYPE_BUCKETS
@@ -118,19 +121,22 @@ def test_warmup_compiles_the_workload_and_prediction_compiles_nothing(model):
   fresh = _fresh(model)
   rng = np.random.default_rng(1)
   sample = _texts([1, 3, 12, 20, 24, 30, 45, 60] + rng.integers(1, 60, size=8).tolist())
-  shapes = fresh.warmup(sample, LABELS, batch_size=8)
-  programs = fresh._candidates._cache_size()
-  assert programs == len(shapes) == len(set(shapes)) >= 4
+  with CompileCounter(fresh._candidates) as warm:
+    shapes = fresh.warmup(sample, LABELS, batch_size=8)
+  assert warm.count == len(shapes) == len(set(shapes)) >= 4
   assert {s.batch for s in shapes} == {1, 2, 4, 8}
-  assert fresh.warmup(sample, LABELS, batch_size=8) == shapes and fresh._candidates._cache_size() == programs
-  for trial in range(12):
-    picked = [sample[i] for i in rng.choice(len(sample), size=int(rng.integers(1, 25)), replace=True)]
-    fresh.batch_predict_entities(picked, LABELS, batch_size=int(rng.integers(1, 9)), threshold=0.3)
-  assert fresh._candidates._cache_size() == programs
+  with CompileCounter() as after_warmup:
+    assert fresh.warmup(sample, LABELS, batch_size=8) == shapes
+    for trial in range(12):
+      picked = [sample[i] for i in rng.choice(len(sample), size=int(rng.integers(1, 25)), replace=True)]
+      fresh.batch_predict_entities(picked, LABELS, batch_size=int(rng.integers(1, 9)), threshold=0.3)
+  assert after_warmup.names == []  # nothing at all compiled at prediction time
   assert fresh.compiled_shapes == set(shapes)
   # Words of many subtokens (a tokens bucket the sample never reached) do compile: the count can move.
-  fresh.batch_predict_entities([" ".join(["Pneumonoultramicroscopicsilicovolcanoconiosis"] * 20)], LABELS, batch_size=8)
-  assert fresh._candidates._cache_size() > programs
+  with CompileCounter(fresh._candidates) as new_bucket:
+    long_words = " ".join(["Pneumonoultramicroscopicsilicovolcanoconiosis"] * 20)
+    fresh.batch_predict_entities([long_words], LABELS, batch_size=8)
+  assert new_bucket.count == 1
 
 
 # ------------------------------------------------------------------------------------- persistent cache
@@ -159,6 +165,7 @@ def _predict_code(reference_dir: str, **kwargs) -> str:
   )
 
 
+@pytest.mark.subprocess
 def test_compilation_cache_is_on_by_default_and_reused(reference_dir, tmp_path):
   xdg = str(tmp_path / "xdg")
   default = _run_python(_predict_code(reference_dir), {"XDG_CACHE_HOME": xdg})
@@ -172,6 +179,7 @@ def test_compilation_cache_is_on_by_default_and_reused(reference_dir, tmp_path):
   assert second["files"] == first["files"] and second["hits"] >= 1
 
 
+@pytest.mark.subprocess
 def test_compilation_cache_opt_outs_and_a_users_directory(reference_dir, tmp_path):
   env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
   assert _run_python(_predict_code(reference_dir), {**env, compile_cache.ENV: "0"})["dir"] is None

@@ -74,6 +74,7 @@ def test_config_builds_says_how_to_run_and_imports_only_gliner_jax(name):
   assert values.config.to_dict() == config.to_dict()
 
 
+@pytest.mark.subprocess
 def test_wheel_ships_the_configs(tmp_path):
   source = tmp_path / "source"  # a copy, so that the build leaves no build/ or egg-info in the checkout
   ignore = shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -236,6 +236,7 @@ def _run_script(*args: str) -> subprocess.CompletedProcess:
   )
 
 
+@pytest.mark.subprocess
 def test_script_gliner_mode(tiny_reference, tmp_path):
   _, src = tiny_reference
   dst = str(tmp_path / "jax")
@@ -250,6 +251,7 @@ def test_script_gliner_mode(tiny_reference, tmp_path):
   assert sorted(flat) == sorted(want) and all(np.array_equal(flat[k], want[k]) for k in flat)
 
 
+@pytest.mark.subprocess
 def test_script_encoder_mode(minilm_dir, tmp_path):
   dst = str(tmp_path / "minilm")
   proc = _run_script("--mode=encoder", f"--src={minilm_dir}", f"--dst={dst}", "--dtype=float32")
@@ -262,6 +264,7 @@ def test_script_encoder_mode(minilm_dir, tmp_path):
   assert os.path.exists(os.path.join(dst, "tokenizer.json"))
 
 
+@pytest.mark.subprocess
 def test_script_rejects_missing_flags(tmp_path):
   proc = _run_script(f"--dst={tmp_path}")
   assert proc.returncode != 0 and "--src" in proc.stderr

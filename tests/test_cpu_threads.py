@@ -25,6 +25,7 @@ print(json.dumps({"kept": kept, "affinity": sorted(os.sched_getaffinity(0)), "xl
 """
 
 
+@pytest.mark.subprocess
 def test_one_thread_in_a_fresh_process():
   env = dict(os.environ, PYTHONPATH=REPO, XLA_FLAGS="")
   proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)

@@ -74,6 +74,8 @@ def test_scores_are_calibrated_enough_for_the_default_threshold(model):
   assert ("Barack Obama", "person") in found and ("Angela Merkel", "person") in found
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_evaluate_script_reproduces_the_model_card_table(tmp_path):
   """`scripts/evaluate.py` on the five CrossNER test sets gives the shipped crossner_results.json (~1-2 min)."""
   import subprocess

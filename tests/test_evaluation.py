@@ -389,6 +389,7 @@ def test_mit_tag_first_folder(jax_model, tmp_path):
   assert result.scores == score_spans(gold, pred)
 
 
+@pytest.mark.subprocess
 def test_script_end_to_end(converted_minilm, tmp_path):
   folder = tmp_path / "movies"
   folder.mkdir()

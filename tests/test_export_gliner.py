@@ -462,6 +462,8 @@ def get_config(arg=""):
 """
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_export_script_from_a_training_workdir(tmp_path):
   """scripts/train.py (configs/tiny.py, 2 steps) then scripts/export_model.py --format gliner: gliner loads
   the folder, and computes the logits our model computes from the same checkpoint."""

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import _build_reference
 from gliner_jax import Entity, GLiNER
+from gliner_jax.inference.compile_counter import CompileCounter
 from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, word_windows
 from gliner_jax.interop.convert import convert_gliner_checkpoint
 
@@ -248,21 +249,23 @@ def test_a_stream_compiles_a_bounded_set_of_programs(model):
   rng = np.random.default_rng(0)
   lengths = [1, 60] + rng.integers(1, 61, size=28).tolist()
   texts = [" ".join(words[i % 7 : i % 7 + k]) for i, k in enumerate(lengths)]
-  first = fresh.batch_predict_entities(texts, LABELS, batch_size=4, threshold=0.3)
+  with CompileCounter(fresh._candidates) as compiles:
+    first = fresh.batch_predict_entities(texts, LABELS, batch_size=4, threshold=0.3)
   shapes = set(fresh.compiled_shapes)
-  programs = fresh._candidates._cache_size()
-  assert 1 <= programs <= len(shapes) <= 10
+  assert 1 <= compiles.count <= len(shapes) <= 10
   for s in shapes:
     assert s.batch in (1, 2, 4) and s.tokens in TOKEN_BUCKETS and s.words in WORD_BUCKETS
     assert s.types in TYPE_BUCKETS
-  again = fresh.batch_predict_entities(texts[::-1], LABELS, batch_size=4, threshold=0.4)
-  assert fresh._candidates._cache_size() == programs and fresh.compiled_shapes == shapes
+  with CompileCounter() as reordered:
+    again = fresh.batch_predict_entities(texts[::-1], LABELS, batch_size=4, threshold=0.4)
+  assert reordered.names == [] and fresh.compiled_shapes == shapes
   # Greedy decoding visits scores in descending order, so raising the threshold only filters.
   _assert_same_entities(again[::-1], [[e for e in r if e.score > np.float32(0.4)] for r in first])
   assert sum(map(len, first)) > sum(map(len, again)) > 10
 
 
 # ------------------------------------------------------------------------------------- no torch
+@pytest.mark.subprocess
 def test_prediction_without_torch(model, reference_dir, tmp_path):
   converted = convert_gliner_checkpoint(reference_dir, str(tmp_path / "jax"))
   code = (

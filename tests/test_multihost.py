@@ -23,6 +23,8 @@ import time
 import numpy as np
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_STEPS = 12
 CHECKPOINT_EVERY = 4
@@ -145,7 +147,7 @@ def runs(tmp_path_factory, cache_dir) -> dict:
       reference.kill()
   with open(os.path.join(logs, "reference.log")) as f:
     assert code == 0, f"the reference exited with {code}: {f.read()[-4000:]}"
-  with open(os.path.join(logs, "process_0.log")) as f:
+  with open(os.path.join(workdir, "log.txt")) as f:  # process 0's INFO lines, both launches
     log = f.read()
   resumed = [int(line.rsplit(" ", 1)[-1]) for line in log.splitlines() if "resumed from step" in line]
   return dict(

@@ -119,6 +119,8 @@ def _outputs(nb) -> str:
   return "\n".join(parts)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_inference_demo_runs_offline(demo_model, kernel_env, monkeypatch, tmp_path):
   nb, text = _execute("inference_demo.ipynb", monkeypatch, {**kernel_env, "GLINER_JAX_MODEL": demo_model}, tmp_path)
   assert f"Loaded {demo_model!r}." in text
@@ -129,6 +131,8 @@ def test_inference_demo_runs_offline(demo_model, kernel_env, monkeypatch, tmp_pa
   assert re.search(r"flat \(\d+ entities\)", text) and re.search(r"nested \(\d+ entities\)", text)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_tpu_pretraining_runs_offline_and_resumes(kernel_env, monkeypatch, tmp_path):
   workdir = tmp_path / "run"
   nb, text = _execute(
@@ -149,6 +153,8 @@ def test_tpu_pretraining_runs_offline_and_resumes(kernel_env, monkeypatch, tmp_p
   assert is_checkpoint(str(workdir / "model")) and "saved to" in text
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_tpu_pretraining_defaults_work_outside_colab(kernel_env, monkeypatch, tmp_path):
   """Default mode in plain Jupyter: the install cell is skipped (gliner_jax importable) and the Colab Drive
   default workdir becomes a local folder, with no google.colab import. Runs the set-up cells only (up to the

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gliner_jax import GLiNER
+from gliner_jax.inference.compile_counter import CompileCounter
 from gliner_jax.inference.packing import (
   TEXT_BUCKETS,
   PackedShape,
@@ -231,10 +232,11 @@ def test_packing_arguments_are_checked(model):
 
 def test_packed_warmup_compiles_what_prediction_runs(converted_minilm, texts_and_long):
   fresh = GLiNER.from_pretrained(converted_minilm, compilation_cache=False)
-  shapes = fresh.warmup(texts_and_long, LABELS, batch_size=4, packing=True)
+  with CompileCounter(fresh._candidates) as warm:
+    shapes = fresh.warmup(texts_and_long, LABELS, batch_size=4, packing=True)
   assert shapes and all(isinstance(s, PackedShape) for s in shapes)
-  programs = fresh._candidates._cache_size()
-  assert programs == len(shapes) == len(fresh.compiled_shapes)
-  fresh.batch_predict_entities(texts_and_long, LABELS, batch_size=4, packing=True)
-  assert fresh._candidates._cache_size() == programs  # nothing compiled at prediction time
+  assert warm.count == len(shapes) == len(fresh.compiled_shapes)
+  with CompileCounter(fresh._candidates) as predicting:
+    fresh.batch_predict_entities(texts_and_long, LABELS, batch_size=4, packing=True)
+  assert predicting.count == 0  # no model program compiled at prediction time
   assert fresh.warmup(texts_and_long, LABELS, batch_size=4, packing=True) == shapes

@@ -271,6 +271,7 @@ def test_negatives_exclude_own_positives():
   assert sorted(sample_prompt(ex, rng, pool, off)) == sorted(positive_types(ex))
 
 
+@pytest.mark.subprocess
 def test_prompts_do_not_depend_on_hash_seed():
   """Set iteration order changes with PYTHONHASHSEED; resumed runs must sample the same prompts."""
   import subprocess

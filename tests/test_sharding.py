@@ -46,6 +46,7 @@ def sharded_steps() -> dict:
   return json.loads(line[len("RESULT ") :])
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("mesh", MESHES)
 def test_sharded_step_matches_single_device(sharded_steps, mesh):
   ref, got = sharded_steps["reference"], sharded_steps["meshes"][mesh]
@@ -68,6 +69,7 @@ def test_sharded_step_matches_single_device(sharded_steps, mesh):
     ("2,2,2", [16, 32], [30525, 16]),  # embed over fsdp, mlp over tensor; vocab never sharded
   ],
 )
+@pytest.mark.subprocess
 def test_params_are_sharded_as_the_rules_say(sharded_steps, mesh, kernel, table):
   got = sharded_steps["meshes"][mesh]
   assert got["batch_spec"] == str(P(("data", "fsdp")))
@@ -81,6 +83,7 @@ def test_params_are_sharded_as_the_rules_say(sharded_steps, mesh, kernel, table)
   assert sharded_steps["reference"]["sharded"] == []
 
 
+@pytest.mark.subprocess
 def test_make_mesh_fills_the_minus_one_axis(sharded_steps):
   assert sharded_steps["auto_mesh"] == {"data": 2, "fsdp": 2, "tensor": 2}
   mesh = shd.make_mesh({"data": -1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1])

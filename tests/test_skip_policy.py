@@ -53,6 +53,7 @@ def _run(tmp_path, ci: bool, only: str | None = None) -> subprocess.CompletedPro
   return subprocess.run(args, capture_output=True, text=True, env=env, cwd=str(suite), timeout=300)
 
 
+@pytest.mark.subprocess
 def test_local_run_skips_and_names_the_install_command(tmp_path):
   proc = _run(tmp_path, ci=False)
   out = proc.stdout
@@ -63,6 +64,7 @@ def test_local_run_skips_and_names_the_install_command(tmp_path):
   assert "no_data_here is missing" in out and "GLINER_JAX_DATA" in out
 
 
+@pytest.mark.subprocess
 def test_ci_fails_on_a_missing_requirement(tmp_path):
   proc = _run(tmp_path, ci=True)
   out = proc.stdout
@@ -73,6 +75,7 @@ def test_ci_fails_on_a_missing_requirement(tmp_path):
   assert "ERROR test_suite.py::test_needs_data" in out  # the marker fails in set-up
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("only,passes", [("test_plain_skip", False), ("test_passes", True)])
 def test_ci_fails_a_run_that_skipped_anything(tmp_path, only, passes):
   proc = _run(tmp_path, ci=True, only=only)

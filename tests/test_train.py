@@ -113,11 +113,12 @@ def train_command(config_file: str, workdir: str, *flags: str) -> list[str]:
 
 
 def run_training(config_file: str, workdir: str, env: dict[str, str], *flags: str) -> str:
-  """Runs scripts/train.py to the end; returns its stderr (absl logs and warnings)."""
+  """Runs scripts/train.py to the end; returns the workdir's log file (INFO lines of every run there)."""
   command = train_command(config_file, workdir, *flags)
   proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-5000:]
-  return proc.stderr
+  with open(os.path.join(workdir, "log.txt")) as f:
+    return f.read()
 
 
 def read_metrics(workdir: str) -> list[dict]:
@@ -147,6 +148,8 @@ def full_run(config_file, run_env, tmp_path_factory) -> str:
   return workdir
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_run_writes_config_and_metrics_and_learns(full_run):
   with open(os.path.join(full_run, "config.json")) as f:
     saved = json.load(f)
@@ -168,6 +171,8 @@ def test_run_writes_config_and_metrics_and_learns(full_run):
   assert os.path.exists(os.path.join(full_run, "checkpoints", str(NUM_STEPS), "commit_success.txt"))
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_run, tmp_path):
   workdir = str(tmp_path / "killed")
   proc = subprocess.Popen(
@@ -198,6 +203,8 @@ def test_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_r
     assert got[step]["learning_rate"] == expected[step]["learning_rate"]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_unpipelined_loop_and_sparse_metric_fetches_log_the_same_steps(config_file, run_env, full_run, tmp_path):
   """prefetch=0 (build each batch after the previous step, fetch every step's metrics) and a pipeline that
   fetches metrics every 5 steps log the same rows as the default (prefetch 2, log_every 1)."""
@@ -231,6 +238,8 @@ def get_config(arg=""):
 '''
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_run_compiles_at_most_the_shapes_its_config_names(run_env, tmp_path):
   from gliner_jax.configs import tiny
   from gliner_jax.data.recipe import RecipeConfig, named_shapes

@@ -30,14 +30,21 @@ CONFIG_DIR_ENV = "GLINER_JAX_CONFIG_DIR"
 def _config_dirs(config_dir: str | None) -> list[str]:
   """Where configs are looked for by name: env GLINER_JAX_CONFIG_DIR, the installed package, the checkout, ./configs."""
   from gliner_jax.training.config import REPO_ROOT
+
   if config_dir:
     return [config_dir]
   try:
     import gliner_jax.configs
+
     package = list(gliner_jax.configs.__path__)
   except ImportError:  # an editable install made before gliner_jax.configs existed
     package = []
-  dirs = [os.environ.get(CONFIG_DIR_ENV), *package, os.path.join(REPO_ROOT, "configs"), os.path.join(os.getcwd(), "configs")]
+  dirs = [
+    os.environ.get(CONFIG_DIR_ENV),
+    *package,
+    os.path.join(REPO_ROOT, "configs"),
+    os.path.join(os.getcwd(), "configs"),
+  ]
   seen, out = set(), []
   for d in dirs:
     if d and os.path.realpath(d) not in seen:
@@ -70,8 +77,10 @@ def load_config(name: str, arg: str = "", *, config_dir: str | None = None):
     found = [os.path.join(d, name + ".py") for d in _config_dirs(config_dir)]
     path = next((p for p in found if os.path.isfile(p)), "")
     if not path:
-      raise FileNotFoundError(f"no config {name!r} in {_config_dirs(config_dir)} (available: "
-                              f"{available_configs(config_dir)}); pass a .py path or config_dir")
+      raise FileNotFoundError(
+        f"no config {name!r} in {_config_dirs(config_dir)} (available: "
+        f"{available_configs(config_dir)}); pass a .py path or config_dir"
+      )
   else:
     raise ValueError(f"config name {name!r}: give a name like 'tiny' or a path ending in .py")
   if not os.path.isfile(path):
@@ -84,9 +93,15 @@ def load_config(name: str, arg: str = "", *, config_dir: str | None = None):
   return module.get_config(arg)
 
 
-def configure_run(config, *, num_steps: int | None = None, train_path: str | None = None,
-                  mesh_shape: Mapping[str, int] | None = None, compilation_cache_dir: str | None = None,
-                  static_shape_tokens: int | None = None):
+def configure_run(
+  config,
+  *,
+  num_steps: int | None = None,
+  train_path: str | None = None,
+  mesh_shape: Mapping[str, int] | None = None,
+  compilation_cache_dir: str | None = None,
+  static_shape_tokens: int | None = None,
+):
   """A copy of `config` set up for a notebook run.
 
   `train_path`: the full Pile-NER (GLiNER JSON, conversation JSON, BIO) replaces the configured
@@ -98,6 +113,7 @@ def configure_run(config, *, num_steps: int | None = None, train_path: str | Non
   """
   from gliner_jax.training.config import BUNDLED_TRAIN
   from gliner_jax.training.data import resolve_data_path
+
   config = config.copy_and_resolve_references()
   if train_path:
     config.data.train = [dict(path=resolve_data_path(train_path))]
@@ -109,8 +125,10 @@ def configure_run(config, *, num_steps: int | None = None, train_path: str | Non
       except FileNotFoundError:
         missing.append(source["path"])
     if missing or not config.data.train:
-      warnings.warn(f"training data not found here ({missing[:3]}{' ...' if len(missing) > 3 else ''}); "
-                    "training on the bundled Pile-NER slice instead")
+      warnings.warn(
+        f"training data not found here ({missing[:3]}{' ...' if len(missing) > 3 else ''}); "
+        "training on the bundled Pile-NER slice instead"
+      )
       config.data.train = [dict(path=BUNDLED_TRAIN)]
   if num_steps is not None:
     if num_steps < 1:
@@ -123,8 +141,12 @@ def configure_run(config, *, num_steps: int | None = None, train_path: str | Non
   if static_shape_tokens is not None:
     if static_shape_tokens < 2:
       raise ValueError(f"static_shape_tokens must be >= 2 or None, got {static_shape_tokens}")
-    config.recipe.update(max_tokens=int(static_shape_tokens), token_buckets=(int(static_shape_tokens),),
-                         word_buckets=(int(config.model.max_len),), type_buckets=(int(config.model.max_types),))
+    config.recipe.update(
+      max_tokens=int(static_shape_tokens),
+      token_buckets=(int(static_shape_tokens),),
+      word_buckets=(int(config.model.max_len),),
+      type_buckets=(int(config.model.max_types),),
+    )
   return config
 
 
@@ -133,19 +155,25 @@ def describe_config(config) -> str:
   m, t = config.model, config.train
   encoder = dict(m.encoder) if m.encoder else {}
   if m.init == "random":
-    backbone = (f"random {encoder.get('model_type', '?')} {encoder.get('num_hidden_layers', '?')}x"
-                f"{encoder.get('hidden_size', '?')}")
+    backbone = (
+      f"random {encoder.get('model_type', '?')} {encoder.get('num_hidden_layers', '?')}x"
+      f"{encoder.get('hidden_size', '?')}"
+    )
   else:
     backbone = f"{m.path} ({m.init})"
-  data = ", ".join(f"{os.path.basename(str(s['path']))}" + (f" (first {s['max_examples']})"
-                                                            if s.get("max_examples") else "")
-                   for s in config.data.train)
-  return "\n".join([f"model: {backbone}; hidden {m.hidden_size}, max_len {m.max_len}, "
-                    f"max_width {m.max_width}, max_types {m.max_types}",
-                    f"data: {data}",
-                    f"train: {t.num_steps} steps, batch {t.batch_size}, {t.compute_dtype}, "
-                    f"checkpoint every {t.checkpoint_every}",
-                    f"mesh: {dict(config.mesh.shape)}"])
+  data = ", ".join(
+    f"{os.path.basename(str(s['path']))}" + (f" (first {s['max_examples']})" if s.get("max_examples") else "")
+    for s in config.data.train
+  )
+  return "\n".join(
+    [
+      f"model: {backbone}; hidden {m.hidden_size}, max_len {m.max_len}, "
+      f"max_width {m.max_width}, max_types {m.max_types}",
+      f"data: {data}",
+      f"train: {t.num_steps} steps, batch {t.batch_size}, {t.compute_dtype}, checkpoint every {t.checkpoint_every}",
+      f"mesh: {dict(config.mesh.shape)}",
+    ]
+  )
 
 
 # ----------------------------------------------------------------------------------- runs and metrics
@@ -179,6 +207,7 @@ def plot_metrics(workdir: str, title: str | None = None):
   Built without pyplot (safe from a background thread); a notebook shows it with `display(fig)`.
   """
   from matplotlib.figure import Figure
+
   rows = read_metrics(workdir)
   fig = Figure(figsize=(10, 3.4))
   loss_ax, lr_ax = fig.subplots(1, 2)
@@ -235,6 +264,7 @@ class TrainRun:
 
 def _live_plot(workdir: str, handle, stop: threading.Event, refresh_seconds: float) -> None:
   from IPython.display import Image
+
   seen = None
   while not stop.wait(refresh_seconds):
     path = storage.join(workdir, "metrics.jsonl")
@@ -245,8 +275,15 @@ def _live_plot(workdir: str, handle, stop: threading.Event, refresh_seconds: flo
   handle.update(Image(data=figure_png(plot_metrics(workdir))))
 
 
-def train(config, workdir: str, *, live_plot: bool = False, refresh_seconds: float = 10.0,
-          require_resume: bool = False, train_fn=None) -> TrainRun:
+def train(
+  config,
+  workdir: str,
+  *,
+  live_plot: bool = False,
+  refresh_seconds: float = 10.0,
+  require_resume: bool = False,
+  train_fn=None,
+) -> TrainRun:
   """Runs `train.train_and_evaluate(config, workdir)` (resuming from the workdir's checkpoints).
 
   live_plot: redraw the loss / learning-rate plot every `refresh_seconds` while training (needs
@@ -263,6 +300,7 @@ def train(config, workdir: str, *, live_plot: bool = False, refresh_seconds: flo
   stop, plotter = threading.Event(), None
   if live_plot:
     from IPython.display import Image, display
+
     handle = display(Image(data=figure_png(plot_metrics(workdir))), display_id=True)
     plotter = threading.Thread(target=_live_plot, args=(workdir, handle, stop, refresh_seconds), daemon=True)
     plotter.start()
@@ -278,6 +316,8 @@ def train(config, workdir: str, *, live_plot: bool = False, refresh_seconds: flo
   if start and before:
     resumed = before == [r for r in read_metrics(workdir, "all") if r.get("step", 0) <= start]
   if start and require_resume and not resumed:
-    raise RuntimeError(f"{workdir} had a checkpoint at step {start} but training did not resume from it "
-                       "(metrics up to that step were rewritten or never logged); see the warnings above")
+    raise RuntimeError(
+      f"{workdir} had a checkpoint at step {start} but training did not resume from it "
+      "(metrics up to that step were rewritten or never logged); see the warnings above"
+    )
   return TrainRun(state, start, int(config.train.num_steps), seconds, resumed)

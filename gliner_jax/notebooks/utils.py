@@ -27,9 +27,9 @@ import warnings
 from typing import Any, Mapping, Sequence
 
 from gliner_jax.interop import storage
-from gliner_jax.notebooks.training import (TrainRun, available_configs, checkpoint_steps, configure_run,  # noqa: F401
-                                          describe_config, figure_png, load_config, plot_metrics, read_metrics,
-                                          train)
+from gliner_jax.notebooks.training import (
+  configure_run,  # noqa: F401
+  )
 
 MODE_ENV = "GLINER_JAX_NOTEBOOK_MODE"
 MODEL_ENV = "GLINER_JAX_MODEL"
@@ -37,15 +37,27 @@ WORKDIR_ENV = "GLINER_JAX_WORKDIR"
 MODES = ("default", "ci")
 HUB_MODEL = "urchade/gliner_small-v2.1"
 CROSSNER_DOMAINS = ("ai", "literature", "music", "politics", "science")
-PALETTE = ("#ffd166", "#8ecae6", "#b5e48c", "#f4a3c0", "#cdb4db", "#f9c74f", "#90e0ef", "#ffadad",
-           "#a0c4ff", "#caffbf", "#ffc6ff", "#e9c46a")
+PALETTE = (
+  "#ffd166",
+  "#8ecae6",
+  "#b5e48c",
+  "#f4a3c0",
+  "#cdb4db",
+  "#f9c74f",
+  "#90e0ef",
+  "#ffadad",
+  "#a0c4ff",
+  "#caffbf",
+  "#ffc6ff",
+  "#e9c46a",
+)
 
 _TRUE = ("1", "true", "yes", "on")
 
 
 # ----------------------------------------------------------------------------------- environment
 def notebook_mode() -> str:
-  """"ci" when GLINER_JAX_NOTEBOOK_MODE=ci (offline, tiny config, few steps), else "default"."""
+  """ "ci" when GLINER_JAX_NOTEBOOK_MODE=ci (offline, tiny config, few steps), else "default"."""
   mode = os.environ.get(MODE_ENV, "").strip().lower() or "default"
   if mode not in MODES:
     raise ValueError(f"{MODE_ENV}={mode!r}: use one of {MODES} (or leave it unset)")
@@ -58,8 +70,9 @@ def offline_mode() -> bool:
 
 
 def detect_accelerator() -> str:
-  """"tpu", "gpu" or "cpu": the platform of JAX's default devices."""
+  """ "tpu", "gpu" or "cpu": the platform of JAX's default devices."""
   import jax
+
   platform = jax.devices()[0].platform.lower()
   return "gpu" if platform in ("gpu", "cuda", "rocm") else platform
 
@@ -75,6 +88,7 @@ def default_mesh_shape(batch_size: int, num_devices: int | None = None) -> dict[
   """
   if num_devices is None:
     import jax
+
     num_devices = jax.device_count()
   if batch_size < 1 or num_devices < 1:
     raise ValueError(f"batch_size and num_devices must be >= 1, got {batch_size} and {num_devices}")
@@ -85,6 +99,7 @@ def default_mesh_shape(batch_size: int, num_devices: int | None = None) -> dict[
 def in_colab() -> bool:
   """True in a Google Colab runtime (google.colab importable)."""
   import importlib.util
+
   try:
     return importlib.util.find_spec("google.colab") is not None
   except (ImportError, ValueError):  # no `google` package at all
@@ -99,9 +114,12 @@ def prepare_workdir(workdir: str) -> str:
     return workdir
   if workdir.startswith("/content/drive/") and not os.path.isdir("/content/drive/MyDrive"):
     if not in_colab():
-      raise ValueError(f"{workdir} is a Google Drive folder, which only Colab mounts; outside Colab use a local "
-                       "folder (notebook_workdir picks one for a /content/ default)")
+      raise ValueError(
+        f"{workdir} is a Google Drive folder, which only Colab mounts; outside Colab use a local "
+        "folder (notebook_workdir picks one for a /content/ default)"
+      )
     from google.colab import drive  # only in Colab
+
     drive.mount("/content/drive")
   os.makedirs(workdir, exist_ok=True)
   return workdir
@@ -124,6 +142,7 @@ def notebook_workdir(default: str) -> str:
 def resolve_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None) -> str:
   """Which model to load: env GLINER_JAX_MODEL if set, else `hub_id` online, else the embedded default."""
   from gliner_jax import DEFAULT_MODEL
+
   if os.environ.get(MODEL_ENV):
     return os.environ[MODEL_ENV]
   return DEFAULT_MODEL if (offline_mode() if offline is None else offline) else hub_id
@@ -144,12 +163,14 @@ class LoadedModel:
 
 
 def _fallback_note(requested: str, why: str) -> str:
-  return (f"Using the embedded default model (gliner_jax.DEFAULT_MODEL: MiniLM-L6, zero-shot CrossNER F1 ~24), "
-          f"NOT {requested!r}.\n"
-          f"  why: {why}\n"
-          f"  what to do: connect the runtime to the internet and re-run this cell (the checkpoint is downloaded "
-          f"and converted), or download {requested!r} elsewhere (`huggingface-cli download {requested} --local-dir "
-          f"DIR`), upload DIR and set HUB_MODEL to its path; set {MODE_ENV} and HF_HUB_OFFLINE off to go online.")
+  return (
+    f"Using the embedded default model (gliner_jax.DEFAULT_MODEL: MiniLM-L6, zero-shot CrossNER F1 ~24), "
+    f"NOT {requested!r}.\n"
+    f"  why: {why}\n"
+    f"  what to do: connect the runtime to the internet and re-run this cell (the checkpoint is downloaded "
+    f"and converted), or download {requested!r} elsewhere (`huggingface-cli download {requested} --local-dir "
+    f"DIR`), upload DIR and set HUB_MODEL to its path; set {MODE_ENV} and HF_HUB_OFFLINE off to go online."
+  )
 
 
 def load_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None, fallback: bool = True) -> LoadedModel:
@@ -165,10 +186,14 @@ def load_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None, fallback
   """
   from gliner_jax import DEFAULT_MODEL
   from gliner_jax.inference.predictor import GLiNER
+
   source = resolve_model(hub_id, offline=offline)
   if source == DEFAULT_MODEL and hub_id != DEFAULT_MODEL:
-    why = (f"offline mode ({MODE_ENV}=ci or HF_HUB_OFFLINE=1): nothing is downloaded" if os.environ.get(MODEL_ENV)
-           is None else f"{MODEL_ENV} names it")
+    why = (
+      f"offline mode ({MODE_ENV}=ci or HF_HUB_OFFLINE=1): nothing is downloaded"
+      if os.environ.get(MODEL_ENV) is None
+      else f"{MODEL_ENV} names it"
+    )
     return LoadedModel(GLiNER.from_pretrained(DEFAULT_MODEL), DEFAULT_MODEL, hub_id, True, _fallback_note(hub_id, why))
   try:
     model = GLiNER.from_pretrained(source)
@@ -184,8 +209,10 @@ def load_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None, fallback
 def describe_model(model) -> str:
   """One line: encoder type and size, head sizes, and where the weights came from."""
   c, e = model.config, model.config.encoder
-  return (f"{c.model_name or e.model_type}: {e.model_type} {e.num_hidden_layers}x{e.hidden_size}, "
-          f"hidden {c.hidden_size}, max_len {c.max_len} words, max_width {c.max_width}, max_types {c.max_types}")
+  return (
+    f"{c.model_name or e.model_type}: {e.model_type} {e.num_hidden_layers}x{e.hidden_size}, "
+    f"hidden {c.hidden_size}, max_len {c.max_len} words, max_width {c.max_width}, max_types {c.max_types}"
+  )
 
 
 def parse_labels(text: str) -> list[str]:
@@ -200,8 +227,13 @@ def parse_labels(text: str) -> list[str]:
   return labels
 
 
-def crossner_datasets(source: str | Mapping[str, str] | None = None, *, offline: bool | None = None,
-                      max_examples: int | None = None, split: str = "test") -> list:
+def crossner_datasets(
+  source: str | Mapping[str, str] | None = None,
+  *,
+  offline: bool | None = None,
+  max_examples: int | None = None,
+  split: str = "test",
+) -> list:
   """CrossNER evaluation sets (`gliner_jax.evaluation.scoring.EvalDataset`) for `evaluate_datasets`.
 
   `source`: a mapping name -> folder, or a folder holding the domain folders (ai/, literature/, ...,
@@ -210,16 +242,18 @@ def crossner_datasets(source: str | Mapping[str, str] | None = None, *, offline:
   examples of each set.
   """
   from gliner_jax.evaluation.scoring import load_eval_dataset
-  from gliner_jax.training.main_job import bundled_crossner_slice
   from gliner_jax.training.config import ASSETS, SHARED_DATA
+  from gliner_jax.training.main_job import bundled_crossner_slice
+
   if max_examples is not None and max_examples < 1:
     raise ValueError(f"max_examples must be >= 1 or None, got {max_examples}")
   offline = offline_mode() if offline is None else offline
   if source is None and not offline and os.path.isdir(os.path.join(SHARED_DATA, "crossner")):
     source = os.path.join(SHARED_DATA, "crossner")
   if isinstance(source, str) and source:
-    folders = {f"crossner_{d}": os.path.join(source, d) for d in CROSSNER_DOMAINS
-               if os.path.isdir(os.path.join(source, d))}
+    folders = {
+      f"crossner_{d}": os.path.join(source, d) for d in CROSSNER_DOMAINS if os.path.isdir(os.path.join(source, d))
+    }
     if not folders:
       raise FileNotFoundError(f"{source} has none of the CrossNER domain folders {CROSSNER_DOMAINS}")
     source = folders
@@ -243,8 +277,9 @@ def _fields(entity: Any, index: int) -> tuple[int, int, str, float | None]:
   return start, end, label, get("score")
 
 
-def highlight_entities_html(text: str, entities: Sequence[Any], colors: Mapping[str, str] | None = None,
-                            show_scores: bool = True) -> str:
+def highlight_entities_html(
+  text: str, entities: Sequence[Any], colors: Mapping[str, str] | None = None, show_scores: bool = True
+) -> str:
   """`text` as HTML with each entity in a coloured <mark> tagged with its label (and score).
 
   Entities are `Entity` objects or gliner-style dicts with character offsets (`end` exclusive).
@@ -280,15 +315,16 @@ def highlight_entities_html(text: str, entities: Sequence[Any], colors: Mapping[
       start, end, label, score = spans[child]
       tag = html.escape(label) + (f" {score:.2f}" if show_scores and score is not None else "")
       out.append(html.escape(text[pos:start]))
-      out.append(f'<mark style="background:{colors[label]};padding:0.15em 0.3em;margin:0 0.1em;'
-                 f'border-radius:0.35em;border:1px solid rgba(0,0,0,0.15)">{render(start, end, child)}'
-                 f'<span style="font-size:0.7em;font-weight:bold;margin-left:0.35em;opacity:0.75">{tag}</span></mark>')
+      out.append(
+        f'<mark style="background:{colors[label]};padding:0.15em 0.3em;margin:0 0.1em;'
+        f'border-radius:0.35em;border:1px solid rgba(0,0,0,0.15)">{render(start, end, child)}'
+        f'<span style="font-size:0.7em;font-weight:bold;margin-left:0.35em;opacity:0.75">{tag}</span></mark>'
+      )
       pos = end
     out.append(html.escape(text[pos:hi]))
     return "".join(out)
 
-  return ('<div style="line-height:2.4;white-space:pre-wrap;font-family:sans-serif">'
-          f"{render(0, len(text), -1)}</div>")
+  return f'<div style="line-height:2.4;white-space:pre-wrap;font-family:sans-serif">{render(0, len(text), -1)}</div>'
 
 
 def entity_rows(entities: Sequence[Any], digits: int = 3) -> list[tuple[str, str, float | None, int, int]]:
@@ -297,17 +333,23 @@ def entity_rows(entities: Sequence[Any], digits: int = 3) -> list[tuple[str, str
   for i, e in enumerate(entities):
     start, end, label, score = _fields(e, i)
     value = e.get("text") if isinstance(e, Mapping) else getattr(e, "text", None)
-    rows.append((value if value is not None else "", label, None if score is None else round(float(score), digits),
-                 start, end))
+    rows.append(
+      (value if value is not None else "", label, None if score is None else round(float(score), digits), start, end)
+    )
   return rows
 
 
 def entities_table(entities: Sequence[Any], digits: int = 3) -> str:
   """An HTML table (text, label, score, start, end) of entities; one "no entities" row when empty."""
-  head = "".join(f'<th style="text-align:left;padding:0 0.8em">{h}</th>' for h in ("text", "label", "score",
-                                                                                  "start", "end"))
-  body = ["<tr>" + "".join(f'<td style="padding:0 0.8em">{html.escape(str("" if v is None else v))}</td>'
-                           for v in row) + "</tr>" for row in entity_rows(entities, digits)]
+  head = "".join(
+    f'<th style="text-align:left;padding:0 0.8em">{h}</th>' for h in ("text", "label", "score", "start", "end")
+  )
+  body = [
+    "<tr>"
+    + "".join(f'<td style="padding:0 0.8em">{html.escape(str("" if v is None else v))}</td>' for v in row)
+    + "</tr>"
+    for row in entity_rows(entities, digits)
+  ]
   if not body:
     body = ['<tr><td colspan="5" style="padding:0 0.8em"><i>no entities</i></td></tr>']
   return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -327,12 +369,21 @@ class Throughput:
     return self.words / self.seconds if self.seconds > 0 else float("inf")
 
   def __str__(self) -> str:
-    return (f"{self.texts} texts, {self.words} words, {self.entities} entities in {self.seconds:.3f} s: "
-            f"{self.words_per_second:,.0f} words/s")
+    return (
+      f"{self.texts} texts, {self.words} words, {self.entities} entities in {self.seconds:.3f} s: "
+      f"{self.words_per_second:,.0f} words/s"
+    )
 
 
-def measure_throughput(model, texts: Sequence[str], labels: Sequence[str], *, batch_size: int = 8,
-                       threshold: float = 0.5, warmup: bool = True) -> Throughput:
+def measure_throughput(
+  model,
+  texts: Sequence[str],
+  labels: Sequence[str],
+  *,
+  batch_size: int = 8,
+  threshold: float = 0.5,
+  warmup: bool = True,
+) -> Throughput:
   """Times `model.batch_predict_entities` on `texts`; a first, untimed call compiles the programs."""
   texts = list(texts)
   if warmup:

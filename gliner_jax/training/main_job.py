@@ -12,6 +12,7 @@ from gliner_jax.data.readers import read_bio
 from gliner_jax.evaluation.label_maps import get_label_map
 from gliner_jax.evaluation.scoring import EvalDataset, evaluate_datasets
 from gliner_jax.inference.predictor import GLiNER
+from gliner_jax.training.logging_setup import log_to_workdir
 
 EXAMPLE_TEXTS = (
   "Geoffrey Hinton received the Turing Award with Yoshua Bengio and Yann LeCun for their work on deep "
@@ -36,10 +37,15 @@ def print_predictions(model: GLiNER, texts=EXAMPLE_TEXTS, labels=EXAMPLE_LABELS,
       print(f"  {e.text!r:40} {e.label:14} {e.score:.3f}")
 
 
-def run_main_job(config, workdir: str) -> None:
-  """Evaluate the default model, fine-tune it on the bundled slice, evaluate again, predict."""
+def run_main_job(config, workdir: str, verbosity: int | None = None) -> None:
+  """Evaluate the default model, fine-tune it on the bundled slice, evaluate again, predict.
+
+  Log lines of INFO and above go to `<workdir>/log.txt`; the terminal shows those `verbosity` (absl's
+  --verbosity; None: WARNING and above) asks for (`log_to_workdir`).
+  """
   from gliner_jax.training.loop import build, inference_model, train_and_evaluate
 
+  log_file = log_to_workdir(workdir, verbosity)
   dataset = bundled_crossner_slice(config.crossner_slice)
   base = GLiNER.from_pretrained(config.model.path)
   before = evaluate_datasets(base, [dataset], threshold=config.eval.threshold)
@@ -49,5 +55,5 @@ def run_main_job(config, workdir: str) -> None:
   tuned = inference_model(build(config), state)
   after = evaluate_datasets(tuned, [dataset], threshold=config.eval.threshold)
   print("\nAfter fine-tuning:\n" + after.to_markdown())
-  print(f"\nTraining metrics: {os.path.join(workdir, 'metrics.jsonl')}")
+  print(f"\nTraining metrics: {os.path.join(workdir, 'metrics.jsonl')}; log: {log_file}")
   print_predictions(tuned, threshold=config.eval.threshold)
