@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 from gliner_jax.interop import storage
 from gliner_jax.notebooks.training import (
   configure_run,  # noqa: F401
-  )
+)
 
 MODE_ENV = "GLINER_JAX_NOTEBOOK_MODE"
 MODEL_ENV = "GLINER_JAX_MODEL"
