@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from gliner_jax.data.recipe import RecipeConfig
+from gliner_jax.inference.compile_counter import CompileCounter
 from gliner_jax.inference.processing import PromptTokenizer
 from gliner_jax.interop import storage
 from gliner_jax.model.config import GLiNERConfig
@@ -383,12 +384,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       }
       if p is pending[-1]:
         row.update({f"recipe_{k}": v for k, v in {**shared, **nested}.items()})
-        row["train_step_programs"] = _cache_size(parts.train_step)
+        row["train_step_programs"] = compiles.count
       writer.write(row)
     progress.update(len(pending))
     progress.set_postfix(loss=f"{loss:.3f}")
     pending.clear()
 
+  compiles = CompileCounter(parts.train_step).start()  # the programs this process compiles for the step
   source = Prefetcher(build_and_place, prefetch)
   finished = False
   switch_interval = sys.getswitchinterval()
@@ -417,6 +419,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
         writer.write({"step": done, **evaluate(parts, state, eval_examples, config)})
     finished = True
   finally:
+    compiles.stop()
     sys.setswitchinterval(switch_interval)
     writer.sync()
     source.close()
@@ -425,12 +428,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, Any]:
       ckpt.wait()  # an error: still finish the saves under way (the non-finite stop has closed it already)
   ckpt.close()
   return state
-
-
-def _cache_size(jitted) -> int | None:
-  """Programs compiled so far by a jitted function (jax's private `_cache_size`; None if it is gone)."""
-  size = getattr(jitted, "_cache_size", None)
-  return int(size()) if callable(size) else None
 
 
 def _stop_non_finite(progress, ckpt: TrainCheckpointer, step: int, loss: float, grad_norm: float) -> None:
