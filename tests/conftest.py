@@ -22,7 +22,11 @@ import pytest
 
 from gliner_jax.data.paths import DATA_ENV, REPO_ROOT, shared_data
 from gliner_jax.interop.installed_models import MINILM_INSTALL, MINILM_PACKAGE, site_model_dir
-from gliner_jax.interop.reference_models import build_reference_model, scale_reference_heads
+from gliner_jax.interop.reference_models import (  # noqa: F401 (reference_logits: tests import it from here)
+  build_reference_model,
+  reference_logits,
+  scale_reference_heads,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
