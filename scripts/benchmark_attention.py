@@ -10,11 +10,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gliner_jax.inference.cpu_threads import limit_cpu_threads
 
 
 def main() -> None:
@@ -26,8 +24,6 @@ def main() -> None:
   parser.add_argument("--head-dim", type=int, default=32)
   parser.add_argument("--repeats", type=int, default=30)
   args = parser.parse_args()
-
-  from gliner_jax.inference.cpu_threads import limit_cpu_threads
 
   limit_cpu_threads(args.threads)
   import jax

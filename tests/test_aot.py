@@ -22,10 +22,11 @@ import jax
 import numpy as np
 import pytest
 
-from configs import bi_encoder_minilm, gliner_modernbert, gliner_small, tiny
 from conftest import skip_or_fail
 from gliner_jax import DEFAULT_MODEL
+from gliner_jax.configs import bi_encoder_minilm, gliner_modernbert, gliner_small, tiny
 from gliner_jax.training import aot
+from gliner_jax.training.config_files import load_config
 from gliner_jax.training.model_init import abstract_starting_point
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -287,13 +288,6 @@ KIND_FLAGS = {
 }
 
 
-def _load_config(path: str):
-  spec = importlib.util.spec_from_file_location(f"_aot_{os.path.basename(path)[:-3]}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 @pytest.fixture(scope="module", params=sorted(KIND_FLAGS))
 def kind_report(request, tmp_path_factory):
   """(kind, its config, the report of its compile on v5e:2x2)."""
@@ -301,7 +295,7 @@ def kind_report(request, tmp_path_factory):
   if kind in KIND_CONFIGS:
     config_file = folder / f"{kind}.py"
     config_file.write_text(textwrap.dedent(KIND_CONFIGS[kind]))
-    config = _load_config(str(config_file))
+    config = load_config(str(config_file))
   else:
     config_file = os.path.join("configs", "tiny.py")
     config = tiny.get_config()

@@ -1,33 +1,22 @@
-"""scripts/compare_training.py: the same hyper-parameters reach gliner 0.2.29's Trainer and gliner_jax's loop,
-and the script's functions run end to end (two steps of each library on a bert-tiny-shaped backbone, then
-gliner_jax's evaluator on a few CrossNER sentences), so the comparison in the README cannot silently rot."""
+"""scripts/compare_training.py (gliner_jax.training.reference_comparison, comparison_run, comparison_report): the same
+hyper-parameters reach gliner 0.2.29's Trainer and gliner_jax's loop, and the functions run end to end (two steps of
+each library on a bert-tiny-shaped backbone, then gliner_jax's evaluator on a few CrossNER sentences), so the
+comparison in the README cannot silently rot."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import warnings
 
 import pytest
 
-from gliner_jax.data.paths import REPO_ROOT
+from gliner_jax.training import comparison_report as report
+from gliner_jax.training import reference_comparison as comparison
 from gliner_jax.training.config import BUNDLED_TRAIN
 
 
-@pytest.fixture(scope="module")
-def script():
-  spec = importlib.util.spec_from_file_location(
-    "compare_training_script", os.path.join(REPO_ROOT, "scripts", "compare_training.py")
-  )
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # its dataclasses look their module up
-  spec.loader.exec_module(module)
-  return module
-
-
-def test_same_hyper_parameters_reach_both_trainers(script, tmp_path):
+def test_same_hyper_parameters_reach_both_trainers(tmp_path):
   from gliner.config import GLiNERConfig as ReferenceConfig
 
   from gliner_jax.data.recipe import RecipeConfig
@@ -35,7 +24,7 @@ def test_same_hyper_parameters_reach_both_trainers(script, tmp_path):
   from gliner_jax.training.optimizer import OptimizerConfig
 
   # Distinct values everywhere, so a field mapped to the wrong one shows.
-  s = script.Settings(
+  s = comparison.Settings(
     steps=37,
     batch_size=6,
     seed=5,
@@ -54,9 +43,9 @@ def test_same_hyper_parameters_reach_both_trainers(script, tmp_path):
     warmup_ratio=0.2,
     max_grad_norm=4.0,
   )
-  args = script.reference_training_args(s, str(tmp_path / "ref"))
-  ref_model = ReferenceConfig(**script.reference_model_config(s, "backbone"))
-  ours = script.our_config(s, "backbone", BUNDLED_TRAIN)
+  args = comparison.reference_training_args(s, str(tmp_path / "ref"))
+  ref_model = ReferenceConfig(**comparison.reference_model_config(s, "backbone"))
+  ours = comparison.our_config(s, "backbone", BUNDLED_TRAIN)
 
   opt = OptimizerConfig.from_dict({**dict(ours.optimizer), "total_steps": ours.train.num_steps})
   assert (args.learning_rate, args.others_lr) == (opt.encoder_lr, opt.head_lr) == (2e-5, 3e-4)
@@ -92,7 +81,7 @@ def test_same_hyper_parameters_reach_both_trainers(script, tmp_path):
   assert recipe.prompt_drop == 0.0 and recipe.shuffle_types and recipe.type_memory == 0
   assert recipe.max_types == ref_model.max_types and max(recipe.word_buckets) >= s.max_len
 
-  start = script.our_config(s, "backbone", BUNDLED_TRAIN, init_dir=str(tmp_path / "init"))
+  start = comparison.our_config(s, "backbone", BUNDLED_TRAIN, init_dir=str(tmp_path / "init"))
   assert (start.model.init, start.model.path) == ("gliner", str(tmp_path / "init"))
 
 
@@ -107,13 +96,13 @@ def test_lstm_biases_are_not_decayed_as_in_gliner():
   assert labels == {"w_ih": "head/decay", "w_hh": "head/decay", "b_ih": "head/no_decay", "b_hh": "head/no_decay"}
 
 
-def test_windows_file_is_read_alike(script, tmp_path):
+def test_windows_file_is_read_alike(tmp_path):
   from gliner_jax.data.readers import read_ner_file
   from gliner_jax.training.data import load_examples
 
   out = str(tmp_path / "windows.json")
-  stats = script.prepare_windows(BUNDLED_TRAIN, 48, 12, out)
-  records = script.read_windows(out)
+  stats = comparison.prepare_windows(BUNDLED_TRAIN, 48, 12, out)
+  records = comparison.read_windows(out)
   assert stats["windows"] - stats["empty_windows_dropped"] == len(records) > 0
   assert all(r["ner"] and len(r["tokenized_text"]) <= 48 for r in records)
   ours = load_examples([{"path": out}])
@@ -124,33 +113,66 @@ def test_windows_file_is_read_alike(script, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
-def test_both_trainers_run_and_are_scored_alike(script, bert_tiny_dir, tmp_path):
-  s = script.Settings(
+def test_both_trainers_run_and_are_scored_alike(bert_tiny_dir, tmp_path):
+  s = comparison.Settings(
     steps=2, batch_size=2, hidden_size=128, max_len=32, max_types=6, checkpoint_every=2, log_every=1, head_lr=1e-3
   )
   train_file = str(tmp_path / "windows.json")
-  script.prepare_windows(BUNDLED_TRAIN, s.max_len, s.max_width, train_file)
+  comparison.prepare_windows(BUNDLED_TRAIN, s.max_len, s.max_width, train_file)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    ref = script.train_reference(s, bert_tiny_dir, train_file, str(tmp_path / "reference"))
+    ref = comparison.train_reference(s, bert_tiny_dir, train_file, str(tmp_path / "reference"))
   assert ref["steps"] == 2 and os.path.isfile(os.path.join(ref["model_dir"], "gliner_config.json"))
   assert len(ref["losses"]) == 2 and not os.path.isdir(str(tmp_path / "reference" / "checkpoints"))
-  ours = script.train_ours(s, bert_tiny_dir, train_file, str(tmp_path / "ours"))
+  ours = comparison.train_ours(s, bert_tiny_dir, train_file, str(tmp_path / "ours"))
   assert ours["steps"] == 2 and len(ours["losses"]) == 2
   # A finished run is reused, not retrained.
-  assert script.train_ours(s, bert_tiny_dir, train_file, str(tmp_path / "ours")) == ours
+  assert comparison.train_ours(s, bert_tiny_dir, train_file, str(tmp_path / "ours")) == ours
 
   runs = []
   for run in (ref, ours):
     cache = os.path.join(os.path.dirname(run["model_dir"]), "eval.json")
-    run["eval"] = script.evaluate_model(run["model_dir"], [0.3, 0.5], ["ai"], 2, cache=cache)
+    run["eval"] = comparison.evaluate_model(run["model_dir"], [0.3, 0.5], ["ai"], 2, cache=cache)
     with open(cache) as f:
       assert json.load(f)["reports"] == run["eval"]
     runs.append(run)
   assert [r["threshold"] for r in runs[0]["eval"]] == [0.3, 0.5]
   assert runs[0]["eval"][0]["datasets"][0]["num_examples"] == 2
-  table = script.comparison_table(runs)
+  table = report.comparison_table(runs)
   assert "| 0.3 | gliner_jax - gliner 0.2.29 |" in table and "| 0.5 | gliner 0.2.29 |" in table
-  assert len(script.verdicts(runs)) == 2
-  assert script.mean_loss([(1, 4.0), (2, 2.0)], last=1) == 2.0
-  assert "| gliner_jax | 2 (0) |" in script.timing_table(runs)
+  assert len(report.verdicts(runs)) == 2
+  assert report.mean_loss([(1, 4.0), (2, 2.0)], last=1) == 2.0
+  assert "| gliner_jax | 2 (0) |" in report.timing_table(runs)
+
+
+def test_config_file_holds_the_settings_and_flags_override_them():
+  from gliner_jax.configs import compare_gliner
+  from gliner_jax.training.config_files import load_config
+
+  config = load_config("compare_gliner")
+  assert config.to_dict() == compare_gliner.get_config().to_dict()
+  assert comparison.settings_from_config(config) == comparison.Settings()
+  s = comparison.settings_from_config(config, steps=7, seed=None, head_lr=1e-3)
+  assert (s.steps, s.seed, s.head_lr, s.encoder_lr) == (7, 0, 1e-3, 5e-5)
+  # The training part is the gliner_jax side of those settings.
+  assert config.train.num_steps == 500 and config.optimizer.head_lr == 5e-4 and config.model.hidden_size == 384
+  with pytest.raises(ValueError, match=r"unknown comparison settings \['stepz'\]"):
+    comparison.Settings.from_dict({"stepz": 3})
+  del config["compare"]
+  with pytest.raises(ValueError, match="no `compare` block"):
+    comparison.settings_from_config(config)
+
+
+def test_bad_runs_are_refused_before_training(tmp_path):
+  from gliner_jax.training.comparison_run import check_inits, prepare_workdir
+
+  check_inits(["own", "reference"])
+  for bad in ([], ["own", "theirs"]):
+    with pytest.raises(ValueError, match=r"--init: use one or more of \('own', 'reference'\)"):
+      check_inits(bad)
+  s = comparison.Settings(max_len=48)
+  train_file, stats = prepare_workdir(s, str(tmp_path), BUNDLED_TRAIN)
+  assert comparison.read_windows(train_file) and stats["spans"] > 0
+  assert prepare_workdir(s, str(tmp_path), BUNDLED_TRAIN) == (train_file, stats)  # reused
+  with pytest.raises(ValueError, match="holds runs with other settings"):
+    prepare_workdir(comparison.Settings(max_len=40), str(tmp_path), BUNDLED_TRAIN)

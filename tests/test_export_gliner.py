@@ -12,7 +12,6 @@ Tolerances: entities identical as (start, end, label, text); scores within 1e-4;
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import json
 import os
@@ -444,11 +443,7 @@ def test_push_to_hub_uploads_the_export(monkeypatch, tmp_path, converted_minilm)
 
 # ------------------------------------------------------------------------------------ from a workdir
 TRAIN_CONFIG = """\
-import importlib.util
-
-_spec = importlib.util.spec_from_file_location("_tiny", {tiny!r})
-_tiny = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_tiny)
+from gliner_jax.configs import tiny as _tiny
 
 
 def get_config(arg=""):
@@ -480,7 +475,7 @@ def test_export_script_from_a_training_workdir(tmp_path):
     )
   )
   config_file = tmp_path / "tiny_export.py"
-  config_file.write_text(TRAIN_CONFIG.format(tiny=os.path.join(REPO_ROOT, "configs", "tiny.py"), data=str(data)))
+  config_file.write_text(TRAIN_CONFIG.format(data=str(data)))
   workdir, dst = str(tmp_path / "workdir"), str(tmp_path / "exported")
   env = dict(
     os.environ,
@@ -512,13 +507,11 @@ def test_export_script_from_a_training_workdir(tmp_path):
   assert all(np.array_equal(in_model[k], v) for k, v in exported.items())
 
   # The same step exported in gliner_jax format (float32) computes what gliner computes on the export.
+  from gliner_jax.training.config_files import load_config
   from gliner_jax.training.export import export_model
 
-  spec = importlib.util.spec_from_file_location("tiny_export", str(config_file))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
   jax_dir = str(tmp_path / "exported_jax")
-  assert export_model(module.get_config(), workdir, jax_dir, dtype=None) == 2
+  assert export_model(load_config(str(config_file)), workdir, jax_dir, dtype=None) == 2
   ours = GLiNER.from_pretrained(jax_dir)
   texts = PARITY_TEXTS[:4]
   got = reference_logits(loaded, texts, PARITY_LABELS)

@@ -17,6 +17,7 @@ from flax import traverse_util
 import gliner_jax
 from gliner_jax import GLiNER
 from gliner_jax.data.paths import shared_data
+from gliner_jax.evaluation.benchmark_texts import read_sentences
 from gliner_jax.inference.precision import QUANT, Precision, dense_paths, quantize_int8
 from gliner_jax.inference.processing import batch_shape, pad_batch
 
@@ -44,15 +45,7 @@ def _batch(model: GLiNER, words: list[list[str]], labels: list[str]) -> dict[str
 
 def crossner_texts(count: int = 12, num_words: int = 100) -> list[str]:
   """The first CrossNER politics test sentences joined into `count` texts of about `num_words` words."""
-  sentences, current = [], []
-  with open(os.path.join(shared_data("crossner", "politics"), "test.txt")) as f:
-    for line in f:
-      token = line.split("\t")[0].strip()
-      if token:
-        current.append(token)
-      elif current:
-        sentences.append(current)
-        current = []
+  sentences = read_sentences([os.path.join(shared_data("crossner", "politics"), "test.txt")])
   texts, i = [], 0
   for _ in range(count):
     words: list[str] = []

@@ -10,7 +10,6 @@ The token decoder is also checked against gliner's TokenDecoder on small fixed a
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import types
@@ -344,14 +343,11 @@ def test_recipe_builds_token_labels(token_pair):
 
 @pytest.mark.parametrize("span_mode", ["marker", "token_level"])
 def test_tiny_training_learns(span_mode):
+  from gliner_jax.configs import tiny
   from gliner_jax.training import loop as train
   from gliner_jax.training import sharding as shd
   from gliner_jax.training.config import BUNDLED_TRAIN
 
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  spec = importlib.util.spec_from_file_location("_tiny_config", os.path.join(root, "configs", "tiny.py"))
-  tiny = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(tiny)
   config = tiny.get_config()
   config.model.span_mode = span_mode
   config.model.encoder = dict(config.model.encoder, num_hidden_layers=1)

@@ -8,7 +8,6 @@ cache (one compile for all of them; the in-process tests compile their own progr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -23,8 +22,10 @@ import pytest
 
 from gliner_jax.data.readers import read_ner_file
 from gliner_jax.training import loop as train
+from gliner_jax.training import metrics_file
 from gliner_jax.training.checkpointing import TrainCheckpointer
 from gliner_jax.training.config import BUNDLED_TRAIN
+from gliner_jax.training.config_files import load_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_STEPS = 16
@@ -33,11 +34,7 @@ ROW_KEYS = {"step", "loss", "learning_rate", "grad_norm", "tokens_per_second", "
 
 CONFIG_FILE = '''\
 """configs/tiny.py on {data} with fixed batch shapes (one compiled train step)."""
-import importlib.util
-
-_spec = importlib.util.spec_from_file_location("_tiny", {tiny!r})
-_tiny = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_tiny)
+from gliner_jax.configs import tiny as _tiny
 
 
 def get_config(arg=""):
@@ -69,17 +66,8 @@ def train_file(tmp_path_factory) -> str:
 def config_file(tmp_path_factory, train_file) -> str:
   path = str(tmp_path_factory.mktemp("config") / "tiny_fixed.py")
   with open(path, "w") as f:
-    f.write(
-      CONFIG_FILE.format(tiny=os.path.join(REPO_ROOT, "configs", "tiny.py"), data=train_file, num_steps=NUM_STEPS)
-    )
+    f.write(CONFIG_FILE.format(data=train_file, num_steps=NUM_STEPS))
   return path
-
-
-def load_config(path: str):
-  spec = importlib.util.spec_from_file_location("tiny_fixed_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 @pytest.fixture(scope="module")
@@ -122,18 +110,8 @@ def run_training(config_file: str, workdir: str, env: dict[str, str], *flags: st
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  """The complete rows of metrics.jsonl (a row being written is skipped)."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  rows = []
-  with open(path) as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:
-        pass
-  return rows
+  """All complete rows of metrics.jsonl (a row being written is skipped)."""
+  return metrics_file.read_metrics(workdir, "all")
 
 
 def train_rows(workdir: str) -> dict[int, dict]:

@@ -34,3 +34,26 @@ def limit_cpu_threads(n: int) -> list[int]:
   for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(n)
   return keep
+
+
+def limit_benchmark_threads(n: int, *, torch: bool = False) -> list[int]:
+  """Sets up a benchmark process on `n` cores: `limit_cpu_threads(n)`, Hugging Face offline (nothing is
+  downloaded mid-run), and with `torch=True` torch's intra-op threads to `n` and inter-op threads to 1.
+
+  Must run before jax is imported (`limit_cpu_threads`). Returns the cores kept.
+
+  >>> limit_benchmark_threads(2, torch=True)  # doctest: +SKIP
+  [0, 1]
+  """
+  keep = limit_cpu_threads(n)
+  os.environ.setdefault("HF_HUB_OFFLINE", "1")
+  os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+  if torch:
+    import torch as torch_module
+
+    torch_module.set_num_threads(n)
+    try:
+      torch_module.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or torch's pools already started
+      pass
+  return keep

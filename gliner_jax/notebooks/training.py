@@ -11,86 +11,16 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import io
-import json
 import os
-import re
 import threading
 import time
 import warnings
 from typing import Any, Mapping
 
 from gliner_jax.interop import storage
-
-CONFIG_DIR_ENV = "GLINER_JAX_CONFIG_DIR"
-
-
-# ----------------------------------------------------------------------------------- configs
-def _config_dirs(config_dir: str | None) -> list[str]:
-  """Where configs are looked for by name: env GLINER_JAX_CONFIG_DIR, the installed package, the checkout, ./configs."""
-  from gliner_jax.training.config import REPO_ROOT
-
-  if config_dir:
-    return [config_dir]
-  try:
-    import gliner_jax.configs
-
-    package = list(gliner_jax.configs.__path__)
-  except ImportError:  # an editable install made before gliner_jax.configs existed
-    package = []
-  dirs = [
-    os.environ.get(CONFIG_DIR_ENV),
-    *package,
-    os.path.join(REPO_ROOT, "configs"),
-    os.path.join(os.getcwd(), "configs"),
-  ]
-  seen, out = set(), []
-  for d in dirs:
-    if d and os.path.realpath(d) not in seen:
-      seen.add(os.path.realpath(d))
-      out.append(d)
-  return out
-
-
-def available_configs(config_dir: str | None = None) -> list[str]:
-  """Names of the config files (configs/*.py) that `load_config` finds."""
-  names = set()
-  for d in _config_dirs(config_dir):
-    if os.path.isdir(d):
-      names |= {f[:-3] for f in os.listdir(d) if f.endswith(".py") and not f.startswith("_")}
-  return sorted(names)
-
-
-def load_config(name: str, arg: str = "", *, config_dir: str | None = None):
-  """`get_config(arg)` of configs/<name>.py (or of a .py path), without ml_collections.config_flags.
-
-  Looked for in `config_dir`, else env GLINER_JAX_CONFIG_DIR, the installed `gliner_jax.configs`
-  (the repository's configs/ folder, shipped in the wheel), the checkout's configs/, and ./configs.
-
-  >>> load_config("tiny").train.num_steps
-  20
-  """
-  if name.endswith(".py"):
-    path = name
-  elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
-    found = [os.path.join(d, name + ".py") for d in _config_dirs(config_dir)]
-    path = next((p for p in found if os.path.isfile(p)), "")
-    if not path:
-      raise FileNotFoundError(
-        f"no config {name!r} in {_config_dirs(config_dir)} (available: "
-        f"{available_configs(config_dir)}); pass a .py path or config_dir"
-      )
-  else:
-    raise ValueError(f"config name {name!r}: give a name like 'tiny' or a path ending in .py")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"no config file {path}")
-  spec = importlib.util.spec_from_file_location(f"gliner_jax_config_{os.path.basename(path)[:-3]}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not hasattr(module, "get_config"):
-    raise ValueError(f"{path} has no get_config()")
-  return module.get_config(arg)
+from gliner_jax.training.config_files import CONFIG_DIR_ENV, available_configs, load_config  # noqa: F401 (re-exported)
+from gliner_jax.training.metrics_file import metrics_path, read_metrics
 
 
 def configure_run(
@@ -177,30 +107,6 @@ def describe_config(config) -> str:
 
 
 # ----------------------------------------------------------------------------------- runs and metrics
-def read_metrics(workdir: str, kind: str = "train") -> list[dict[str, Any]]:
-  """Rows of workdir/metrics.jsonl: "train" rows (with loss), "eval" rows (with eval_f1), or "all".
-
-  A half-written last line (a run still writing) is skipped; any other bad line is an error.
-  """
-  if kind not in ("train", "eval", "all"):
-    raise ValueError(f"kind={kind!r}: use 'train', 'eval' or 'all'")
-  path = storage.join(workdir, "metrics.jsonl")
-  if not storage.exists(path):
-    return []
-  lines = [line for line in storage.read_text(path).split("\n") if line.strip()]
-  rows = []
-  for i, line in enumerate(lines):
-    try:
-      rows.append(json.loads(line))
-    except json.JSONDecodeError as err:
-      if i == len(lines) - 1:
-        break
-      raise ValueError(f"{path}, line {i + 1}: not JSON ({err})") from err
-  if kind == "train":
-    return [r for r in rows if "loss" in r]
-  return [r for r in rows if "eval_f1" in r] if kind == "eval" else rows
-
-
 def plot_metrics(workdir: str, title: str | None = None):
   """A matplotlib Figure: training loss and learning rates against the step, from metrics.jsonl.
 
@@ -267,8 +173,8 @@ def _live_plot(workdir: str, handle, stop: threading.Event, refresh_seconds: flo
 
   seen = None
   while not stop.wait(refresh_seconds):
-    path = storage.join(workdir, "metrics.jsonl")
-    stamp = storage.as_path(path).stat().length if storage.exists(path) else None  # local or gs://
+    path = metrics_path(workdir)
+    stamp = (path.stat().mtime, path.stat().length) if path.exists() else None
     if stamp != seen:
       seen = stamp
       handle.update(Image(data=figure_png(plot_metrics(workdir))))

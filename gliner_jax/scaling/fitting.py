@@ -36,9 +36,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from etils import epath
 from threadpoolctl import threadpool_limits
 
+from gliner_jax.interop import storage
 from gliner_jax.scaling.laws import ALPHA_BOUNDS, Law, fit_law, fit_line, parabola_minimum
 from gliner_jax.scaling.results import read_results
 
@@ -429,7 +429,7 @@ def fit_file(results_path: str, out_path: str, **flags: Any) -> dict[str, Any]:
     raise ValueError(f"unknown fit flags {unknown}; known: {sorted(known)}")
   flags = {k: FLAG_TYPES[k](v) if k in FLAG_TYPES and isinstance(v, str) else v for k, v in flags.items()}
   fit = _json_ready(fit_results(read_results(results_path), source=str(results_path), **flags))
-  out = epath.Path(out_path)
+  out = storage.as_path(out_path)
   out.parent.mkdir(parents=True, exist_ok=True)
   out.write_text(json.dumps(fit, indent=1, allow_nan=False) + "\n")
   return fit

@@ -27,6 +27,7 @@ import numpy as np
 from etils import epath
 from matplotlib.figure import Figure
 
+from gliner_jax.interop import storage
 from gliner_jax.scaling.fitting import budget_of, column_value, predict
 from gliner_jax.scaling.references import REFERENCE_POINTS
 from gliner_jax.scaling.results import read_results
@@ -246,8 +247,8 @@ def plot_file(results_path: str, fit_path: str | None, out_dir: str, *, caption:
   """Draws every plot that the results (and fit.json, when given) support; writes PNGs to out_dir (local or
   gs://) and returns their paths. A plot with nothing to draw (no F1, no MFU) is left out with a warning."""
   rows = read_results(results_path)
-  fit = json.loads(epath.Path(fit_path).read_text()) if fit_path else None
-  out = epath.Path(out_dir)
+  fit = json.loads(storage.as_path(fit_path).read_text()) if fit_path else None
+  out = storage.as_path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   target = "eval_loss"
   n = fit["isoflop"][0]["n"] if fit and fit.get("isoflop") else "params_non_embedding"

@@ -4,8 +4,8 @@ The schema is documented in docs/scaling.md ("results.jsonl"); anyone may write 
 launcher, a notebook, a spreadsheet export) as long as every row has the `REQUIRED_KEYS` with the types
 of `ResultRow`. Rows whose `status` is not "ok" are kept: a failed run is a row, never a gap.
 
-Files go through `etils.epath`, like training's metrics.jsonl, so ``gs://bucket/study/results.jsonl``
-works as well as a local path. `append_result` rewrites the whole file: locally to a temporary sibling that it
+Files go through the path layer (`gliner_jax.interop.storage`), like training's metrics.jsonl, so
+``gs://bucket/study/results.jsonl`` works as well as a local path. `append_result` rewrites the whole file: locally to a temporary sibling that it
 renames over the old one, on an object store as one upload (objects are replaced whole). Either way a killed
 writer leaves the old file or the new one, never half a line.
 
@@ -25,7 +25,7 @@ import math
 import uuid
 from typing import Any
 
-from etils import epath
+from gliner_jax.interop import storage
 
 STATUSES = ("ok", "diverged", "nan")
 
@@ -189,7 +189,7 @@ def read_results(path: str) -> list[dict[str, Any]]:
   A schema error raises ValueError naming ``file:line`` and the keys at fault. An unterminated, unparsable last
   line (a writer that was killed mid-line; `append_result` never leaves one) is dropped with a warning.
   """
-  file = epath.Path(path)
+  file = storage.as_path(path)
   if not file.exists():
     raise FileNotFoundError(f"no results file at {path}")
   rows, dropped = _parse_lines(file.read_text(), str(path))
@@ -208,7 +208,7 @@ def append_result(path: str, row: ResultRow | dict[str, Any]) -> None:
   problems = validate_row(data)
   if problems:
     raise ValueError(f"result row {data.get('run')!r} does not follow the schema: " + "; ".join(problems))
-  file = epath.Path(path)
+  file = storage.as_path(path)
   file.parent.mkdir(parents=True, exist_ok=True)
   old = ""
   if file.exists():

