@@ -27,8 +27,35 @@ import warnings
 from typing import Any, Mapping, Sequence
 
 from gliner_jax.interop import storage
+from gliner_jax.notebooks.training import (  # re-exported: the notebooks import them from here
+  TrainRun as TrainRun,
+)
 from gliner_jax.notebooks.training import (
-  configure_run,  # noqa: F401
+  available_configs as available_configs,
+)
+from gliner_jax.notebooks.training import (
+  checkpoint_steps as checkpoint_steps,
+)
+from gliner_jax.notebooks.training import (
+  configure_run as configure_run,
+)
+from gliner_jax.notebooks.training import (
+  describe_config as describe_config,
+)
+from gliner_jax.notebooks.training import (
+  figure_png as figure_png,
+)
+from gliner_jax.notebooks.training import (
+  load_config as load_config,
+)
+from gliner_jax.notebooks.training import (
+  plot_metrics as plot_metrics,
+)
+from gliner_jax.notebooks.training import (
+  read_metrics as read_metrics,
+)
+from gliner_jax.notebooks.training import (
+  train as train,
 )
 
 MODE_ENV = "GLINER_JAX_NOTEBOOK_MODE"
