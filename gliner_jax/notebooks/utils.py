@@ -27,35 +27,19 @@ import warnings
 from typing import Any, Mapping, Sequence
 
 from gliner_jax.interop import storage
-from gliner_jax.notebooks.training import (  # re-exported: the notebooks import them from here
-  TrainRun as TrainRun,
-)
+
+# Re-exported: the notebooks import these from here (pyproject.toml: F401 ignored in this file).
 from gliner_jax.notebooks.training import (
-  available_configs as available_configs,
-)
-from gliner_jax.notebooks.training import (
-  checkpoint_steps as checkpoint_steps,
-)
-from gliner_jax.notebooks.training import (
-  configure_run as configure_run,
-)
-from gliner_jax.notebooks.training import (
-  describe_config as describe_config,
-)
-from gliner_jax.notebooks.training import (
-  figure_png as figure_png,
-)
-from gliner_jax.notebooks.training import (
-  load_config as load_config,
-)
-from gliner_jax.notebooks.training import (
-  plot_metrics as plot_metrics,
-)
-from gliner_jax.notebooks.training import (
-  read_metrics as read_metrics,
-)
-from gliner_jax.notebooks.training import (
-  train as train,
+  TrainRun,
+  available_configs,
+  checkpoint_steps,
+  configure_run,
+  describe_config,
+  figure_png,
+  load_config,
+  plot_metrics,
+  read_metrics,
+  train,
 )
 
 MODE_ENV = "GLINER_JAX_NOTEBOOK_MODE"
