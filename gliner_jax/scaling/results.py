@@ -5,9 +5,9 @@ launcher, a notebook, a spreadsheet export) as long as every row has the `REQUIR
 of `ResultRow`. Rows whose `status` is not "ok" are kept: a failed run is a row, never a gap.
 
 Files go through the path layer (`gliner_jax.interop.storage`), like training's metrics.jsonl, so
-``gs://bucket/study/results.jsonl`` works as well as a local path. `append_result` rewrites the whole file: locally to a temporary sibling that it
-renames over the old one, on an object store as one upload (objects are replaced whole). Either way a killed
-writer leaves the old file or the new one, never half a line.
+``gs://bucket/study/results.jsonl`` works as well as a local path. `append_result` rewrites the whole file:
+locally to a temporary sibling that it renames over the old one, on an object store as one upload (objects are
+replaced whole). Either way a killed writer leaves the old file or the new one, never half a line.
 
 Example:
   >>> row = example_row(run="minilm-L2-c1e13-s0", rung="minilm-L2")
