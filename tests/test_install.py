@@ -252,6 +252,13 @@ def test_save_pretrained_gliner_writes_the_card(tmp_path):
   assert f"- {UNKNOWN_TRAINING_DATA}\n" in b
 
 
+def test_docs_licence_table_is_the_shipped_one():
+  rows = lambda text: [line for line in text.splitlines() if line.startswith("|")]
+  shipped = rows(open(os.path.join(ASSETS, "LICENSES.md")).read())
+  docs = open(os.path.join(REPO_ROOT, "docs", "install.md")).read()
+  assert len(shipped) == 8 and "\n".join(shipped) in docs
+
+
 # ------------------------------------------------------------------------------------------ environments
 def _run_check(script: str, timeout: int):
   result = subprocess.run(
