@@ -5,22 +5,28 @@
 # within 1e-4), and a 20-step training of the wheel's own configs/tiny.py (gliner_jax.configs.tiny).
 # Usage (as root: debootstrap, chroot, mount): bash scripts/check_python313.sh
 # ROOT=... the trixie root (default ${XDG_CACHE_HOME:-$HOME/.cache}/gliner_jax/trixie; made once, ~3 minutes,
-# then reused; each run makes a fresh venv in it). Needs: debootstrap (apt-get install debootstrap), network to
-# Debian's mirror (first run) and PyPI. About 4-8 minutes.
+# then reused; each run makes a fresh venv in it). Needs: debootstrap (installed with apt-get when missing), network
+# to Debian's mirror (first run) and PyPI. About 4-8 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="${ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/gliner_jax/trixie}"
 SUITE=trixie
 [ "$(id -u)" = 0 ] || { echo "check_python313.sh: needs root (debootstrap, chroot, mount /proc)" >&2; exit 1; }
-command -v debootstrap >/dev/null || { echo "check_python313.sh: apt-get install debootstrap" >&2; exit 1; }
+if ! command -v debootstrap >/dev/null; then  # a fresh machine (CI): Debian's package
+  echo "== apt-get install debootstrap"
+  { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; } \
+    || { echo "check_python313.sh: could not install debootstrap (apt-get install debootstrap)" >&2; exit 1; }
+fi
 
 if [ ! -e "$ROOT/.gliner_jax-complete" ]; then
   echo "== debootstrap $SUITE into $ROOT"
-  rm -rf "$ROOT.partial"
+  for r in "$ROOT" "$ROOT.partial"; do  # a root left half-made, perhaps with /proc still mounted
+    if mountpoint -q "$r/proc"; then umount "$r/proc" || umount -l "$r/proc"; fi
+    rm -rf --one-file-system "$r"
+  done
   mkdir -p "$(dirname "$ROOT")"
   debootstrap --variant=minbase --include=python3,python3-venv "$SUITE" "$ROOT.partial" >/dev/null
   touch "$ROOT.partial/.gliner_jax-complete"
-  rm -rf "$ROOT"
   mv "$ROOT.partial" "$ROOT"
 fi
 

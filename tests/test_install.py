@@ -271,8 +271,8 @@ def _run_check(script: str, timeout: int):
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_wheel_on_python_313_predicts_the_same_and_trains():
-  if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-    skip_or_fail("the Python 3.13 check needs root and debootstrap", "apt-get install debootstrap, as root")
+  if os.geteuid() != 0:
+    skip_or_fail("the Python 3.13 check needs root (debootstrap, chroot, mount)", "run the tests as root")
   out = _run_check("check_python313.sh", timeout=1500)
   assert "Python 3.13" in out and "trained steps 1 .. 20" in out
   assert "largest score difference" in out and out.rstrip().endswith("check_python313.sh: OK")
