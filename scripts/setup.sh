@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-main}"
-PY_VERSION=3.11  # also in pyproject.toml (requires-python) and README.md
+PY_VERSION=3.11  # the lock (requirements*.txt) is for 3.11; the package itself admits >=3.11 (docs/install.md)
 LIBTPU=libtpu==0.0.42.1  # the version jax[tpu]==0.10.2 pins (gliner_jax/training/aot.py LIBTPU_PIN)
 case "$what" in main|test) ;; *) echo "usage: bash scripts/setup.sh [main|test]" >&2; exit 2 ;; esac
 

@@ -28,11 +28,14 @@ import os
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-import tensorflow_datasets as tfds
 from etils import epath
 
 from gliner_jax.data import readers
 from gliner_jax.data.readers import DataFormatError, NERExample
+from gliner_jax.interop.extras import require_extra
+
+require_extra("train", "tensorflow_datasets", needed_by="gliner_jax.data.tfds_builders")
+import tensorflow_datasets as tfds  # noqa: E402 (after the extra check)
 
 _PILENER_FORMATS = ("gliner", "conversations")
 _PILENER_NAMES = ("pilener_train.json", "train.json")

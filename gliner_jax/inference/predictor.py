@@ -193,11 +193,17 @@ class GLiNER:
     return cls(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, quantize=quantize, **kwargs)
 
   def save_pretrained(
-    self, directory: str, dtype: Any = None, format: str = "gliner_jax", model_name: str | None = None
+    self,
+    directory: str,
+    dtype: Any = None,
+    format: str = "gliner_jax",
+    model_name: str | None = None,
+    trained_on: Sequence[str] | None = None,
   ) -> None:
     """Writes the model: format="gliner_jax" (this library's checkpoint; `dtype` None keeps float32) or
     "gliner" (a gliner 0.2.x folder for `gliner.GLiNER.from_pretrained`, float32 unless `dtype`;
-    `model_name` overrides the recorded backbone name, see `gliner_jax.interop.gliner_export`).
+    `model_name` overrides the recorded backbone name, see `gliner_jax.interop.gliner_export`; its model
+    card, README.md, lists `trained_on`, one entry per data source, or says the data is unknown).
 
     Example:
       >>> model.save_pretrained("my_model_gliner/", format="gliner")
@@ -212,6 +218,7 @@ class GLiNER:
         self.tokenizer,
         model_name=model_name,
         dtype=dtype if dtype is not None else "float32",
+        trained_on=trained_on,
       )
     elif format == "gliner_jax":
       ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)

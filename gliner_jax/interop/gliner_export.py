@@ -6,6 +6,7 @@
     model.safetensors    PyTorch tensor names (the inverse of `convert.head_tensor_map` plus the
                          encoder under `token_rep_layer.bert_layer.model.`), float32 unless asked
     tokenizer.json, tokenizer_config.json, ...   with GLiNER's three special tokens
+    README.md            the model card: backbone, what it was trained on (or "unknown"), licence terms
 
 A bi-encoder adds `labels_encoder` / `labels_encoder_config` to the config, its labels encoder under
 `token_rep_layer.labels_encoder.model.` and its labels tokenizer in `labels_tokenizer/` (where gliner
@@ -25,7 +26,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -36,6 +37,8 @@ from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
 from gliner_jax.model.config import GLiNERConfig
 
 GLINER_CONFIG_FILE = "gliner_config.json"
+MODEL_CARD_FILE = "README.md"
+UNKNOWN_TRAINING_DATA = "unknown (exported without the training config that names its data)"
 WEIGHTS_FILE = "model.safetensors"
 DTYPES = ("float32", "bfloat16", "float16")
 # gliner 0.2.29 options gliner_jax neither computes nor trains with; written with gliner's defaults.
@@ -204,6 +207,48 @@ def _cast(state: dict[str, np.ndarray], dtype: Any) -> dict[str, np.ndarray]:
   return {k: np.ascontiguousarray(v.astype(target)) for k, v in state.items()}
 
 
+def model_card(base: str, trained_on: Sequence[str] | None, format: str) -> str:
+  """The model card of an exported model: its backbone, its training data (or "unknown") and the terms.
+
+  Example:
+    >>> print(model_card("sentence-transformers/all-MiniLM-L6-v2", ["pile_ner.txt"], "gliner_jax"))
+  """
+  if trained_on is not None and (isinstance(trained_on, str) or not all(isinstance(t, str) for t in trained_on)):
+    raise TypeError(f"trained_on must be a sequence of strings (one per data source), got {trained_on!r}")
+  data = [f"- {entry}" for entry in trained_on] if trained_on else [f"- {UNKNOWN_TRAINING_DATA}"]
+  research = trained_on and any("pile" in entry.lower() for entry in trained_on)
+  terms = (
+    "Trained on Pile-NER (CC BY-NC 4.0): these weights are for **research use only**."
+    if research
+    else "The weights carry the terms of the backbone and of the training data above; check them before use."
+  )
+  return "\n".join(
+    [
+      "# GLiNER model exported by gliner_jax",
+      "",
+      f"- format: {format}",
+      f"- backbone: {base}",
+      "",
+      "## Trained on",
+      "",
+      *data,
+      "",
+      "## Terms",
+      "",
+      terms,
+      "The gliner_jax code that trained and exported it is Apache-2.0 (see gliner_jax/assets/LICENSES.md).",
+      "",
+    ]
+  )
+
+
+def write_model_card(directory: str, base: str, trained_on: Sequence[str] | None, format: str) -> str:
+  """Writes `model_card(...)` as `directory`/README.md (the hub's model card) and returns its path."""
+  path = storage.join(directory, MODEL_CARD_FILE)  # local or gs://
+  storage.write_text(path, model_card(base, trained_on, format))
+  return path
+
+
 def export_gliner(
   directory: str,
   config: GLiNERConfig,
@@ -213,13 +258,15 @@ def export_gliner(
   model_name: str | None = None,
   dtype: Any = "float32",
   labels_tokenizer=None,
+  trained_on: Sequence[str] | None = None,
 ) -> GlinerExport:
   """Writes (config, params, tokenizer) as a gliner 0.2.x folder; `dtype` is the on-disk precision. A
   bi-encoder's `labels_tokenizer` is required; it goes to `labels_tokenizer/`, where gliner 0.2.29 reads it.
+  `trained_on` (the training data, one entry per source) goes into the model card, README.md; None: unknown.
 
   Example:
     >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer).files
-    ('gliner_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
+    ('README.md', 'gliner_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
   """
   from safetensors.numpy import save_file
 
@@ -238,6 +285,9 @@ def export_gliner(
       from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
 
       labels_tokenizer.save_pretrained(os.path.join(folder, LABELS_TOKENIZER_DIR))
+    write_model_card(
+      folder, reference_config["model_name"], trained_on, "gliner 0.2.x (`gliner.GLiNER.from_pretrained`)"
+    )
     files = tuple(sorted(os.listdir(folder)))
   return GlinerExport(
     directory=directory,

@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from gliner_jax.interop.extras import require_extra
+
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 TORCH_PICKLE = "pytorch_model.bin"
@@ -62,13 +64,11 @@ def read_state_dict(directory: str) -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"{path} names the shard {os.path.basename(file)}, which is missing")
       state.update(load_file(file))
     return {k: v.astype(np.float32) if str(v.dtype) == "bfloat16" else v for k, v in state.items()}
-  try:
-    import torch
-  except ImportError as e:
-    raise ImportError(
-      f"{path} is a PyTorch pickle: reading it needs torch (pip install torch), "
-      "or convert it to model.safetensors first"
-    ) from e
+  require_extra(
+    "torch", "torch", needed_by=f"reading the PyTorch pickle {path} (or convert it to model.safetensors first)"
+  )
+  import torch
+
   loaded = torch.load(path, map_location="cpu", weights_only=True)
   if not isinstance(loaded, dict):
     raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state dict")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import jax
 import orbax.checkpoint as ocp
 
+from gliner_jax.data.paths import repo_relative
 from gliner_jax.interop import storage
 from gliner_jax.interop.checkpoint import save_checkpoint
+from gliner_jax.interop.gliner_export import export_gliner, write_model_card
 from gliner_jax.training.model_init import starting_point
 
 FORMATS = ("gliner_jax", "gliner")
@@ -26,7 +28,8 @@ def export_model(
   """Writes the params of checkpoint `step` (default: latest) with the run's config and tokenizer; returns step.
 
   `format` is "gliner_jax" or "gliner"; `dtype` the on-disk precision ("auto": the format's default,
-  None: float32 as trained).
+  None: float32 as trained). Both formats get a model card (README.md) naming the config's training data
+  (`training_data(config)`).
   """
   if format not in FORMATS:
     raise ValueError(f"format={format!r}: use one of {FORMATS}")
@@ -39,9 +42,30 @@ def export_model(
   restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
   params = jax.device_get(restored["state"]["params"])
   if format == "gliner":
-    from gliner_jax.interop.gliner_export import export_gliner
-
-    export_gliner(dst, start.config, params, start.tokenizer, dtype=dtype or "float32")
+    export_gliner(
+      dst, start.config, params, start.tokenizer, dtype=dtype or "float32", trained_on=training_data(config)
+    )
   else:
     save_checkpoint(dst, start.config, params, start.tokenizer, dtype=dtype)
+    write_model_card(
+      dst, config.model.get("name") or config.model.get("path") or "unknown", training_data(config), format
+    )
   return step
+
+
+def training_data(config) -> list[str] | None:
+  """The training config's data entries as card lines ("path (split=train, max_examples=600)"); None if it has none.
+
+  Example:
+    >>> training_data(tiny.get_config())
+    ['gliner_jax/assets/data/pile_ner_slice_train.txt (max_examples=64)']
+  """
+  entries = config.get("data", {}).get("train") or []
+  lines = []
+  for entry in entries:
+    entry = dict(entry)
+    path = entry.pop("path", None)
+    path = repo_relative(str(path)) if path else str(entry.pop("name", None) or "unknown source")
+    options = ", ".join(f"{k}={v}" for k, v in sorted(entry.items()) if k != "label_map")
+    lines.append(f"{path} ({options})" if options else path)
+  return lines or None
