@@ -100,7 +100,8 @@ class TrainingStream:
         tokens = np.asarray(batch["attention_mask"]).sum(axis=1)
         words = np.asarray(batch["num_words"])
         ntypes = np.asarray(batch["type_mask"]).sum(axis=1)
-        rows += [(int(t), int(w), int(c)) for t, w, c in zip(tokens, words, ntypes) if t > 0 and w > 0 and c > 0]
+        # a row whose prompt drew no type still runs the encoder and span head: counted with one type
+        rows += [(int(t), int(w), max(int(c), 1)) for t, w, c in zip(tokens, words, ntypes) if t > 0 and w > 0]
         spans += it.last_spans
         types |= it.last_types
       self.steps.append(StepCounts(tuple(rows), spans, frozenset(types)))

@@ -14,7 +14,8 @@ Example:
   >>> study = Study.from_config(micro.get_config())
   >>> print(format_plan(plan_study(study)))
   >>> run_local(study, "workdirs/micro")
-  >>> pod_commands(study, "configs/scaling/deberta_v3.py", "gs://b/study", PodSpec("gcloud", "my-tpu", "us-central2-b", "proj"))
+  >>> pod = PodSpec("gcloud", "my-tpu", "us-central2-b", "my-project")
+  >>> pod_commands(study, "configs/scaling/deberta_v3.py", "gs://bucket/study", pod)
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def plan_study(study: Study, only: Sequence[str] = ()) -> list[dict[str, Any]]:
 def format_plan(rows: Sequence[dict[str, Any]]) -> str:
   """A markdown table of `plan_study` rows."""
   lines = [
-    "| run | params (total / non-emb. / encoder / head) | budget | steps | train FLOPs (error) | examples | tokens | spans"
-    " | types |",
+    "| run | params (total / non-emb. / encoder / head) | budget | steps | train FLOPs (error) | examples | tokens"
+    " | spans | types |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ]
   for r in rows:
@@ -115,7 +116,8 @@ def format_plan(rows: Sequence[dict[str, Any]]) -> str:
     )
     lines.append(
       f"| {r['run']} | {params} | {r['budget_flops']:.3g} | {r['steps']} | {r['train_flops']:.4g} "
-      f"({r['budget_error']:.2%}) | {r['train_examples']} | {r['train_tokens']} | {r['train_spans']} | {r['types_seen']} |"
+      f"({r['budget_error']:.2%}) | {r['train_examples']} | {r['train_tokens']} | {r['train_spans']} "
+      f"| {r['types_seen']} |"
     )
   return "\n".join(lines)
 
@@ -177,8 +179,8 @@ class PodSpec:
 def remote_command(pod: PodSpec, config_path: str, workdir: str, run: str) -> str:
   """What every host runs for one run.
 
-  >>> remote_command(PodSpec("skypilot", "c"), "configs/scaling/deberta_v3.py", "gs://b/s", "deberta-v3-small-c1e18-s0")
-  'cd gliner_jax && python scripts/scaling.py run --config configs/scaling/deberta_v3.py --workdir gs://b/s --only deberta-v3-small-c1e18-s0'
+  >>> remote_command(PodSpec("skypilot", "c"), "configs/scaling/x.py", "gs://b/s", "r-c1e18-s0")
+  'cd gliner_jax && python scripts/scaling.py run --config configs/scaling/x.py --workdir gs://b/s --only r-c1e18-s0'
   """
   argv = [pod.python, "scripts/scaling.py", "run", "--config", config_path, "--workdir", workdir, "--only", run]
   return f"cd {shlex.quote(pod.repo)} && {shlex.join(argv)}"

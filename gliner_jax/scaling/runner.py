@@ -312,7 +312,8 @@ def execute_run(study: Study, spec: RunSpec, plan: BudgetPlan, run_dir: str, cac
   eval_loss, f1, xla = None, {}, None
   if state is not None:
     parts = build(config)
-    eval_loss = held_out_loss(parts, state["params"], load_held_out(study.settings), config)
+    held_out, max_batches = load_held_out(study.settings), int(study.settings.get("eval_loss_batches", 0))
+    eval_loss = held_out_loss(parts, state["params"], held_out, config, max_batches)
     f1 = zero_shot_f1(inference_model(parts, state), study.settings)
     shapes: dict[tuple[int, int, int], int] = {}
     for r in rows:
