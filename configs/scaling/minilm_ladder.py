@@ -25,7 +25,7 @@ def get_config(arg: str = ""):
   c = minilm_ladder_base(batch_size=8, max_len=96, max_types=25) if gpu else minilm_ladder_base(2, 32, 12)
   c.data.train = [dict(path=PILE_NER_SUBSET, max_examples=TRAIN_PASSAGES)]
   rungs = truncation_ladder(MINILM, (1, 2, 3, 4, 6), path=minilm_dir() or "")
-  budgets = [1e15, 2e15, 4e15] if gpu else [5e11, 7.5e11, 1.125e12]
+  budgets = [1e15, 2e15, 4e15] if gpu else [3.2e11, 4.8e11, 7.2e11]
   c.scaling = ml_collections.ConfigDict(
     dict(
       rungs=[r.to_dict() for r in rungs],
