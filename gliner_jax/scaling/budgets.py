@@ -46,16 +46,14 @@ class StepCounts:
 
 
 class _CountingIterator(BatchIterator):
-  """A BatchIterator that also records each batch's positive entity types and labelled spans."""
+  """A BatchIterator that also records each batch's positive entity types (labelled and in the prompt)."""
 
   def __init__(self, *args, **kwargs):
     super().__init__(*args, **kwargs)
     self.last_types: set[str] = set()
-    self.last_spans = 0
 
   def _assemble_rows(self, rows):
-    self.last_types = {t for r in rows for _, _, t in r.example.spans}
-    self.last_spans = sum(len(r.example.spans) for r in rows)
+    self.last_types = {t for r in rows for _, _, t in r.example.spans if t in r.prompt}
     return super()._assemble_rows(rows)
 
 
@@ -102,7 +100,9 @@ class TrainingStream:
         ntypes = np.asarray(batch["type_mask"]).sum(axis=1)
         # a row whose prompt drew no type still runs the encoder and span head: counted with one type
         rows += [(int(t), int(w), max(int(c), 1)) for t, w, c in zip(tokens, words, ntypes) if t > 0 and w > 0]
-        spans += it.last_spans
+        # labelled spans trained on: positive label cells (span heads), span starts (token_level)
+        labels = np.asarray(batch["labels"])
+        spans += int(labels.sum() if "span_mask" in batch else (labels[..., 0] > 0).sum())
         types |= it.last_types
       self.steps.append(StepCounts(tuple(rows), spans, frozenset(types)))
 
