@@ -34,6 +34,7 @@ flags.DEFINE_string("repo", None, "The gliner_jax checkout on the pod hosts (def
 flags.DEFINE_string("results", None, "fit / plot: a results.jsonl (default <workdir>/results.jsonl).")
 flags.DEFINE_string("fit_out", None, "fit: output (default <workdir>/fit.json); plot: the fit to draw.")
 flags.DEFINE_string("plot_dir", None, "plot: output folder (default <workdir>/plots).")
+flags.DEFINE_string("caption", None, "plot: the line under each figure (default: command, hardware, date).")
 flags.DEFINE_multi_string("column", [], "fit: KEY=VALUE options of fitting.fit_file (e.g. n=params_total).")
 flags.DEFINE_string("coordinator_address", None, "run on a multi-process cluster off a TPU pod (see scripts/train.py).")
 flags.DEFINE_integer("num_processes", None, "Processes in the run (with --coordinator_address).")
@@ -114,10 +115,21 @@ def main(argv):
   else:
     from gliner_jax.scaling.plotting import plot_file
 
-    paths = plot_file(
-      _path(FLAGS.results, "results.jsonl"), _path(FLAGS.fit_out, "fit.json"), _path(FLAGS.plot_dir, "plots")
-    )
+    results, fit = _path(FLAGS.results, "results.jsonl"), _path(FLAGS.fit_out, "fit.json")
+    fit = fit if fit.startswith("gs://") or os.path.exists(fit) else None
+    paths = plot_file(results, fit, _path(FLAGS.plot_dir, "plots"), caption=FLAGS.caption or _caption(results))
     print("\n".join(paths))
+
+
+def _caption(results: str) -> str:
+  """Names what made the figure: the plot command, the hardware of the runs and today's date."""
+  import datetime
+
+  from gliner_jax.scaling.results import read_results
+
+  hardware = sorted({f"{r['device_count']} x {r['device_kind']}" for r in read_results(results)})
+  today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+  return f"python scripts/scaling.py plot --results {results} | runs on {', '.join(hardware)} | {today}"
 
 
 if __name__ == "__main__":
