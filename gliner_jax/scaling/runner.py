@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -135,8 +136,10 @@ def config_hash(config: ml_collections.ConfigDict) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+@functools.cache
 def git_commit(repo: str = REPO_ROOT) -> str:
-  """The checkout's HEAD commit, or "unknown" outside a git checkout (an installed wheel)."""
+  """The checkout's HEAD commit, or "unknown" outside a git checkout (an installed wheel). Read once per process
+  (at the first run's start), so a commit made while a sweep runs is not credited with its rows."""
   try:
     out = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
   except (OSError, subprocess.TimeoutExpired):
@@ -300,6 +303,7 @@ def xla_train_flops(parts, state, config, steps_by_shape: dict[tuple[int, int, i
 def execute_run(study: Study, spec: RunSpec, plan: BudgetPlan, run_dir: str, cache_dir: str = "") -> dict[str, Any]:
   """Trains one run (resuming from `run_dir`), evaluates it and returns its results.jsonl row."""
   config = run_config(study, spec, plan.steps, cache_dir)
+  source = provenance(config)  # before training: the code that runs
   counts = param_counts(spec.rung, **study.head())
   status, error, state = "ok", None, None
   try:
@@ -344,7 +348,7 @@ def execute_run(study: Study, spec: RunSpec, plan: BudgetPlan, run_dir: str, cac
     f1_avg=float(np.mean(list(f1.values()))) if f1 else None,
     seed=spec.seed,
     status=status,
-    **provenance(config),
+    **source,
   )
   if error:
     row["error"] = error
