@@ -47,3 +47,25 @@ def minilm_ladder_base(batch_size: int = 2, max_len: int = 32, max_types: int = 
   c.train.update(batch_size=batch_size, log_every=10, checkpoint_every=50, prefetch=2)
   c.eval.update(threshold=0.3, batch_size=8)
   return c
+
+
+def pod_study(config: ml_collections.ConfigDict, rungs, budgets=(1e17, 3e17, 1e18)) -> ml_collections.ConfigDict:
+  """`config` (a published recipe) as a pod study of `rungs`: one compiled shape, no in-loop evaluation, full
+  CrossNER test sets zero-shot, reached with gcloud by default (`scripts/scaling.py run --launcher pod`)."""
+  config.data.eval = []
+  config.recipe.fixed_shape = True  # one compiled program per rung, the same on every host
+  config.scaling = ml_collections.ConfigDict(
+    dict(
+      rungs=[r.to_dict() for r in rungs],
+      budgets=list(budgets),
+      seeds=[0],
+      checkpoint_every=1000,
+      eval_loss_data={},
+      zero_shot=crossner_folders(),
+      zero_shot_max_examples=None,
+      threshold=0.5,
+      eval_batch_size=32,
+      pod=dict(kind="gcloud", repo="gliner_jax"),
+    )
+  )
+  return config
