@@ -2,7 +2,8 @@
 
 Trained on the Pile-NER subset (../shared/data, its first 2,000 passages), held-out loss on passages
 2,000-2,216, zero-shot F1 on CrossNER (ai, literature, music, politics, science; the first 20 test sentences
-of each here, all of them with ":gpu"). The study of docs/scaling.md (about 45 min on 2 busy CPU cores):
+of each here, all of them with ":gpu"). The study of docs/scaling.md: 1,858 steps in all; on 2 shared CPU cores
+(load 25-57) a run took 5-15 min, so split it over processes with --only and separate workdirs if in a hurry:
   python scripts/scaling.py run --config configs/scaling/minilm_ladder.py --workdir workdirs/minilm_ladder
   python scripts/scaling.py fit --workdir workdirs/minilm_ladder
   python scripts/scaling.py plot --workdir workdirs/minilm_ladder
