@@ -2,6 +2,7 @@
 
 `config.model.init` picks one of
   "hf_encoder": a Hugging Face encoder directory (config.json + weights + tokenizer); heads are new;
+                `config.model.encoder_layers` (k > 0) keeps only its first k layers (scaling ladders);
   "gliner_jax": a gliner_jax checkpoint directory (every weight, e.g. the shipped default model);
   "gliner":     a gliner 0.2.x checkpoint directory (converted on the fly);
   "random":     an encoder shaped by `config.model.encoder` (a dict of EncoderConfig fields), with the
@@ -52,6 +53,23 @@ def extend_embeddings(table: np.ndarray, new_size: int) -> np.ndarray:
     return table[:new_size]
   extra = np.repeat(table.mean(axis=0, keepdims=True), new_size - table.shape[0], axis=0)
   return np.concatenate([table, extra.astype(table.dtype)], axis=0)
+
+
+def truncate_encoder(config: EncoderConfig, params: dict[str, Any], num_layers: int):
+  """The first `num_layers` layers of a pretrained encoder: its config and weights (`layer_<i>` entries).
+
+  Example:
+    >>> cfg2, params2 = truncate_encoder(minilm_cfg, minilm_params, 2)   # MiniLM-L6 cut to 2 layers
+    >>> cfg2.num_hidden_layers, sorted(k for k in params2 if k.startswith("layer_"))
+    (2, ['layer_0', 'layer_1'])
+  """
+  if not 1 <= num_layers <= config.num_hidden_layers:
+    raise ValueError(f"encoder_layers={num_layers}: the encoder has {config.num_hidden_layers} layers (use 1 .. that)")
+  changes: dict[str, Any] = {"num_hidden_layers": num_layers}
+  if config.layer_types:
+    changes["layer_types"] = tuple(config.layer_types[:num_layers])
+  dropped = {f"layer_{i}" for i in range(num_layers, config.num_hidden_layers)}
+  return dataclasses.replace(config, **changes), {k: v for k, v in params.items() if k not in dropped}
 
 
 def _head_fields(model_cfg) -> dict[str, Any]:
@@ -108,6 +126,8 @@ def starting_point(model_cfg) -> StartingPoint:
 
     path = resolve_path(model_cfg.path)
     enc_cfg, enc_params = load_hf_encoder(path)
+    if model_cfg.get("encoder_layers"):
+      enc_cfg, enc_params = truncate_encoder(enc_cfg, enc_params, int(model_cfg.encoder_layers))
     tokenizer = add_gliner_tokens(AutoTokenizer.from_pretrained(path))
     enc_cfg = dataclasses.replace(enc_cfg, vocab_size=len(tokenizer))
     *parents, leaf = token_embedding_path(enc_cfg)
