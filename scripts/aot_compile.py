@@ -3,7 +3,8 @@ per-device memory, FLOPs and collectives.
 
   python scripts/aot_compile.py --config configs/gliner_small.py --topology v5e:2x4 \
     [--mesh data=2,fsdp=4,tensor=1] [--batch_size 64] [--tokens 512 --words 384 --types 25] [--max_batch] \
-    [--label_tokens 16] [--libtpu_dir .venv-libtpu] [--json_out report.json]
+    [--label_tokens 16] [--remat_policy nothing_saveable] [--scan_layers] [--libtpu_dir .venv-libtpu] \
+    [--json_out report.json]
 
 Any config the training loop takes compiles: span heads, `token_level`, bi-encoders. Shapes not given are
 those of the training run's fixed shape (`gliner_jax.training.aot.training_shape`: the one shape a multi-host
@@ -49,6 +50,8 @@ flags.DEFINE_string(
   f"Folder holding the libtpu package (pip install --target); default "
   f"${LIBTPU_DIR_ENV}, else <repo>/.venv-libtpu when present.",
 )
+flags.DEFINE_string("remat_policy", None, "Sets config.model.remat_policy (a jax.checkpoint_policies name, or none).")
+flags.DEFINE_bool("scan_layers", None, "Sets config.model.scan_layers (nn.scan over the encoder layers).")
 flags.DEFINE_string("json_out", None, "Also write the report (the largest fitting one with --max_batch) as JSON here.")
 flags.mark_flags_as_required(["config"])
 
@@ -69,15 +72,20 @@ def main(argv):
   if os.path.isdir(libtpu_dir):
     os.environ[LIBTPU_DIR_ENV] = libtpu_dir  # gliner_jax.training.aot.import_libtpu puts it on the path
   mesh = parse_mesh(FLAGS.mesh)
+  config = FLAGS.config
+  if FLAGS.remat_policy is not None:
+    config.model.remat_policy = FLAGS.remat_policy
+  if FLAGS.scan_layers is not None:
+    config.model.scan_layers = FLAGS.scan_layers
   shapes = dict(seq_tokens=FLAGS.tokens, words=FLAGS.words, types=FLAGS.types, label_tokens=FLAGS.label_tokens)
   if FLAGS.max_batch:
-    best, reports = max_batch_that_fits(FLAGS.config, FLAGS.topology, mesh, start=FLAGS.batch_size, **shapes)
+    best, reports = max_batch_that_fits(config, FLAGS.topology, mesh, start=FLAGS.batch_size, **shapes)
     fitting = [r for r in reports if r.fits]
     report = fitting[-1] if fitting else None
     print(report.summary() if report else "nothing fits")
     print(f"largest power-of-2 batch that fits: {best}")
   else:
-    report = compile_train_step(FLAGS.config, FLAGS.topology, mesh, FLAGS.batch_size, **shapes)
+    report = compile_train_step(config, FLAGS.topology, mesh, FLAGS.batch_size, **shapes)
     print(report.summary())
   if FLAGS.json_out:
     with open(FLAGS.json_out, "w") as f:

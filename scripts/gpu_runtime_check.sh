@@ -9,19 +9,27 @@
 #      (run from outside the checkout, so `import gliner_jax` is the wheel);
 #   3. speed against gliner 0.2.29 on PyTorch on the same GPU, bf16, batch 32 (scripts/benchmark_inference.py,
 #      scripts/benchmark_train.py on a random BERT-base-shaped backbone);
-#   4. the scaling study at GPU budgets (scripts/scaling.py), in what time is left.
-# Usage: bash scripts/gpu_runtime_check.sh WHEEL_DIR OUT_DIR [SECONDS_FOR_THE_STUDY]
+#   4. with STUDY_CONFIG set, a scaling study (scripts/scaling.py run) in the time left before TOTAL_SECONDS
+#      (default 570) have passed since the start; its results.jsonl goes to OUT_DIR/study_results.jsonl.
+# Usage: [STUDY_CONFIG=configs/scaling/scratch_ladder.py] bash scripts/gpu_runtime_check.sh WHEEL_DIR OUT_DIR
 # Each step has its own time limit and the script carries on after a failed step; OUT_DIR gets log.txt and the
 # benchmark/study outputs.
 set -uo pipefail
-WHEELS=$(realpath "$1"); OUT=$(realpath "$2"); STUDY_SECONDS=${3:-200}
+WHEELS=$(realpath "$1"); OUT=$(realpath "$2")
+DEADLINE=$(( $(date +%s) + ${TOTAL_SECONDS:-570} ))
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 step() { echo; echo "=== $(date -u +%H:%M:%S) $*"; }
-run() { local limit=$1; shift; timeout "$limit" "$@"; local rc=$?; echo "--- rc=$rc"; return 0; }
+# run LIMIT CMD...: CMD with at most LIMIT seconds, and never past the deadline; carries on after a failure.
+run() {
+  local limit=$1 left=$(( DEADLINE - $(date +%s) - 10 )); shift
+  [ "$left" -lt "$limit" ] && limit=$left
+  [ "$limit" -lt 1 ] && { echo "--- skipped: no time left"; return 0; }
+  timeout "$limit" "$@"; local rc=$?; echo "--- rc=$rc"; return 0
+}
 
 step "runtime"
 $PY -V; nvidia-smi -L || true
@@ -84,7 +92,12 @@ step "training: tokens/s and MFU, gliner_jax vs gliner 0.2.29 on PyTorch (autoca
 run 400 $PY scripts/benchmark_train.py --random_bert_base --torch_device cuda --precision bfloat16 \
   --batch_size 32 --words 128 --steps 10 --threads 16 | tee "$OUT/gpu_train.md"
 
-step "scaling study at GPU budgets (${STUDY_SECONDS}s)"
-SCALING_CMD=${SCALING_CMD:-}
-if [ -n "$SCALING_CMD" ]; then run "$STUDY_SECONDS" bash -c "$SCALING_CMD"; fi
+if [ -n "${STUDY_CONFIG:-}" ]; then
+  left=$(( DEADLINE - $(date +%s) - 20 ))
+  step "scaling study $STUDY_CONFIG in the ${left}s left"
+  if [ "$left" -gt 30 ]; then
+    run "$left" $PY scripts/scaling.py run --config "$STUDY_CONFIG" --workdir /tmp/study
+  fi
+  cp /tmp/study/results.jsonl "$OUT/study_results.jsonl" 2>/dev/null || echo "no study results"
+fi
 step "done"

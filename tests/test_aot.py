@@ -4,7 +4,8 @@ libtpu lives in a folder of its own (`.venv-libtpu`, installed by scripts/setup.
 named by $GLINER_JAX_LIBTPU_DIR), never in the main environment: the compiles run in subprocesses
 (scripts/aot_compile.py) that put it on their path, so `import jax` elsewhere loads no TPU runtime.
 Besides the tiny config, shrunk copies of configs/gliner_modernbert.py and configs/bi_encoder_minilm.py and
-the tiny config with span_mode token_level compile (`test_every_model_kind_compiles`), and the abstract
+the tiny config with span_mode token_level compile (`test_every_model_kind_compiles`), a shrunk GLiNER-L compiles
+with its encoder layers scanned and rematerialised (`test_scanned_rematerialised_train_step_compiles`), and the abstract
 batch the compile uses is checked against a batch the training data pipeline builds (on the CPU).
 """
 
@@ -370,3 +371,52 @@ def test_bad_topology_is_a_clear_error():
   first, second = proc.stdout.strip().splitlines()[-2:]
   assert first.startswith("ValueError:") and "CHIP:SHAPE" in first, proc.stdout
   assert second.startswith("ValueError:") and "libtpu rejects topology" in second, proc.stdout
+
+
+# configs/gliner_large.py (DeBERTa-v3-large) shrunk to 3 layers, compiled with its layers scanned and
+# rematerialised (scripts/aot_compile.py --scan_layers --remat_policy).
+SCAN_REMAT_CONFIG = """
+  from gliner_jax.configs import gliner_large
+
+  def get_config(arg=""):
+    c = gliner_large.get_config()
+    c.model.encoder.update(num_hidden_layers=3, hidden_size=64, num_attention_heads=4, intermediate_size=128,
+                           vocab_size=1000)
+    c.model.hidden_size = 64
+    return c
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_scanned_rematerialised_train_step_compiles(tmp_path):
+  """A DeBERTa GLiNER with `--scan_layers --remat_policy=nothing_saveable` compiles for v5e:2x2: the report
+  records both options, the step's arguments hold the whole state with the layers stacked [3, ...], the state
+  is donated and the gradients are reduced."""
+  from gliner_jax.training import sharding as shd
+  from gliner_jax.training.loop import build
+
+  config_file, out = tmp_path / "large_shrunk.py", tmp_path / "report.json"
+  config_file.write_text(textwrap.dedent(SCAN_REMAT_CONFIG))
+  mesh = ",".join(f"{k}={v}" for k, v in MESH.items())
+  args = [os.path.join("scripts", "aot_compile.py"), "--config", str(config_file), f"--topology={TOPOLOGY}"]
+  args += [f"--mesh={mesh}", "--batch_size=8", "--tokens=32", "--words=16", "--types=4", f"--json_out={out}"]
+  proc = _with_libtpu([*args, "--scan_layers", "--remat_policy=nothing_saveable"])
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  report = aot.AOTReport(**json.loads(out.read_text()))
+  assert (report.remat_policy, report.scan_layers) == ("nothing_saveable", True)
+  assert "remat nothing_saveable, scan_layers True" in proc.stdout and "fits" in proc.stdout
+
+  config = _load_config(str(config_file))
+  config.model.update(scan_layers=True, remat_policy="nothing_saveable")
+  start = abstract_starting_point(config.model)
+  assert start.config.encoder.model_type == "deberta-v2" and start.config.encoder.scan_layers
+  parts = build(config, mesh=shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]), start=start)
+  state = jax.eval_shape(parts.init_fn, jax.random.key(0))
+  encoder = state["params"]["encoder"]
+  assert "layers" in encoder and not any(k.startswith("layer_") for k in encoder)
+  assert encoder["layers"]["attention"]["query"]["kernel"].shape == (3, 64, 64)
+  batch = aot.abstract_batch(8, 32, 16, 4, start.config.max_width, None, start.config.span_mode)
+  assert report.argument_bytes >= _abstract_bytes(state) + _abstract_bytes(batch) // 4
+  assert report.alias_bytes >= _abstract_bytes(state)
+  assert report.fits and report.collectives["all-reduce"] + report.collectives["reduce-scatter"] > 0

@@ -20,6 +20,7 @@ from safetensors.numpy import load_file, save_file
 
 from gliner_jax.interop import storage
 from gliner_jax.model.config import CONFIG_FILE, GLiNERConfig
+from gliner_jax.model.encoders.stack import unstack_layers
 
 PARAMS_FILE = "params.safetensors"
 SEP = "/"
@@ -51,7 +52,10 @@ def save_checkpoint(
   Example:
     >>> save_checkpoint("out/my_model", config, params, tokenizer)
   """
-  flat = flatten_params(params)
+  # On disk the encoder layers are always layer_0, layer_1, ... (what the converters read and write).
+  if config.scan_layers:
+    config = config.replace(scan_layers=False)
+  flat = flatten_params(unstack_layers(params))
   if dtype is not None:
     import ml_dtypes  # shipped with jax
 

@@ -35,6 +35,7 @@ from gliner_jax.interop.checkpoint import flatten_params
 from gliner_jax.interop.convert import ENCODER_PREFIX, LABELS_ENCODER_PREFIX, check_vocabulary, head_tensor_map
 from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
 from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.encoders.stack import unstack_layers
 
 GLINER_CONFIG_FILE = "gliner_config.json"
 MODEL_CARD_FILE = "README.md"
@@ -80,6 +81,7 @@ def gliner_state_dict(config: GLiNERConfig, params: Mapping[str, Any]) -> dict[s
     >>> state["prompt_rep_layer.0.weight"].shape   # torch Linear: (out, in)
     (2048, 512)
   """
+  params = unstack_layers(params)  # a scan_layers model's stacked layers -> layer_0, layer_1, ...
   flat = flatten_params({k: v for k, v in params.items() if k not in ("encoder", "labels_encoder")})
   state = encoder_params_to_hf_state_dict(params["encoder"], config.encoder, ENCODER_PREFIX)
   if config.labels_encoder is not None:

@@ -19,6 +19,8 @@ class GLiNERConfig:
 
   A bi-encoder (gliner's `labels_encoder`; `gliner_jax.model.bi_encoder`) sets `labels_encoder` (the
   second encoder's config), `labels_encoder_name` (its backbone, as `model_name`) and `labels_pooling`.
+  `remat_policy` and `scan_layers` choose how the encoder layers run (rematerialised, scanned over stacked
+  parameters; see `gliner_jax.model.encoders.stack`), not what they compute.
 
   Example:
     >>> cfg = GLiNERConfig(encoder=EncoderConfig.from_hf_dict(hf_json), hidden_size=512)
@@ -45,10 +47,18 @@ class GLiNERConfig:
   labels_encoder: EncoderConfig | None = None
   labels_encoder_name: str = ""
   labels_pooling: str = "mean"
+  # How the encoders' layer stacks run (`gliner_jax.model.encoders.stack`); copied into `encoder` and
+  # `labels_encoder`, whose own values these override. Same function either way.
+  remat_policy: str = "none"
+  scan_layers: bool = False
 
   def __post_init__(self):
     if isinstance(self.labels_encoder, Mapping):
       object.__setattr__(self, "labels_encoder", EncoderConfig.from_dict(self.labels_encoder))
+    stack = dict(remat_policy=self.remat_policy, scan_layers=bool(self.scan_layers))
+    object.__setattr__(self, "encoder", dataclasses.replace(self.encoder, **stack))
+    if self.labels_encoder is not None:
+      object.__setattr__(self, "labels_encoder", dataclasses.replace(self.labels_encoder, **stack))
     if self.labels_encoder is not None:
       if self.span_mode not in ("markerV0", "marker"):
         raise ValueError(f"span_mode={self.span_mode!r}: bi-encoders (labels_encoder) have 'markerV0' and 'marker'")

@@ -76,6 +76,9 @@ class AOTReport:
   compile_seconds: float
   span_mode: str = "markerV0"
   label_tokens: int = 0  # a bi-encoder's tokens per label (its `types` is the batch's label axis); else 0
+  remat_policy: str = "none"  # the encoder layer stack's (config.model.remat_policy, scan_layers)
+  scan_layers: bool = False
+  lower_seconds: float = 0.0  # tracing and lowering to HLO, before `compile_seconds`
 
   @property
   def peak_bytes(self) -> int:
@@ -99,7 +102,8 @@ class AOTReport:
       [
         f"topology {self.topology} ({self.num_devices} x {self.device_kind}), mesh {mesh}",
         f"batch {self.batch_size} x tokens {self.tokens}, words {self.words}, {types}, {self.span_mode}, "
-        f"{self.compute_dtype}; compiled in {self.compile_seconds:.0f} s",
+        f"{self.compute_dtype}; remat {self.remat_policy}, scan_layers {self.scan_layers}; "
+        f"lowered in {self.lower_seconds:.0f} s, compiled in {self.compile_seconds:.0f} s",
         f"per-device memory: arguments {_fmt(self.argument_bytes)}, outputs {_fmt(self.output_bytes)} "
         f"(aliased {_fmt(self.alias_bytes)}), temporaries {_fmt(self.temp_bytes)}, code "
         f"{_fmt(self.generated_code_bytes)}",
@@ -325,8 +329,11 @@ def compile_train_step(
     (), jax.random.key(0).dtype, sharding=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   )
   t0 = time.perf_counter()
+  lowered = parts.train_step.lower(state, batch, rng)
+  lower_seconds = time.perf_counter() - t0
+  t0 = time.perf_counter()
   try:
-    compiled = parts.train_step.lower(state, batch, rng).compile()
+    compiled = lowered.compile()
   except jax.errors.JaxRuntimeError as e:
     if any(m in str(e) for m in _OOM_MARKERS):
       raise MemoryError(
@@ -358,6 +365,9 @@ def compile_train_step(
     compile_seconds=seconds,
     span_mode=parts.config.span_mode,
     label_tokens=label_tokens,
+    remat_policy=parts.config.remat_policy,
+    scan_layers=parts.config.scan_layers,
+    lower_seconds=lower_seconds,
   )
 
 

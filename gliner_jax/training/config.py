@@ -39,6 +39,10 @@ def base_config() -> ml_collections.ConfigDict:
       num_rnn_layers=1,
       span_mode="markerV0",  # or "marker", "token_level"
       span_head_impl="factored",
+      # Encoder layer stack (gliner_jax.model.encoders.stack): a jax.checkpoint_policies name or "none";
+      # scan_layers compiles one layer body over stacked parameters. Same losses either way.
+      remat_policy="none",
+      scan_layers=False,
     )
   )
   c.data = ml_collections.ConfigDict(dict(train=[], eval=[]))

@@ -40,6 +40,7 @@ from gliner_jax.inference.compile_counter import CompileCounter
 from gliner_jax.inference.processing import PromptTokenizer
 from gliner_jax.interop import storage
 from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.encoders.stack import match_layer_layout
 from gliner_jax.model.token_model import make_model
 from gliner_jax.training import sharding as shd
 from gliner_jax.training.checkpointing import TrainCheckpointer
@@ -219,7 +220,8 @@ def initial_state(parts: TrainComponents, seed: int):
   """
   state = parts.init_fn(jax.random.key(seed))
   if parts.start.params is not None:
-    state["params"] = _overlay(state["params"], parts.start.params, parts.state_shardings["params"])
+    loaded = match_layer_layout(parts.start.params, state["params"])  # stacked for scan_layers
+    state["params"] = _overlay(state["params"], loaded, parts.state_shardings["params"])
   return state
 
 

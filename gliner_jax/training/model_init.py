@@ -110,7 +110,9 @@ def starting_point(model_cfg) -> StartingPoint:
       )
       config, params, tokenizer, labels_tokenizer = read.config, read.params, read.tokenizer, read.labels_tokenizer
     overrides = {
-      k: v for k, v in _head_fields(model_cfg).items() if k in ("max_len", "max_types", "dropout", "max_width")
+      k: v
+      for k, v in _head_fields(model_cfg).items()
+      if k in ("max_len", "max_types", "dropout", "max_width", "remat_policy", "scan_layers")
     }
     if "max_width" in overrides and overrides["max_width"] != config.max_width:
       raise ValueError("max_width cannot change when starting from a trained GLiNER")

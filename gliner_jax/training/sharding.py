@@ -39,6 +39,7 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
   ("conv_width", None),
   ("qkv", None),  # ModernBERT's fused q/k/v stack (3)
   ("glu", None),  # ModernBERT's GeGLU (input, gate) stack (2)
+  ("layers", None),  # the leading axis of scanned encoder layers (scan_layers)
 )
 
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.encoders.attention import dot_product_attention, key_padding_mask, segment_mask, segment_positions
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.stack import run_layers
 
 Dtype = Any
 _INIT_STD = 0.02
@@ -327,6 +328,6 @@ class BertEncoder(nn.Module):
     )
     kw = dict(config=cfg, dtype=self.dtype, param_dtype=self.param_dtype)
     h = BertEmbeddings(name="embeddings", **kw)(inputs, deterministic=deterministic)
-    for i in range(cfg.num_hidden_layers):
-      h = BertLayer(name=f"layer_{i}", **kw)(h, inputs.key_mask, deterministic=deterministic)
-    return h
+    return run_layers(
+      BertLayer, cfg, h, (inputs.key_mask,), deterministic=deterministic, dtype=self.dtype, param_dtype=self.param_dtype
+    )

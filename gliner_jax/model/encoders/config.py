@@ -38,6 +38,18 @@ POSITION_EMBEDDING_TYPES = ("absolute", "padding_offset")
 POS_ATT_TYPES = ("c2p", "p2c")
 NORM_REL_EBD = ("none", "layer_norm")
 LAYER_TYPES = ("full_attention", "sliding_attention")
+# `remat_policy` values: "none" (no remat) or an argument-free `jax.checkpoint_policies` policy
+# (`gliner_jax.model.encoders.stack.REMAT_POLICIES` maps them).
+REMAT_POLICY_NAMES = (
+  "none",
+  "nothing_saveable",
+  "everything_saveable",
+  "dots_saveable",
+  "dots_with_no_batch_dims_saveable",
+  "checkpoint_dots",
+  "checkpoint_dots_with_no_batch_dims",
+)
+
 # HF token ids other than pad that `to_hf_dict` writes back (the forward pass never reads them).
 SPECIAL_ID_DEFAULTS = {
   "modernbert": {"bos_token_id": 50281, "eos_token_id": 50282, "cls_token_id": 50281, "sep_token_id": 50282},
@@ -129,6 +141,10 @@ class EncoderConfig:
   special_token_ids: tuple[tuple[str, int], ...] = ()
   # The HF model_type when it is not `model_type` itself (e.g. "xlm-roberta"), for `to_hf_dict`.
   hf_model_type: str | None = None
+  # How the layer stack runs (`gliner_jax.model.encoders.stack`), not what it computes: a
+  # `jax.checkpoint_policies` name or "none", and nn.scan over stacked layer parameters.
+  remat_policy: str = "none"
+  scan_layers: bool = False
 
   def __post_init__(self) -> None:
     # Lists coming from JSON become tuples so the config stays hashable.
@@ -178,6 +194,18 @@ class EncoderConfig:
         problems.append("relative_attention / conv_kernel_size are deberta-v2 only")
     if self.conv_kernel_size < 0:
       problems.append(f"conv_kernel_size={self.conv_kernel_size} (must be >= 0)")
+    if self.remat_policy not in REMAT_POLICY_NAMES:
+      problems.append(f"remat_policy={self.remat_policy!r} (supported: {list(REMAT_POLICY_NAMES)})")
+    if self.scan_layers and self.model_type == "modernbert":
+      problems.append(
+        "scan_layers=True: ModernBERT's layers differ from each other (layer 0 has no attn_norm; sliding and "
+        "global attention alternate), so they cannot be scanned; use remat_policy alone"
+      )
+    if self.scan_layers and self.conv_kernel_size:
+      problems.append(
+        f"scan_layers=True with conv_kernel_size={self.conv_kernel_size}: DeBERTa's ConvLayer runs between "
+        "layers 0 and 1, so the layers cannot be scanned; use remat_policy alone"
+      )
     if self.conv_kernel_size and self.hidden_size % max(self.conv_groups, 1):
       problems.append(f"hidden_size not divisible by conv_groups={self.conv_groups}")
     problems += self._family_problems()

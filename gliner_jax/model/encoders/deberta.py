@@ -41,6 +41,7 @@ from gliner_jax.model.encoders.bert import (
   split_heads,
 )
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.stack import run_layers
 
 Dtype = Any
 
@@ -89,7 +90,6 @@ class DisentangledSelfAttention(nn.Module):
     x: jnp.ndarray,
     mask: jnp.ndarray,
     rel_embeddings: jnp.ndarray | None,
-    rel_pos: np.ndarray | None,
     *,
     deterministic: bool = True,
   ) -> jnp.ndarray:
@@ -112,6 +112,8 @@ class DisentangledSelfAttention(nn.Module):
           pos_query_proj = dense(cfg.all_head_size, ("embed", "joined_kv"), name="pos_query", **kw)
       span = cfg.relative_span
       length = x.shape[1]
+      # A static [L, L] numpy table (built here so remat / scan never trace it).
+      rel_pos = relative_positions(length, cfg.position_buckets, cfg.effective_max_relative_positions)
       rows = np.arange(length)[:, None]
       terms = []
       if "c2p" in att_types:
@@ -149,9 +151,9 @@ class DebertaV2Layer(nn.Module):
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, mask, rel_embeddings, rel_pos, *, deterministic: bool = True):
+  def __call__(self, x, mask, rel_embeddings, *, deterministic: bool = True):
     kw = dict(config=self.config, dtype=self.dtype, param_dtype=self.param_dtype)
-    x = DisentangledSelfAttention(name="attention", **kw)(x, mask, rel_embeddings, rel_pos, deterministic=deterministic)
+    x = DisentangledSelfAttention(name="attention", **kw)(x, mask, rel_embeddings, deterministic=deterministic)
     return FeedForward(name="ffn", **kw)(x, deterministic=deterministic)
 
 
@@ -274,7 +276,7 @@ class DebertaV2Encoder(nn.Module):
     # A query row is live only if both the query and the key are real tokens.
     pair_mask = inputs.key_mask & mask[:, None, :, None]
 
-    rel_embeddings = rel_pos = None
+    rel_embeddings = None
     if cfg.relative_attention:
       table = embed(
         2 * cfg.relative_span,
@@ -293,11 +295,20 @@ class DebertaV2Encoder(nn.Module):
           param_dtype=self.param_dtype,
         )(rel_embeddings)
       rel_embeddings = rel_embeddings.astype(self.dtype)
-      rel_pos = relative_positions(input_ids.shape[1], cfg.position_buckets, cfg.effective_max_relative_positions)
 
-    h = embeddings
-    for i in range(cfg.num_hidden_layers):
-      h = DebertaV2Layer(name=f"layer_{i}", **kw)(h, pair_mask, rel_embeddings, rel_pos, deterministic=deterministic)
-      if i == 0 and cfg.conv_kernel_size > 0:
-        h = ConvLayer(name="conv", **kw)(embeddings, h, mask, deterministic=deterministic)
-    return h
+    after_layer = None
+    if cfg.conv_kernel_size > 0:
+
+      def after_layer(i, h):
+        return ConvLayer(name="conv", **kw)(embeddings, h, mask, deterministic=deterministic) if i == 0 else h
+
+    return run_layers(
+      DebertaV2Layer,
+      cfg,
+      embeddings,
+      (pair_mask, rel_embeddings),
+      deterministic=deterministic,
+      after_layer=after_layer,
+      dtype=self.dtype,
+      param_dtype=self.param_dtype,
+    )

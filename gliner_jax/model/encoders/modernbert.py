@@ -35,6 +35,7 @@ from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.encoders.attention import dot_product_attention
 from gliner_jax.model.encoders.bert import _INIT_STD, activation, dense, embed, encoder_inputs, layer_norm, split_heads
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.stack import run_layers
 
 Dtype = Any
 
@@ -221,6 +222,13 @@ class ModernBertEncoder(nn.Module):
     h = embed(cfg.vocab_size, cfg.hidden_size, ("vocab", "embed"), name="tok_embeddings", **kw)(input_ids)
     h = norm(name="embeddings_norm")(h)
     h = HashDropout(cfg.embedding_dropout_prob)(h, deterministic=deterministic)
-    for i in range(cfg.num_hidden_layers):
-      h = ModernBertLayer(cfg, i, name=f"layer_{i}", **kw)(h, inputs.key_mask, deterministic=deterministic)
+    h = run_layers(
+      ModernBertLayer,
+      cfg,
+      h,
+      (inputs.key_mask,),
+      deterministic=deterministic,
+      per_layer=lambda i: {"index": i},
+      **kw,
+    )
     return norm(name="final_norm")(h)

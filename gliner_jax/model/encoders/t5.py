@@ -33,6 +33,7 @@ from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.encoders.attention import dot_product_attention
 from gliner_jax.model.encoders.bert import activation, dense, embed, encoder_inputs, split_heads
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.stack import run_layers
 
 Dtype = Any
 
@@ -203,7 +204,6 @@ class T5Encoder(nn.Module):
       input_ids.shape[1], cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance
     )
     position_bias = jnp.transpose(table(jnp.asarray(buckets)), (2, 0, 1))[None].astype(jnp.float32)  # [1, H, L, L]
-    for i in range(cfg.num_hidden_layers):
-      h = T5Layer(cfg, name=f"layer_{i}", **kw)(h, position_bias, inputs.key_mask, deterministic=deterministic)
+    h = run_layers(T5Layer, cfg, h, (position_bias, inputs.key_mask), deterministic=deterministic, **kw)
     h = T5LayerNorm(cfg.layer_norm_eps, name="final_norm", **kw)(h)
     return HashDropout(cfg.hidden_dropout_prob)(h, deterministic=deterministic)
