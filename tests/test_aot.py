@@ -407,7 +407,7 @@ def test_scanned_rematerialised_train_step_compiles(tmp_path):
   assert (report.remat_policy, report.scan_layers) == ("nothing_saveable", True)
   assert "remat nothing_saveable, scan_layers True" in proc.stdout and "fits" in proc.stdout
 
-  config = _load_config(str(config_file))
+  config = load_config(str(config_file))
   config.model.update(scan_layers=True, remat_policy="nothing_saveable")
   start = abstract_starting_point(config.model)
   assert start.config.encoder.model_type == "deberta-v2" and start.config.encoder.scan_layers
