@@ -45,6 +45,10 @@ WHEEL=$(ls /tmp/dist/gliner_jax-*.whl | head -1)
 step "install the wheel (bare) over the runtime with the notebooks' install cell (keeps the runtime's jax)"
 (cd /tmp && PIP_NO_INDEX=1 PIP_FIND_LINKS="$WHEELS" GLINER_JAX_SOURCE="$WHEEL" GLINER_JAX_EXTRAS= \
   run 300 $PY "$REPO/gliner_jax/notebooks/install_cell.py")
+if ! (cd /tmp && $PY -c "import gliner_jax" 2>/dev/null); then
+  step "the install cell did not install it (above): the wheel with --no-deps, to run the rest"
+  run 120 $PY -m pip install --no-index --no-deps "$WHEEL"
+fi
 step "the training dependencies this runtime lacks, from $WHEELS"
 ls "$WHEELS"
 run 300 $PY -m pip install --no-index --no-deps $(ls "$WHEELS"/*.whl | grep -v '/gliner-')
