@@ -182,7 +182,7 @@ def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None =
       "set to one of those"
     )
   out = dict(REFERENCE_DEFAULTS)
-  ours_only = ("encoder", "labels_encoder", "labels_encoder_name", "labels_pooling")
+  ours_only = ("encoder", "labels_encoder", "labels_encoder_name", "labels_pooling", "remat_policy", "scan_layers")
   out.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in ours_only})
   out.update(
     model_type=_reference_model_type(config.span_mode, config.labels_encoder is not None),

@@ -59,7 +59,10 @@ def truncate_encoder(config: EncoderConfig, params: dict[str, Any], num_layers: 
   """The first `num_layers` layers of a pretrained encoder: its config and weights (`layer_<i>` entries).
 
   Example:
-    >>> cfg2, params2 = truncate_encoder(minilm_cfg, minilm_params, 2)   # MiniLM-L6 cut to 2 layers
+    >>> cfg = EncoderConfig(model_type="bert", vocab_size=10, hidden_size=8, num_hidden_layers=6,
+    ...                     num_attention_heads=2, intermediate_size=16)  # a MiniLM-L6-shaped stand-in
+    >>> params = {"embeddings": {}, **{f"layer_{i}": {} for i in range(6)}}
+    >>> cfg2, params2 = truncate_encoder(cfg, params, 2)
     >>> cfg2.num_hidden_layers, sorted(k for k in params2 if k.startswith("layer_"))
     (2, ['layer_0', 'layer_1'])
   """
