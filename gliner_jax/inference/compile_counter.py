@@ -25,6 +25,30 @@ from jax import monitoring
 
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
+# One listener for the process, registered on first use and never removed (jax < 0.9 has no way to unregister
+# one); it hands each compile event to the counters counting at that moment.
+_counting: set["CompileCounter"] = set()
+_counting_lock = threading.Lock()
+_listening = False
+
+
+def _dispatch(event: str, duration_secs: float, **kwargs: Any) -> None:
+  del duration_secs
+  if event != COMPILE_EVENT:
+    return
+  with _counting_lock:
+    counters = list(_counting)
+  for counter in counters:
+    counter._record(str(kwargs.get("fun_name", "")))  # noqa: SLF001 (this module's own class)
+
+
+def _listen() -> None:
+  global _listening
+  with _counting_lock:
+    if not _listening:
+      monitoring.register_event_duration_secs_listener(_dispatch)
+      _listening = True
+
 
 class CompileCounter:
   """Counts the programs compiled inside a `with` block (or between `start()` and `stop()`).
@@ -52,11 +76,7 @@ class CompileCounter:
     with self._lock:
       return len(self.names)
 
-  def _listener(self, event: str, duration_secs: float, **kwargs: Any) -> None:
-    del duration_secs
-    if event != COMPILE_EVENT:
-      return
-    name = str(kwargs.get("fun_name", ""))
+  def _record(self, name: str) -> None:
     if self.function is None or name in (self.function, f"jit({self.function})"):
       with self._lock:
         self.names.append(name)
@@ -64,13 +84,16 @@ class CompileCounter:
   def start(self) -> CompileCounter:
     if self._active:
       raise RuntimeError("this CompileCounter is already counting")
-    monitoring.register_event_duration_secs_listener(self._listener)
+    _listen()
+    with _counting_lock:
+      _counting.add(self)
     self._active = True
     return self
 
   def stop(self) -> None:
     if self._active:
-      monitoring.unregister_event_duration_listener(self._listener)
+      with _counting_lock:
+        _counting.discard(self)
       self._active = False
 
   def __enter__(self) -> CompileCounter:
