@@ -299,8 +299,9 @@ def run_env() -> dict[str, str]:
   return env
 
 
-def run_training(workdir: str) -> str:
-  proc = subprocess.run(train_command(workdir), env=run_env(), capture_output=True, text=True, timeout=900)
+def run_training(workdir: str, *flags: str) -> str:
+  command = train_command(workdir) + list(flags)
+  proc = subprocess.run(command, env=run_env(), capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-5000:]
   return proc.stderr
 
@@ -341,7 +342,7 @@ def test_training_to_gs_resumes_after_sigkill_with_the_same_losses(emulator):
   kept = sorted(losses(killed))
   assert kept[:5] == [1, 2, 3, 4, 5] and kept[-1] < 20
 
-  log = run_training(killed)
+  log = run_training(killed, "--verbosity=0")  # INFO on the terminal too (by default it goes to log.txt)
   resumed = [int(line.rsplit(" ", 1)[-1]) for line in log.splitlines() if "resumed from step" in line]
   assert resumed and resumed[0] >= 5 and resumed[0] % 5 == 0, log[-3000:]
   got = losses(killed)
