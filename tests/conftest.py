@@ -16,6 +16,9 @@ import importlib
 import json
 import os
 import re
+import signal
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -264,6 +267,28 @@ def random_padded_batch(vocab: int, length: int, pad_id: int, seed: int, lengths
     mask[row, :n] = 1
     ids[row, n:] = pad_id
   return ids.astype(np.int32), mask.astype(np.int32)
+
+
+def sigkill_when(command: list[str], env: dict, ready, what: str, timeout: float = 600) -> subprocess.Popen:
+  """Starts `command` in its own session, SIGKILLs it once `ready()` is true, and waits for it to end.
+
+  Fails if it exits before `ready()` (naming `what` it was waiting for) or if `timeout` seconds pass first.
+  """
+  proc = subprocess.Popen(
+    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+  )
+  deadline = time.monotonic() + timeout
+  try:
+    while not ready():
+      assert proc.poll() is None, f"training exited with {proc.returncode} before {what}"
+      assert time.monotonic() < deadline, f"no {what} in time"
+      time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+    proc.wait(timeout=60)
+  return proc
 
 
 def torch_last_hidden(model, ids, mask, token_type_ids=None) -> np.ndarray:

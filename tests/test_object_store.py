@@ -13,14 +13,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import require_module
+from conftest import require_module, sigkill_when
 from gliner_jax.interop import storage
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -323,20 +322,7 @@ def test_training_to_gs_resumes_after_sigkill_with_the_same_losses(emulator):
   assert storage.listdir(f"gs://{BUCKET}/jax_cache"), "no compiled program was cached in the bucket"
 
   first = storage.join(killed, "checkpoints", "5", "commit_success.txt")
-  proc = subprocess.Popen(
-    train_command(killed), env=run_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-  )
-  deadline = time.monotonic() + 600
-  try:
-    while not storage.exists(first):
-      assert proc.poll() is None, f"training exited with {proc.returncode} before its first checkpoint"
-      assert time.monotonic() < deadline, "no first checkpoint in time"
-      time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-  finally:
-    if proc.poll() is None:
-      proc.kill()
-    proc.wait(timeout=60)
+  proc = sigkill_when(train_command(killed), run_env(), lambda: storage.exists(first), "its first checkpoint")
   assert proc.returncode == -signal.SIGKILL
   assert not storage.exists(storage.join(killed, "checkpoints", "20")), "the run finished before it was killed"
   kept = sorted(losses(killed))

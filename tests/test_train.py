@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
 import pytest
 
+from conftest import sigkill_when
 from gliner_jax.data.readers import read_ner_file
 from gliner_jax.training import loop as train
 from gliner_jax.training import metrics_file
@@ -153,20 +152,12 @@ def test_run_writes_config_and_metrics_and_learns(full_run):
 @pytest.mark.subprocess
 def test_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_run, tmp_path):
   workdir = str(tmp_path / "killed")
-  proc = subprocess.Popen(
-    train_command(config_file, workdir), env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+  sigkill_when(
+    train_command(config_file, workdir),
+    run_env,
+    lambda: max(train_rows(workdir), default=0) >= KILL_AT_STEP,
+    "the kill step",
   )
-  deadline = time.monotonic() + 600
-  try:
-    while max(train_rows(workdir), default=0) < KILL_AT_STEP:
-      assert proc.poll() is None, f"training exited early with {proc.returncode}"
-      assert time.monotonic() < deadline, "training did not reach the kill step in time"
-      time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-  finally:
-    if proc.poll() is None:
-      proc.kill()
-    proc.wait(timeout=60)
   killed_at = max(train_rows(workdir))
   assert KILL_AT_STEP <= killed_at < NUM_STEPS, "the run finished before it could be killed"
 
