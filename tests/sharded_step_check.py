@@ -24,7 +24,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gliner_jax.data.recipe import RecipeConfig  # noqa: E402
-from gliner_jax.inference.processing import PromptTokenizer  # noqa: E402
+from gliner_jax.processing.prompts import PromptTokenizer  # noqa: E402
 from gliner_jax.training import loop as train  # noqa: E402
 from gliner_jax.training import sharding as shd  # noqa: E402
 from gliner_jax.training.config_files import load_config  # noqa: E402

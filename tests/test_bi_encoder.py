@@ -28,13 +28,14 @@ from gliner_jax import DEFAULT_MODEL, GLiNER
 from gliner_jax.data.bi_encoder import BiEncoderBatchIterator, batch_label_set, batch_recipe, make_bi_encoder_batch
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import RecipeConfig
-from gliner_jax.inference.bi_encoder import BiEncoderGLiNER, LabelTokenizer, TextTokenizer, text_inputs
-from gliner_jax.inference.processing import batch_shape, pad_batch
+from gliner_jax.inference.bi_encoder import BiEncoderGLiNER
 from gliner_jax.interop.convert import LABELS_ENCODER_PREFIX, ConversionError, convert_gliner_checkpoint
 from gliner_jax.interop.state_dict import read_state_dict
 from gliner_jax.model.bi_encoder import GLiNERBiEncoderModel, span_chunk_logits
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.processing.bi_encoder_inputs import LabelTokenizer, TextTokenizer, text_inputs
+from gliner_jax.processing.buckets import batch_shape, pad_batch
 
 LOGIT_TOL = 1e-4
 SCORE_TOL = 1e-4

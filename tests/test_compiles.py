@@ -19,16 +19,16 @@ from conftest import _build_reference
 from gliner_jax import GLiNER
 from gliner_jax.inference import compile_cache
 from gliner_jax.inference.compile_counter import CompileCounter
-from gliner_jax.inference.processing import (
+from gliner_jax.processing.buckets import (
   BATCH_BUCKETS,
   TOKEN_BUCKETS,
   TYPE_BUCKETS,
   WORD_BUCKETS,
   BatchShape,
-  EncodedText,
   device_batch_size,
   workload_shapes,
 )
+from gliner_jax.processing.prompts import EncodedText
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(hidden_size=64, max_width=4, max_len=24, max_types=3)

@@ -114,7 +114,7 @@ def test_converted_model_matches_reference_logits(tiny_reference, tmp_path):
   texts = PARITY_TEXTS[:3]
   expected = reference_logits(ref, texts, LABELS)
   words = [[w for w, _, _ in model.words_splitter(t)] for t in texts]
-  from gliner_jax.inference.processing import batch_shape, pad_batch
+  from gliner_jax.processing.buckets import batch_shape, pad_batch
 
   enc = model.prompt_tokenizer.encode_batch(words, [LABELS] * len(texts))
   batch = pad_batch(enc, batch_shape(enc, len(texts)), model.prompt_tokenizer.pad_id)

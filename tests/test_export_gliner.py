@@ -25,12 +25,12 @@ import pytest
 import gliner_jax
 from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
-from gliner_jax.inference.processing import batch_shape, pad_batch
 from gliner_jax.interop.checkpoint import flatten_params
 from gliner_jax.interop.convert import ENCODER_PREFIX, gliner_params_from_state_dict
 from gliner_jax.interop.gliner_export import export_gliner, gliner_state_dict, push_to_hub
 from gliner_jax.interop.state_dict import read_state_dict
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.processing.buckets import batch_shape, pad_batch
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCORE_TOL = 1e-4

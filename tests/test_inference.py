@@ -19,8 +19,9 @@ import pytest
 from conftest import _build_reference
 from gliner_jax import Entity, GLiNER
 from gliner_jax.inference.compile_counter import CompileCounter
-from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, word_windows
 from gliner_jax.interop.convert import convert_gliner_checkpoint
+from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
+from gliner_jax.processing.windows import word_windows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(hidden_size=64, max_width=4, max_len=24, max_types=3)

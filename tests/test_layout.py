@@ -1,7 +1,7 @@
 """The package is laid out by stage and its imports point one way: each stage uses only those before it.
 
-model -> interop -> inference -> data -> evaluation -> training -> scaling -> notebooks. Lazy imports inside
-functions count too (they are read from the source, not from what happens to be imported).
+model -> interop -> processing -> inference -> data -> evaluation -> training -> scaling -> notebooks.
+Lazy imports inside functions count too (they are read from the source, not from what happens to be imported).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 import gliner_jax
 
-STAGES = ("model", "interop", "inference", "data", "evaluation", "training", "scaling", "notebooks")
+STAGES = ("model", "interop", "processing", "inference", "data", "evaluation", "training", "scaling", "notebooks")
 PACKAGE = os.path.dirname(os.path.abspath(gliner_jax.__file__))
 
 

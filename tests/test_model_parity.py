@@ -13,7 +13,7 @@ import pytest
 
 from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
-from gliner_jax.inference.processing import batch_shape, pad_batch
+from gliner_jax.processing.buckets import batch_shape, pad_batch
 
 LOGIT_TOL = 1e-4
 SCORE_TOL = 1e-4

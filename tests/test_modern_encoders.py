@@ -41,7 +41,6 @@ torch = require_module("torch")
 transformers = require_module("transformers")
 
 from gliner_jax import GLiNER  # noqa: E402
-from gliner_jax.inference.processing import batch_shape, pad_batch  # noqa: E402
 from gliner_jax.interop import hf_weights  # noqa: E402
 from gliner_jax.interop.checkpoint import flatten_params  # noqa: E402
 from gliner_jax.interop.hf_weights import (  # noqa: E402
@@ -53,6 +52,7 @@ from gliner_jax.interop.state_dict import read_state_dict  # noqa: E402
 from gliner_jax.model.encoders import EncoderConfig, ModernBertEncoder, T5Encoder, build_encoder  # noqa: E402
 from gliner_jax.model.encoders.attention import dot_product_attention  # noqa: E402
 from gliner_jax.model.encoders.t5 import relative_buckets  # noqa: E402
+from gliner_jax.processing.buckets import batch_shape, pad_batch  # noqa: E402
 from gliner_jax.training.sharding import DEFAULT_RULES  # noqa: E402
 
 TOL = 1e-4

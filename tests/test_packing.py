@@ -1,4 +1,4 @@
-"""Packing short texts into shared encoder rows (gliner_jax.inference.packing): each sequence reads as alone."""
+"""Packing short texts into shared encoder rows (gliner_jax.processing.packing): each sequence reads as alone."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import pytest
 
 from gliner_jax import GLiNER
 from gliner_jax.inference.compile_counter import CompileCounter
-from gliner_jax.inference.packing import (
+from gliner_jax.model.encoders import EncoderConfig, build_encoder
+from gliner_jax.model.encoders.attention import segment_mask, segment_positions
+from gliner_jax.processing.buckets import BATCH_BUCKETS, TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
+from gliner_jax.processing.packing import (
   TEXT_BUCKETS,
   PackedShape,
   first_fit_decreasing,
   packed_batches,
   pad_packed_batch,
 )
-from gliner_jax.inference.processing import BATCH_BUCKETS, TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
-from gliner_jax.model.encoders import EncoderConfig, build_encoder
-from gliner_jax.model.encoders.attention import segment_mask, segment_positions
 
 TINY = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48)
 ENCODERS = {

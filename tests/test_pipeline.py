@@ -18,7 +18,7 @@ import pytest
 from gliner_jax.configs import tiny
 from gliner_jax.data.readers import read_ner_file
 from gliner_jax.data.recipe import make_training_batch
-from gliner_jax.inference.processing import PromptTokenizer
+from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.training import loop
 from gliner_jax.training.config import ASSETS
 from gliner_jax.training.data import make_train_iterator

@@ -19,7 +19,7 @@ from gliner_jax import GLiNER
 from gliner_jax.data.paths import shared_data
 from gliner_jax.evaluation.benchmark_texts import read_sentences
 from gliner_jax.inference.precision import QUANT, Precision, dense_paths, quantize_int8
-from gliner_jax.inference.processing import batch_shape, pad_batch
+from gliner_jax.processing.buckets import batch_shape, pad_batch
 
 LABELS = ["person", "organization", "location", "date", "event"]
 VARIANTS = {

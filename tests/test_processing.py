@@ -21,11 +21,10 @@ import pytest
 
 import gliner_jax
 from gliner_jax import GLiNER
-from gliner_jax.inference.processing import (
-  MAX_WORD_TOKENS,
+from gliner_jax.processing.prompts import MAX_WORD_TOKENS, PromptTokenizer
+from gliner_jax.processing.splitters import (
   PACKAGE_SPLITTERS,
   PackageWordSplitter,
-  PromptTokenizer,
   RegexWordSplitter,
   UnicodeWordSplitter,
   make_word_splitter,

@@ -18,9 +18,11 @@ from gliner_jax.data.recipe import (
   sample_prompt,
   split_into_windows,
 )
-from gliner_jax.inference.processing import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, PromptTokenizer, word_windows
 from gliner_jax.model.config import SPECIAL_TOKENS, GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
+from gliner_jax.processing.prompts import PromptTokenizer
+from gliner_jax.processing.windows import word_windows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K = 3

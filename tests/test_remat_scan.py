@@ -225,7 +225,7 @@ def _run_steps(config, params, steps: int = 3):
   """`steps` train steps from `params` (None: the run's own init; converted to the model's layout): the losses,
   grad norms, and the initial and final params (unscanned)."""
   from gliner_jax.data.recipe import RecipeConfig
-  from gliner_jax.inference.processing import PromptTokenizer
+  from gliner_jax.processing.prompts import PromptTokenizer
   from gliner_jax.training import loop
   from gliner_jax.training import sharding as shd
   from gliner_jax.training.data import load_examples, make_train_iterator

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from gliner_jax.data.recipe import RecipeConfig
-from gliner_jax.inference.processing import PromptTokenizer
 from gliner_jax.model.flops import model_flops
+from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.scaling import budgets, ladder
 from gliner_jax.scaling.presets import minilm_ladder_base
 from gliner_jax.training.data import load_examples

@@ -24,9 +24,10 @@ from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
 from gliner_jax.data.readers import NERExample, read_ner_file
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig, make_training_batch
-from gliner_jax.inference.processing import PromptTokenizer, batch_shape, pad_batch
 from gliner_jax.inference.token_decoding import decode_token_batch, token_candidates
 from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.processing.buckets import batch_shape, pad_batch
+from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.training.losses import token_loss, token_loss_options
 
 LOGIT_TOL = 1e-4

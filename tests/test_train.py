@@ -388,7 +388,7 @@ def tiny_run(compute_dtype: str, steps: int = 3) -> tuple[list[float], bool, set
   """configs/tiny.py in-process at one batch shape: the first losses, whether all steps were finite, param dtypes."""
   from gliner_jax.configs import tiny
   from gliner_jax.data.recipe import RecipeConfig
-  from gliner_jax.inference.processing import PromptTokenizer
+  from gliner_jax.processing.prompts import PromptTokenizer
   from gliner_jax.training import sharding as shd
   from gliner_jax.training.data import load_examples, make_train_iterator
 

@@ -38,8 +38,9 @@ from gliner_jax.data.recipe import (
   positive_types,
   split_into_windows,
 )
-from gliner_jax.inference.bi_encoder import LabelTokenizer, TextTokenizer, text_inputs
-from gliner_jax.inference.processing import BatchShape, bucket, pad_batch, validate_labels
+from gliner_jax.processing.bi_encoder_inputs import LabelTokenizer, TextTokenizer, text_inputs
+from gliner_jax.processing.buckets import BatchShape, bucket, pad_batch
+from gliner_jax.processing.prompts import validate_labels
 
 
 def batch_recipe(cfg: RecipeConfig) -> RecipeConfig:

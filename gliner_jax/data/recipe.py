@@ -43,19 +43,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from gliner_jax.data.readers import NERExample
-from gliner_jax.inference.processing import (
-  TOKEN_BUCKETS,
-  TYPE_BUCKETS,
-  WORD_BUCKETS,
-  BatchShape,
-  EncodedText,
-  PromptTokenizer,
-  bucket,
-  pad_batch,
-  validate_labels,
-  word_windows,
-)
 from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, BatchShape, bucket, pad_batch
+from gliner_jax.processing.prompts import EncodedText, PromptTokenizer, validate_labels
+from gliner_jax.processing.windows import word_windows
 
 logger = logging.getLogger(__name__)
 _LOGGED_SKIPS = 20  # skipped examples named in the log; later ones are only counted

@@ -26,27 +26,24 @@ import numpy as np
 
 from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_spans
-from gliner_jax.inference.packing import DEFAULT_PACKED_TOKENS, packed_batches, pad_packed_batch
 from gliner_jax.inference.precision import Precision
-from gliner_jax.inference.processing import (
-  BATCH_BUCKETS,
-  MAX_WORD_TOKENS,
-  BatchShape,
-  EncodedText,
-  PromptTokenizer,
-  batch_shape,
-  bucket,
-  device_batch_size,
-  make_word_splitter,
-  pad_batch,
-  validate_labels,
-  word_windows,
-  workload_shapes,
-)
 from gliner_jax.inference.token_decoding import token_candidates
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.token_model import make_model
+from gliner_jax.processing.buckets import (
+  BATCH_BUCKETS,
+  BatchShape,
+  batch_shape,
+  bucket,
+  device_batch_size,
+  pad_batch,
+  workload_shapes,
+)
+from gliner_jax.processing.packing import DEFAULT_PACKED_TOKENS, packed_batches, pad_packed_batch
+from gliner_jax.processing.prompts import MAX_WORD_TOKENS, EncodedText, PromptTokenizer, validate_labels
+from gliner_jax.processing.splitters import make_word_splitter
+from gliner_jax.processing.windows import word_windows
 
 MAX_CANDIDATES_PER_ROW = 512
 
@@ -288,7 +285,7 @@ class GLiNER:
     """Entities in each text; the labels are shared by all texts.
 
     `packing` (True, or the tokens per encoder row) packs several texts into each of the `batch_size`
-    encoder rows (`gliner_jax.inference.packing`): the same entities, less padding for short texts of
+    encoder rows (`gliner_jax.processing.packing`): the same entities, less padding for short texts of
     mixed lengths.
 
     Example:
@@ -346,9 +343,9 @@ class GLiNER:
     """Compiles every program that predicting texts like `texts` with `labels` at `batch_size` can run.
 
     The shapes are those any batch of these texts' (window, label group) rows can have, rows repeated
-    or left out (`gliner_jax.inference.processing.workload_shapes`), at each device batch size up to
+    or left out (`gliner_jax.processing.buckets.workload_shapes`), at each device batch size up to
     `device_batch_size(batch_size)`. With `packing`, the packed shapes these very texts give
-    (`gliner_jax.inference.packing.PackedShape`; other mixes of texts can pack into others). A shape
+    (`gliner_jax.processing.packing.PackedShape`; other mixes of texts can pack into others). A shape
     already run costs nothing, and with the persistent compilation cache one compiled by an earlier
     process is only read from disk. Returns the shapes.
 
@@ -441,7 +438,7 @@ class GLiNER:
   def _device_batches(self, encoded: list[EncodedText], batch_size: int, packing: bool | int = False):
     """(members, shape, arrays) for each device batch: indices into `encoded` in batch order, the static
     shape, and the model's inputs. Unpacked: length-sorted rows of one text each; packed: several texts
-    per encoder row (`gliner_jax.inference.packing`)."""
+    per encoder row (`gliner_jax.processing.packing`)."""
     capacity = self._packing_capacity(packing)
     pad_id = self.prompt_tokenizer.pad_id
     if capacity is not None:

@@ -1,11 +1,11 @@
 """The GLiNER span models (markerV0, marker): encoder -> words and type vectors -> span x type logits.
 
-Inputs are static-shaped arrays built by `gliner_jax.inference.processing`:
+Inputs are static-shaped arrays built by `gliner_jax.processing`:
   input_ids, attention_mask  [B, T]   the prompt `<<ENT>> t1 <<ENT>> t2 ... <<SEP>> words` as subtokens
   word_token_index           [B, W]   position of each word's first subtoken (-1: padding/no subtoken)
   num_words                  [B]      words per text
   type_token_index           [B, C]   position of each `<<ENT>>` token (-1: padding)
-Packed (inference on short texts, `gliner_jax.inference.packing`): input_ids, attention_mask and
+Packed (inference on short texts, `gliner_jax.processing.packing`): input_ids, attention_mask and
 segment_ids are [P, L], P rows each holding several prompt + text sequences (segment ids 1, 2, ...;
 0 = padding) that attend only to themselves, and word_token_index / type_token_index index the
 flattened P * L tokens; everything after the encoder is per text, as unpacked.

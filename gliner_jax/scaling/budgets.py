@@ -23,9 +23,9 @@ import numpy as np
 
 from gliner_jax.data.grain_source import make_example_dataset
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig
-from gliner_jax.inference.processing import PromptTokenizer
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.flops import model_flops, train_step_flops
+from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.training.data import load_examples, shard_seed
 from gliner_jax.training.model_init import starting_point
 

@@ -34,7 +34,7 @@ from etils import epath
 from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig
 from gliner_jax.evaluation.scoring import evaluate_datasets, load_eval_dataset
-from gliner_jax.inference.processing import PromptTokenizer
+from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.scaling.budgets import BudgetPlan, TrainingStream, format_flops, solve_steps, step_flops_fn
 from gliner_jax.scaling.ladder import Rung, param_counts, rung_config
 from gliner_jax.training.aot import abstract_batch

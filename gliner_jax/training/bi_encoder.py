@@ -27,10 +27,10 @@ from gliner_jax.data.bi_encoder import BiEncoderBatchIterator
 from gliner_jax.data.grain_source import make_example_dataset
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import RecipeConfig
-from gliner_jax.inference.bi_encoder import TextTokenizer
 from gliner_jax.interop.hub import backbone_name
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.processing.bi_encoder_inputs import TextTokenizer
 from gliner_jax.training.model_init import StartingPoint, _head_fields, resolve_path
 from gliner_jax.training.pipeline import ShardedBatches
 

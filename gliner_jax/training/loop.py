@@ -37,11 +37,11 @@ import optax
 
 from gliner_jax.data.recipe import RecipeConfig
 from gliner_jax.inference.compile_counter import CompileCounter
-from gliner_jax.inference.processing import PromptTokenizer
 from gliner_jax.interop import storage
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.stack import match_layer_layout
 from gliner_jax.model.token_model import make_model
+from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.training import sharding as shd
 from gliner_jax.training.checkpointing import TrainCheckpointer
 from gliner_jax.training.data import load_examples, make_sharded_batches

@@ -52,7 +52,7 @@ def training_batch(start, words: int, batch_size: int):
   """One batch of the longest bundled examples that fit `words` words and yield one row each."""
   from gliner_jax.data.readers import read_bio
   from gliner_jax.data.recipe import RecipeConfig, make_training_batch
-  from gliner_jax.inference.processing import PromptTokenizer
+  from gliner_jax.processing.prompts import PromptTokenizer
   from gliner_jax.training.config import BUNDLED_TRAIN
 
   examples = [ex for ex in read_bio(BUNDLED_TRAIN) if len(ex.tokens) <= words and ex.spans]

@@ -28,15 +28,15 @@ from typing import Sequence
 
 import numpy as np
 
-from gliner_jax.inference.processing import (
+from gliner_jax.processing.buckets import (
   BATCH_BUCKETS,
   TOKEN_BUCKETS,
   TYPE_BUCKETS,
   WORD_BUCKETS,
-  EncodedText,
   bucket,
   device_batch_size,
 )
+from gliner_jax.processing.prompts import EncodedText
 
 # Texts per packed device batch: finer than BATCH_BUCKETS, as the span head runs once per text slot.
 TEXT_BUCKETS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
