@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.model.encoders.families import FAMILIES, Backbone
 
@@ -46,8 +48,8 @@ def encoder_fields(name: str) -> dict:
     50371
   """
   backbone = bundled_backbones()[name]
-  hf = dict(backbone.hf_config, vocab_size=backbone.gliner_vocab_size)
-  fields = EncoderConfig.from_hf_dict(hf).to_dict()
+  config = EncoderConfig.from_hf_dict(backbone.hf_config)
+  fields = dataclasses.replace(config, vocab_size=backbone.gliner_vocab_size).to_dict()
   fields["pos_att_type"] = tuple(fields["pos_att_type"])
   fields["layer_types"] = tuple(fields["layer_types"])
   fields["special_token_ids"] = tuple(tuple(pair) for pair in fields["special_token_ids"])
