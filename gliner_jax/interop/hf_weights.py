@@ -34,10 +34,8 @@ logger = logging.getLogger(__name__)
 # Wrappers used by HF task models around the bare encoder (e.g. BertForMaskedLM -> "bert.").
 BASE_PREFIXES = ("bert.", "roberta.", "deberta.", "model.")
 _ALIASES = {".weight": ".gamma", ".bias": ".beta"}  # old LayerNorm names
-# The top-level names of each family's bare HF encoder (`EncoderFamily.hf_roots`); anything else (pooler, heads,
-# decoder) is ignored. A snapshot of the registry at import, like TOKEN_EMBEDDING_NAMES.
-ROOTS = {name: family.hf_roots for name, family in FAMILIES.items()}
-# The token embedding table of each family: its bare HF name (`EncoderFamily.token_embedding`).
+# The token embedding table of each family: its bare HF name (`EncoderFamily.token_embedding`), as registered
+# when this module was imported.
 TOKEN_EMBEDDING_NAMES = {name: family.token_embedding for name, family in FAMILIES.items()}
 
 
@@ -243,7 +241,7 @@ def encoder_params_to_hf_state_dict(
 ) -> dict[str, np.ndarray]:
   """Inverse of `encoder_params_from_hf_state_dict`: HF-named float32 numpy tensors.
 
-  Names are those of the bare HF model (see `ROOTS`) with `prefix` prepended; tied tensors (T5's
+  Names are those of the bare HF model (see `EncoderFamily.hf_roots`) with `prefix` prepended; tied tensors (T5's
   ``shared`` and ``encoder.embed_tokens``) are written under each name. Raises ValueError if
   `params` does not match `config`.
 
