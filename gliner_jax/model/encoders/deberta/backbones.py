@@ -1,7 +1,7 @@
 """The bundled DeBERTa-v3 backbones (`gliner_jax.model.backbones` lists every family's).
 
-All share DeBERTa-v3's switches (`V3`); their tokenizer (128,000 pieces + [MASK] etc.; mDeBERTa: 250,000 + ...)
-with GLiNER's three tokens added has 128,003 (mDeBERTa: 251,003) entries, fewer than the embedding rows.
+All share DeBERTa-v3's switches (`V3`); their tokenizers with GLiNER's three tokens added have 128,003 entries
+(mDeBERTa: 251,003), fewer than the embedding tables' 128,100 (251,000) rows.
 
 Example:
     >>> BACKBONES["microsoft/deberta-v3-xsmall"].hf_config["hidden_size"]
@@ -43,8 +43,9 @@ def _v3(layers: int, hidden: int, heads: int, intermediate: int, vocab: int = 12
   )
 
 
-# The microsoft/* config.json files (model cards: xsmall 22M, small 44M, base 86M, large 304M backbone
-# parameters, plus a 98M-parameter 128k-token embedding at 768 wide).
+# The microsoft/* config.json files (their model cards: xsmall 22M, small 44M, base 86M, large 304M backbone
+# parameters, plus 48M / 98M / 98M / 131M in the embedding; tests/test_encoder_families.py checks the shapes here
+# against those counts).
 BACKBONES = {
   # microsoft/deberta-v3-xsmall: 12 layers x 384 (6 heads, intermediate 1536): the issue-19 ladder's bottom rung.
   "microsoft/deberta-v3-xsmall": Backbone(_v3(12, 384, 6, 1536), gliner_vocab_size=128003),
