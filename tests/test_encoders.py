@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import traverse_util
 
 from conftest import perturb_parameters as _perturb
 from conftest import random_padded_batch as _random_batch
@@ -238,9 +239,9 @@ def test_deberta_v3_checkpoint_layouts_match_hf():
       hf = transformers.DebertaV2Model(transformers.DebertaV2Config(**hf_cfg))
     hf_shapes = {k: tuple(v.shape) for k, v in hf.state_dict().items() if "position_ids" not in k}
     config = EncoderConfig.from_hf_dict(hf_dict)
-    expected = hf_weights._expected_shapes(config)
+    expected = hf_weights.expected_shapes(config)
     ours = {}
-    for t in hf_weights._tensor_table(config):
+    for t in hf_weights.weight_table(config):
       shape = expected[t.path]
       ours[t.hf_name] = shape if t.transform == "copy" else shape[::-1]
     assert ours == hf_shapes, name
@@ -375,8 +376,8 @@ def test_every_param_has_logical_axes(name):
   abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), ids, ids))
   specs = nn.get_partition_spec(abstract)["params"]
   shapes = nn.meta.unbox(abstract)["params"]
-  flat_specs = hf_weights._flatten(specs)
-  flat_shapes = hf_weights._flatten(shapes)
+  flat_specs = traverse_util.flatten_dict(specs)
+  flat_shapes = traverse_util.flatten_dict(shapes)
   assert set(flat_specs) == set(flat_shapes)
   for path, spec in flat_specs.items():
     assert len(spec) == len(flat_shapes[path].shape), path

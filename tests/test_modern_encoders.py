@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import traverse_util
 
 from conftest import (
   PARITY_LABELS,
@@ -52,6 +53,7 @@ from gliner_jax.interop.state_dict import read_state_dict  # noqa: E402
 from gliner_jax.model.encoders import EncoderConfig, ModernBertEncoder, T5Encoder, build_encoder  # noqa: E402
 from gliner_jax.model.encoders.attention import dot_product_attention  # noqa: E402
 from gliner_jax.model.encoders.t5 import relative_buckets  # noqa: E402
+from gliner_jax.model.encoders.weights import hf_shape  # noqa: E402
 from gliner_jax.processing.buckets import batch_shape, pad_batch  # noqa: E402
 from gliner_jax.training.sharding import DEFAULT_RULES  # noqa: E402
 
@@ -236,11 +238,11 @@ def test_modernbert_checkpoint_wrappers_and_round_trip():
 
 def _assert_layout(config: EncoderConfig, hf_model) -> None:
   hf_shapes = {k: tuple(v.shape) for k, v in hf_model.state_dict().items()}
-  expected = hf_weights._expected_shapes(config)
+  expected = hf_weights.expected_shapes(config)
   ours = {}
-  for t in hf_weights._tensor_table(config):
+  for t in hf_weights.weight_table(config):
     for name in (t.hf_name, *t.tied):
-      ours[name] = hf_weights._hf_shape(t.transform, expected[t.path])
+      ours[name] = hf_shape(t.transform, expected[t.path])
   assert ours == hf_shapes
 
 
@@ -376,8 +378,8 @@ def test_every_param_has_logical_axes_known_to_the_sharding_rules(name):
   model = build_encoder(config)
   ids = jnp.ones((1, 4), jnp.int32)
   abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), ids, ids))
-  flat_specs = hf_weights._flatten(nn.get_partition_spec(abstract)["params"])
-  flat_shapes = hf_weights._flatten(nn.meta.unbox(abstract)["params"])
+  flat_specs = traverse_util.flatten_dict(nn.get_partition_spec(abstract)["params"])
+  flat_shapes = traverse_util.flatten_dict(nn.meta.unbox(abstract)["params"])
   assert set(flat_specs) == set(flat_shapes)
   known = {name for name, _ in DEFAULT_RULES}
   for path, spec in flat_specs.items():

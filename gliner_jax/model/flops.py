@@ -1,9 +1,10 @@
 """Analytic forward FLOP counts of the GLiNER span model, and XLA's own count for comparison.
 
-A multiply-add counts as 2 FLOPs. Only the matrix products are counted (dense layers, attention
-scores and context, the span x type scores): embedding look-ups, layer norms, activations, softmax
-and other elementwise work are left out, as is usual for MFU. The counts follow the computation as
-`gliner_jax` writes it, on the shapes given (pass padded sizes to count what the device runs):
+The encoder count is the plain transformer's plus each family's own terms (`EncoderFamily.flops`:
+gated feed-forwards, DeBERTa's relative positions). A multiply-add counts as 2 FLOPs. Only the matrix
+products are counted (dense layers, attention scores and context, the span x type scores): embedding look-ups,
+layer norms, activations, softmax and other elementwise work are left out, as is usual for MFU. The counts follow
+the computation as `gliner_jax` writes it, on the shapes given (pass padded sizes to count what the device runs):
 
 - DeBERTa's c2p / p2c terms score each query (key) against all `2 * relative_span` relative
   embeddings and gather afterwards, and project the relative table once per layer per batch;
@@ -23,6 +24,7 @@ from typing import Any, Callable
 
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.families import get_family
 
 SPAN_HEAD_IMPLS = ("reference", "factored")
 
@@ -89,7 +91,8 @@ def _check_positive(**values: int) -> None:
 
 
 def encoder_flops(config: EncoderConfig, num_tokens: int, batch_size: int = 1) -> EncoderFlops:
-  """Forward FLOPs of the encoder on `batch_size` sequences of `num_tokens` tokens.
+  """Forward FLOPs of the encoder on `batch_size` sequences of `num_tokens` tokens: the plain transformer's
+  matrix products plus the family's terms (`gliner_jax.model.encoders.families.FlopTerms`).
 
   Example:
     >>> encoder_flops(minilm_config, num_tokens=128).total   # 6 layers of 384 wide
@@ -97,26 +100,15 @@ def encoder_flops(config: EncoderConfig, num_tokens: int, batch_size: int = 1) -
   _check_positive(num_tokens=num_tokens, batch_size=batch_size)
   n, t, layers = batch_size, num_tokens, config.num_hidden_layers
   d, a, i = config.hidden_size, config.all_head_size, config.intermediate_size
-  rel = 0
-  if config.model_type == "deberta-v2" and config.relative_attention and config.pos_att_type:
-    positions = 2 * config.relative_span
-    per_term = 2 * n * t * positions * a + 2 * positions * d * a  # scores vs all rows + table projection
-    rel = layers * len(set(config.pos_att_type)) * per_term
-  gated = config.model_type == "modernbert" or config.gated_mlp  # GeGLU / gated-gelu: one more d x i matmul
-  other = 0
-  if config.model_type == "deberta-v2":
-    if config.word_embedding_size != d:
-      other += 2 * n * t * config.word_embedding_size * d
-    if config.conv_kernel_size:
-      other += 2 * n * t * config.conv_kernel_size * d * d // max(config.conv_groups, 1)
+  family = get_family(config.model_type).flops(config, batch_size, num_tokens)
   return EncoderFlops(
     qkv_projections=layers * 3 * 2 * n * t * d * a,
     attention_scores=layers * 2 * n * t * t * a,
-    relative_position=rel,
+    relative_position=family.relative_position,
     attention_context=layers * 2 * n * t * t * a,
     attention_output=layers * 2 * n * t * a * d,
-    ffn=layers * (3 if gated else 2) * 2 * n * t * d * i,
-    other=other,
+    ffn=layers * family.ffn_matrices * 2 * n * t * d * i,
+    other=family.other,
   )
 
 

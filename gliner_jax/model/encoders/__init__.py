@@ -1,5 +1,7 @@
-"""Transformer encoders (BERT / RoBERTa / XLM-R, DeBERTa-v2/v3, ModernBERT, T5 / mT5); their HF weight
-conversion is `gliner_jax.interop.hf_weights`. All attend with `attention.dot_product_attention`.
+"""Transformer encoders, one folder per family (BERT / RoBERTa / XLM-R, DeBERTa-v2/v3, ModernBERT, T5 / mT5),
+registered in `gliner_jax.model.encoders.families.FAMILIES`; their HF weight conversion is
+`gliner_jax.interop.hf_weights`. All attend with `attention.dot_product_attention`. Adding a family:
+docs/encoder_families.md.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -18,40 +20,35 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gliner_jax.model.encoders import bert, deberta, modernbert, t5
 from gliner_jax.model.encoders.bert import BertEncoder
 from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.model.encoders.deberta import DebertaV2Encoder
+from gliner_jax.model.encoders.families import FAMILIES, EncoderFamily, get_family, register_families
 from gliner_jax.model.encoders.modernbert import ModernBertEncoder
 from gliner_jax.model.encoders.t5 import T5Encoder
 
-ENCODER_CLASSES: dict[str, type[nn.Module]] = {
-  "bert": BertEncoder,
-  "roberta": BertEncoder,
-  "deberta-v2": DebertaV2Encoder,
-  "modernbert": ModernBertEncoder,
-  "t5": T5Encoder,
-}
+# The registry line: one entry per family.
+register_families(bert.BERT, bert.ROBERTA, deberta.FAMILY, modernbert.FAMILY, t5.FAMILY)
 
 
 def build_encoder(
   config: EncoderConfig, dtype: Any = jnp.float32, param_dtype: Any = jnp.float32, **module_kwargs: Any
 ) -> nn.Module:
-  """Instantiate the encoder module matching `config.model_type` (`module_kwargs`: e.g. `name`).
+  """Instantiate the encoder module of `config.model_type`'s family (`module_kwargs`: e.g. `name`).
 
   All encoders share the call signature
-  ``(input_ids, attention_mask, token_type_ids=None, *, deterministic=True) -> [B, L, H]``.
+  ``(input_ids, attention_mask, token_type_ids=None, *, segment_ids=None, deterministic=True) -> [B, L, H]``.
   """
-  cls = ENCODER_CLASSES.get(config.model_type)
-  if cls is None:
-    raise ValueError(f"No encoder for model_type={config.model_type!r}")
-  return cls(config, dtype=dtype, param_dtype=param_dtype, **module_kwargs)
+  return get_family(config.model_type).module(config, dtype=dtype, param_dtype=param_dtype, **module_kwargs)
 
 
 __all__ = [
-  "ENCODER_CLASSES",
+  "FAMILIES",
   "BertEncoder",
   "DebertaV2Encoder",
   "EncoderConfig",
+  "EncoderFamily",
   "ModernBertEncoder",
   "T5Encoder",
   "build_encoder",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -31,11 +30,9 @@ import numpy as np
 
 from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.encoders.attention import dot_product_attention
-from gliner_jax.model.encoders.bert import activation, dense, embed, encoder_inputs, split_heads
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.layers import Dtype, activation, dense, embed, encoder_inputs, split_heads
 from gliner_jax.model.encoders.stack import run_layers
-
-Dtype = Any
 
 
 def relative_position_bucket(relative_position: np.ndarray, num_buckets: int, max_distance: int) -> np.ndarray:

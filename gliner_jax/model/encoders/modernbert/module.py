@@ -24,7 +24,6 @@ Parameter tree (HF names in brackets)::
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -33,11 +32,18 @@ import numpy as np
 
 from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.encoders.attention import dot_product_attention
-from gliner_jax.model.encoders.bert import _INIT_STD, activation, dense, embed, encoder_inputs, layer_norm, split_heads
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.layers import (
+  INIT_STD,
+  Dtype,
+  activation,
+  dense,
+  embed,
+  encoder_inputs,
+  layer_norm,
+  split_heads,
+)
 from gliner_jax.model.encoders.stack import run_layers
-
-Dtype = Any
 
 
 @functools.lru_cache(maxsize=64)
@@ -78,7 +84,7 @@ def sliding_window(length: int, local_attention: int) -> np.ndarray:
 
 
 def _kernel(shape_axes: tuple[str, ...]):
-  return nn.with_logical_partitioning(nn.initializers.normal(_INIT_STD), shape_axes)
+  return nn.with_logical_partitioning(nn.initializers.normal(INIT_STD), shape_axes)
 
 
 class ModernBertAttention(nn.Module):

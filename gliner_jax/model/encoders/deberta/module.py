@@ -23,7 +23,6 @@ Parameter tree (HF names in brackets)::
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -31,7 +30,10 @@ import numpy as np
 
 from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.encoders.attention import dot_product_attention
-from gliner_jax.model.encoders.bert import (
+from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.encoders.layers import (
+  INIT_STD,
+  Dtype,
   FeedForward,
   activation,
   dense,
@@ -40,10 +42,7 @@ from gliner_jax.model.encoders.bert import (
   layer_norm,
   split_heads,
 )
-from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.model.encoders.stack import run_layers
-
-Dtype = Any
 
 
 # ------------------------------------------------------------------ relative positions
@@ -176,7 +175,7 @@ class ConvLayer(nn.Module):
       feature_group_count=cfg.conv_groups,
       dtype=self.dtype,
       param_dtype=self.param_dtype,
-      kernel_init=nn.with_logical_partitioning(nn.initializers.normal(0.02), ("conv_width", "embed_in", "embed")),
+      kernel_init=nn.with_logical_partitioning(nn.initializers.normal(INIT_STD), ("conv_width", "embed_in", "embed")),
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("embed",)),
       name="conv",
     )
