@@ -20,7 +20,7 @@ import pytest
 from conftest import PARITY_LABELS, PARITY_TEXTS
 from gliner_jax import GLiNER
 from gliner_jax.interop.convert import ConversionError, load_gliner_checkpoint, read_gliner_config
-from gliner_jax.interop.hub import HubOptions, looks_like_hub_id, needed_files, resolve_model_dir
+from gliner_jax.interop.hub import HubOptions, HubUnreachableError, looks_like_hub_id, needed_files, resolve_model_dir
 from gliner_jax.interop.state_dict import read_state_dict
 
 SCORE_TOL = 1e-4
@@ -364,3 +364,13 @@ def test_resolver_passes_revision_token_cache_and_only_needed_files(monkeypatch,
   assert model.config.encoder.model_type == "bert"
   with pytest.raises(FileNotFoundError, match="no model directory"):
     resolve_model_dir(str(tmp_path / "missing" / "model"))
+
+
+def test_an_unreachable_hub_is_named_for_the_model_asked_for(monkeypatch, tmp_path):
+  """The real huggingface_hub client against an endpoint nobody listens on (this machine has no hub either)."""
+  import huggingface_hub.constants
+
+  monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+  monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "2")
+  with pytest.raises(HubUnreachableError, match="'org/missing-model' is not a local folder, and the Hugging Face hub"):
+    resolve_model_dir("org/missing-model", HubOptions(cache_dir=str(tmp_path)))

@@ -130,7 +130,32 @@ def resolve_model_dir(name: str, options: HubOptions | None = None, *, files: Se
   options = options or HubOptions()
   from huggingface_hub import HfApi, snapshot_download
 
-  if files is None and not options.local_files_only:
-    repo_files = HfApi().list_repo_files(name, revision=options.revision, token=options.token)
-    files = needed_files(repo_files)
-  return snapshot_download(name, allow_patterns=list(files) if files is not None else None, **options.kwargs())
+  try:
+    if files is None and not options.local_files_only:
+      repo_files = HfApi().list_repo_files(name, revision=options.revision, token=options.token)
+      files = needed_files(repo_files)
+    return snapshot_download(name, allow_patterns=list(files) if files is not None else None, **options.kwargs())
+  except Exception as err:  # httpx, requests and huggingface_hub each raise their own connection errors
+    if _is_unreachable(err):
+      raise HubUnreachableError(
+        f"{name!r} is not a local folder, and the Hugging Face hub could not be reached "
+        f"({type(err).__name__}: {err}). Download it where the hub is reachable and pass its folder, "
+        "or point HF_HOME at a cache that holds it"
+      ) from err
+    raise
+
+
+class HubUnreachableError(OSError):
+  """A hub id was given where the Hugging Face hub cannot be reached (offline, or a firewall)."""
+
+
+def _is_unreachable(err: BaseException) -> bool:
+  """Whether `err` (or an error it was raised from) is a failed connection rather than a refusal by the hub."""
+  while err is not None:
+    name = type(err).__name__
+    if name in ("ConnectError", "ConnectTimeout", "ConnectionError", "LocalEntryNotFoundError", "OfflineModeIsEnabled"):
+      return True
+    if isinstance(err, (ConnectionError, TimeoutError)):
+      return True
+    err = err.__cause__ or err.__context__
+  return False
