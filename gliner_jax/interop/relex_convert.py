@@ -1,0 +1,176 @@
+"""gliner 0.2.29 relex tensors -> gliner_jax relex parameters (`gliner_jax.model.relex`).
+
+A relex model's state dict adds, to its span or token model's tensors:
+  relations_rep_layer.relation_rep_layer.*   the adjacency layer (`relations_layer`: dot, mlp, bilinear, gcn, gat,
+                                             attention; "none" has none)
+  pair_rep_layer.{0,3}.*                     the pair projection Linear(2D, 4D) -> ReLU -> Linear(4D, D)
+                                             (when `triples_layer` is None)
+  triples_score_layer.interaction.*          the triple scorer (when `triples_layer` is set)
+Each map lists rows (torch name, our flat name, transform, our shape), as `gliner_jax.interop.convert` does
+for the span heads; our names under "batch_stats/" belong to that collection (TuckER's BatchNorm statistics).
+
+Example:
+  >>> rows = relations_tensor_map("gcn", hidden_size=384)
+  >>> params = params_from_rows(state, rows)["params"]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from gliner_jax.interop.checkpoint import unflatten_params
+
+Row = tuple[str, str, str, tuple[int, ...]]
+RELATIONS_PREFIX = "relations_rep_layer.relation_rep_layer"
+TRIPLES_PREFIX = "triples_score_layer.interaction"
+PAIR_PREFIX = "pair_rep_layer"
+
+
+def _linear(torch_name: str, ours: str, d_in: int, d_out: int, bias: bool = True) -> list[Row]:
+  rows = [(f"{torch_name}.weight", f"{ours}/kernel", "T", (d_in, d_out))]
+  return rows + ([(f"{torch_name}.bias", f"{ours}/bias", "", (d_out,))] if bias else [])
+
+
+def _attention(torch_prefix: str, ours: str, d: int) -> list[Row]:
+  return [
+    (f"{torch_prefix}.in_proj_weight", f"{ours}/in_proj/kernel", "T", (d, 3 * d)),
+    (f"{torch_prefix}.in_proj_bias", f"{ours}/in_proj/bias", "", (3 * d,)),
+    *_linear(f"{torch_prefix}.out_proj", f"{ours}/out_proj", d, d),
+  ]
+
+
+def relations_tensor_map(
+  mode: str, hidden_size: int, *, prefix: str = RELATIONS_PREFIX, ours: str = "relations"
+) -> list[Row]:
+  """Rows for gliner's `RelationsRepLayer(in_dim=hidden_size, relation_mode=mode)` with default options.
+
+  Example:
+    >>> [r[0] for r in relations_tensor_map("bilinear", 8)]
+    ['relations_rep_layer.relation_rep_layer.proj.weight', 'relations_rep_layer.relation_rep_layer.proj.bias']
+  """
+  d = hidden_size
+  m = mode.lower()
+  if m in ("dot", "none"):
+    return []
+  if m == "mlp":
+    return _linear(f"{prefix}.mlp.0", f"{ours}/mlp_in", 2 * d, d) + _linear(f"{prefix}.mlp.2", f"{ours}/mlp_out", d, 1)
+  if m == "bilinear":
+    return _linear(f"{prefix}.proj", f"{ours}/proj", d, d)
+  if m == "gcn":
+    return _linear(f"{prefix}.gcn.linear", f"{ours}/gcn_linear", d, d) + _linear(f"{prefix}.proj", f"{ours}/proj", d, d)
+  if m == "gat":
+    return _attention(f"{prefix}.attn", f"{ours}/attn", d) + _linear(f"{prefix}.linear", f"{ours}/linear", d, d)
+  if m in ("attention", "attn"):
+    return _attention(f"{prefix}.attn", f"{ours}/attn", d)
+  raise ValueError(f"unknown relations_layer {mode!r}")
+
+
+def pair_projection_tensor_map(
+  hidden_size: int, *, prefix: str = PAIR_PREFIX, ours: str = "pair_projection"
+) -> list[Row]:
+  """Rows for `pair_rep_layer` = create_projection_layer(2D, dropout, D) -> our ProjectionFFN(D) on cat(h, t)."""
+  d = hidden_size
+  return _linear(f"{prefix}.0", f"{ours}/dense_in", 2 * d, 4 * d) + _linear(
+    f"{prefix}.3", f"{ours}/dense_out", 4 * d, d
+  )
+
+
+def triples_tensor_map(
+  mode: str, dim: int = 768, *, prefix: str = TRIPLES_PREFIX, ours: str = "triples", **options
+) -> list[Row]:
+  """Rows for gliner's `TriplesScoreLayer(mode, dim, **options)`.
+
+  Example:
+    >>> [r[1] for r in triples_tensor_map("PairRE", 4)][:2]
+    ['triples/r_to_alpha/kernel', 'triples/r_to_alpha/bias']
+  """
+  d = dim
+  norm_maps = {
+    "UM": (),
+    "SE": (),
+    "TransE": (),
+    "TransH": ("r_to_rtr", "r_to_w"),
+    "TransF": ("r_to_rvec", "r_to_alpha", "r_to_beta"),
+    "PairRE": ("r_to_alpha", "r_to_beta"),
+    "TripleRE": ("r_to_alpha", "r_to_beta", "r_to_delta", "r_to_gamma"),
+  }
+  if mode in norm_maps:
+    rows = [
+      r for n in norm_maps[mode] for r in _linear(f"{prefix}.{n}", f"{ours}/{n}", d, 1 if n == "r_to_gamma" else d)
+    ]
+    if options.get("use_scorer"):
+      rows += _linear(f"{prefix}.scorer.0", f"{ours}/score/scorer/dense_in", d, 4)
+      rows += _linear(f"{prefix}.scorer.3", f"{ours}/score/scorer/dense_out", 4, 1)
+    return rows
+  if mode in ("DistMult", "SimplE", "DistMA", "ComplEx", "QuatE", "HolE"):
+    return []
+  if mode == "TuckER":
+    d_e, d_r = options.get("d_e", d), options.get("d_r", d)
+    rows = [(f"{prefix}.W", f"{ours}/W", "", (d_r, d_e, d_e))]
+    for bn in ("bn0", "bn1"):
+      rows += [
+        (f"{prefix}.{bn}.weight", f"{ours}/{bn}/scale", "", (d_e,)),
+        (f"{prefix}.{bn}.bias", f"{ours}/{bn}/bias", "", (d_e,)),
+        (f"{prefix}.{bn}.running_mean", f"batch_stats/{ours}/{bn}/mean", "", (d_e,)),
+        (f"{prefix}.{bn}.running_var", f"batch_stats/{ours}/{bn}/var", "", (d_e,)),
+        (f"{prefix}.{bn}.num_batches_tracked", "", "drop", ()),
+      ]
+    return rows
+  if mode == "ERMLP":
+    hidden = options.get("hidden", 2048)
+    return _linear(f"{prefix}.mlp.0", f"{ours}/mlp_in", 3 * d, hidden) + _linear(
+      f"{prefix}.mlp.2", f"{ours}/mlp_out", hidden, 1
+    )
+  if mode == "ConvKB":
+    f, bias = options.get("n_filters", 32), options.get("use_bias", True)
+    rows = [(f"{prefix}.conv.weight", f"{ours}/conv/kernel", "conv1d", (3, f))]
+    rows += [(f"{prefix}.conv.bias", f"{ours}/conv/bias", "", (f,))] if bias else []
+    return rows + _linear(f"{prefix}.fc", f"{ours}/fc", f * d, 1)
+  if mode == "ConvE":
+    e1, f, k = options["emb_dim1"], options.get("n_filters", 9), options.get("kernel_size", 3)
+    hidden = f * (2 * e1 - k + 1) * (d // e1 - k + 1)
+    rows = [(f"{prefix}.conv1.weight", f"{ours}/conv_kernel", "", (f, 1, k, k))]
+    rows += [(f"{prefix}.conv1.bias", f"{ours}/conv_bias", "", (f,))] if options.get("use_bias", True) else []
+    return rows + _linear(f"{prefix}.fc", f"{ours}/fc", hidden, d)
+  raise ValueError(f"unknown triples_layer {mode!r}")
+
+
+def _transform(value: np.ndarray, transform: str) -> np.ndarray:
+  if transform == "T":
+    return value.T
+  if transform == "conv1d":  # torch Conv1d weight [F, C, 1] -> DenseGeneral kernel [C, F]
+    return value[:, :, 0].T
+  return value
+
+
+def params_from_rows(state: Mapping[str, Any], rows: list[Row], *, strict_prefixes: tuple[str, ...] = ()) -> dict:
+  """{"params": ..., "batch_stats": ...} from the rows' tensors of `state`; a ValueError lists every missing or
+  mis-shaped tensor, and every tensor under `strict_prefixes` that no row uses.
+
+  Example:
+    >>> variables = params_from_rows(state, triples_tensor_map("TuckER", 768))
+  """
+  flat: dict[str, dict[str, np.ndarray]] = {"params": {}, "batch_stats": {}}
+  problems, used = [], set()
+  for torch_name, ours, transform, shape in rows:
+    if torch_name not in state:
+      if transform != "drop":
+        problems.append(f"missing: {torch_name}")
+      continue
+    used.add(torch_name)
+    if transform == "drop":
+      continue
+    value = _transform(np.asarray(state[torch_name], np.float32), transform)
+    if value.shape != shape:
+      problems.append(f"mis-shaped: {torch_name} gives {value.shape}, expected {shape}")
+      continue
+    collection, name = (
+      ("batch_stats", ours[len("batch_stats/") :]) if ours.startswith("batch_stats/") else ("params", ours)
+    )
+    flat[collection][name] = value
+  problems += [f"unexpected: {k}" for k in sorted(state) if k.startswith(strict_prefixes) and k not in used]
+  if problems:
+    raise ValueError("cannot convert the relex tensors:\n  " + "\n  ".join(problems))
+  return {k: unflatten_params(v) for k, v in flat.items() if v}
