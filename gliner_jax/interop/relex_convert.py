@@ -21,6 +21,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from gliner_jax.interop.checkpoint import unflatten_params
+from gliner_jax.interop.convert import gliner_params_from_state_dict
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.relex.span_relex import REFERENCE_TRIPLES_DIM, RelexConfig
 
 Row = tuple[str, str, str, tuple[int, ...]]
 RELATIONS_PREFIX = "relations_rep_layer.relation_rep_layer"
@@ -174,3 +177,39 @@ def params_from_rows(state: Mapping[str, Any], rows: list[Row], *, strict_prefix
   if problems:
     raise ValueError("cannot convert the relex tensors:\n  " + "\n  ".join(problems))
   return {k: unflatten_params(v) for k, v in flat.items() if v}
+
+
+RELEX_PREFIXES = ("relations_rep_layer.", "pair_rep_layer.", "triples_score_layer.")
+
+
+def relex_config_from_reference(raw: Mapping[str, Any], base: GLiNERConfig) -> RelexConfig:
+  """The RelexConfig of a gliner 0.2.29 relex `gliner_config.json` dict over its span model's GLiNERConfig `base`.
+
+  Example:
+    >>> rc = relex_config_from_reference(json.load(open("gliner_config.json")), read_gliner_config(folder))
+  """
+  if raw.get("relations_layer") is None:
+    raise ValueError("gliner_config.json has no relations_layer: not a relex model")
+  return RelexConfig(
+    base=base,
+    relations_layer=str(raw["relations_layer"]),
+    triples_layer=raw.get("triples_layer"),
+    embed_rel_token=bool(raw.get("embed_rel_token", True)),
+    rel_token=str(raw.get("rel_token", "<<REL>>")),
+    rel_token_index=int(raw.get("rel_token_index", -1)),
+  )
+
+
+def relex_params_from_state_dict(state: Mapping[str, Any], config: RelexConfig) -> dict[str, Any]:
+  """Our parameters of a relex state dict (TuckER, the one scorer with batch statistics, is refused), for `config`:
+  the span model's tensors through `gliner_params_from_state_dict`, the relex tensors through their maps."""
+  base_state = {k: v for k, v in state.items() if not k.startswith(RELEX_PREFIXES)}
+  params = gliner_params_from_state_dict(base_state, config.base)
+  d = config.base.hidden_size
+  rows = relations_tensor_map(config.relations_layer, d)
+  if config.triples_layer is None:
+    rows += pair_projection_tensor_map(d)
+  else:
+    rows += triples_tensor_map(config.triples_layer, REFERENCE_TRIPLES_DIM)
+  relex = params_from_rows(state, rows, strict_prefixes=RELEX_PREFIXES)
+  return {**params, **relex.get("params", {})}
