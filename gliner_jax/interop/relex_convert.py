@@ -16,12 +16,23 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from typing import Any, Mapping
 
 import numpy as np
 
 from gliner_jax.interop.checkpoint import unflatten_params
-from gliner_jax.interop.convert import gliner_params_from_state_dict
+from gliner_jax.interop.convert import (
+  REFERENCE_CONFIG_FILE,
+  check_vocabulary,
+  gliner_params_from_state_dict,
+  load_gliner_tokenizer,
+  read_gliner_config,
+)
+from gliner_jax.interop.hub import HubOptions, backbone_name
+from gliner_jax.interop.state_dict import read_state_dict
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.relex.span_relex import REFERENCE_TRIPLES_DIM, RelexConfig
 
@@ -213,3 +224,33 @@ def relex_params_from_state_dict(state: Mapping[str, Any], config: RelexConfig) 
     rows += triples_tensor_map(config.triples_layer, REFERENCE_TRIPLES_DIM)
   relex = params_from_rows(state, rows, strict_prefixes=RELEX_PREFIXES)
   return {**params, **relex.get("params", {})}
+
+
+def load_relex_checkpoint(directory: str, *, tokenizer: Any = None, options: HubOptions | None = None):
+  """(RelexConfig, params, tokenizer) of a gliner 0.2.29 span relex folder, in either layout: the newer one
+  (`encoder_config`, class and relation token indices, tokenizer files) or the v2.1-style one (none of them: the
+  backbone config and tokenizer come from `model_name`, with <<ENT>>, <<SEP>>, <<REL>> added as gliner adds them).
+
+  Example:
+    >>> config, params, tokenizer = load_relex_checkpoint("gliner-relex-folder/")
+  """
+  with open(os.path.join(directory, REFERENCE_CONFIG_FILE)) as f:
+    raw = json.load(f)
+  if raw.get("relations_layer") is None:
+    raise ValueError(f"{directory}: gliner_config.json has no relations_layer, so it is not a relex model")
+  if raw.get("span_mode") == "token_level":
+    raise ValueError(f"{directory}: token relex models (span_mode='token_level') are not implemented yet")
+  state = read_state_dict(directory)
+  base = read_gliner_config(directory, state, options)
+  config = relex_config_from_reference(raw, base)
+  params = relex_params_from_state_dict(state, config)  # errors name the layer before the tokenizer loads
+  relex_tokens = (base.ent_token, base.sep_token, config.rel_token)  # gliner's relex models add no [FLERT]
+  tok = load_gliner_tokenizer(directory, base, tokenizer, options, special_tokens=relex_tokens)
+  rel_id = tok.convert_tokens_to_ids(config.rel_token)
+  if config.rel_token_index >= 0 and rel_id != config.rel_token_index:
+    raise ValueError(
+      f"{directory}: the tokenizer maps {config.rel_token!r} to {rel_id}, the config says rel_token_index="
+      f"{config.rel_token_index}"
+    )
+  base = check_vocabulary(base, tok, directory).replace(model_name=backbone_name(base.model_name))
+  return dataclasses.replace(config, base=base, rel_token_index=rel_id), params, tok
