@@ -1,4 +1,4 @@
-"""Joint entity and relation extraction with a gliner 0.2.29 span relex model.
+"""Joint entity and relation extraction with a gliner 0.2.29 relex model (span or token).
 
 `RelexGLiNER.predict_relations(text, entity_labels, relation_labels)` returns `(entities, relations)` as gliner's
 `predict_relations` does; `batch_predict_relations` returns one such pair per text. Entities are
@@ -33,8 +33,10 @@ import numpy as np
 from gliner_jax.inference.decoding import check_threshold, decode_batch
 from gliner_jax.inference.predictor import Entity
 from gliner_jax.inference.relex_decoding import decode_relations
+from gliner_jax.inference.token_decoding import decode_token_batch
 from gliner_jax.interop.relex_convert import load_relex_checkpoint
 from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
+from gliner_jax.model.relex.token_relex import TokenRelexModel
 from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, bucket, device_batch_size
 from gliner_jax.processing.prompts import validate_labels
 from gliner_jax.processing.splitters import make_word_splitter
@@ -79,7 +81,8 @@ class _Encoded:
 
 
 class RelexGLiNER:
-  """A span relex model ready to predict: RelexConfig, parameters, tokenizer and word splitter.
+  """A relex model ready to predict: RelexConfig, parameters, tokenizer and word splitter; span_mode
+  "token_level" runs `TokenRelexModel` and the token decoder, the span modes `SpanRelexModel`.
 
   Example:
     >>> model = RelexGLiNER.from_pretrained("gliner-relex-folder/")
@@ -95,17 +98,18 @@ class RelexGLiNER:
     self.words_splitter = make_word_splitter(words_splitter or config.base.words_splitter_type)
     self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     self.compiled_shapes: set[tuple[int, ...]] = set()
+    self.model_class = TokenRelexModel if config.base.span_mode == "token_level" else SpanRelexModel
 
   @classmethod
   def from_pretrained(cls, directory: str, *, tokenizer: Any = None, words_splitter=None) -> "RelexGLiNER":
-    """Loads a gliner 0.2.29 span relex folder (`gliner_jax.interop.relex_convert.load_relex_checkpoint`)."""
+    """Loads a gliner 0.2.29 relex folder (`gliner_jax.interop.relex_convert.load_relex_checkpoint`)."""
     config, params, tok = load_relex_checkpoint(directory, tokenizer=tokenizer)
     return cls(config, params, tok, words_splitter=words_splitter)
 
   @functools.cached_property
   def _apply(self):
     def run(params, batch, threshold, adjacency_threshold, *, slots):
-      out = SpanRelexModel(self.config, max_entities=slots).apply(
+      out = self.model_class(self.config, max_entities=slots).apply(
         {"params": params}, **batch, threshold=threshold, adjacency_threshold=adjacency_threshold
       )
       return dataclasses.replace(
@@ -167,8 +171,12 @@ class RelexGLiNER:
       chunk = encoded[lo : lo + rows]
       out = self._run(chunk, rows, threshold, adjacency_threshold)
       num_words = [len(e.word_token_index) for e in chunk]
-      probs = np.where(out["type_mask"][:, None, None, :], out["entity_logits"], 0.0)[: len(chunk)]
-      spans = decode_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
+      if self.model_class is TokenRelexModel:
+        probs = out["entity_logits"][: len(chunk), :, : len(entity_labels)]
+        spans = decode_token_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
+      else:
+        probs = np.where(out["type_mask"][:, None, None, :], out["entity_logits"], 0.0)[: len(chunk)]
+        spans = decode_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
       for b, text_spans in enumerate(spans):
         text, ws = texts[lo + b], words[lo + b]
         entities = [self._entity(text, ws, s.start, s.end, entity_labels[s.label], s.score) for s in text_spans]

@@ -191,6 +191,30 @@ def params_from_rows(state: Mapping[str, Any], rows: list[Row], *, strict_prefix
 
 
 RELEX_PREFIXES = ("relations_rep_layer.", "pair_rep_layer.", "triples_score_layer.")
+# A token relex model also has the span model's prompt FFN and span layer (TokenMarker), which the plain token
+# model lacks.
+TOKEN_RELEX_PREFIXES = ("prompt_rep_layer.", "span_rep_layer.")
+
+
+def _ffn(prefix: str, ours: str, d_in: int, hidden: int, d_out: int) -> list[Row]:
+  return _linear(f"{prefix}.0", f"{ours}/dense_in", d_in, hidden) + _linear(
+    f"{prefix}.3", f"{ours}/dense_out", hidden, d_out
+  )
+
+
+def token_relex_tensor_map(hidden_size: int) -> list[Row]:
+  """Rows for the prompt FFN and the TokenMarker span layer of a token relex model (hidden size D).
+
+  Example:
+    >>> len(token_relex_tensor_map(8))
+    16
+  """
+  d, span = hidden_size, "span_rep_layer.span_rep_layer"
+  rows = _ffn("prompt_rep_layer", "prompt_head", d, 4 * d, d)
+  rows += _ffn(f"{span}.project_start", "span_head/project_start", d, 4 * d, d)
+  rows += _ffn(f"{span}.project_end", "span_head/project_end", d, 4 * d, d)
+  rows += _linear(f"{span}.out_project.0", "span_head/out_dense_in", 2 * d, 4 * d)
+  return rows + _linear(f"{span}.out_project.3", "span_head/out_dense_out", 4 * d, d)
 
 
 def relex_config_from_reference(raw: Mapping[str, Any], base: GLiNERConfig) -> RelexConfig:
@@ -214,20 +238,24 @@ def relex_config_from_reference(raw: Mapping[str, Any], base: GLiNERConfig) -> R
 def relex_params_from_state_dict(state: Mapping[str, Any], config: RelexConfig) -> dict[str, Any]:
   """Our parameters of a relex state dict (TuckER, the one scorer with batch statistics, is refused), for `config`:
   the span model's tensors through `gliner_params_from_state_dict`, the relex tensors through their maps."""
-  base_state = {k: v for k, v in state.items() if not k.startswith(RELEX_PREFIXES)}
+  token_level = config.base.span_mode == "token_level"
+  own = RELEX_PREFIXES + (TOKEN_RELEX_PREFIXES if token_level else ())
+  base_state = {k: v for k, v in state.items() if not k.startswith(own)}
   params = gliner_params_from_state_dict(base_state, config.base)
   d = config.base.hidden_size
   rows = relations_tensor_map(config.relations_layer, d)
+  if token_level:
+    rows += token_relex_tensor_map(d)
   if config.triples_layer is None:
     rows += pair_projection_tensor_map(d)
   else:
     rows += triples_tensor_map(config.triples_layer, REFERENCE_TRIPLES_DIM)
-  relex = params_from_rows(state, rows, strict_prefixes=RELEX_PREFIXES)
+  relex = params_from_rows(state, rows, strict_prefixes=own)
   return {**params, **relex.get("params", {})}
 
 
 def load_relex_checkpoint(directory: str, *, tokenizer: Any = None, options: HubOptions | None = None):
-  """(RelexConfig, params, tokenizer) of a gliner 0.2.29 span relex folder, in either layout: the newer one
+  """(RelexConfig, params, tokenizer) of a gliner 0.2.29 relex folder (span or token), in either layout: the newer one
   (`encoder_config`, class and relation token indices, tokenizer files) or the v2.1-style one (none of them: the
   backbone config and tokenizer come from `model_name`, with <<ENT>>, <<SEP>>, <<REL>> added as gliner adds them).
 
@@ -238,8 +266,6 @@ def load_relex_checkpoint(directory: str, *, tokenizer: Any = None, options: Hub
     raw = json.load(f)
   if raw.get("relations_layer") is None:
     raise ValueError(f"{directory}: gliner_config.json has no relations_layer, so it is not a relex model")
-  if raw.get("span_mode") == "token_level":
-    raise ValueError(f"{directory}: token relex models (span_mode='token_level') are not implemented yet")
   state = read_state_dict(directory)
   base = read_gliner_config(directory, state, options)
   config = relex_config_from_reference(raw, base)

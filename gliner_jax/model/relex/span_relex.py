@@ -70,8 +70,9 @@ class RelexConfig:
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class RelexOutput:
-  """entity_logits [B, W, K, C], span_mask [B, W, K], type_mask [B, C]; entity_spans [B, E, 2] (first and last
-  word), entity_mask [B, E], num_selected [B]; adjacency [B, E, E] (zeros without a relations layer);
+  """entity_logits [B, W, K, C] (token model: [B, W, C, 3]), span_mask [B, W, K] (token model: the words inside
+  the text, [B, W]), type_mask [B, C]; entity_spans [B, E, 2] (first and last word), entity_mask [B, E],
+  num_selected [B]; adjacency [B, E, E] (zeros without a relations layer);
   relation_logits [B, E, E, R] (head i, tail j, relation r), pair_mask [B, E, E], relation_mask [B, R]."""
 
   entity_logits: jax.Array
@@ -127,6 +128,81 @@ def select_entities(keep: jax.Array, max_entities: int) -> tuple[jax.Array, jax.
   return jnp.where(mask, order[:, :max_entities], 0), mask, count
 
 
+def encode_with_relations(
+  rc: RelexConfig,
+  dtype: Dtype,
+  input_ids,
+  attention_mask,
+  word_token_index,
+  num_words,
+  type_token_index,
+  relation_token_index,
+  *,
+  deterministic: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Words [B, W, D], entity type vectors through the prompt FFN [B, C, D] and raw relation type vectors [B, R, D].
+
+  Called inside a compact `__call__` (its submodules belong to the caller), as `encode_words_and_types`.
+  """
+  cfg = rc.base
+  num_types = type_token_index.shape[1]
+  # The <<REL>> vectors come out of the same gather as the type vectors; it shifts by one when not
+  # embed_ent_token, and the relation tokens shift when not embed_rel_token.
+  shift = int(not rc.embed_rel_token) - int(not cfg.embed_ent_token)
+  rel_index = jnp.where(relation_token_index >= 0, relation_token_index + shift, -1)
+  words, prompts = encode_words_and_types(
+    cfg,
+    dtype,
+    input_ids,
+    attention_mask,
+    word_token_index,
+    num_words,
+    jnp.concatenate([type_token_index, rel_index], axis=1),
+    deterministic=deterministic,
+  )
+  types, relations = prompts[:, :num_types], prompts[:, num_types:]
+  types = ProjectionFFN(cfg.hidden_size, cfg.dropout, dtype, name="prompt_head")(types, deterministic=deterministic)
+  return words, types, relations
+
+
+def score_pairs(
+  rc: RelexConfig,
+  dtype: Dtype,
+  entities: jax.Array,
+  entity_mask: jax.Array,
+  relations: jax.Array,
+  adjacency_threshold,
+  *,
+  deterministic: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(adjacency [B, E, E], pair_mask [B, E, E], relation logits [B, E, E, R]) of the selected entities [B, E, D].
+
+  Called inside a compact `__call__`: its submodules ("relations", "pair_projection", "triples") belong to the caller.
+  """
+  cfg = rc.base
+  b = entities.shape[0]
+  e = entities.shape[1]
+  pair_mask = entity_mask[:, :, None] & entity_mask[:, None, :] & ~jnp.eye(e, dtype=bool)[None]
+  layer = make_relations_layer(rc.relations_layer, cfg.hidden_size, dtype=dtype)
+  adjacency = jnp.zeros((b, e, e), jnp.float32)
+  if layer is not None:
+    adjacency = layer(entities, entity_mask)
+    pair_mask = pair_mask & (adjacency > adjacency_threshold)
+  heads = jnp.broadcast_to(entities[:, :, None, :], (b, e, e, entities.shape[-1]))
+  tails = jnp.broadcast_to(entities[:, None, :, :], heads.shape)
+  if rc.triples_layer is None:
+    pairs = ProjectionFFN(cfg.hidden_size, cfg.dropout, dtype, name="pair_projection")(
+      jnp.concatenate([heads, tails], axis=-1), deterministic=deterministic
+    )
+    relation_logits = jnp.einsum("bijd,brd->bijr", pairs, relations)
+  else:
+    scorer = make_triples_layer(rc.triples_layer, REFERENCE_TRIPLES_DIM)
+    relation_logits = scorer(
+      entities[:, :, None, None], relations[:, None, None], entities[:, None, :, None], deterministic=deterministic
+    )
+  return adjacency, pair_mask, relation_logits.astype(jnp.float32)
+
+
 class SpanRelexModel(nn.Module):
   """The span relex model (see the module docstring)."""
 
@@ -152,24 +228,16 @@ class SpanRelexModel(nn.Module):
     if cfg.span_mode not in ("markerV0", "marker"):
       raise ValueError(f"SpanRelexModel needs span_mode 'markerV0' or 'marker', got {cfg.span_mode!r}")
     adjacency_threshold = threshold if adjacency_threshold is None else adjacency_threshold
-    num_types = type_token_index.shape[1]
-    # The <<REL>> vectors come out of the same gather as the type vectors; it shifts by one when not
-    # embed_ent_token, and the relation tokens shift when not embed_rel_token.
-    shift = int(not rc.embed_rel_token) - int(not cfg.embed_ent_token)
-    rel_index = jnp.where(relation_token_index >= 0, relation_token_index + shift, -1)
-    words, prompts = encode_words_and_types(
-      cfg,
+    words, types, relations = encode_with_relations(
+      rc,
       self.dtype,
       input_ids,
       attention_mask,
       word_token_index,
       num_words,
-      jnp.concatenate([type_token_index, rel_index], axis=1),
+      type_token_index,
+      relation_token_index,
       deterministic=deterministic,
-    )
-    types, relations = prompts[:, :num_types], prompts[:, num_types:]
-    types = ProjectionFFN(cfg.hidden_size, cfg.dropout, self.dtype, name="prompt_head")(
-      types, deterministic=deterministic
     )
     span_rep = SpanVectors(cfg.span_mode, cfg.hidden_size, cfg.max_width, cfg.dropout, self.dtype, name="span_head")(
       words, deterministic=deterministic
@@ -185,25 +253,9 @@ class SpanRelexModel(nn.Module):
     entities = jnp.where(entity_mask[..., None], entities, 0.0)
     entity_spans = jnp.stack([index // k, index // k + index % k], axis=-1)
 
-    e = self.max_entities
-    pair_mask = entity_mask[:, :, None] & entity_mask[:, None, :] & ~jnp.eye(e, dtype=bool)[None]
-    layer = make_relations_layer(rc.relations_layer, cfg.hidden_size, dtype=self.dtype)
-    adjacency = jnp.zeros((b, e, e), jnp.float32)
-    if layer is not None:
-      adjacency = layer(entities, entity_mask)
-      pair_mask = pair_mask & (adjacency > adjacency_threshold)
-    heads = jnp.broadcast_to(entities[:, :, None, :], (b, e, e, entities.shape[-1]))
-    tails = jnp.broadcast_to(entities[:, None, :, :], heads.shape)
-    if rc.triples_layer is None:
-      pairs = ProjectionFFN(cfg.hidden_size, cfg.dropout, self.dtype, name="pair_projection")(
-        jnp.concatenate([heads, tails], axis=-1), deterministic=deterministic
-      )
-      relation_logits = jnp.einsum("bijd,brd->bijr", pairs, relations)
-    else:
-      scorer = make_triples_layer(rc.triples_layer, REFERENCE_TRIPLES_DIM)
-      relation_logits = scorer(
-        entities[:, :, None, None], relations[:, None, None], entities[:, None, :, None], deterministic=deterministic
-      )
+    adjacency, pair_mask, relation_logits = score_pairs(
+      rc, self.dtype, entities, entity_mask, relations, adjacency_threshold, deterministic=deterministic
+    )
     return RelexOutput(
       entity_logits=logits,
       span_mask=span_mask,
@@ -212,7 +264,7 @@ class SpanRelexModel(nn.Module):
       entity_mask=entity_mask,
       num_selected=count,
       adjacency=adjacency,
-      relation_logits=relation_logits.astype(jnp.float32),
+      relation_logits=relation_logits,
       pair_mask=pair_mask,
       relation_mask=relation_token_index >= 0,
     )
