@@ -1,9 +1,10 @@
-"""predict_relations against gliner 0.2.29's, on span relex models built with `from_config` on the local MiniLM
-and on a random tiny DeBERTa-v3, saved by gliner and loaded in both layouts (as saved; and v2.1-style: the
+"""predict_relations against gliner 0.2.29's, on span and token relex models built with `from_config` on the local
+MiniLM and on a random tiny DeBERTa-v3, saved by gliner and loaded in both layouts (as saved; and v2.1-style: the
 gliner_config.json without encoder_config / vocab_size / token indices, no tokenizer files).
 
 Random heads give scores near 0.5: the span and prompt heads are re-scaled as the other parity tests do
-(`scale_reference_heads`), and the pair projection's last layer so that relation logits have std 2.
+(`scale_reference_heads`; token models: then the token scorer's start / end / inside logits are centred on +0.3), and
+the pair projection's last layer so that relation logits have std 2.
 Checked at two (threshold, relation_threshold) pairs: the same entities (start, end, text, label) and relations
 (head and tail offsets, types and indices, relation label) in the same order, scores within 1e-4.
 """
@@ -18,7 +19,7 @@ import pytest
 
 from conftest import require_module
 from gliner_jax.inference.relex import Relation, RelexGLiNER
-from gliner_jax.interop.reference_models import build_reference_model, scale_reference_heads
+from gliner_jax.interop.reference_models import build_reference_model, reference_logits, scale_reference_heads
 
 torch = require_module("torch")
 require_module("gliner")
@@ -48,6 +49,10 @@ def _build(backbone: str, out_dir: str, **config):
   ref = build_reference_model({"model_name": backbone, "max_len": 96, **config}, seed=0)
   ref.eval()
   scale_reference_heads(ref, TEXTS, LABELS)
+  if config.get("span_mode") == "token_level":
+    mean = reference_logits(ref, TEXTS, LABELS).reshape(-1, 3).mean(0)
+    with torch.no_grad():
+      ref.model.scorer.out_mlp[3].bias.add_(torch.as_tensor(0.3 - mean))
   last = ref.model.pair_rep_layer[3]
   with torch.no_grad():
     logits = _relation_logits(ref)
@@ -97,6 +102,8 @@ def _check(ref, ours: RelexGLiNER) -> list[int]:
 CASES = {
   "minilm-dot": dict(relations_layer="dot"),
   "minilm-none": dict(relations_layer="none"),
+  "minilm-token-dot": dict(relations_layer="dot", span_mode="token_level"),
+  "minilm-token-none": dict(relations_layer="none", span_mode="token_level"),
 }
 
 
@@ -113,8 +120,10 @@ def test_predict_relations_matches_reference_minilm(minilm_dir, tmp_path, case, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["saved", "v2.1"])
-def test_predict_relations_matches_reference_deberta(deberta_backbone_dir, tmp_path, layout):
-  ref = _build(deberta_backbone_dir, str(tmp_path), relations_layer="dot", hidden_size=96, max_width=8)
+@pytest.mark.parametrize("span_mode", ["markerV0", "token_level"])
+def test_predict_relations_matches_reference_deberta(deberta_backbone_dir, tmp_path, span_mode, layout):
+  config = dict(relations_layer="dot", hidden_size=96, max_width=8, span_mode=span_mode)
+  ref = _build(deberta_backbone_dir, str(tmp_path), **config)
   if layout == "v2.1":
     _as_v21(str(tmp_path))
   counts = _check(ref, RelexGLiNER.from_pretrained(str(tmp_path)))

@@ -165,7 +165,7 @@ class RelexGLiNER:
     adjacency_threshold = check_threshold(threshold if adjacency_threshold is None else adjacency_threshold)
     words = [self._words(t) for t in texts]
     encoded = [self._encode([w for w, _, _ in ws], entity_labels, relation_labels) for ws in words]
-    rows = device_batch_size(batch_size)
+    rows = device_batch_size(min(batch_size, len(texts)))
     results = []
     for lo in range(0, len(texts), rows):
       chunk = encoded[lo : lo + rows]

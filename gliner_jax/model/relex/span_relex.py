@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from gliner_jax.model.config import GLiNERConfig
-from gliner_jax.model.layers import ProjectionFFN, dense
+from gliner_jax.model.dropout import HashDropout
+from gliner_jax.model.layers import ProjectionFFN, SplitDense, dense
 from gliner_jax.model.relex.relations import RELATIONS_LAYERS, make_relations_layer
 from gliner_jax.model.relex.triples import TRIPLES_LAYERS, make_triples_layer
 from gliner_jax.model.span_model import encode_words_and_types, span_end_windows
@@ -188,19 +189,45 @@ def score_pairs(
   if layer is not None:
     adjacency = layer(entities, entity_mask)
     pair_mask = pair_mask & (adjacency > adjacency_threshold)
-  heads = jnp.broadcast_to(entities[:, :, None, :], (b, e, e, entities.shape[-1]))
-  tails = jnp.broadcast_to(entities[:, None, :, :], heads.shape)
   if rc.triples_layer is None:
-    pairs = ProjectionFFN(cfg.hidden_size, cfg.dropout, dtype, name="pair_projection")(
-      jnp.concatenate([heads, tails], axis=-1), deterministic=deterministic
+    relation_logits = PairProjection(cfg.hidden_size, cfg.dropout, dtype, name="pair_projection")(
+      entities, relations, deterministic=deterministic
     )
-    relation_logits = jnp.einsum("bijd,brd->bijr", pairs, relations)
   else:
     scorer = make_triples_layer(rc.triples_layer, REFERENCE_TRIPLES_DIM)
     relation_logits = scorer(
       entities[:, :, None, None], relations[:, None, None], entities[:, None, :, None], deterministic=deterministic
     )
   return adjacency, pair_mask, relation_logits.astype(jnp.float32)
+
+
+class PairProjection(nn.Module):
+  """Relation logits [B, E, E, R] = FFN(cat(head_i, tail_j)) . relation_r, the reference's pair projection
+  (Linear(2D, 4D) -> ReLU -> Dropout -> Linear(4D, D); params `dense_in`, `dense_out` as `ProjectionFFN`'s).
+
+  The first layer runs once per entity as a head and once as a tail (`SplitDense.terms`), and the last one is
+  folded into the relation vectors, so the only [B, E, E, .] tensor is the 4D-wide hidden layer.
+  """
+
+  hidden_size: int
+  dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, entities: jax.Array, relations: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    d = self.hidden_size
+    as_head, as_tail = SplitDense(4 * d, (d, d), ("embed", "mlp"), self.dtype, name="dense_in").terms(
+      (entities, entities)
+    )
+    h = nn.relu(as_head[:, :, None, :] + as_tail[:, None, :, :])  # [B, E, E, 4D]
+    h = HashDropout(self.dropout)(h, deterministic=deterministic)
+    out = dense(d, ("mlp", "embed"), name="dense_out", dtype=self.dtype)
+    if self.is_initializing():
+      out(h[:, :1, :1])
+    p = self.variables["params"]["dense_out"]
+    kernel, bias = nn.meta.unbox(p["kernel"]).astype(self.dtype), nn.meta.unbox(p["bias"]).astype(self.dtype)
+    folded = jnp.einsum("brd,fd->brf", relations.astype(self.dtype), kernel)
+    return jnp.einsum("bijf,brf->bijr", h, folded) + jnp.einsum("brd,d->br", relations, bias)[:, None, None, :]
 
 
 class SpanRelexModel(nn.Module):
