@@ -96,7 +96,20 @@ def _check(ref, ours: RelexGLiNER) -> list[int]:
       ], text
       np.testing.assert_allclose([r.score for r in got_r], [r["score"] for r in want_r], atol=SCORE_TOL, rtol=0)
       counts.append(len(got_r))
+    batch = ours.batch_predict_relations(
+      TEXTS, LABELS, RELATIONS, threshold=threshold, relation_threshold=relation_threshold, batch_size=4
+    )
+    singles = [ours.predict_relations(t, LABELS, RELATIONS, threshold, relation_threshold) for t in TEXTS]
+    assert [[e[:4] for e in _rows(b)] for b in batch] == [[e[:4] for e in _rows(s)] for s in singles]
+    for b, single in zip(batch, singles):
+      np.testing.assert_allclose([x[4] for x in _rows(b)], [x[4] for x in _rows(single)], atol=1e-5, rtol=0)
   return counts
+
+
+def _rows(pair) -> list[tuple]:
+  entities, relations = pair
+  rows = [(e.start, e.end, e.label, "", e.score) for e in entities]
+  return rows + [(r.head.start, r.tail.start, r.label, r.head_index, r.score) for r in relations]
 
 
 CASES = {
