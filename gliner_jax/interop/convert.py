@@ -257,9 +257,11 @@ def load_gliner_state(directory: str, options: HubOptions | None = None) -> tupl
   return config, gliner_params_from_state_dict(state, config)
 
 
-def add_gliner_tokens(tokenizer, config: GLiNERConfig | None = None):
-  """Adds GLiNER's special tokens the tokenizer lacks, in the reference's order ([FLERT], <<ENT>>, <<SEP>>)."""
-  tokens = ("[FLERT]", config.ent_token, config.sep_token) if config is not None else SPECIAL_TOKENS
+def add_gliner_tokens(tokenizer, config: GLiNERConfig | None = None, tokens: tuple[str, ...] | None = None):
+  """Adds GLiNER's special tokens the tokenizer lacks, in the reference's order ([FLERT], <<ENT>>, <<SEP>>),
+  or `tokens` (a relex model's: <<ENT>>, <<SEP>>, <<REL>>)."""
+  if tokens is None:
+    tokens = ("[FLERT]", config.ent_token, config.sep_token) if config is not None else SPECIAL_TOKENS
   missing = [t for t in tokens if t not in tokenizer.get_vocab()]
   if missing:
     tokenizer.add_tokens(missing, special_tokens=True)
@@ -299,19 +301,24 @@ def _find_tokenizer(given: Any, folder: str, fallback: str, options: HubOptions 
 
 
 def load_gliner_tokenizer(
-  directory: str, config: GLiNERConfig, tokenizer: Any = None, options: HubOptions | None = None
+  directory: str,
+  config: GLiNERConfig,
+  tokenizer: Any = None,
+  options: HubOptions | None = None,
+  special_tokens: tuple[str, ...] | None = None,
 ):
-  """The tokenizer of a gliner folder as gliner loads it, with GLiNER's special tokens added.
+  """The tokenizer of a gliner folder as gliner loads it, with GLiNER's special tokens added
+  (`special_tokens`, default those of `add_gliner_tokens`).
 
   `tokenizer` (a tokenizer, or a folder / hub id) wins; else the folder's own tokenizer files
   (when it has a tokenizer_config.json); else the tokenizer of the config's `model_name`.
   """
   if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
-    return add_gliner_tokens(tokenizer, config)
+    return add_gliner_tokens(tokenizer, config, special_tokens)
   loaded = _find_tokenizer(
     tokenizer, directory, config.model_name, options, f"{directory} has no tokenizer files", "tokenizer"
   )
-  return add_gliner_tokens(_opt_in_bos_eos(loaded), config)
+  return add_gliner_tokens(_opt_in_bos_eos(loaded), config, special_tokens)
 
 
 def check_vocabulary(config: GLiNERConfig, tokenizer, source: str = "the model") -> GLiNERConfig:

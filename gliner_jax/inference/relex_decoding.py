@@ -1,0 +1,64 @@
+"""Relations from a relex model's output, as gliner 0.2.29's SpanRelexDecoder reads them.
+
+Entities are decoded first (flat or nested, `gliner_jax.inference.decoding`). A scored pair (head i, tail j) of
+selected entities is kept when both entities' (first word, last word) are among the decoded entities (the first
+decoded entity with those words stands for it), and each relation type whose probability is > the relation
+threshold gives one relation. Relations come in the reference's order: pairs row-major (i, then j), then types.
+
+Example:
+  >>> decode_relations(spans, entity_spans, entity_mask, pair_mask, probs, relation_threshold=0.5)
+  [(0, 2, 1, 0.93)]   # (head entity index, tail entity index, relation type, score)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+
+class DecodedRelation(NamedTuple):
+  """Indices into one text's decoded entity list, the relation type's index and its probability."""
+
+  head: int
+  tail: int
+  label: int
+  score: float
+
+
+def decode_relations(
+  spans: Sequence,
+  entity_spans: np.ndarray,
+  entity_mask: np.ndarray,
+  pair_mask: np.ndarray,
+  probs: np.ndarray,
+  relation_threshold: float,
+  num_relation_types: int | None = None,
+) -> list[DecodedRelation]:
+  """One text's relations.
+
+  Args:
+    spans: the text's decoded entities (objects with `start` and `end` word indices), in output order.
+    entity_spans: [E, 2] first and last word of each selected entity slot; entity_mask: [E] slot in use.
+    pair_mask: [E, E] pairs the model scored; probs: [E, E, R] relation probabilities (after the sigmoid).
+    relation_threshold: strict lower bound on kept probabilities.
+    num_relation_types: only the first this many types are real (the rest padding); default all R.
+  """
+  if probs.ndim != 3 or probs.shape[:2] != pair_mask.shape:
+    raise ValueError(f"probs must be [E, E, R] over pair_mask's [E, E] grid, got {probs.shape} and {pair_mask.shape}")
+  first: dict[tuple[int, int], int] = {}
+  for index, span in enumerate(spans):
+    first.setdefault((int(span.start), int(span.end)), index)
+  decoded = {
+    e: first[key]
+    for e in np.flatnonzero(entity_mask).tolist()
+    if (key := (int(entity_spans[e, 0]), int(entity_spans[e, 1]))) in first
+  }
+  r = probs.shape[2] if num_relation_types is None else num_relation_types
+  out = []
+  for i, j in np.argwhere(pair_mask).tolist():
+    if i not in decoded or j not in decoded:
+      continue
+    for c in np.flatnonzero(probs[i, j, :r] > relation_threshold).tolist():
+      out.append(DecodedRelation(decoded[i], decoded[j], c, float(probs[i, j, c])))
+  return out

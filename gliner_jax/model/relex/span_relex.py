@@ -1,0 +1,297 @@
+"""gliner 0.2.29's span relex model (UniEncoderSpanRelexModel) with static shapes.
+
+Inputs are the span model's (`gliner_jax.model.span_model`) plus `relation_token_index` [B, R]: the position of
+each `<<REL>>` token of the prompt `<<ENT>> e1 ... <<SEP>> <<REL>> r1 ... <<SEP>> words` (-1: padding).
+The function is the reference's:
+  1. span logits [B, W, K, C] against the prompt-FFN'd entity type vectors, and the span vectors [B, W, K, D];
+  2. entity selection: spans inside the text whose best type probability is > `threshold`, in (start, width)
+     order, packed into `max_entities` slots (static; `num_selected` says how many passed, so a caller can
+     re-run with more slots when it is larger);
+  3. adjacency [B, E, E] from the relations layer (absent for "none");
+  4. ordered pairs (i != j, both selected; with an adjacency layer only those with adjacency >
+     `adjacency_threshold`), each scored against every relation type vector [B, R, D] (the encoder's raw
+     `<<REL>>` vectors, no prompt FFN): pair projection FFN(cat(head, tail)) . relation, or a triple scorer.
+Pairs are kept as an [E, E] grid (`pair_mask`), not packed as the reference packs them.
+Padded entity types (type_mask 0) never select a span here (the reference scores them with its prompt FFN of a
+zero vector; they never occur when every text of a batch has the same labels).
+
+Example:
+  >>> model = SpanRelexModel(RelexConfig(base=config, relations_layer="dot"))
+  >>> out = model.apply({"params": params}, **batch, relation_token_index=rel_index, threshold=0.5)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.dropout import HashDropout
+from gliner_jax.model.layers import ProjectionFFN, SplitDense, dense
+from gliner_jax.model.relex.relations import RELATIONS_LAYERS, make_relations_layer
+from gliner_jax.model.relex.triples import TRIPLES_LAYERS, make_triples_layer
+from gliner_jax.model.span_model import encode_words_and_types, span_end_windows
+
+Dtype = Any
+REFERENCE_TRIPLES_DIM = 768  # gliner 0.2.29 builds TriplesScoreLayer(name): dimension 768, whatever the model's
+REFUSED_TRIPLES = {
+  "TuckER": "its reference mixes the scores of different pairs (a reshape of torch.matmul's batched output) "
+  "in a way that depends on how the batch is padded",
+  "ConvE": "gliner 0.2.29 cannot build it from a config (it needs emb_dim1)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RelexConfig:
+  """A relex model: its span or token model's config plus the relex options of gliner's config."""
+
+  base: GLiNERConfig
+  relations_layer: str = "none"
+  triples_layer: str | None = None
+  embed_rel_token: bool = True
+  rel_token: str = "<<REL>>"
+  rel_token_index: int = -1
+
+  def __post_init__(self):
+    if self.relations_layer.lower() not in RELATIONS_LAYERS:
+      raise ValueError(f"relations_layer={self.relations_layer!r}: gliner 0.2.29 defines {list(RELATIONS_LAYERS)}")
+    if self.triples_layer is not None:
+      if self.triples_layer in REFUSED_TRIPLES:
+        raise ValueError(
+          f"triples_layer={self.triples_layer!r} is not implemented: {REFUSED_TRIPLES[self.triples_layer]}"
+        )
+      if self.triples_layer not in TRIPLES_LAYERS:
+        raise ValueError(f"triples_layer={self.triples_layer!r}: gliner 0.2.29 defines {sorted(TRIPLES_LAYERS)}")
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class RelexOutput:
+  """entity_logits [B, W, K, C] (token model: [B, W, C, 3]), span_mask [B, W, K] (token model: the words inside
+  the text, [B, W]), type_mask [B, C]; entity_spans [B, E, 2] (first and last word), entity_mask [B, E],
+  num_selected [B]; adjacency [B, E, E] (zeros without a relations layer);
+  relation_logits [B, E, E, R] (head i, tail j, relation r), pair_mask [B, E, E], relation_mask [B, R]."""
+
+  entity_logits: jax.Array
+  span_mask: jax.Array
+  type_mask: jax.Array
+  entity_spans: jax.Array
+  entity_mask: jax.Array
+  num_selected: jax.Array
+  adjacency: jax.Array
+  relation_logits: jax.Array
+  pair_mask: jax.Array
+  relation_mask: jax.Array
+
+
+class SpanVectors(nn.Module):
+  """The span vectors [B, W, K, D] of the "markerV0" and "marker" heads (the params of `span_model`'s heads)."""
+
+  span_mode: str
+  hidden_size: int
+  max_width: int
+  dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, words: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    d = self.hidden_size
+    expansion = 2 if self.span_mode == "marker" else 4
+    start, end = (
+      nn.relu(
+        ProjectionFFN(d, self.dropout, self.dtype, expansion=expansion, name=n)(words, deterministic=deterministic)
+      )
+      for n in ("project_start", "project_end")
+    )
+    ends = span_end_windows(end, self.max_width)
+    pairs = jnp.concatenate([jnp.broadcast_to(start[:, :, None, :], ends.shape), ends], axis=-1)
+    if self.span_mode == "marker":
+      return dense(d, ("mlp", "embed"), name="out_project", dtype=self.dtype)(pairs)
+    h = nn.relu(dense(4 * d, ("embed", "mlp"), name="out_dense_in", dtype=self.dtype)(pairs))
+    return dense(d, ("mlp", "embed"), name="out_dense_out", dtype=self.dtype)(h)
+
+
+def select_entities(keep: jax.Array, max_entities: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """keep [B, N] -> (index [B, E] of the kept positions in order, padded with 0; mask [B, E]; count [B]).
+
+  Example:
+    >>> select_entities(jnp.array([[0, 1, 0, 1]], bool), 3)   # ([[1, 3, 0]], [[True, True, False]], [2])
+  """
+  order = jnp.argsort(jnp.logical_not(keep).astype(jnp.int32), axis=1, stable=True)
+  count = keep.sum(axis=1)
+  if order.shape[1] < max_entities:
+    order = jnp.pad(order, ((0, 0), (0, max_entities - order.shape[1])))
+  mask = jnp.arange(max_entities)[None, :] < count[:, None]
+  return jnp.where(mask, order[:, :max_entities], 0), mask, count
+
+
+def encode_with_relations(
+  rc: RelexConfig,
+  dtype: Dtype,
+  input_ids,
+  attention_mask,
+  word_token_index,
+  num_words,
+  type_token_index,
+  relation_token_index,
+  *,
+  deterministic: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Words [B, W, D], entity type vectors through the prompt FFN [B, C, D] and raw relation type vectors [B, R, D].
+
+  Called inside a compact `__call__` (its submodules belong to the caller), as `encode_words_and_types`.
+  """
+  cfg = rc.base
+  num_types = type_token_index.shape[1]
+  # The <<REL>> vectors come out of the same gather as the type vectors; it shifts by one when not
+  # embed_ent_token, and the relation tokens shift when not embed_rel_token.
+  shift = int(not rc.embed_rel_token) - int(not cfg.embed_ent_token)
+  rel_index = jnp.where(relation_token_index >= 0, relation_token_index + shift, -1)
+  words, prompts = encode_words_and_types(
+    cfg,
+    dtype,
+    input_ids,
+    attention_mask,
+    word_token_index,
+    num_words,
+    jnp.concatenate([type_token_index, rel_index], axis=1),
+    deterministic=deterministic,
+  )
+  types, relations = prompts[:, :num_types], prompts[:, num_types:]
+  types = ProjectionFFN(cfg.hidden_size, cfg.dropout, dtype, name="prompt_head")(types, deterministic=deterministic)
+  return words, types, relations
+
+
+def score_pairs(
+  rc: RelexConfig,
+  dtype: Dtype,
+  entities: jax.Array,
+  entity_mask: jax.Array,
+  relations: jax.Array,
+  adjacency_threshold,
+  *,
+  deterministic: bool,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(adjacency [B, E, E], pair_mask [B, E, E], relation logits [B, E, E, R]) of the selected entities [B, E, D].
+
+  Called inside a compact `__call__`: its submodules ("relations", "pair_projection", "triples") belong to the caller.
+  """
+  cfg = rc.base
+  b = entities.shape[0]
+  e = entities.shape[1]
+  pair_mask = entity_mask[:, :, None] & entity_mask[:, None, :] & ~jnp.eye(e, dtype=bool)[None]
+  layer = make_relations_layer(rc.relations_layer, cfg.hidden_size, dtype=dtype)
+  adjacency = jnp.zeros((b, e, e), jnp.float32)
+  if layer is not None:
+    adjacency = layer(entities, entity_mask)
+    pair_mask = pair_mask & (adjacency > adjacency_threshold)
+  if rc.triples_layer is None:
+    relation_logits = PairProjection(cfg.hidden_size, cfg.dropout, dtype, name="pair_projection")(
+      entities, relations, deterministic=deterministic
+    )
+  else:
+    scorer = make_triples_layer(rc.triples_layer, REFERENCE_TRIPLES_DIM)
+    relation_logits = scorer(
+      entities[:, :, None, None], relations[:, None, None], entities[:, None, :, None], deterministic=deterministic
+    )
+  return adjacency, pair_mask, relation_logits.astype(jnp.float32)
+
+
+class PairProjection(nn.Module):
+  """Relation logits [B, E, E, R] = FFN(cat(head_i, tail_j)) . relation_r, the reference's pair projection
+  (Linear(2D, 4D) -> ReLU -> Dropout -> Linear(4D, D); params `dense_in`, `dense_out` as `ProjectionFFN`'s).
+
+  The first layer runs once per entity as a head and once as a tail (`SplitDense.terms`), and the last one is
+  folded into the relation vectors, so the only [B, E, E, .] tensor is the 4D-wide hidden layer.
+  """
+
+  hidden_size: int
+  dropout: float = 0.0
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, entities: jax.Array, relations: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    d = self.hidden_size
+    as_head, as_tail = SplitDense(4 * d, (d, d), ("embed", "mlp"), self.dtype, name="dense_in").terms(
+      (entities, entities)
+    )
+    h = nn.relu(as_head[:, :, None, :] + as_tail[:, None, :, :])  # [B, E, E, 4D]
+    h = HashDropout(self.dropout)(h, deterministic=deterministic)
+    out = dense(d, ("mlp", "embed"), name="dense_out", dtype=self.dtype)
+    if self.is_initializing():
+      out(h[:, :1, :1])
+    p = self.variables["params"]["dense_out"]
+    kernel, bias = nn.meta.unbox(p["kernel"]).astype(self.dtype), nn.meta.unbox(p["bias"]).astype(self.dtype)
+    folded = jnp.einsum("brd,fd->brf", relations.astype(self.dtype), kernel)
+    return jnp.einsum("bijf,brf->bijr", h, folded) + jnp.einsum("brd,d->br", relations, bias)[:, None, None, :]
+
+
+class SpanRelexModel(nn.Module):
+  """The span relex model (see the module docstring)."""
+
+  config: RelexConfig
+  max_entities: int = 32
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(
+    self,
+    input_ids,
+    attention_mask,
+    word_token_index,
+    num_words,
+    type_token_index,
+    relation_token_index,
+    *,
+    threshold: float | jax.Array = 0.5,
+    adjacency_threshold: float | jax.Array | None = None,
+    deterministic: bool = True,
+  ) -> RelexOutput:
+    rc, cfg = self.config, self.config.base
+    if cfg.span_mode not in ("markerV0", "marker"):
+      raise ValueError(f"SpanRelexModel needs span_mode 'markerV0' or 'marker', got {cfg.span_mode!r}")
+    adjacency_threshold = threshold if adjacency_threshold is None else adjacency_threshold
+    words, types, relations = encode_with_relations(
+      rc,
+      self.dtype,
+      input_ids,
+      attention_mask,
+      word_token_index,
+      num_words,
+      type_token_index,
+      relation_token_index,
+      deterministic=deterministic,
+    )
+    span_rep = SpanVectors(cfg.span_mode, cfg.hidden_size, cfg.max_width, cfg.dropout, self.dtype, name="span_head")(
+      words, deterministic=deterministic
+    )
+    logits = jnp.einsum("bwkd,bcd->bwkc", span_rep, types).astype(jnp.float32)
+    b, w, k = logits.shape[:3]
+    span_mask = (jnp.arange(w)[:, None] + jnp.arange(k)[None, :])[None] < num_words[:, None, None]
+    type_mask = type_token_index >= 0
+    best = jnp.max(jnp.where(type_mask[:, None, None, :], jax.nn.sigmoid(logits), 0.0), axis=-1)
+    keep = ((best > threshold) & span_mask).reshape(b, w * k)
+    index, entity_mask, count = select_entities(keep, self.max_entities)
+    entities = jnp.take_along_axis(span_rep.reshape(b, w * k, -1), index[..., None], axis=1)
+    entities = jnp.where(entity_mask[..., None], entities, 0.0)
+    entity_spans = jnp.stack([index // k, index // k + index % k], axis=-1)
+
+    adjacency, pair_mask, relation_logits = score_pairs(
+      rc, self.dtype, entities, entity_mask, relations, adjacency_threshold, deterministic=deterministic
+    )
+    return RelexOutput(
+      entity_logits=logits,
+      span_mask=span_mask,
+      type_mask=type_mask,
+      entity_spans=entity_spans,
+      entity_mask=entity_mask,
+      num_selected=count,
+      adjacency=adjacency,
+      relation_logits=relation_logits,
+      pair_mask=pair_mask,
+      relation_mask=relation_token_index >= 0,
+    )
