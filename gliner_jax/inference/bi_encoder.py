@@ -109,6 +109,7 @@ class BiEncoderGLiNER(GLiNER):
     label_chunk: int = 256,
     **kwargs,
   ):
+    self._served_kind(config)
     if labels_tokenizer is None:
       raise ValueError("a bi-encoder needs its labels_tokenizer (the labels encoder's tokenizer)")
     if label_chunk not in LABEL_CHUNK_BUCKETS:

@@ -124,14 +124,7 @@ class GLiNER:
     span_head_impl: str = "factored",
     scoring: DeviceScoring | None = None,
   ):
-    self.kind = kind_of(config)
-    served = PREDICTORS.get(self.kind.name)
-    if served is None or not isinstance(self, served):
-      raise ValueError(
-        f"{type(self).__name__} does not predict with a {self.kind.name!r} model; build it with "
-        f"{served.__name__ if served else 'its predictor'}(...), gliner_jax.inference.kinds.make_predictor(...) "
-        "or GLiNER.from_pretrained"
-      )
+    self.kind = self._served_kind(config)
     if compilation_cache is not False:
       enable_compilation_cache(compilation_cache)
     self.precision = Precision.of(dtype, quantize)
@@ -153,6 +146,20 @@ class GLiNER:
       token_probs=jax.jit(functools.partial(self._device_token_probs, apply)),
     )
     self._candidates, self._token_probs = scoring.candidates, scoring.token_probs
+
+  def _served_kind(self, config: GLiNERConfig):
+    """`config`'s model kind, if this class is the predictor registered for it (else ValueError)."""
+    kind = kind_of(config)
+    served = PREDICTORS.get(kind.name)
+    registered = set(PREDICTORS.values())
+    closest = next((c for c in type(self).__mro__ if c in registered), None)  # a subclass may customise a predictor
+    if served is None or closest is not served:
+      raise ValueError(
+        f"{type(self).__name__} does not predict with a {kind.name!r} model; build it with "
+        f"{served.__name__ if served else 'its predictor'}(...), gliner_jax.inference.kinds.make_predictor(...) "
+        "or GLiNER.from_pretrained"
+      )
+    return kind
 
   # ----------------------------------------------------------------------------------- loading
   @classmethod
@@ -274,7 +281,7 @@ class GLiNER:
     example = self.prompt_tokenizer.encode_batch([["a"]], [["b"]])
     return pad_batch(example, batch_shape(example, 1), self.prompt_tokenizer.pad_id)
 
-  def encode_labels(self, labels: Sequence[str]):
+  def encode_labels(self, labels: Sequence[str]) -> np.ndarray:
     """Reusable label vectors: bi-encoders only (`BiEncoderGLiNER.encode_labels`)."""
     raise ValueError(
       "encode_labels needs a bi-encoder (config.labels_encoder); a uni-encoder reads its labels in the "
