@@ -52,6 +52,7 @@ class ModelKind:
   dummy_batch: `dummy_batch(batch_size)`, numpy inputs of the right ranks to initialise the module.
   matches: whether a `GLiNERConfig` is of this kind (exactly one kind may match a config).
   output_layout: "span" (logits [B, W, K, C]) or "token" (logits [B, W, C, 3]).
+  reference_model_type: gliner 0.2.29's `model_type` of the same model (written by the gliner export).
   """
 
   name: str
@@ -60,6 +61,7 @@ class ModelKind:
   dummy_batch: Callable[[int], dict[str, np.ndarray]]
   matches: Callable[[GLiNERConfig], bool]
   output_layout: str = "span"
+  reference_model_type: str = ""
 
 
 def uni_encoder_dummy_batch(
@@ -124,6 +126,7 @@ SPAN = register_kind(
     inputs=UNI_ENCODER_INPUTS,
     dummy_batch=uni_encoder_dummy_batch,
     matches=lambda c: c.labels_encoder is None and c.span_mode in ("markerV0", "marker"),
+    reference_model_type="gliner_uni_encoder_span",
   )
 )
 TOKEN = register_kind(
@@ -134,6 +137,7 @@ TOKEN = register_kind(
     dummy_batch=uni_encoder_dummy_batch,
     matches=lambda c: c.labels_encoder is None and c.span_mode == "token_level",
     output_layout="token",
+    reference_model_type="gliner_uni_encoder_token",
   )
 )
 BI_ENCODER = register_kind(
@@ -143,6 +147,7 @@ BI_ENCODER = register_kind(
     inputs=BI_ENCODER_INPUTS,
     dummy_batch=bi_encoder_dummy_batch,
     matches=lambda c: c.labels_encoder is not None and c.span_mode in ("markerV0", "marker"),
+    reference_model_type="gliner_bi_encoder_span",
   )
 )
 

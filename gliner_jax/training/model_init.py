@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from gliner_jax.inference.api import predictor_class
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.interop.convert import add_gliner_tokens
 from gliner_jax.interop.hub import backbone_name
@@ -100,10 +101,8 @@ def starting_point(model_cfg) -> StartingPoint:
     if kind == "gliner_jax":
       config, params = ckpt.load_checkpoint(path)
       tokenizer = AutoTokenizer.from_pretrained(path)
-      if config.labels_encoder is not None:
-        from gliner_jax.inference.bi_encoder import load_labels_tokenizer
-
-        labels_tokenizer = load_labels_tokenizer(path, model_cfg.get("labels_tokenizer") or None)
+      given = {"labels_tokenizer": model_cfg.get("labels_tokenizer")} if model_cfg.get("labels_tokenizer") else {}
+      labels_tokenizer = predictor_class(config).checkpoint_kwargs(path, given).get("labels_tokenizer")
     else:
       from gliner_jax.interop.convert import load_gliner_checkpoint
 
