@@ -26,16 +26,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gliner_jax.inference.kinds import register_predictor
-from gliner_jax.inference.predictor import (
+from gliner_jax.inference.candidates import (
   MAX_CANDIDATES_PER_ROW,
-  GLiNER,
   add_owned,
   collect_candidates,
   fetch_candidates,
   row_candidates,
   threshold_candidates,
 )
+from gliner_jax.inference.kinds import register_predictor
+from gliner_jax.inference.predictor import GLiNER
 from gliner_jax.model.bi_encoder import scoring_form, span_chunk_logits
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.processing.bi_encoder_inputs import LabelTokenizer, TextTokenizer, text_inputs

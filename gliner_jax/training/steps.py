@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gliner_jax.inference.predictor import DeviceScoring, threshold_candidates
+from gliner_jax.inference.candidates import threshold_candidates
+from gliner_jax.inference.predictor import DeviceScoring
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.stack import match_layer_layout
 from gliner_jax.model.kinds import kind_of, make_model
