@@ -15,7 +15,7 @@ import os as _os
 DEFAULT_MODEL = _os.path.join(_os.path.dirname(__file__), "assets", "default_model")
 
 _LAZY = {
-  "GLiNER": "gliner_jax.inference.predictor",
+  "GLiNER": "gliner_jax.inference.api",
   "Entity": "gliner_jax.inference.predictor",
   "GLiNERConfig": "gliner_jax.model.config",
   "SpanPrediction": "gliner_jax.inference.decoding",

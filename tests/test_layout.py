@@ -68,3 +68,86 @@ def test_top_level_names_stay():
   }
   for name in gliner_jax.__all__:
     assert getattr(gliner_jax, name) is not None
+
+
+def _module_name(rel: str) -> str:
+  parts = rel[: -len(".py")].split(os.sep)
+  if parts[-1] == "__init__":
+    parts = parts[:-1]
+  return ".".join(["gliner_jax", *parts])
+
+
+def _import_graph() -> dict[str, set[str]]:
+  """Module -> the gliner_jax modules it imports anywhere in its source (inside functions too).
+
+  `from gliner_jax.a import b` counts as importing `gliner_jax.a.b` when that is a module, else `gliner_jax.a`.
+  """
+  modules = {_module_name(rel): path for rel, path in _modules()}
+  graph = {}
+  for name, path in modules.items():
+    edges = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+      targets = []
+      if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        targets = [
+          f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module for a in node.names
+        ]
+      elif isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      edges |= {t for t in targets if t in modules and t != name}
+    graph[name] = edges
+  return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+  """One cycle per strongly connected component of more than one module (Tarjan's algorithm)."""
+  index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+  def visit(v):
+    index[v] = low[v] = len(index)
+    stack.append(v)
+    on_stack.add(v)
+    for w in sorted(graph[v]):
+      if w not in index:
+        visit(w)
+        low[v] = min(low[v], low[w])
+      elif w in on_stack:
+        low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+      component = []
+      while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        component.append(w)
+        if w == v:
+          break
+      if len(component) > 1:
+        out.append(sorted(component))
+
+  for v in sorted(graph):
+    if v not in index:
+      visit(v)
+  return out
+
+
+def test_cycle_finder_finds_cycles():
+  assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+  assert _cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def test_no_import_cycles():
+  cycles = _cycles(_import_graph())
+  assert not cycles, "modules importing each other (imports inside functions count):\n  " + "\n  ".join(
+    " <-> ".join(c) for c in cycles
+  )
+
+
+def test_no_private_names_imported_across_modules():
+  problems = []
+  for rel, path in _modules():
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+      if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gliner_jax"):
+        private = [a.name for a in node.names if a.name.startswith("_")]
+        if private:
+          problems.append(f"gliner_jax/{rel}:{node.lineno} imports {private} from {node.module}")
+  assert not problems, "private names imported across modules:\n  " + "\n  ".join(sorted(problems))

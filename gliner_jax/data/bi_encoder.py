@@ -29,11 +29,11 @@ import numpy as np
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import (
   BatchIterator,
+  EncodedRow,
   RecipeConfig,
   RecipeStats,
-  _check_model,
-  _encode_rows,
-  _Row,
+  check_recipe_model,
+  encode_rows,
   named_shapes,
   positive_types,
   split_into_windows,
@@ -73,7 +73,7 @@ def batch_label_set(
 
 
 def assemble_bi_encoder_batch(
-  rows: Sequence[_Row],
+  rows: Sequence[EncodedRow],
   labels: Sequence[str],
   cfg: RecipeConfig,
   pad_id: int,
@@ -129,7 +129,7 @@ def make_bi_encoder_batch(
     ...                               RecipeConfig(batch_size=8), np.random.default_rng(0))
   """
   stats = stats if stats is not None else RecipeStats()
-  limit = _check_model(text_tokenizer, cfg)
+  limit = check_recipe_model(text_tokenizer, cfg)
   cfg = batch_recipe(cfg)
   windows = []
   for ex in examples:
@@ -138,7 +138,7 @@ def make_bi_encoder_batch(
   labels = batch_label_set(windows, rng, cfg, stats)
   if labels:
     validate_labels(labels)
-  rows = _encode_rows([(w, ()) for w in windows], text_tokenizer, limit, cfg.overlap, stats)
+  rows = encode_rows([(w, ()) for w in windows], text_tokenizer, limit, cfg.overlap, stats)
   return assemble_bi_encoder_batch(rows, labels, cfg, text_tokenizer.pad_id, label_tokenizer, stats)
 
 
@@ -176,7 +176,7 @@ class BiEncoderBatchIterator(BatchIterator):
   def _prompt_for(self, window: NERExample, pool) -> tuple[str, ...]:
     return ()
 
-  def _assemble_rows(self, rows: Sequence[_Row]) -> dict[str, np.ndarray]:
+  def _assemble_rows(self, rows: Sequence[EncodedRow]) -> dict[str, np.ndarray]:
     labels = batch_label_set([r.example for r in rows], self._rng, self.cfg, self.stats)
     return assemble_bi_encoder_batch(
       rows, labels, self.cfg, self.prompt_tokenizer.pad_id, self.label_tokenizer, self.stats

@@ -137,7 +137,9 @@ class RecipeStats:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Row:
+class EncodedRow:
+  """One training row before padding: its example (a window of one), its prompt's types, and their encoding."""
+
   example: NERExample
   prompt: tuple[str, ...]
   encoded: EncodedText
@@ -226,14 +228,14 @@ def sample_prompt(
   return types
 
 
-def _encode_rows(
+def encode_rows(
   pairs: Sequence[tuple[NERExample, tuple[str, ...]]],
   ptok: PromptTokenizer,
   limit: int,
   overlap: int,
   stats: RecipeStats,
   skip: Callable[[str], None] | None = None,
-) -> list[_Row]:
+) -> list[EncodedRow]:
   """Tokenizes (window, prompt) pairs, splitting windows whose tokens exceed `limit`.
 
   A window that cannot become a row raises ValueError, or with `skip` is left out after `skip(why)`.
@@ -249,7 +251,7 @@ def _encode_rows(
         f"prompt {list(prompt)} gave {len(enc.type_token_index)} {ptok.config.ent_token} tokens, expected {len(prompt)}"
       )
     elif enc.num_tokens <= limit:
-      rows.append(_Row(ex, prompt, enc))
+      rows.append(EncodedRow(ex, prompt, enc))
       continue
     else:
       base = ptok.encode_batch([[]], [list(prompt)])[0].num_tokens
@@ -269,12 +271,12 @@ def _encode_rows(
     new_len = max(1, min(n - 1, n * (limit - base) // (enc.num_tokens - base)))
     pieces = split_into_windows(ex, new_len, min(overlap, new_len // 2))
     stats.subtoken_splits += len(pieces) - 1
-    rows.extend(_encode_rows([(p, prompt) for p in pieces], ptok, limit, overlap, stats, skip))
+    rows.extend(encode_rows([(p, prompt) for p in pieces], ptok, limit, overlap, stats, skip))
   return rows
 
 
 def _assemble(
-  rows: Sequence[_Row], cfg: RecipeConfig, pad_id: int, stats: RecipeStats, token_level: bool = False
+  rows: Sequence[EncodedRow], cfg: RecipeConfig, pad_id: int, stats: RecipeStats, token_level: bool = False
 ) -> dict[str, np.ndarray]:
   """Pads rows to bucket shapes and builds labels [B, W, K, C], span_mask and type_mask
   (token_level: labels [B, W, C, 3], word_mask and type_mask)."""
@@ -313,7 +315,7 @@ def _assemble(
 
 
 def _assemble_token_labels(
-  rows: Sequence[_Row], shape: BatchShape, out: dict[str, np.ndarray], stats: RecipeStats
+  rows: Sequence[EncodedRow], shape: BatchShape, out: dict[str, np.ndarray], stats: RecipeStats
 ) -> dict[str, np.ndarray]:
   labels = np.zeros((shape.batch, shape.words, shape.types, 3), np.float32)
   type_mask = np.zeros((shape.batch, shape.types), bool)
@@ -336,7 +338,8 @@ def _token_level(ptok: PromptTokenizer) -> bool:
   return ptok.config.span_mode == "token_level"
 
 
-def _check_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
+def check_recipe_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
+  """The most tokens a row may have, after checking that the recipe's max_width is the model's."""
   if ptok.config.max_width != cfg.max_width:
     raise ValueError(
       f"RecipeConfig.max_width={cfg.max_width} but the model has "
@@ -412,7 +415,7 @@ def make_training_batch(
     >>> batch["labels"].shape  # (cfg.batch_size, W bucket, cfg.max_width, C bucket)
   """
   stats = stats if stats is not None else RecipeStats()
-  limit = _check_model(prompt_tokenizer, cfg)
+  limit = check_recipe_model(prompt_tokenizer, cfg)
   cfg = shape_config(cfg, limit)
   windows = []
   for ex in examples:
@@ -420,7 +423,7 @@ def make_training_batch(
     windows += split_into_windows(ex, cfg.max_len, cfg.overlap, stats)
   pool = _pool(windows) if pool_of_types is None else set(pool_of_types)
   pairs = [(w, tuple(sample_prompt(w, rng, pool, cfg, stats))) for w in windows]
-  rows = _encode_rows(pairs, prompt_tokenizer, limit, cfg.overlap, stats)
+  rows = encode_rows(pairs, prompt_tokenizer, limit, cfg.overlap, stats)
   return _assemble(rows, cfg, prompt_tokenizer.pad_id, stats, _token_level(prompt_tokenizer))
 
 
@@ -463,7 +466,7 @@ class BatchIterator:
     self.cfg = cfg
     self.drop_remainder = drop_remainder
     self.stats = RecipeStats()
-    self._limit = _check_model(prompt_tokenizer, cfg)
+    self._limit = check_recipe_model(prompt_tokenizer, cfg)
     self.cfg = shape_config(cfg, self._limit)
     self._source = source
     self._iter: Iterator | None = None
@@ -559,7 +562,7 @@ class BatchIterator:
         pairs.append((w, self._prompt_for(w, pool)))
       except ValueError as e:
         self._skip(str(e))
-    rows = _encode_rows(pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats, self._skip)
+    rows = encode_rows(pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats, self._skip)
     self._carry += [(r.example, r.prompt) for r in rows[size:]]
     if self.cfg.type_memory:
       fresh = [t for t in self._memory if t not in batch_types] + sorted(batch_types)
@@ -572,7 +575,7 @@ class BatchIterator:
     """A window's prompt (`sample_prompt`); `gliner_jax.data.bi_encoder` overrides it and `_assemble_rows`."""
     return tuple(sample_prompt(window, self._rng, pool, self.cfg, self.stats))
 
-  def _assemble_rows(self, rows: Sequence[_Row]) -> dict[str, np.ndarray]:
+  def _assemble_rows(self, rows: Sequence[EncodedRow]) -> dict[str, np.ndarray]:
     return _assemble(rows, self.cfg, self.prompt_tokenizer.pad_id, self.stats, _token_level(self.prompt_tokenizer))
 
   def get_state(self) -> dict[str, Any]:

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import time
@@ -158,10 +157,14 @@ def predict_word_spans(
   for members in _rounds(word_lists):
     splitter = PretokenizedSplitter()
     texts = [splitter.register(word_lists[i]) for i in members]
-    reader = copy.copy(model)  # shares parameters and compiled functions; only the splitter differs
-    reader.words_splitter = splitter
-    entities = reader.batch_predict_entities(
-      texts, labels, batch_size=batch_size, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label
+    entities = model.batch_predict_entities(
+      texts,
+      labels,
+      batch_size=batch_size,
+      threshold=threshold,
+      flat_ner=flat_ner,
+      multi_label=multi_label,
+      words_splitter=splitter,
     )
     for i, text, ents in zip(members, texts, entities):
       split = splitter(text)

@@ -26,15 +26,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gliner_jax.inference.predictor import (
+from gliner_jax.inference.candidates import (
   MAX_CANDIDATES_PER_ROW,
-  GLiNER,
-  _add_owned,
+  add_owned,
   collect_candidates,
   fetch_candidates,
   row_candidates,
   threshold_candidates,
 )
+from gliner_jax.inference.kinds import register_predictor
+from gliner_jax.inference.predictor import GLiNER
 from gliner_jax.model.bi_encoder import scoring_form, span_chunk_logits
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.processing.bi_encoder_inputs import LabelTokenizer, TextTokenizer, text_inputs
@@ -86,13 +87,14 @@ class LabelChunks:
 
 
 class BiEncoderGLiNER(GLiNER):
-  """A bi-encoder GLiNER ready to predict (what `GLiNER(...)` and `GLiNER.from_pretrained` give for a config
-  with a labels encoder). The API of `GLiNER`, plus `encode_labels` and `label_embeddings=`.
+  """A bi-encoder GLiNER ready to predict (what `GLiNER.from_pretrained` and
+  `gliner_jax.inference.kinds.make_predictor` give for a config with a labels encoder). The methods of
+  `GLiNER` with the same signatures; `encode_labels` and `label_embeddings=` work here.
 
   `label_chunk` is the most labels scored in one device call (a bucket of `LABEL_CHUNK_BUCKETS`).
 
   Example:
-    >>> model = GLiNER(config, params, tokenizer, labels_tokenizer=labels_tokenizer)
+    >>> model = BiEncoderGLiNER(config, params, tokenizer, labels_tokenizer=labels_tokenizer)
     >>> vectors = model.encode_labels(["person", "city", ...])          # thousands are fine
     >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors, threshold=0.5)
   """
@@ -107,8 +109,7 @@ class BiEncoderGLiNER(GLiNER):
     label_chunk: int = 256,
     **kwargs,
   ):
-    if config.labels_encoder is None:
-      raise ValueError("BiEncoderGLiNER needs a bi-encoder config (labels_encoder); use GLiNER")
+    self._served_kind(config)
     if labels_tokenizer is None:
       raise ValueError("a bi-encoder needs its labels_tokenizer (the labels encoder's tokenizer)")
     if label_chunk not in LABEL_CHUNK_BUCKETS:
@@ -116,7 +117,6 @@ class BiEncoderGLiNER(GLiNER):
     self.labels_tokenizer = labels_tokenizer
     self.label_batcher = LabelTokenizer(labels_tokenizer, config)
     self.label_chunk = label_chunk
-    self._labels: LabelChunks | None = None
     self._warmed: set[tuple[BatchShape, str]] = set()
     super().__init__(config, params, tokenizer, **kwargs)
     apply = functools.partial(self.precision.apply, self.model)
@@ -142,31 +142,14 @@ class BiEncoderGLiNER(GLiNER):
     return dict(text_inputs(batch), labels_input_ids=ids, labels_attention_mask=mask)
 
   # ----------------------------------------------------------------------------------- saving
-  def save_pretrained(
-    self, directory: str, dtype: Any = None, format: str = "gliner_jax", model_name: str | None = None
-  ) -> None:
-    """As `GLiNER.save_pretrained`; the labels tokenizer goes to `labels_tokenizer/` in both formats."""
-    from gliner_jax.interop import checkpoint as ckpt
+  @classmethod
+  def checkpoint_kwargs(cls, directory: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with the checkpoint's labels tokenizer (a `labels_tokenizer` given in `kwargs` wins)."""
+    return {**kwargs, "labels_tokenizer": load_labels_tokenizer(directory, kwargs.get("labels_tokenizer"))}
 
-    params = jax.device_get(self.params)
-    if format == "gliner":
-      from gliner_jax.interop.gliner_export import export_gliner
-
-      export_gliner(
-        directory,
-        self.config,
-        params,
-        self.tokenizer,
-        model_name=model_name,
-        dtype=dtype if dtype is not None else "float32",
-        labels_tokenizer=self.labels_tokenizer,
-      )
-    elif format == "gliner_jax":
-      ckpt.save_checkpoint(
-        directory, self.config, params, self.tokenizer, dtype=dtype, labels_tokenizer=self.labels_tokenizer
-      )
-    else:
-      raise ValueError(f"format={format!r}: use 'gliner_jax' or 'gliner'")
+  def checkpoint_parts(self) -> dict[str, Any]:
+    """The labels tokenizer goes to `labels_tokenizer/` in both formats."""
+    return {"labels_tokenizer": self.labels_tokenizer}
 
   # ----------------------------------------------------------------------------------- labels
   def encode_labels(self, labels: Sequence[str]) -> np.ndarray:
@@ -192,7 +175,7 @@ class BiEncoderGLiNER(GLiNER):
       parts.append(np.asarray(self._encode_labels(self._variables, ids, mask))[: len(members)])
     return np.concatenate(parts, axis=0)[np.argsort(np.asarray(order))]
 
-  def prepare_labels(self, label_embeddings) -> LabelChunks:
+  def label_chunks(self, label_embeddings) -> LabelChunks:
     """The span head's type features of label vectors [N, hidden_size], in chunks of a bucketed size and in
     the cheaper scoring form for N labels (`scoring_form`)."""
     vectors = np.asarray(label_embeddings, np.float32)
@@ -216,63 +199,27 @@ class BiEncoderGLiNER(GLiNER):
       )
     return label_embeddings
 
-  # ----------------------------------------------------------------------------------- API
-  def predict_entities(
-    self,
-    text: str,
-    labels: Sequence[str],
-    threshold: float = 0.5,
-    flat_ner: bool = True,
-    multi_label: bool = False,
-    *,
-    label_embeddings=None,
-  ):
-    """Entities in one text; `label_embeddings` as in `batch_predict_entities`."""
-    return self.batch_predict_entities(
-      [text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, label_embeddings=label_embeddings
-    )[0]
+  def prepare_labels(self, labels: Sequence[str], label_embeddings=None) -> LabelChunks:
+    """The label chunks one prediction call scores every text window against: from `label_embeddings`
+    (`encode_labels(labels)`, one row per label, in order) or, without them, from encoding `labels` now."""
+    if label_embeddings is None:
+      label_embeddings = self.encode_labels(labels)
+    return self.label_chunks(self._check_embeddings(label_embeddings, len(labels)))
 
-  def batch_predict_entities(
+  # ----------------------------------------------------------------------------------- API
+  def warmup(
     self,
     texts: Sequence[str],
     labels: Sequence[str],
     batch_size: int = 8,
-    threshold: float = 0.5,
-    flat_ner: bool = True,
-    multi_label: bool = False,
+    packing: bool | int = False,
     *,
     label_embeddings=None,
-    packing: bool | int = False,
-  ):
-    """Entities in each text against all `labels` in one call; `label_embeddings` (from `encode_labels`,
-    one row per label, in order) skips encoding the labels again; `packing` as in `GLiNER.batch_predict_entities`.
-
-    Example:
-      >>> vectors = model.encode_labels(labels)
-      >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors)
-    """
-    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
-    if label_embeddings is None:
-      label_embeddings = self.encode_labels(labels)
-    prepared = self.prepare_labels(self._check_embeddings(label_embeddings, len(labels)))
-    reader = self._with_labels(prepared)
-    return GLiNER.batch_predict_entities(
-      reader,
-      texts,
-      labels,
-      batch_size=batch_size,
-      threshold=threshold,
-      flat_ner=flat_ner,
-      multi_label=multi_label,
-      packing=packing,
-    )
-
-  def warmup(
-    self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8, *, label_embeddings=None
   ) -> list[BatchShape]:
     """Compiles every program predicting texts like `texts` with `labels` can run (as `GLiNER.warmup`):
     the label encodings (unless `label_embeddings` are given), the type features, and per text batch
     shape the text encoding and the label-chunk scoring. Returns the text batch shapes (types: the chunk).
+    With `packing`, the packed shapes these texts give, as `GLiNER.warmup`.
 
     Example:
       >>> model.warmup(sample_texts, labels, batch_size=8, label_embeddings=vectors)
@@ -280,19 +227,30 @@ class BiEncoderGLiNER(GLiNER):
     labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
       raise ValueError("texts must be a list of strings")
-    if label_embeddings is None:
-      label_embeddings = self.encode_labels(labels)
-    prepared = self.prepare_labels(self._check_embeddings(label_embeddings, len(labels)))
+    prepared = self.prepare_labels(labels, label_embeddings)
     _, encoded = self._plan([[w for w, _, _ in self.words_splitter(text)] for text in texts], [[]])
+    if self._packing_capacity(packing) is not None:
+      batches = [(shape, batch) for _, shape, batch in self._device_batches(encoded, batch_size, packing)]
+    else:
+      pad_id = self.prompt_tokenizer.pad_id
+      batches = [
+        (shape, pad_batch([encoded[i] for i in rows], shape, pad_id))
+        for shape, rows in workload_shapes(encoded, batch_size).items()
+      ]
     shapes = set()
-    for shape, rows in workload_shapes(encoded, batch_size).items():
+    for shape, batch in batches:
       shape = dataclasses.replace(shape, types=prepared.size)
       shapes.add(shape)
       if (shape, prepared.form) in self._warmed:
         continue
-      batch = text_inputs(pad_batch([encoded[i] for i in rows], shape, self.prompt_tokenizer.pad_id))
+      batch = text_inputs(batch)
       features = self._word_features(
-        self._variables, batch["input_ids"], batch["attention_mask"], batch["word_token_index"], form=prepared.form
+        self._variables,
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["word_token_index"],
+        form=prepared.form,
+        segment_ids=batch.get("segment_ids"),
       )
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * self.config.max_width * prepared.size)
       jax.block_until_ready(
@@ -302,14 +260,7 @@ class BiEncoderGLiNER(GLiNER):
       )
       self.compiled_shapes.add(shape)
       self._warmed.add((shape, prepared.form))
-    return sorted(shapes, key=dataclasses.astuple)
-
-  def _with_labels(self, prepared: LabelChunks) -> "BiEncoderGLiNER":
-    import copy
-
-    reader = copy.copy(self)  # shares parameters and compiled programs; only the prepared labels differ
-    reader._labels = prepared
-    return reader
+    return sorted(shapes, key=lambda s: (type(s).__name__, dataclasses.astuple(s)))
 
   # ----------------------------------------------------------------------------------- internals
   def _plan(self, words: list[list[str]], groups: list[list[str]]):
@@ -324,11 +275,19 @@ class BiEncoderGLiNER(GLiNER):
     valid = (ends[None] < num_words[:, None, None])[..., None] & valid_types[None, None, None, :]
     return threshold_candidates(jax.nn.sigmoid(logits), valid, threshold, cap)
 
-  def _score(self, items, encoded: list[EncodedText], threshold: float, batch_size: int, packing=False):
-    """Each batch of text windows is encoded once, then scored against every label chunk."""
-    labels = self._labels
-    if labels is None:
-      raise RuntimeError("_score needs prepared labels: call batch_predict_entities")
+  def _score(
+    self,
+    items,
+    encoded: list[EncodedText],
+    threshold: float,
+    batch_size: int,
+    packing: bool | int = False,
+    prepared: LabelChunks | None = None,
+  ):
+    """Each batch of text windows is encoded once, then scored against every chunk of the `prepared` labels."""
+    labels = prepared
+    if not isinstance(labels, LabelChunks):
+      raise ValueError("a bi-encoder scores against prepared labels: pass prepare_labels(labels)'s LabelChunks")
     per_text: dict[int, list[np.ndarray]] = {}
     k = self.config.max_width
     for members, shape, batch in self._device_batches(encoded, batch_size, packing):
@@ -354,5 +313,8 @@ class BiEncoderGLiNER(GLiNER):
           idx, sc = row_candidates(found, r, threshold)
           w, rest = np.divmod(idx, k * labels.size)
           width, label = np.divmod(rest, labels.size)
-          _add_owned(per_text, items[i], w, width, label + c * labels.size, sc)
+          add_owned(per_text, items[i], w, width, label + c * labels.size, sc)
     return collect_candidates(per_text, items)
+
+
+register_predictor("bi_encoder", BiEncoderGLiNER)

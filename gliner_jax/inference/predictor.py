@@ -18,19 +18,29 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gliner_jax.inference.candidates import (
+  MAX_CANDIDATES_PER_ROW,
+  PlanItem,
+  add_owned,
+  collect_candidates,
+  fetch_candidates,
+  row_candidates,
+  threshold_candidates,
+)
 from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_spans
+from gliner_jax.inference.kinds import PREDICTORS, register_predictor
 from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.token_decoding import token_candidates
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.model.config import GLiNERConfig
-from gliner_jax.model.token_model import make_model
+from gliner_jax.model.kinds import kind_of, make_model
 from gliner_jax.processing.buckets import (
   BATCH_BUCKETS,
   BatchShape,
@@ -45,7 +55,22 @@ from gliner_jax.processing.prompts import MAX_WORD_TOKENS, EncodedText, PromptTo
 from gliner_jax.processing.splitters import make_word_splitter
 from gliner_jax.processing.windows import word_windows
 
-MAX_CANDIDATES_PER_ROW = 512
+
+@dataclasses.dataclass(frozen=True)
+class DeviceScoring:
+  """The device functions a uni-encoder predictor scores with (jitted by `GLiNER` unless given):
+
+  candidates(variables, batch, threshold, *, cap): `threshold_candidates` of a span model's batch;
+  token_probs(variables, batch): a token model's sigmoid(logits) [B, W, C, 3].
+
+  Example (scoring with a training run's compiled forward, parameters kept where they are):
+    >>> scoring = DeviceScoring(candidates=lambda _v, batch, threshold, *, cap: forward(params, batch, threshold, cap),
+    ...                         token_probs=lambda _v, batch: token_forward(params, batch))
+    >>> model = GLiNER(config, params, tokenizer, scoring=scoring)
+  """
+
+  candidates: Callable[..., Any]
+  token_probs: Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,18 +93,6 @@ class Entity:
     return dataclasses.asdict(self)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Item:
-  """One device row: a window of one text read with one group of labels."""
-
-  text_index: int
-  word_start: int
-  word_stop: int
-  label_offset: int
-  own_start: int  # spans starting in [own_start, own_stop) are taken from this window
-  own_stop: int
-
-
 class GLiNER:
   """A GLiNER model ready to predict: config, parameters, tokenizer and word splitter.
 
@@ -87,16 +100,11 @@ class GLiNER:
     >>> model = GLiNER.from_pretrained("path/to/gliner_jax_checkpoint")
     >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)
 
-  A config with a labels encoder gives a `gliner_jax.inference.bi_encoder.BiEncoderGLiNER` (a GLiNER
-  that also takes `labels_tokenizer=` and has `encode_labels`).
+  `GLiNER` predicts with the uni-encoder kinds ("span", "token"); other kinds have their own subclass
+  (`gliner_jax.inference.kinds`), with the same methods and signatures: `GLiNER.from_pretrained` returns
+  the right one, and `gliner_jax.inference.kinds.make_predictor` builds one from a config. `scoring`
+  replaces the jitted device functions (`DeviceScoring`), e.g. with ones compiled for sharded parameters.
   """
-
-  def __new__(cls, config: GLiNERConfig | None = None, *args, **kwargs):
-    if cls is GLiNER and config is not None and config.labels_encoder is not None:
-      from gliner_jax.inference.bi_encoder import BiEncoderGLiNER
-
-      cls = BiEncoderGLiNER
-    return super().__new__(cls)
 
   def __init__(
     self,
@@ -109,7 +117,9 @@ class GLiNER:
     quantize: str | None = None,
     compilation_cache: bool | str = True,
     span_head_impl: str = "factored",
+    scoring: DeviceScoring | None = None,
   ):
+    self.kind = self._served_kind(config)
     if compilation_cache is not False:
       enable_compilation_cache(compilation_cache)
     self.precision = Precision.of(dtype, quantize)
@@ -126,8 +136,25 @@ class GLiNER:
     self._variables = self.precision.prepare(self.model, self.params, self._example_batch())
     apply = functools.partial(self.precision.apply, self.model)
     self._apply = jax.jit(apply)
-    self._candidates = jax.jit(functools.partial(self._device_candidates, apply), static_argnames=("cap",))
-    self._token_probs = jax.jit(functools.partial(self._device_token_probs, apply))
+    scoring = scoring or DeviceScoring(
+      candidates=jax.jit(functools.partial(self._device_candidates, apply), static_argnames=("cap",)),
+      token_probs=jax.jit(functools.partial(self._device_token_probs, apply)),
+    )
+    self._candidates, self._token_probs = scoring.candidates, scoring.token_probs
+
+  def _served_kind(self, config: GLiNERConfig):
+    """`config`'s model kind, if this class is the predictor registered for it (else ValueError)."""
+    kind = kind_of(config)
+    served = PREDICTORS.get(kind.name)
+    registered = set(PREDICTORS.values())
+    closest = next((c for c in type(self).__mro__ if c in registered), None)  # a subclass may customise a predictor
+    if served is None or closest is not served:
+      raise ValueError(
+        f"{type(self).__name__} does not predict with a {kind.name!r} model; build it with "
+        f"{served.__name__ if served else 'its predictor'}(...), gliner_jax.inference.kinds.make_predictor(...) "
+        "or GLiNER.from_pretrained"
+      )
+    return kind
 
   # ----------------------------------------------------------------------------------- loading
   @classmethod
@@ -171,10 +198,7 @@ class GLiNER:
       config, params = ckpt.load_checkpoint(directory)
       if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer or directory)
-      if config.labels_encoder is not None:
-        from gliner_jax.inference.bi_encoder import load_labels_tokenizer
-
-        kwargs["labels_tokenizer"] = load_labels_tokenizer(directory, kwargs.get("labels_tokenizer"))
+      kwargs = _loader_class(cls, config, directory).checkpoint_kwargs(directory, kwargs)
     elif os.path.exists(os.path.join(directory, "gliner_config.json")):
       from gliner_jax.interop.convert import load_gliner_checkpoint
 
@@ -187,7 +211,17 @@ class GLiNER:
       raise FileNotFoundError(
         f"{directory} holds neither a gliner_jax checkpoint ({ckpt.CONFIG_FILE}) nor a gliner one (gliner_config.json)"
       )
-    return cls(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, quantize=quantize, **kwargs)
+    target = _loader_class(cls, config, directory)
+    return target(config, params, tokenizer, words_splitter=words_splitter, dtype=dtype, quantize=quantize, **kwargs)
+
+  @classmethod
+  def checkpoint_kwargs(cls, directory: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The constructor keywords a gliner_jax checkpoint folder adds to `kwargs` (none for the uni-encoder)."""
+    return kwargs
+
+  def checkpoint_parts(self) -> dict[str, Any]:
+    """What `save_pretrained` writes besides config, parameters and tokenizer (none for the uni-encoder)."""
+    return {}
 
   def save_pretrained(
     self,
@@ -205,6 +239,7 @@ class GLiNER:
     Example:
       >>> model.save_pretrained("my_model_gliner/", format="gliner")
     """
+    extra = self.checkpoint_parts()
     if format == "gliner":
       from gliner_jax.interop.gliner_export import export_gliner
 
@@ -216,9 +251,10 @@ class GLiNER:
         model_name=model_name,
         dtype=dtype if dtype is not None else "float32",
         trained_on=trained_on,
+        **extra,
       )
     elif format == "gliner_jax":
-      ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)
+      ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype, **extra)
     else:
       raise ValueError(f"format={format!r}: use 'gliner_jax' or 'gliner'")
 
@@ -240,12 +276,19 @@ class GLiNER:
     example = self.prompt_tokenizer.encode_batch([["a"]], [["b"]])
     return pad_batch(example, batch_shape(example, 1), self.prompt_tokenizer.pad_id)
 
-  def encode_labels(self, labels: Sequence[str]):
+  def encode_labels(self, labels: Sequence[str]) -> np.ndarray:
     """Reusable label vectors: bi-encoders only (`BiEncoderGLiNER.encode_labels`)."""
     raise ValueError(
       "encode_labels needs a bi-encoder (config.labels_encoder); a uni-encoder reads its labels in the "
       "prompt, together with each text"
     )
+
+  def prepare_labels(self, labels: Sequence[str], label_embeddings=None):
+    """What one prediction call scores every text against, passed on to `_score`: nothing for a uni-encoder (its
+    labels are read in the prompt; `label_embeddings` is refused), prepared label chunks for a bi-encoder."""
+    if label_embeddings is not None:
+      raise ValueError("label_embeddings need a bi-encoder (config.labels_encoder); a uni-encoder has no label vectors")
+    return None
 
   # ----------------------------------------------------------------------------------- device
   @staticmethod
@@ -265,12 +308,19 @@ class GLiNER:
 
   # ----------------------------------------------------------------------------------- API
   def predict_entities(
-    self, text: str, labels: Sequence[str], threshold: float = 0.5, flat_ner: bool = True, multi_label: bool = False
+    self,
+    text: str,
+    labels: Sequence[str],
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+    *,
+    label_embeddings=None,
   ) -> list[Entity]:
-    """Entities in one text. An empty text gives []."""
-    return self.batch_predict_entities([text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label)[
-      0
-    ]
+    """Entities in one text. An empty text gives []. `label_embeddings` as in `batch_predict_entities`."""
+    return self.batch_predict_entities(
+      [text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, label_embeddings=label_embeddings
+    )[0]
 
   def batch_predict_entities(
     self,
@@ -281,12 +331,16 @@ class GLiNER:
     flat_ner: bool = True,
     multi_label: bool = False,
     packing: bool | int = False,
+    *,
+    label_embeddings=None,
+    words_splitter=None,
   ) -> list[list[Entity]]:
     """Entities in each text; the labels are shared by all texts.
 
     `packing` (True, or the tokens per encoder row) packs several texts into each of the `batch_size`
     encoder rows (`gliner_jax.processing.packing`): the same entities, less padding for short texts of
-    mixed lengths.
+    mixed lengths. `label_embeddings` (bi-encoders only: `encode_labels(labels)`) skips encoding the labels.
+    `words_splitter` (a callable text -> [(word, start, end)]) splits these texts instead of the model's own.
 
     Example:
       >>> model.batch_predict_entities(tweets, ["person", "city"], batch_size=8, packing=True)
@@ -301,7 +355,7 @@ class GLiNER:
     for i, text in enumerate(texts):
       if not isinstance(text, str):
         raise ValueError(f"texts[{i}] is {type(text).__name__}, not a string")
-      split = list(self.words_splitter(text))
+      split = list((words_splitter or self.words_splitter)(text))
       bad = next((x for x in split if not 0 <= x[1] <= x[2] <= len(text)), None)
       if bad is not None:
         raise ValueError(
@@ -310,9 +364,10 @@ class GLiNER:
         )
       words.append([w for w, _, _ in split])
       offsets.append([(s, e) for _, s, e in split])
+    prepared = self.prepare_labels(labels, label_embeddings)
     groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
     items, encoded = self._plan(words, groups)
-    candidates = self._score(items, encoded, threshold, batch_size, packing)
+    candidates = self._score(items, encoded, threshold, batch_size, packing, prepared)
     results = []
     for t, text in enumerate(texts):
       starts, widths, classes, scores = candidates[t]
@@ -338,7 +393,13 @@ class GLiNER:
     return results
 
   def warmup(
-    self, texts: Sequence[str], labels: Sequence[str], batch_size: int = 8, packing: bool | int = False
+    self,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    batch_size: int = 8,
+    packing: bool | int = False,
+    *,
+    label_embeddings=None,
   ) -> list[BatchShape]:
     """Compiles every program that predicting texts like `texts` with `labels` at `batch_size` can run.
 
@@ -356,6 +417,7 @@ class GLiNER:
     labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
       raise ValueError("texts must be a list of strings")
+    self.prepare_labels(labels, label_embeddings)
     words = [[w for w, _, _ in self.words_splitter(text)] for text in texts]
     groups = [labels[i : i + self.config.max_types] for i in range(0, len(labels), self.config.max_types)]
     _, encoded = self._plan(words, groups)
@@ -370,7 +432,7 @@ class GLiNER:
     for shape, batch in batches.items():
       if shape in self.compiled_shapes:
         continue
-      if self.config.span_mode == "token_level":
+      if self.kind.output_layout == "token":
         jax.block_until_ready(self._token_probs(self._variables, batch))
       else:
         cap = min(MAX_CANDIDATES_PER_ROW, shape.words * self.config.max_width * shape.types)
@@ -387,7 +449,7 @@ class GLiNER:
     2 * window_overlap words (spans of up to max_width words are still read whole), then, only for
     text dense with long words, down to one word. Only a prompt with no room left is an error.
     """
-    items: list[_Item] = []
+    items: list[PlanItem] = []
     encoded: list[EncodedText] = []
     floor = 2 * self.window_overlap
     for g, group in enumerate(groups):
@@ -419,7 +481,7 @@ class GLiNER:
           shrunk = int(max_words * 0.75)
           max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
         for (a, b, own_a, own_b), e in zip(windows, enc):
-          items.append(_Item(t, a, b, offset, own_a, own_b))
+          items.append(PlanItem(t, a, b, offset, own_a, own_b))
           encoded.append(e)
     return items, encoded
 
@@ -454,19 +516,26 @@ class GLiNER:
       yield members, shape, pad_batch(rows, shape, pad_id)
 
   def _score(
-    self, items: list[_Item], encoded: list[EncodedText], threshold: float, batch_size: int, packing: bool | int = False
+    self,
+    items: list[PlanItem],
+    encoded: list[EncodedText],
+    threshold: float,
+    batch_size: int,
+    packing: bool | int = False,
+    prepared: Any = None,
   ):
-    """Runs all items on the device in batches; returns per-text candidate arrays."""
+    """Runs all items on the device in batches; returns per-text candidate arrays. `prepared`:
+    `prepare_labels`' result (None: the labels are in each item's prompt)."""
     per_text: dict[int, list[np.ndarray]] = {}
     k = self.config.max_width
     for members, shape, batch in self._device_batches(encoded, batch_size, packing):
       self.compiled_shapes.add(shape)
-      if self.config.span_mode == "token_level":
+      if self.kind.output_layout == "token":
         probs = np.asarray(self._token_probs(self._variables, batch))
         for r, i in enumerate(members):
           e = encoded[i]
           start, width, c, sc = token_candidates(probs[r], threshold, e.num_words, len(e.type_token_index))
-          _add_owned(per_text, items[i], start, width, c, sc)
+          add_owned(per_text, items[i], start, width, c, sc)
         continue
       cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * shape.types)
       found = fetch_candidates(self._candidates(self._variables, batch, np.float32(threshold), cap=cap))
@@ -474,59 +543,24 @@ class GLiNER:
         idx, sc = row_candidates(found, r, threshold)
         w, rest = np.divmod(idx, k * shape.types)
         width, c = np.divmod(rest, shape.types)
-        _add_owned(per_text, items[i], w, width, c, sc)
-    return collect_candidates(per_text, items, token_level=self.config.span_mode == "token_level")
+        add_owned(per_text, items[i], w, width, c, sc)
+    return collect_candidates(per_text, items, token_level=self.kind.output_layout == "token")
 
 
-def threshold_candidates(probs: jax.Array, valid: jax.Array, threshold, cap: int):
-  """On the device: per row, how many valid span x type probabilities pass `threshold`, the flat
-  indices and scores of the first `cap` of them, and the whole flat row (fetched only past `cap`)."""
-  flat = jnp.where(valid, probs, 0.0).reshape(probs.shape[0], -1)
-  above = flat > threshold
-  index = jax.vmap(lambda row: jnp.nonzero(row, size=cap, fill_value=0)[0])(above)
-  return above.sum(axis=-1), index, jnp.take_along_axis(flat, index, axis=1), flat
+def _loader_class(cls: type, config: GLiNERConfig, directory: str) -> type:
+  """The registered predictor of `config`'s kind, which must be `cls` or a subclass of it."""
+  target = PREDICTORS.get(kind_of(config).name)
+  if target is None:
+    raise ValueError(
+      f"{directory} holds a {kind_of(config).name!r} model, whose predictor is not registered: load it with "
+      "gliner_jax.GLiNER.from_pretrained (gliner_jax.inference.api registers every built-in kind)"
+    )
+  if not issubclass(target, cls):
+    raise ValueError(
+      f"{directory} holds a {kind_of(config).name!r} model: load it with {target.__name__}.from_pretrained"
+    )
+  return target
 
 
-def fetch_candidates(found):
-  """`threshold_candidates`' outputs with all but the flat rows copied to the host."""
-  count, index, scores, flat = found
-  return (*jax.device_get((count, index, scores)), flat)
-
-
-def row_candidates(found, r: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-  """Flat indices and scores above `threshold` in row `r` of `fetch_candidates`' outputs."""
-  count, index, scores, flat = found
-  if count[r] > index.shape[1]:  # rare: more candidates than the cap, fetch this row whole
-    row = np.asarray(flat[r])
-    idx = np.flatnonzero(row > np.float32(threshold))
-    return idx, row[idx]
-  return np.asarray(index[r, : count[r]]), np.asarray(scores[r, : count[r]])
-
-
-def collect_candidates(per_text: dict[int, list[np.ndarray]], items: list[_Item], token_level: bool = False):
-  """Each text's candidates (starts, widths, labels, scores) in the decoder's order: row-major
-  (start, width, label) as gliner, or for token_level the token decoder's (start, label, end)."""
-  out = {}
-  for t in {it.text_index for it in items}:
-    cand = np.concatenate(per_text[t], axis=1)
-    scores = np.concatenate(per_text[-1 - t])
-    order = np.lexsort((cand[1], cand[2], cand[0]) if token_level else (cand[2], cand[1], cand[0]))
-    cand, scores = cand[:, order], scores[order]
-    out[t] = (cand[0], cand[1], cand[2], scores)
-  return _DefaultEmpty(out)
-
-
-def _add_owned(per_text: dict[int, list[np.ndarray]], item: _Item, start_in_window, width, label, scores) -> None:
-  """Adds an item's candidates whose start word this window owns, in text words and global labels."""
-  start = np.asarray(start_in_window) + item.word_start
-  keep = (start >= item.own_start) & (start < item.own_stop)
-  per_text.setdefault(item.text_index, []).append(
-    np.stack([start[keep], np.asarray(width)[keep], np.asarray(label)[keep] + item.label_offset]).astype(np.int64)
-  )
-  per_text.setdefault(-1 - item.text_index, []).append(np.asarray(scores)[keep].astype(np.float32))
-
-
-class _DefaultEmpty(dict):
-  def __missing__(self, key):
-    empty = np.zeros((0,), np.int64)
-    return empty, empty, empty, np.zeros((0,), np.float32)
+register_predictor("span", GLiNER)
+register_predictor("token", GLiNER)

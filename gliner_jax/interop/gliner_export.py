@@ -36,6 +36,7 @@ from gliner_jax.interop.convert import ENCODER_PREFIX, LABELS_ENCODER_PREFIX, ch
 from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.stack import unstack_layers
+from gliner_jax.model.kinds import kind_of
 
 GLINER_CONFIG_FILE = "gliner_config.json"
 MODEL_CARD_FILE = "README.md"
@@ -136,12 +137,6 @@ def hub_model_name(config: GLiNERConfig) -> str:
   return backbone_name(name) if name else "gliner_jax"
 
 
-def _reference_model_type(span_mode: str, bi_encoder: bool = False) -> str:
-  if bi_encoder:
-    return "gliner_bi_encoder_span"
-  return "gliner_uni_encoder_token" if span_mode == "token_level" else "gliner_uni_encoder_span"
-
-
 def hub_labels_encoder_name(config: GLiNERConfig) -> str:
   """`labels_encoder` for a bi-encoder's gliner_config.json, chosen as `hub_model_name` chooses `model_name`."""
   return hub_model_name(
@@ -185,7 +180,7 @@ def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None =
   ours_only = ("encoder", "labels_encoder", "labels_encoder_name", "labels_pooling", "remat_policy", "scan_layers")
   out.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in ours_only})
   out.update(
-    model_type=_reference_model_type(config.span_mode, config.labels_encoder is not None),
+    model_type=kind_of(config).reference_model_type,
     model_name=model_name or hub_model_name(config),
     vocab_size=int(config.encoder.vocab_size),
     class_token_index=int(config.class_token_index),

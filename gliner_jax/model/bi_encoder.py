@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders import build_encoder
 from gliner_jax.model.layers import ProjectionFFN, SplitDense, dense
-from gliner_jax.model.span_model import SPAN_HEADS, SpanModelOutput, _gather_rows, span_end_windows
+from gliner_jax.model.span_model import SPAN_HEADS, SpanModelOutput, gather_rows, span_end_windows
 
 Dtype = Any
 BI_ENCODER_INPUTS = (
@@ -109,7 +109,7 @@ class GLiNERBiEncoderModel(nn.Module):
     tokens = self.encoder(input_ids, attention_mask, segment_ids=segment_ids, deterministic=deterministic)
     if self.config.needs_projection:
       tokens = self.projection(tokens)
-    return _gather_rows(tokens.astype(self.dtype), word_token_index, segment_ids is not None)
+    return gather_rows(tokens.astype(self.dtype), word_token_index, segment_ids is not None)
 
   def encode_labels(self, labels_input_ids, labels_attention_mask, *, deterministic: bool = True) -> jax.Array:
     """Label vectors [C, hidden_size] (before the prompt FFN), as gliner's `encode_labels`: the labels

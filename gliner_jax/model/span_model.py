@@ -45,7 +45,7 @@ class SpanModelOutput:
   type_mask: jax.Array
 
 
-def _gather_rows(x: jax.Array, index: jax.Array, packed: bool = False) -> jax.Array:
+def gather_rows(x: jax.Array, index: jax.Array, packed: bool = False) -> jax.Array:
   """x[B, T, D] gathered at index[B, N] (negative -> zero row); `packed`: index[B', N] into x's B * T rows."""
   if packed:
     flat = x.reshape(-1, x.shape[-1])
@@ -165,9 +165,9 @@ def encode_words_and_types(
     tokens = dense(cfg.hidden_size, ("embed", "mlp"), name="projection", dtype=dtype)(tokens)
   tokens = tokens.astype(dtype)
   packed = segment_ids is not None
-  words = _gather_rows(tokens, word_token_index, packed)
+  words = gather_rows(tokens, word_token_index, packed)
   type_index = type_token_index if cfg.embed_ent_token else jnp.where(type_token_index >= 0, type_token_index + 1, -1)
-  types = _gather_rows(tokens, type_index, packed)
+  types = gather_rows(tokens, type_index, packed)
   if cfg.num_rnn_layers:
     words = BiLSTM(cfg.hidden_size // 2, dtype=dtype, name="rnn")(words, num_words)
   return words, types

@@ -8,7 +8,7 @@ Its first layer is applied part by part (`SplitDense.terms`), so the [B, W, C, 3
 built. `gliner_jax.inference.token_decoding` turns the scores into entity spans.
 
 Example:
-  >>> model = make_model(config)                     # GLiNERTokenModel when config.span_mode == "token_level"
+  >>> model = GLiNERTokenModel(config)               # or gliner_jax.model.kinds.make_model(config)
   >>> out = model.apply({"params": params}, **batch)  # TokenModelOutput, logits [B, W, C, 3]
 """
 
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.layers import SplitDense, dense
-from gliner_jax.model.span_model import GLiNERSpanModel, encode_words_and_types
+from gliner_jax.model.span_model import encode_words_and_types
 
 Dtype = Any
 
@@ -106,21 +106,3 @@ class GLiNERTokenModel(nn.Module):
     )
     word_mask = jnp.arange(word_token_index.shape[1])[None, :] < num_words[:, None]
     return TokenModelOutput(logits=logits.astype(jnp.float32), word_mask=word_mask, type_mask=type_token_index >= 0)
-
-
-def make_model(config: GLiNERConfig, dtype: Dtype = jnp.float32, span_head_impl: str = "factored") -> nn.Module:
-  """The model for `config`: GLiNERBiEncoderModel when it has a labels encoder, else by `config.span_mode`:
-  GLiNERTokenModel for "token_level", GLiNERSpanModel for the span heads.
-
-  `span_head_impl` only applies to span heads (the token scorer has one implementation).
-
-  Example:
-    >>> make_model(config.replace(span_mode="marker"), span_head_impl="reference")
-  """
-  if config.labels_encoder is not None:
-    from gliner_jax.model.bi_encoder import GLiNERBiEncoderModel
-
-    return GLiNERBiEncoderModel(config, dtype=dtype, span_head_impl=span_head_impl)
-  if config.span_mode == "token_level":
-    return GLiNERTokenModel(config, dtype=dtype)
-  return GLiNERSpanModel(config, dtype=dtype, span_head_impl=span_head_impl)

@@ -152,7 +152,7 @@ def checkpoint_steps(workdir: str) -> list[int]:
 class TrainRun:
   """What one `train` call did. `resumed` is None when there was no checkpoint to resume from."""
 
-  state: Any
+  state: Any  # what train_fn returned: train_and_evaluate's TrainResult (.state, .predictor, ...)
   start_checkpoint: int  # the newest checkpoint in the workdir before the call (0: none)
   final_step: int
   seconds: float

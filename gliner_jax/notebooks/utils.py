@@ -196,7 +196,7 @@ def load_model(hub_id: str = HUB_MODEL, *, offline: bool | None = None, fallback
     >>> model, source = loaded
   """
   from gliner_jax import DEFAULT_MODEL
-  from gliner_jax.inference.predictor import GLiNER
+  from gliner_jax.inference.api import GLiNER  # every model kind registered
 
   source = resolve_model(hub_id, offline=offline)
   if source == DEFAULT_MODEL and hub_id != DEFAULT_MODEL:

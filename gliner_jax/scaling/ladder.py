@@ -26,7 +26,7 @@ import numpy as np
 from gliner_jax.model.backbones import BACKBONE_CONFIGS, ENCODERS
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
-from gliner_jax.model.token_model import make_model
+from gliner_jax.model.kinds import make_model
 from gliner_jax.training.config import site_model_dir
 from gliner_jax.training.loop import dummy_batch
 

@@ -34,12 +34,13 @@ from etils import epath
 from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig
 from gliner_jax.evaluation.scoring import evaluate_datasets, load_eval_dataset
+from gliner_jax.model.kinds import kind_of
 from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.scaling.budgets import BudgetPlan, TrainingStream, format_flops, solve_steps, step_flops_fn
 from gliner_jax.scaling.ladder import Rung, param_counts, rung_config
 from gliner_jax.training.aot import abstract_batch
 from gliner_jax.training.data import load_source
-from gliner_jax.training.loop import MODEL_INPUTS, NonFiniteLossError, build, inference_model, train_and_evaluate
+from gliner_jax.training.loop import MODEL_INPUTS, NonFiniteLossError, inference_model, train_and_evaluate
 from gliner_jax.training.losses import span_loss
 from gliner_jax.training.main_job import bundled_crossner_slice
 from gliner_jax.training.mfu import peak_flops_per_device
@@ -215,9 +216,9 @@ def held_out_loss(parts, params, examples, config, max_batches: int = 0) -> floa
   """Mean per-batch training loss (deterministic forward, the run's loss settings) on held-out examples.
 
   Batches are built by the training recipe with seed 0 (the same prompts for every run), last partial
-  batch dropped. Span heads only (None for token_level).
+  batch dropped. The "span" kind only (None for others: `gliner_jax.model.kinds`).
   """
-  if parts.config.span_mode == "token_level" or parts.config.labels_encoder is not None or not examples:
+  if kind_of(parts.config).name != "span" or not examples:
     return None
   recipe = RecipeConfig.from_model_config(parts.config, batch_size=int(config.train.batch_size), **dict(config.recipe))
   ptok = PromptTokenizer(parts.start.tokenizer, parts.config)
@@ -273,7 +274,7 @@ def xla_train_flops(parts, state, config, steps_by_shape: dict[tuple[int, int, i
 
   XLA counts the padded shapes and elementwise work too; None where the backend reports no FLOPs.
   """
-  if not steps_by_shape or parts.config.labels_encoder is not None:
+  if not steps_by_shape or kind_of(parts.config).name == "bi_encoder":  # its abstract batch has no labels encoder
     return None
   rng = jax.random.key(0)
   total = 0.0
@@ -305,17 +306,17 @@ def execute_run(study: Study, spec: RunSpec, plan: BudgetPlan, run_dir: str, cac
   config = run_config(study, spec, plan.steps, cache_dir)
   source = provenance(config)  # before training: the code that runs
   counts = param_counts(spec.rung, **study.head())
-  status, error, state = "ok", None, None
+  status, error, result = "ok", None, None
   try:
-    state = train_and_evaluate(config, run_dir)
+    result = train_and_evaluate(config, run_dir)
   except NonFiniteLossError as err:
     status, error = "nan", str(err)
   rows = _step_rows(run_dir)
   first_loss, train_loss = loss_summary([float(r["loss"]) for r in rows])
   wall = float(sum(r.get("step_seconds", 0.0) for r in rows))
   eval_loss, f1, xla = None, {}, None
-  if state is not None:
-    parts = build(config)
+  if result is not None:
+    parts, state = result.parts, result.state  # the run's own programs: nothing is rebuilt
     held_out, max_batches = load_held_out(study.settings), int(study.settings.get("eval_loss_batches", 0))
     eval_loss = held_out_loss(parts, state["params"], held_out, config, max_batches)
     f1 = zero_shot_f1(inference_model(parts, state), study.settings)

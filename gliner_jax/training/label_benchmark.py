@@ -58,10 +58,8 @@ def build_models(backbone: str):
   import jax
   import ml_collections
 
-  from gliner_jax.inference.predictor import GLiNER
-  from gliner_jax.model.token_model import make_model
-  from gliner_jax.training.bi_encoder import dummy_batch as bi_dummy_batch
-  from gliner_jax.training.loop import dummy_batch
+  from gliner_jax.inference.api import make_predictor
+  from gliner_jax.model.kinds import kind_of, make_model
   from gliner_jax.training.model_init import merge_params, starting_point
 
   heads = dict(hidden_size=512, max_width=12, max_len=384, max_types=25, dropout=0.0)
@@ -70,12 +68,16 @@ def build_models(backbone: str):
     dict(init="hf_encoder", path=backbone, name="", labels_encoder=backbone, num_rnn_layers=0, **heads)
   )
   out = []
-  for model_cfg, example in ((uni_cfg, dummy_batch(1)), (bi_cfg, bi_dummy_batch(1))):
+  for model_cfg in (uni_cfg, bi_cfg):
     start = starting_point(model_cfg)
+    example = kind_of(start.config).dummy_batch(1)
     fresh = nn.meta.unbox(make_model(start.config).init(jax.random.key(0), **example)["params"])
     params = merge_params(jax.device_get(fresh), start.params)
-    extra = {"labels_tokenizer": start.labels_tokenizer} if start.config.labels_encoder is not None else {}
-    out.append(GLiNER(start.config, params, start.tokenizer, compilation_cache=False, **extra))
+    out.append(
+      make_predictor(
+        start.config, params, start.tokenizer, labels_tokenizer=start.labels_tokenizer, compilation_cache=False
+      )
+    )
   return out
 
 

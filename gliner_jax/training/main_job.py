@@ -6,13 +6,15 @@ path of a TPU run), scores it on the bundled CrossNER AI slice before and after,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from gliner_jax.data.readers import read_bio
 from gliner_jax.evaluation.label_maps import get_label_map
-from gliner_jax.evaluation.scoring import EvalDataset, evaluate_datasets
-from gliner_jax.inference.predictor import GLiNER
+from gliner_jax.evaluation.scoring import EvalDataset, EvaluationReport, evaluate_datasets
+from gliner_jax.inference.api import GLiNER
 from gliner_jax.training.logging_setup import log_to_workdir
+from gliner_jax.training.loop import TrainResult, train_and_evaluate
 
 EXAMPLE_TEXTS = (
   "Geoffrey Hinton received the Turing Award with Yoshua Bengio and Yann LeCun for their work on deep "
@@ -21,6 +23,17 @@ EXAMPLE_TEXTS = (
   "Pfizer and BioNTech developed a COVID-19 vaccine that the FDA approved in December 2020.",
 )
 EXAMPLE_LABELS = ("person", "organization", "location", "award", "date", "product", "disease")
+
+
+@dataclasses.dataclass(frozen=True)
+class MainJobResult:
+  """The main job's outcome: the CrossNER slice's scores before and after fine-tuning (`evaluate_datasets`),
+  the training run, and the log file."""
+
+  before: EvaluationReport
+  after: EvaluationReport
+  training: TrainResult
+  log_file: str
 
 
 def bundled_crossner_slice(path: str) -> EvalDataset:
@@ -37,23 +50,23 @@ def print_predictions(model: GLiNER, texts=EXAMPLE_TEXTS, labels=EXAMPLE_LABELS,
       print(f"  {e.text!r:40} {e.label:14} {e.score:.3f}")
 
 
-def run_main_job(config, workdir: str, verbosity: int | None = None) -> None:
-  """Evaluate the default model, fine-tune it on the bundled slice, evaluate again, predict.
+def run_main_job(config, workdir: str, verbosity: int | None = None) -> MainJobResult:
+  """Evaluate the default model, fine-tune it on the bundled slice, evaluate again, predict; returns the
+  scores before and after and the training run (`MainJobResult`).
 
   Log lines of INFO and above go to `<workdir>/log.txt`; the terminal shows those `verbosity` (absl's
   --verbosity; None: WARNING and above) asks for (`log_to_workdir`).
   """
-  from gliner_jax.training.loop import build, inference_model, train_and_evaluate
-
   log_file = log_to_workdir(workdir, verbosity)
   dataset = bundled_crossner_slice(config.crossner_slice)
   base = GLiNER.from_pretrained(config.model.path)
   before = evaluate_datasets(base, [dataset], threshold=config.eval.threshold)
   print("\nDefault model before fine-tuning:\n" + before.to_markdown())
   print(f"\nFine-tuning on the bundled Pile-NER slice for {config.train.num_steps} steps -> {workdir}")
-  state = train_and_evaluate(config, workdir)
-  tuned = inference_model(build(config), state)
+  result = train_and_evaluate(config, workdir)
+  tuned = result.predictor  # the run's parameters and compiled eval forwards: nothing is rebuilt
   after = evaluate_datasets(tuned, [dataset], threshold=config.eval.threshold)
   print("\nAfter fine-tuning:\n" + after.to_markdown())
   print(f"\nTraining metrics: {os.path.join(workdir, 'metrics.jsonl')}; log: {log_file}")
   print_predictions(tuned, threshold=config.eval.threshold)
+  return MainJobResult(before=before, after=after, training=result, log_file=log_file)

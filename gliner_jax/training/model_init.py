@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from gliner_jax.inference.api import predictor_class
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.interop.convert import add_gliner_tokens
 from gliner_jax.interop.hub import backbone_name
@@ -75,7 +76,8 @@ def truncate_encoder(config: EncoderConfig, params: dict[str, Any], num_layers: 
   return dataclasses.replace(config, **changes), {k: v for k, v in params.items() if k not in dropped}
 
 
-def _head_fields(model_cfg) -> dict[str, Any]:
+def head_fields(model_cfg) -> dict[str, Any]:
+  """The GLiNERConfig head fields (max_width, span_mode, ...) the `config.model` section sets."""
   fields = {f.name for f in dataclasses.fields(GLiNERConfig)} - {
     "encoder",
     "class_token_index",
@@ -92,8 +94,6 @@ def starting_point(model_cfg) -> StartingPoint:
 
   kind = model_cfg.init
   if kind in ("hf_encoder", "random") and (model_cfg.get("labels_encoder") or model_cfg.get("labels_encoder_shape")):
-    from gliner_jax.training.bi_encoder import bi_encoder_starting_point
-
     return bi_encoder_starting_point(model_cfg)
   if kind in ("gliner_jax", "gliner"):
     path = resolve_path(model_cfg.path)
@@ -101,10 +101,8 @@ def starting_point(model_cfg) -> StartingPoint:
     if kind == "gliner_jax":
       config, params = ckpt.load_checkpoint(path)
       tokenizer = AutoTokenizer.from_pretrained(path)
-      if config.labels_encoder is not None:
-        from gliner_jax.inference.bi_encoder import load_labels_tokenizer
-
-        labels_tokenizer = load_labels_tokenizer(path, model_cfg.get("labels_tokenizer") or None)
+      given = {"labels_tokenizer": model_cfg.get("labels_tokenizer")} if model_cfg.get("labels_tokenizer") else {}
+      labels_tokenizer = predictor_class(config).checkpoint_kwargs(path, given).get("labels_tokenizer")
     else:
       from gliner_jax.interop.convert import load_gliner_checkpoint
 
@@ -114,7 +112,7 @@ def starting_point(model_cfg) -> StartingPoint:
       config, params, tokenizer, labels_tokenizer = read.config, read.params, read.tokenizer, read.labels_tokenizer
     overrides = {
       k: v
-      for k, v in _head_fields(model_cfg).items()
+      for k, v in head_fields(model_cfg).items()
       if k in ("max_len", "max_types", "dropout", "max_width", "remat_policy", "scan_layers")
     }
     if "max_width" in overrides and overrides["max_width"] != config.max_width:
@@ -142,7 +140,7 @@ def starting_point(model_cfg) -> StartingPoint:
       encoder=enc_cfg,
       class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
       model_name=backbone_name(model_cfg.path, model_cfg.get("name", "")),
-      **_head_fields(model_cfg),
+      **head_fields(model_cfg),
     )
     return StartingPoint(config, tokenizer, {"encoder": enc_params})
   if kind == "random":
@@ -154,10 +152,56 @@ def starting_point(model_cfg) -> StartingPoint:
       encoder=EncoderConfig.from_dict(enc),
       class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
       model_name="random",
-      **_head_fields(model_cfg),
+      **head_fields(model_cfg),
     )
     return StartingPoint(config, tokenizer, None)
   raise ValueError(f"config.model.init={kind!r}: use hf_encoder, gliner_jax, gliner or random")
+
+
+def bi_encoder_starting_point(model_cfg) -> StartingPoint:
+  """The StartingPoint of a bi-encoder (init "hf_encoder" or "random"; see the module docstring)."""
+  from transformers import AutoTokenizer
+
+  kind = model_cfg.init
+  if kind == "hf_encoder":
+    from gliner_jax.interop.hf_weights import load_hf_encoder
+
+    if not model_cfg.get("labels_encoder"):
+      raise ValueError("init='hf_encoder' bi-encoder: set config.model.labels_encoder (an encoder folder or hub id)")
+    path, labels_path = resolve_path(model_cfg.path), resolve_path(model_cfg.labels_encoder)
+    enc_cfg, enc_params = load_hf_encoder(path)
+    labels_cfg, labels_params = load_hf_encoder(labels_path)
+    tokenizer, labels_tokenizer = AutoTokenizer.from_pretrained(path), AutoTokenizer.from_pretrained(labels_path)
+    params = {"encoder": enc_params, "labels_encoder": labels_params}
+    model_name = backbone_name(model_cfg.path, model_cfg.get("name", ""))
+    labels_name = backbone_name(model_cfg.labels_encoder, model_cfg.get("labels_encoder_name", ""))
+  elif kind == "random":
+    if not model_cfg.get("labels_encoder_shape"):
+      raise ValueError("init='random' bi-encoder: set config.model.labels_encoder_shape (EncoderConfig fields)")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer))
+    labels_tokenizer = AutoTokenizer.from_pretrained(
+      resolve_path(model_cfg.get("labels_tokenizer") or model_cfg.tokenizer)
+    )
+    enc_cfg = _random_encoder(model_cfg.encoder, tokenizer)
+    labels_cfg = _random_encoder(model_cfg.labels_encoder_shape, labels_tokenizer)
+    params, model_name, labels_name = None, "random", "random"
+  else:
+    raise ValueError(f"config.model.init={kind!r}: a new bi-encoder starts from 'hf_encoder' or 'random'")
+  config = GLiNERConfig(
+    encoder=enc_cfg,
+    labels_encoder=labels_cfg,
+    model_name=model_name,
+    labels_encoder_name=labels_name,
+    **head_fields(model_cfg),
+  )
+  return StartingPoint(config, tokenizer, params, labels_tokenizer)
+
+
+def _random_encoder(fields, tokenizer) -> EncoderConfig:
+  enc = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(fields).items()}
+  enc["vocab_size"] = len(tokenizer)
+  enc.setdefault("pad_token_id", tokenizer.pad_token_id or 0)
+  return EncoderConfig.from_dict(enc)
 
 
 def merge_params(fresh: Any, loaded: Any, path: str = "") -> Any:
@@ -196,7 +240,7 @@ def abstract_starting_point(model_cfg) -> StartingPoint:
   config = GLiNERConfig(
     encoder=EncoderConfig.from_dict(enc),
     model_name=backbone_name(model_cfg.get("path", ""), model_cfg.get("name", "")),
-    **_head_fields(model_cfg),
+    **head_fields(model_cfg),
     **_abstract_labels_encoder(model_cfg),
   )
   return StartingPoint(config, None, None)

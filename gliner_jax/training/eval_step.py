@@ -1,0 +1,59 @@
+"""Evaluation during training: micro P/R/F1 of the current parameters, and predictors over them.
+
+Example:
+  >>> parts = build(config); state = initial_state(parts, 0)
+  >>> evaluate(parts, state, eval_examples, config)
+  {'eval_precision': 0.61, 'eval_recall': 0.55, 'eval_f1': 0.58, 'eval_predicted': 412}
+  >>> inference_model(parts, state).predict_entities("Ada Lovelace was born in London.", ["person", "city"])
+"""
+
+from __future__ import annotations
+
+import jax
+
+from gliner_jax.evaluation.scoring import predict_word_spans, score_spans
+from gliner_jax.inference.api import make_predictor
+from gliner_jax.training.steps import TrainComponents
+
+
+def evaluate(parts: TrainComponents, state, examples, config) -> dict[str, float]:
+  """Micro P/R/F1 on word-tokenised examples with the current parameters, over all their types.
+
+  The parameters stay where training keeps them when the kind allows it: the forward is the run's
+  `parts.eval_candidates` (compiled once per batch shape for the whole run, outputs replicated); decoding
+  runs on the host, on every process.
+  """
+  labels = sorted({t for ex in examples for _, _, t in ex.spans} | {t for ex in examples for t in ex.negatives})
+  predicted = predict_word_spans(
+    eval_predictor(parts, state),
+    examples,
+    labels,
+    threshold=config.eval.threshold,
+    flat_ner=config.eval.flat_ner,
+    batch_size=config.eval.batch_size,
+  )
+  scores = score_spans([ex.spans for ex in examples], [[p[:3] for p in row] for row in predicted])
+  return {
+    "eval_precision": scores.precision,
+    "eval_recall": scores.recall,
+    "eval_f1": scores.f1,
+    "eval_predicted": scores.num_predicted,
+  }
+
+
+def eval_predictor(parts: TrainComponents, state):
+  """A predictor over the training parameters as they are (sharded, not gathered) that scores with the run's
+  jitted eval forwards (`TrainComponents.eval_scoring`) instead of compiling its own; for kinds that do not
+  share them, `inference_model`."""
+  params = state["params"]
+  scoring = parts.eval_scoring(params)
+  if scoring is None:
+    return inference_model(parts, state)
+  return make_predictor(parts.config, params, parts.start.tokenizer, scoring=scoring)
+
+
+def inference_model(parts: TrainComponents, state):
+  """A predictor of the model's kind over the current parameters (gathered to the host)."""
+  return make_predictor(
+    parts.config, jax.device_get(state["params"]), parts.start.tokenizer, labels_tokenizer=parts.start.labels_tokenizer
+  )

@@ -1,0 +1,94 @@
+"""The training stage's registry of model kinds: per kind, its loss, training batches and optimizer groups.
+
+`gliner_jax.model.kinds` declares the kinds (module, inputs, init batch); here each registers what training
+needs on top, so `gliner_jax.training.steps.build` and `gliner_jax.training.loop` never branch on the kind:
+
+  loss(out, batch, key, options)      the training objective of one forward (`out`: the module's output)
+  loss_options(config.loss)           the loss keywords of a config's `loss` section (refusing meaningless ones)
+  batches(examples, start, recipe, seed, shards, shard_count)   this process's `ShardedBatches`
+  is_encoder_param                    the optimizer's encoder group (None: the default, `encoder/...`)
+  shares_eval_forward                 whether evaluation may score with the run's own jitted forward on the
+                                      training shardings (`gliner_jax.inference.predictor.DeviceScoring`)
+
+Example:
+  >>> kind = training_kind(start.config)
+  >>> loss = kind.loss(model.apply({"params": params}, **inputs), batch, key, kind.loss_options(config.loss))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.kinds import KINDS, kind_of
+from gliner_jax.processing.prompts import PromptTokenizer
+from gliner_jax.training.bi_encoder import is_encoder_param, make_bi_encoder_batches
+from gliner_jax.training.data import make_sharded_batches
+from gliner_jax.training.losses import bi_encoder_loss_options, span_loss, token_loss, token_loss_options
+from gliner_jax.training.model_init import StartingPoint
+from gliner_jax.training.pipeline import ShardedBatches
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingKind:
+  """What training needs of one model kind (see the module docstring)."""
+
+  loss: Callable[..., Any]
+  loss_options: Callable[[Mapping[str, Any]], dict[str, Any]]
+  batches: Callable[..., ShardedBatches]
+  is_encoder_param: Callable[[Sequence[str]], bool] | None = None
+  shares_eval_forward: bool = True
+
+
+TRAINING: dict[str, TrainingKind] = {}
+
+
+def register_training(kind_name: str, kind: TrainingKind) -> TrainingKind:
+  """Registers the training parts of the model kind `kind_name` (once); returns them."""
+  if kind_name not in KINDS:
+    raise ValueError(f"unknown model kind {kind_name!r}: register it in gliner_jax.model.kinds first ({sorted(KINDS)})")
+  if kind_name in TRAINING:
+    raise ValueError(f"model kind {kind_name!r} already has its training parts")
+  TRAINING[kind_name] = kind
+  return kind
+
+
+def training_kind(config: GLiNERConfig) -> TrainingKind:
+  """The training parts of `config`'s kind."""
+  name = kind_of(config).name
+  if name not in TRAINING:
+    raise ValueError(f"model kind {name!r} cannot be trained: no training parts registered ({sorted(TRAINING)})")
+  return TRAINING[name]
+
+
+def span_objective(out, batch: Mapping[str, Any], key, options: Mapping[str, Any]):
+  """`span_loss` of a span model's logits [B, W, K, C] on the batch's span labels."""
+  return span_loss(out.logits, batch["labels"], batch["span_mask"], batch["type_mask"], key=key, **options)
+
+
+def token_objective(out, batch: Mapping[str, Any], key, options: Mapping[str, Any]):
+  """`token_loss` of a token model's logits [B, W, C, 3] on the batch's start / end / inside labels."""
+  del key  # the token loss samples no negatives
+  return token_loss(out.logits, batch["labels"], batch["word_mask"], batch["type_mask"], **options)
+
+
+def prompt_batches(examples, start: StartingPoint, recipe, seed: int, shards: Sequence[int], shard_count: int):
+  """Uni-encoder training batches: labels in each row's prompt (`gliner_jax.training.data.make_sharded_batches`)."""
+  return make_sharded_batches(
+    examples, PromptTokenizer(start.tokenizer, start.config), recipe, seed, shards, shard_count
+  )
+
+
+register_training("span", TrainingKind(loss=span_objective, loss_options=dict, batches=prompt_batches))
+register_training("token", TrainingKind(loss=token_objective, loss_options=token_loss_options, batches=prompt_batches))
+register_training(
+  "bi_encoder",
+  TrainingKind(
+    loss=span_objective,
+    loss_options=bi_encoder_loss_options,
+    batches=make_bi_encoder_batches,
+    is_encoder_param=is_encoder_param,
+    shares_eval_forward=False,  # its predictor scores label chunks, not the whole model's forward
+  ),
+)
