@@ -40,6 +40,7 @@ from gliner_jax.model.bi_encoder import scoring_form, span_chunk_logits
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.processing.bi_encoder_inputs import LabelTokenizer, TextTokenizer, text_inputs
 from gliner_jax.processing.buckets import BatchShape, batch_shape, bucket, pad_batch, workload_shapes
+from gliner_jax.processing.labels import Labels, LabelSet
 from gliner_jax.processing.prompts import EncodedText, validate_labels
 
 # Label rows per labels-encoder call (a last, smaller call is padded to a power of two).
@@ -152,7 +153,7 @@ class BiEncoderGLiNER(GLiNER):
     return {"labels_tokenizer": self.labels_tokenizer}
 
   # ----------------------------------------------------------------------------------- labels
-  def encode_labels(self, labels: Sequence[str]) -> np.ndarray:
+  def encode_labels(self, labels: Labels) -> np.ndarray:
     """Label vectors [len(labels), hidden_size] (float32 numpy): gliner's `encode_labels`, the labels
     encoder's mean-pooled output before the prompt FFN. Pass them back as `label_embeddings=`.
 
@@ -164,7 +165,7 @@ class BiEncoderGLiNER(GLiNER):
       >>> vectors.shape
       (3, 512)
     """
-    labels = validate_labels(labels, ())
+    labels = validate_labels(LabelSet.of(labels).prompts, ())
     encoded = self.label_batcher.encode(labels)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     parts = []
@@ -210,7 +211,7 @@ class BiEncoderGLiNER(GLiNER):
   def warmup(
     self,
     texts: Sequence[str],
-    labels: Sequence[str],
+    labels: Labels,
     batch_size: int = 8,
     packing: bool | int = False,
     *,
@@ -224,7 +225,7 @@ class BiEncoderGLiNER(GLiNER):
     Example:
       >>> model.warmup(sample_texts, labels, batch_size=8, label_embeddings=vectors)
     """
-    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+    labels = self._prompt_labels(LabelSet.of(labels))
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
       raise ValueError("texts must be a list of strings")
     prepared = self.prepare_labels(labels, label_embeddings)

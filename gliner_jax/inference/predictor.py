@@ -50,6 +50,7 @@ from gliner_jax.processing.buckets import (
   pad_batch,
   workload_shapes,
 )
+from gliner_jax.processing.labels import Labels, LabelSet
 from gliner_jax.processing.packing import DEFAULT_PACKED_TOKENS, packed_batches, pad_packed_batch
 from gliner_jax.processing.prompts import MAX_WORD_TOKENS, EncodedText, PromptTokenizer, validate_labels
 from gliner_jax.processing.splitters import make_word_splitter
@@ -276,7 +277,7 @@ class GLiNER:
     example = self.prompt_tokenizer.encode_batch([["a"]], [["b"]])
     return pad_batch(example, batch_shape(example, 1), self.prompt_tokenizer.pad_id)
 
-  def encode_labels(self, labels: Sequence[str]) -> np.ndarray:
+  def encode_labels(self, labels: Labels) -> np.ndarray:
     """Reusable label vectors: bi-encoders only (`BiEncoderGLiNER.encode_labels`)."""
     raise ValueError(
       "encode_labels needs a bi-encoder (config.labels_encoder); a uni-encoder reads its labels in the "
@@ -310,7 +311,7 @@ class GLiNER:
   def predict_entities(
     self,
     text: str,
-    labels: Sequence[str],
+    labels: Labels,
     threshold: float = 0.5,
     flat_ner: bool = True,
     multi_label: bool = False,
@@ -325,7 +326,7 @@ class GLiNER:
   def batch_predict_entities(
     self,
     texts: Sequence[str],
-    labels: Sequence[str],
+    labels: Labels,
     batch_size: int = 8,
     threshold: float = 0.5,
     flat_ner: bool = True,
@@ -346,7 +347,8 @@ class GLiNER:
       >>> model.batch_predict_entities(tweets, ["person", "city"], batch_size=8, packing=True)
     """
     check_threshold(threshold)
-    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+    label_set = LabelSet.of(labels)
+    labels = self._prompt_labels(label_set)
     if isinstance(texts, str):
       raise ValueError("texts must be a list of strings; use predict_entities for one text")
     if batch_size < 1:
@@ -384,7 +386,7 @@ class GLiNER:
             start=offsets[t][s.start][0],
             end=offsets[t][s.end][1],
             text=text[offsets[t][s.start][0] : offsets[t][s.end][1]],
-            label=labels[s.label],
+            label=label_set.names[s.label],
             score=float(s.score),
           )
           for s in spans
@@ -395,7 +397,7 @@ class GLiNER:
   def warmup(
     self,
     texts: Sequence[str],
-    labels: Sequence[str],
+    labels: Labels,
     batch_size: int = 8,
     packing: bool | int = False,
     *,
@@ -414,7 +416,7 @@ class GLiNER:
       >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)
       [BatchShape(batch=1, tokens=192, words=128, types=4), ...]
     """
-    labels = validate_labels(labels, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+    labels = self._prompt_labels(LabelSet.of(labels))
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
       raise ValueError("texts must be a list of strings")
     self.prepare_labels(labels, label_embeddings)
@@ -441,6 +443,10 @@ class GLiNER:
     return sorted(batches, key=lambda s: (type(s).__name__, dataclasses.astuple(s)))
 
   # ----------------------------------------------------------------------------------- internals
+  def _prompt_labels(self, label_set: LabelSet) -> list[str]:
+    """What the model reads for each label (its description, or its name), checked for the prompt's markers."""
+    return validate_labels(label_set.prompts, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
+
   def _plan(self, words: list[list[str]], groups: list[list[str]]):
     """All (window, label group) items, tokenized.
 
