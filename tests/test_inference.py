@@ -82,12 +82,23 @@ def test_empty_and_whitespace_texts_give_no_entities(model):
     (["person", "  "], r"labels\[1\] is an empty string"),
     (["a <<ENT>> b"], "special token '<<ENT>>'"),
     (["city<<SEP>>"], "special token '<<SEP>>'"),
-    ("person", "labels must be a list"),
+    (42, "list of names or a {name: description} mapping"),
   ],
 )
 def test_bad_labels(model, labels, match):
   with pytest.raises(ValueError, match=match):
     model.predict_entities("Paris is big.", labels)
+
+
+def test_one_label_as_a_string_and_repeated_labels_read_as_gliner_reads_them(model):
+  """gliner 0.2.29 reads a string as one label and keeps the first of repeated labels."""
+  text = "Ada Lovelace met Charles Babbage in London."
+  assert model.predict_entities(text, "person", threshold=0.3) == model.predict_entities(
+    text, ["person"], threshold=0.3
+  )
+  assert model.predict_entities(text, ["person", "city", "person"], threshold=0.3) == model.predict_entities(
+    text, ["person", "city"], threshold=0.3
+  )
 
 
 @pytest.mark.parametrize("threshold", [0, 1, -0.1, 1.5, 0.0, 1.0, float("nan"), "0.5", True])
