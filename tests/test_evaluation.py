@@ -325,6 +325,7 @@ def _reference_evaluate(ref, examples, labels, threshold, monkeypatch):
   return float(f1), captured[-1]
 
 
+@pytest.mark.slow  # ~22 s; test_predict_word_spans_matches_char_level_api and the scoring tests stay fast
 @needs_data
 def test_f1_equals_gliner_evaluate(reference_minilm, jax_model, ai_sentences, monkeypatch):
   import torch
