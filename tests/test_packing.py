@@ -115,7 +115,9 @@ def _pack(lengths, pad_id, vocab, seed):
   return seqs, ids, seg, offsets
 
 
-@pytest.mark.parametrize("family", sorted(ENCODERS))
+@pytest.mark.parametrize(  # deberta (~10 s) is slow; bert, roberta, t5 and modernbert stay fast
+  "family", [pytest.param(f, marks=pytest.mark.slow) if f == "deberta" else f for f in sorted(ENCODERS)]
+)
 def test_packed_sequences_read_as_alone(family):
   """Three sequences in one row (and padding) give each sequence's unpacked last hidden state."""
   cfg = EncoderConfig(**TINY, **ENCODERS[family])
@@ -196,6 +198,7 @@ def test_packed_prediction_gives_the_same_entities(model, texts_and_long, thresh
   _same(got, want)
 
 
+@pytest.mark.slow  # ~26-45 s
 def test_packing_with_more_labels_than_max_types(model):
   labels = [f"type {i}" for i in range(model.config.max_types + 3)] + LABELS
   want = model.batch_predict_entities(TEXTS, labels, threshold=0.3)
@@ -236,6 +239,7 @@ def test_packing_arguments_are_checked(model):
   assert model.batch_predict_entities(TEXTS, LABELS, packing=0) == model.batch_predict_entities(TEXTS, LABELS)
 
 
+@pytest.mark.slow  # ~14 s; tests/test_inference.py's bounded-compiles test stays in the fast tier
 def test_packed_warmup_compiles_what_prediction_runs(converted_minilm, texts_and_long):
   fresh = GLiNER.from_pretrained(converted_minilm, compilation_cache=False)
   with CompileCounter(fresh._candidates) as warm:
