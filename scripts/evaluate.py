@@ -8,7 +8,8 @@ By default the five CrossNER test sets (ai, literature, music, politics, science
 `gliner_jax.data.paths.shared_data`). A ``--datasets`` entry is either a CrossNER domain
 (or ``conll2003``) under the data root, or ``name=folder`` for any folder holding ``<split>.txt``
 (BIO, token-first or tag-first such as MIT movie/restaurant), ``.json``/``.jsonl`` (GLiNER or
-InstructUIE JSON). The name picks the label map (see gliner_jax/evaluation/label_maps.py).
+InstructUIE JSON). The name picks the label map (see gliner_jax/evaluation/label_maps.py); the entries are resolved by
+`gliner_jax.evaluation.dataset_folders.resolve_datasets`.
 Writes results.md, results.json and results.png to --out_dir; results.json names the model and the data
 folders relative to the repository root (``../shared/data/...``) when they are in it or in the data root.
 --model, ``name=folder`` and --out_dir may be gs:// URLs (`gliner_jax.interop.storage`, docs/object_stores.md).
@@ -16,22 +17,17 @@ folders relative to the repository root (``../shared/data/...``) when they are i
 
 from __future__ import annotations
 
-import os
-import sys
+from absl import app, flags, logging
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if _REPO not in sys.path:
-  sys.path.insert(0, _REPO)
-
-from absl import app, flags, logging  # noqa: E402
-
-from gliner_jax.interop import storage  # noqa: E402
+import gliner_jax
+from gliner_jax.evaluation.dataset_folders import CROSSNER_DOMAINS, report_metadata, resolve_datasets
+from gliner_jax.evaluation.scoring import sweep_thresholds, write_report
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "gliner_jax or gliner checkpoint folder (default: gliner_jax.DEFAULT_MODEL).")
 flags.DEFINE_list(
   "datasets",
-  ["ai", "literature", "music", "politics", "science"],
+  list(CROSSNER_DOMAINS),
   "CrossNER domains under <data_root>/crossner, or name=folder entries.",
 )
 flags.DEFINE_string("data_root", None, "Folder holding crossner/ (default: found automatically).")
@@ -46,50 +42,10 @@ flags.DEFINE_integer("batch_size", 8, "Texts per device batch.")
 flags.DEFINE_integer("max_examples", None, "Evaluate only the first N examples of each dataset.")
 flags.DEFINE_string("out_dir", "eval_results", "Where results.md/.json/.png go.")
 
-DEFAULT_DOMAINS = ("ai", "literature", "music", "politics", "science", "conll2003")
-
-
-def find_data_root() -> str:
-  from gliner_jax.data.paths import DATA_ENV, shared_data
-
-  path = shared_data()
-  if os.path.isdir(os.path.join(path, "crossner")):
-    return path
-  raise FileNotFoundError(
-    f"no crossner/ folder in the data root {path} (${DATA_ENV}, else <repo>/../shared/data); "
-    "pass --data_root or name=folder datasets"
-  )
-
-
-def resolve_datasets(entries: list[str], data_root: str | None) -> dict[str, str]:
-  """``["ai", "movie=/x"]`` -> ``{"crossner_ai": "<root>/crossner/ai", "movie": "/x"}``."""
-  out: dict[str, str] = {}
-  for entry in entries:
-    if "=" in entry:
-      name, folder = (part.strip() for part in entry.split("=", 1))
-    elif entry in DEFAULT_DOMAINS:
-      data_root = data_root or find_data_root()
-      name = entry if entry == "conll2003" else f"crossner_{entry}"
-      folder = os.path.join(data_root, "crossner", entry)
-    else:
-      raise ValueError(f"--datasets entry {entry!r} is neither one of {DEFAULT_DOMAINS} nor name=folder")
-    if not name or not storage.isdir(folder):
-      raise ValueError(f"--datasets entry {entry!r}: {folder!r} is not a folder")
-    if name in out:
-      raise ValueError(f"--datasets: dataset name {name!r} given twice")
-    out[name] = folder
-  if not out:
-    raise ValueError("--datasets is empty")
-  return out
-
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
-  import gliner_jax
-  from gliner_jax.data.paths import repo_relative
-  from gliner_jax.evaluation.scoring import sweep_thresholds, write_report
-
   if FLAGS.nested and FLAGS["flat"].present and FLAGS.flat:
     raise app.UsageError("--flat and --nested contradict each other")
   flat_ner = FLAGS.flat and not FLAGS.nested
@@ -108,17 +64,7 @@ def main(argv):
     max_examples=FLAGS.max_examples,
     scheme=FLAGS.scheme,
   )
-  paths = write_report(
-    reports,
-    FLAGS.out_dir,
-    extra={
-      "model": repo_relative(model_path) if os.path.isdir(model_path) else model_path,
-      "scheme": FLAGS.scheme,
-      "datasets": {
-        name: folder if storage.is_remote(folder) else repo_relative(folder) for name, folder in folders.items()
-      },
-    },
-  )
+  paths = write_report(reports, FLAGS.out_dir, extra=report_metadata(model_path, folders, FLAGS.scheme))
   for report in reports:
     print(report.to_markdown())
   logging.info("wrote %s", ", ".join(paths.values()))

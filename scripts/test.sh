@@ -3,8 +3,9 @@
 # repository), and runs the tests. Usage:
 #   bash scripts/test.sh --fast [pytest args]   # the tier to run while editing: not slow, no subprocesses
 #   bash scripts/test.sh [pytest args]          # the whole suite (what .ci/run runs)
-# The tiers are pytest markers (tests/conftest.py): `slow` (over ~20 s on 2 CPU cores) and `subprocess`
-# (starts other processes: multi-host runs, notebooks, scripts). docs/testing_tiers.md gives both times.
+# The tiers are pytest markers (tests/conftest.py): `slow` (over ~10 s on 2 CPU cores) and `subprocess`
+# (starts other processes: multi-host runs, notebooks, scripts). docs/testing_tiers.md gives both times
+# and the rule that keeps each module's core tests in --fast.
 # A test whose package, weights or data folder is missing skips, and -rs prints why and what to install;
 # with CI=true it fails instead, and so does a run that skipped anything (tests/conftest.py). Tests left
 # out by --fast are deselected, not skipped.

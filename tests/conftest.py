@@ -85,7 +85,9 @@ def require_shared_data(*parts: str) -> str:
 
 def pytest_configure(config):
   config.addinivalue_line("markers", "needs_shared_data: the test reads the shared data folder (../shared/data)")
-  config.addinivalue_line("markers", "slow: takes more than ~20 s on 2 CPU cores; left out of scripts/test.sh --fast")
+  config.addinivalue_line(
+    "markers", "slow: takes more than ~10 s on 2 CPU cores (docs/testing_tiers.md); left out of scripts/test.sh --fast"
+  )
   config.addinivalue_line(
     "markers", "subprocess: starts other Python processes or environments; left out of scripts/test.sh --fast"
   )

@@ -67,6 +67,7 @@ def test_device_batch_size():
     device_batch_size(0)
 
 
+@pytest.mark.slow  # ~35 s; test_device_batch_size and test_workload_shapes_are_the_maxima_of_batches stay fast
 def test_batch_sizes_reuse_the_device_batch_buckets(model):
   """Every batch_size runs batches of BATCH_BUCKETS rows; 8 -> 12 -> 9 compiles nothing new."""
   fresh = _fresh(model)
@@ -117,6 +118,7 @@ def test_workload_shapes_are_the_maxima_of_batches():
     )
 
 
+@pytest.mark.slow  # ~40 s; tests/test_inference.py's bounded-compiles test stays in the fast tier
 def test_warmup_compiles_the_workload_and_prediction_compiles_nothing(model):
   fresh = _fresh(model)
   rng = np.random.default_rng(1)

@@ -1,4 +1,4 @@
-"""Tests of gliner_jax.evaluation.scoring, gliner_jax.evaluation.label_maps and scripts/evaluate.py.
+"""Tests of gliner_jax.evaluation.scoring, label_maps, dataset_folders and scripts/evaluate.py.
 
 Metrics are checked on hand-made cases and against gliner 0.2.29's evaluator; the whole pipeline
 (prediction on given words + scoring) against gliner 0.2.29's `GLiNER.evaluate` on CrossNER AI.
@@ -18,6 +18,7 @@ import pytest
 
 from gliner_jax.data.paths import shared_data
 from gliner_jax.data.readers import NERExample, read_bio, read_label_file
+from gliner_jax.evaluation.dataset_folders import find_data_root, report_metadata, resolve_datasets
 from gliner_jax.evaluation.label_maps import dataset_key, generic_name, get_label_map
 from gliner_jax.evaluation.scoring import (
   DatasetResult,
@@ -324,6 +325,7 @@ def _reference_evaluate(ref, examples, labels, threshold, monkeypatch):
   return float(f1), captured[-1]
 
 
+@pytest.mark.slow  # ~22 s; test_predict_word_spans_matches_char_level_api and the scoring tests stay fast
 @needs_data
 def test_f1_equals_gliner_evaluate(reference_minilm, jax_model, ai_sentences, monkeypatch):
   import torch
@@ -356,7 +358,7 @@ def _dataset(examples, labels):
 
 
 @needs_data
-@pytest.mark.parametrize("flat_ner", [True, False])
+@pytest.mark.parametrize("flat_ner", [pytest.param(True, marks=pytest.mark.slow), False])  # fast: nested
 def test_sweep_equals_separate_runs(jax_model, ai_sentences, flat_ner):
   examples, labels = ai_sentences
   examples = examples[:16]
@@ -439,20 +441,28 @@ def test_script_end_to_end(converted_minilm, tmp_path):
 
 
 @needs_data
-def test_script_resolves_default_datasets(tmp_path):
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location("evaluate_script", os.path.join(REPO, "scripts", "evaluate.py"))
-  script = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(script)
-  folders = script.resolve_datasets(["ai", "science", f"movie={tmp_path}"], None)
+def test_resolve_datasets_finds_the_crossner_domains(tmp_path):
+  folders = resolve_datasets(["ai", "science", f"movie={tmp_path}"], None)
   assert folders == {
-    "crossner_ai": os.path.join(script.find_data_root(), "crossner", "ai"),
-    "crossner_science": os.path.join(script.find_data_root(), "crossner", "science"),
+    "crossner_ai": os.path.join(find_data_root(), "crossner", "ai"),
+    "crossner_science": os.path.join(find_data_root(), "crossner", "science"),
     "movie": str(tmp_path),
   }
   assert all(os.path.isfile(os.path.join(f, "test.txt")) for f in list(folders.values())[:2])
   with pytest.raises(ValueError, match="is not a folder"):
-    script.resolve_datasets([f"x={tmp_path / 'missing'}"], None)
+    resolve_datasets([f"x={tmp_path / 'missing'}"], None)
   with pytest.raises(ValueError, match="given twice"):
-    script.resolve_datasets([f"x={tmp_path}", f"x={tmp_path}"], None)
+    resolve_datasets([f"x={tmp_path}", f"x={tmp_path}"], None)
+  with pytest.raises(ValueError, match="neither one of"):
+    resolve_datasets(["nowhere"], None)
+  with pytest.raises(ValueError, match="is empty"):
+    resolve_datasets([], None)
+  assert report_metadata(str(tmp_path), folders, "gner") == {
+    "model": str(tmp_path),
+    "scheme": "gner",
+    "datasets": {
+      "crossner_ai": os.path.join("..", "shared", "data", "crossner", "ai"),
+      "crossner_science": os.path.join("..", "shared", "data", "crossner", "science"),
+      "movie": str(tmp_path),
+    },
+  }

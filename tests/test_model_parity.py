@@ -8,6 +8,8 @@ Tolerances: logits max |delta| <= 1e-4; entities identical as (start, end, label
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -41,7 +43,7 @@ def test_texts_cover_the_cases(pair):
   assert any(not t.isascii() for t in PARITY_TEXTS)
 
 
-@pytest.mark.parametrize("impl", ["factored", "reference"])
+@pytest.mark.parametrize("impl", [pytest.param("factored", marks=pytest.mark.slow), "reference"])  # fast: reference
 def test_logits_match_reference(pair, impl, request):
   name, ref, _ = pair
   ours = GLiNER.from_pretrained(request.getfixturevalue(f"converted_{name}"), span_head_impl=impl)
@@ -57,8 +59,13 @@ def test_logits_match_reference(pair, impl, request):
     assert delta.max() <= LOGIT_TOL, f"{name}/{impl}: max |delta logits| = {delta.max():.2e}"
 
 
-@pytest.mark.parametrize("threshold", [0.3, 0.5])
-@pytest.mark.parametrize("flat_ner", [True, False])
+@pytest.mark.parametrize(
+  "flat_ner, threshold",
+  [  # the fast tier keeps (False, 0.5); the others take up to 45 s each
+    pytest.param(*c, marks=() if c == (False, 0.5) else pytest.mark.slow)
+    for c in itertools.product([True, False], [0.3, 0.5])
+  ],
+)
 def test_entities_match_reference(pair, threshold, flat_ner):
   name, ref, ours = pair
   expected = ref.inference(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)
@@ -74,6 +81,7 @@ def test_entities_match_reference(pair, threshold, flat_ner):
   assert total >= 20  # the comparison is not vacuous
 
 
+@pytest.mark.slow  # 6-13 s each; tests/test_span_modes.py keeps a multi-label parity test in the fast tier
 def test_multi_label_matches_reference(pair):
   _, ref, ours = pair
   expected = ref.inference(PARITY_TEXTS[:8], PARITY_LABELS, threshold=0.5, flat_ner=False, multi_label=True)
@@ -82,6 +90,7 @@ def test_multi_label_matches_reference(pair):
     assert [(x["start"], x["end"], x["label"]) for x in e] == [(x.start, x.end, x.label) for x in g]
 
 
+@pytest.mark.slow  # ~20 s; builds and converts a model of its own
 def test_name_token_type_vectors_match_reference(minilm_dir, tmp_path_factory):
   """embed_ent_token=False (type vector = output of the token after <<ENT>>), hidden 384 with no projection:
   the shipped default model's architecture."""

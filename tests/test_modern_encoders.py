@@ -392,6 +392,7 @@ def test_every_param_has_logical_axes_known_to_the_sharding_rules(name):
     assert tuple(flat_specs[("relative_attention_bias", "embedding")]) == ("rel_pos", "heads")
 
 
+@pytest.mark.slow  # 12-15 s each; tests/test_encoders.py checks dropout in the fast tier
 @pytest.mark.parametrize("name", ["modernbert_irregular", "mt5"])
 def test_dropout_only_when_not_deterministic(name):
   config = EncoderConfig.from_hf_dict(CONFIG_CASES[name])
@@ -526,6 +527,7 @@ def test_gliner_logits_match_reference(case):
   assert delta <= LOGIT_TOL, f"{family}: max |delta logits| = {delta:.2e}"
 
 
+@pytest.mark.slow  # 2-33 s each; the fast tier keeps each family's encoder parity (test_*_parity_padded)
 @pytest.mark.parametrize("threshold", [0.3, 0.5])
 @pytest.mark.parametrize("flat_ner", [True, False])
 def test_gliner_entities_match_reference(case, threshold, flat_ner):
@@ -573,7 +575,7 @@ def test_export_round_trips_into_gliner(case, tmp_path):
   assert again.config.encoder == ours.config.encoder
 
 
-@pytest.mark.parametrize("family", ["modernbert", "mt5"])
+@pytest.mark.parametrize("family", [pytest.param("modernbert", marks=pytest.mark.slow), "mt5"])  # fast: mt5
 def test_token_level_model_on_the_new_backbones(family, request, tmp_path):
   from gliner import GLiNER as RefGLiNER
 

@@ -115,7 +115,9 @@ def _pack(lengths, pad_id, vocab, seed):
   return seqs, ids, seg, offsets
 
 
-@pytest.mark.parametrize("family", sorted(ENCODERS))
+@pytest.mark.parametrize(  # deberta (~10 s) is slow; bert, roberta, t5 and modernbert stay fast
+  "family", [pytest.param(f, marks=pytest.mark.slow) if f == "deberta" else f for f in sorted(ENCODERS)]
+)
 def test_packed_sequences_read_as_alone(family):
   """Three sequences in one row (and padding) give each sequence's unpacked last hidden state."""
   cfg = EncoderConfig(**TINY, **ENCODERS[family])
@@ -180,8 +182,14 @@ def _same(got, want, atol=1e-5):
     np.testing.assert_allclose([e.score for e in g], [e.score for e in w], atol=atol)
 
 
-@pytest.mark.parametrize("threshold,flat_ner", [(0.3, True), (0.5, False)])
-@pytest.mark.parametrize("packing", [True, 64])
+@pytest.mark.parametrize(
+  "packing, threshold, flat_ner",
+  [  # the fast tier keeps (True, 0.5, False); the others take 13-60 s each
+    pytest.param(*c, marks=() if c == (True, 0.5, False) else pytest.mark.slow)
+    for c in itertools.product([True, 64], [0.3, 0.5], [True, False])
+    if (c[1], c[2]) in ((0.3, True), (0.5, False))
+  ],
+)
 def test_packed_prediction_gives_the_same_entities(model, texts_and_long, threshold, flat_ner, packing):
   kw = dict(threshold=threshold, flat_ner=flat_ner, batch_size=4)
   want = model.batch_predict_entities(texts_and_long, LABELS, **kw)
@@ -190,6 +198,7 @@ def test_packed_prediction_gives_the_same_entities(model, texts_and_long, thresh
   _same(got, want)
 
 
+@pytest.mark.slow  # ~26-45 s
 def test_packing_with_more_labels_than_max_types(model):
   labels = [f"type {i}" for i in range(model.config.max_types + 3)] + LABELS
   want = model.batch_predict_entities(TEXTS, labels, threshold=0.3)
@@ -230,6 +239,7 @@ def test_packing_arguments_are_checked(model):
   assert model.batch_predict_entities(TEXTS, LABELS, packing=0) == model.batch_predict_entities(TEXTS, LABELS)
 
 
+@pytest.mark.slow  # ~14 s; tests/test_inference.py's bounded-compiles test stays in the fast tier
 def test_packed_warmup_compiles_what_prediction_runs(converted_minilm, texts_and_long):
   fresh = GLiNER.from_pretrained(converted_minilm, compilation_cache=False)
   with CompileCounter(fresh._candidates) as warm:

@@ -111,6 +111,7 @@ def test_logits_close_to_float32(model):
     assert 0 < err.max() <= 0.5 and err.mean() <= 0.05, (name, err.max(), err.mean())
 
 
+@pytest.mark.slow  # 15-25 s each; test_logits_close_to_float32 stays in the fast tier
 @pytest.mark.needs_shared_data
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_keeps_most_float32_entities_on_crossner(model, variant):

@@ -262,7 +262,9 @@ def test_long_word_keeps_its_first_subtokens(model):
   "blob",
   [
     SLUG,  # one word of ~1,700 subtokens: failed before with "use fewer or shorter labels"
-    base64.b64encode(bytes(range(256)) * 9)[:3000].decode(),  # many words at + and /
+    pytest.param(  # many words at + and /; ~12 s, so slow (the slug and the run stay fast)
+      base64.b64encode(bytes(range(256)) * 9)[:3000].decode(), marks=pytest.mark.slow
+    ),
     "x" * 3000,  # one word the WordPiece vocabulary reads as [UNK]
   ],
   ids=["slug", "base64", "run"],

@@ -177,7 +177,7 @@ def test_v21_layout_is_what_the_public_checkpoints_ship(minilm_v21):
   assert "encoder_config" not in raw and "vocab_size" not in raw and "class_token_index" not in raw
 
 
-@pytest.mark.parametrize("layout", ["minilm_v21", "deberta_v21"])
+@pytest.mark.parametrize("layout", ["minilm_v21", pytest.param("deberta_v21", marks=pytest.mark.slow)])  # fast: minilm
 def test_v21_layout_gives_the_reference_entities(layout, request):
   folder, expected = request.getfixturevalue(layout)
   model = GLiNER.from_pretrained(folder)
@@ -187,11 +187,13 @@ def test_v21_layout_gives_the_reference_entities(layout, request):
   assert_same_entities(expected, model)
 
 
+@pytest.mark.slow  # ~65 s (builds its own reference model)
 def test_newer_layout_as_saved_gives_the_reference_entities(reference_minilm):
   _, saved = reference_minilm
   assert_same_entities(reference_entities(saved), GLiNER.from_pretrained(saved))
 
 
+@pytest.mark.slow  # ~17 s; test_unknown_backbone_offline_is_named stays fast
 def test_hub_id_backbone_offline_uses_the_bundled_table_and_a_given_tokenizer(minilm_v21, minilm_dir, tmp_path):
   src, expected = minilm_v21
   folder = str(tmp_path / "hub_named")

@@ -10,6 +10,7 @@ The token decoder is also checked against gliner's TokenDecoder on small fixed a
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import types
@@ -115,7 +116,7 @@ def test_configs_and_weights_are_the_checkpoints(marker_pair, token_pair):
   np.testing.assert_array_equal(np.asarray(token_pair[1].params["scorer"]["out_dense_in"]["kernel"]), torch_w.T)
 
 
-@pytest.mark.parametrize("impl", ["factored", "reference"])
+@pytest.mark.parametrize("impl", [pytest.param("factored", marks=pytest.mark.slow), "reference"])  # fast: reference
 def test_marker_logits_match_reference(marker_pair, impl):
   ref, loaded, _ = marker_pair
   ours = GLiNER(loaded.config, loaded.params, loaded.tokenizer, span_head_impl=impl)
@@ -148,9 +149,13 @@ def test_token_logits_match_reference(token_pair):
   assert worst <= LOGIT_TOL, f"token_level: max |delta logits| = {worst:.2e}"
 
 
-@pytest.mark.parametrize("threshold", [0.3, 0.5])
-@pytest.mark.parametrize("flat_ner", [True, False])
-@pytest.mark.parametrize("packing", [False, True])
+@pytest.mark.parametrize(
+  "packing, flat_ner, threshold",
+  [  # the fast tier keeps one setting per mode (unpacked, nested, 0.5); the other seven are slow
+    pytest.param(*c, marks=() if c == (False, False, 0.5) else pytest.mark.slow)
+    for c in itertools.product([False, True], [True, False], [0.3, 0.5])
+  ],
+)
 def test_entities_match_reference(pair, threshold, flat_ner, packing):
   """Also packed (several texts per encoder row): still the reference's entities."""
   ref, ours, _ = pair
@@ -342,6 +347,7 @@ def test_recipe_builds_token_labels(token_pair):
   assert "span_mask" not in batch
 
 
+@pytest.mark.slow  # 20-25 s each; the fast tier trains in tests/test_train.py
 @pytest.mark.parametrize("span_mode", ["marker", "token_level"])
 def test_tiny_training_learns(span_mode):
   from gliner_jax.configs import tiny
@@ -389,6 +395,7 @@ def test_tiny_training_learns(span_mode):
   assert all(e.label in ("person", "location") for e in out)
 
 
+@pytest.mark.slow  # 40-50 s each; tests/test_public_layouts.py keeps a v2.1 layout in the fast tier
 @pytest.mark.parametrize("mode", ["marker", "token_level"])
 def test_v21_layout_of_each_mode_gives_the_reference_entities(mode, request, minilm_dir, tmp_path):
   """gliner_base / NuNerZero ship the v2.1 layout (no encoder_config, no tokenizer, .bin) with span_mode marker."""

@@ -11,8 +11,8 @@ Opt out with `GLINER_JAX_COMPILATION_CACHE=0` (or off / false / no), or `GLiNER(
 URL (`gs://bucket/jax_cache`) works too: JAX writes it through etils.epath, configured by
 `gliner_jax.interop.storage`.
 
-Example:
-  >>> enable_compilation_cache()
+Example (not run as a doctest: it sets the JAX configuration of the whole process):
+  >>> enable_compilation_cache()  # doctest: +SKIP
   '/home/me/.cache/gliner_jax/jax_cache'
 """
 
@@ -34,8 +34,8 @@ def default_cache_dir() -> str:
   """`$XDG_CACHE_HOME/gliner_jax/jax_cache`, or `~/.cache/gliner_jax/jax_cache`.
 
   Example:
-    >>> default_cache_dir()
-    '/home/me/.cache/gliner_jax/jax_cache'
+    >>> default_cache_dir()  # '/home/me/.cache/gliner_jax/jax_cache' without XDG_CACHE_HOME
+    '.../gliner_jax/jax_cache'
   """
   root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
   return os.path.join(root, "gliner_jax", "jax_cache")
@@ -47,8 +47,8 @@ def enable_compilation_cache(cache_dir: str | bool | None = None) -> str | None:
   `cache_dir`: None or True for the default (the environment variable, else `default_cache_dir()`),
   a path, or False for off. A directory JAX was already given is kept, whatever is asked.
 
-  Example:
-    >>> enable_compilation_cache("/tmp/my_cache")
+  Example (not run as a doctest: it sets the JAX configuration of the whole process):
+    >>> enable_compilation_cache("/tmp/my_cache")  # doctest: +SKIP
     '/tmp/my_cache'
   """
   import jax

@@ -5,8 +5,8 @@ option, and XLA_FLAGS rejects it as an unknown flag): its thread pools are sized
 process may run on. So the limit is the process's CPU affinity, set before JAX starts; one core also
 turns off Eigen's multi-threading. torch reads OMP_NUM_THREADS / MKL_NUM_THREADS.
 
-Example:
-  >>> limit_cpu_threads(2)   # before `import jax`
+Example (not run as a doctest: it pins the whole process to two cores and sets XLA's flags):
+  >>> limit_cpu_threads(2)  # before `import jax`  # doctest: +SKIP
   [0, 1]
 """
 
@@ -41,6 +41,8 @@ def limit_benchmark_threads(n: int, *, torch: bool = False) -> list[int]:
   downloaded mid-run), and with `torch=True` torch's intra-op threads to `n` and inter-op threads to 1.
 
   Must run before jax is imported (`limit_cpu_threads`). Returns the cores kept.
+
+  Not run as a doctest (as `limit_cpu_threads`):
 
   >>> limit_benchmark_threads(2, torch=True)  # doctest: +SKIP
   [0, 1]

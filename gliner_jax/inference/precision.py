@@ -12,10 +12,22 @@ therefore applied per dense layer, by a flax method interceptor, while the model
                     column (symmetric, max |w| -> 127), dequantized in the matmul:
                     y = (x @ q) * scale + bias, with q read in the compute dtype (exact: |q| <= 127).
 
-Example:
+Example (a two-layer stand-in whose first layer is named like the encoder):
+  >>> class Tiny(nn.Module):
+  ...   @nn.compact
+  ...   def __call__(self, x):
+  ...     return nn.Dense(2, name="head")(nn.Dense(4, name="encoder")(x))
+  >>> model, x = Tiny(), np.ones((1, 3), np.float32)
+  >>> params = model.init(jax.random.key(0), x)["params"]
   >>> precision = Precision.of(dtype="bfloat16", quantize="int8")
-  >>> variables = precision.prepare(model, params, example_batch)
-  >>> out = precision.apply(model, variables, **batch)
+  >>> variables = precision.prepare(model, params, {"x": x})
+  >>> variables["params"]["encoder"]["kernel"].dtype, variables["params"]["head"]["kernel"].dtype
+  (dtype('int8'), dtype(bfloat16))
+  >>> variables["quant"]["encoder"]["scale"].shape
+  (4,)
+  >>> out = precision.apply(model, variables, x)
+  >>> out.shape, out.dtype, bool(np.allclose(out, model.apply({"params": params}, x), atol=0.05))
+  ((1, 2), dtype('float32'), True)
 """
 
 from __future__ import annotations
@@ -117,7 +129,9 @@ def quantize_int8(kernel) -> tuple[jax.Array, jax.Array]:
   """Symmetric per-output-column int8: (q int8 [in, out], scale float32 [out]) with kernel ~= q * scale.
 
   Example:
-    >>> q, s = quantize_int8(np.array([[0.5, -2.0], [1.0, 1.0]]))   # q = [[64, -127], [127, 64]]
+    >>> q, s = quantize_int8(np.array([[0.5, -2.0], [1.0, 1.0]]))
+    >>> q.tolist(), (s * 127).round(3).tolist()
+    ([[64, -127], [127, 64]], [1.0, 2.0])
   """
   kernel = np.asarray(kernel, np.float32)
   scale = np.abs(kernel).max(axis=0) / 127.0
@@ -133,9 +147,10 @@ def _is_dense_call(context) -> bool:
 def dense_paths(model: nn.Module, variables: dict[str, Any], batch: dict[str, np.ndarray]) -> list[tuple[str, ...]]:
   """Module paths of the `nn.Dense` layers that `model.apply(variables, **batch)` calls (traced, not run).
 
-  Example:
-    >>> dense_paths(model, {"params": params}, batch)[0]
-    ('encoder', 'layer_0', 'attention', 'key')
+  Example (on a GLiNER model the first path is ``('encoder', 'layer_0', 'attention', 'key')``):
+    >>> model, x = nn.Sequential([nn.Dense(4), nn.Dense(2)]), np.ones((1, 3), np.float32)
+    >>> dense_paths(model, model.init(jax.random.key(0), x), {"inputs": x})
+    [('layers_0',), ('layers_1',)]
   """
   found = set()
 

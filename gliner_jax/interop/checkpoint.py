@@ -49,8 +49,14 @@ def save_checkpoint(
   """Writes a gliner_jax checkpoint. `dtype` (e.g. "bfloat16") casts floating params for shipping; a
   bi-encoder's `labels_tokenizer` goes to the `labels_tokenizer/` subfolder.
 
-  Example:
-    >>> save_checkpoint("out/my_model", config, params, tokenizer)
+  Example (the shipped default model, written again to a temporary folder):
+    >>> import tempfile
+    >>> from gliner_jax import DEFAULT_MODEL
+    >>> config, params = load_checkpoint(DEFAULT_MODEL)
+    >>> out = tempfile.mkdtemp()
+    >>> save_checkpoint(out, config, params, dtype="bfloat16")
+    >>> is_checkpoint(out), load_checkpoint(out)[0] == config
+    (True, True)
   """
   # On disk the encoder layers are always layer_0, layer_1, ... (what the converters read and write).
   if config.scan_layers:

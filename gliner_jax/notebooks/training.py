@@ -3,9 +3,10 @@
 Used by notebooks/tpu_pretraining.ipynb through `gliner_jax.notebooks.utils` (which re-exports these).
 
 Example:
-  >>> config = configure_run(load_config("tiny"), num_steps=10)
-  >>> run = train(config, "/tmp/gliner_tiny", live_plot=True)
-  >>> print(run.summary()); display(plot_metrics("/tmp/gliner_tiny"))
+  (not run as a doctest: it trains for a minute and draws in a notebook; tests/test_notebooks.py runs it)
+  >>> config = configure_run(load_config("tiny"), num_steps=10)  # doctest: +SKIP
+  >>> run = train(config, "/tmp/gliner_tiny", live_plot=True)  # doctest: +SKIP
+  >>> print(run.summary()); display(plot_metrics("/tmp/gliner_tiny"))  # doctest: +SKIP
 """
 
 from __future__ import annotations

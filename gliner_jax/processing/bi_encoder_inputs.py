@@ -22,7 +22,10 @@ class TextTokenizer(PromptTokenizer):
   than the embedding table has rows (gliner adds its three prompt tokens to a bi-encoder's tokenizer
   without rows for them): only its own vocabulary must fit.
 
-  Example:
+  Example (the default model's tokenizer and config; a bi-encoder's would do the same):
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> tokenizer, config = AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL)
     >>> enc = TextTokenizer(tokenizer, config).encode_batch([["Paris", "is", "big"]], [[]])[0]
     >>> enc.num_words, len(enc.type_token_index)
     (3, 0)
@@ -55,8 +58,13 @@ class LabelTokenizer:
   """Tokenizes label names for the labels encoder (the label alone, with the tokenizer's special tokens,
   truncated to what the encoder reads) and pads them to bucketed [rows, tokens] arrays.
 
-  Example:
-    >>> ids, mask = LabelTokenizer(labels_tokenizer, config).batch(["person", "city"], rows=4)
+  Example (the default model's config with its encoder as the labels encoder, and its tokenizer):
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> config = GLiNERConfig.load(DEFAULT_MODEL)
+    >>> config = config.replace(labels_encoder=config.encoder, num_rnn_layers=0)
+    >>> label_tokenizer = LabelTokenizer(AutoTokenizer.from_pretrained(DEFAULT_MODEL), config)
+    >>> ids, mask = label_tokenizer.batch(["person", "city"], rows=4)
     >>> ids.shape, mask.sum(axis=1).tolist()
     ((4, 8), [3, 3, 0, 0])
   """

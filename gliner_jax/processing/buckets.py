@@ -65,9 +65,13 @@ def workload_shapes(encoded: Sequence[EncodedText], batch_size: int) -> dict[Bat
   of one, at most two for a batch of two, at most three for larger batches. Rows may repeat (a stream of
   texts like these). Returns each shape with the indices of the fewest rows that reach it.
 
-  Example:
-    >>> sorted(workload_shapes(encoded, batch_size=8), key=dataclasses.astuple)[0]
-    BatchShape(batch=1, tokens=192, words=128, types=8)
+  Example (two texts: 150 tokens, 100 words, 5 types and 20 tokens, 10 words, 2 types):
+    >>> import numpy as np
+    >>> encoded = [EncodedText(np.zeros(n), np.arange(w), np.arange(t)) for n, w, t in [(150, 100, 5), (20, 10, 2)]]
+    >>> workload_shapes(encoded, batch_size=1)
+    {BatchShape(batch=1, tokens=192, words=128, types=8): [0], BatchShape(batch=1, tokens=32, words=16, types=4): [1]}
+    >>> sorted({shape.batch for shape in workload_shapes(encoded, batch_size=8)})
+    [1, 2, 4, 8]
   """
   first: dict[tuple[int, int, int], int] = {}
   for i, e in enumerate(encoded):

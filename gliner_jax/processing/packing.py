@@ -15,10 +15,15 @@ Static shapes: rows per batch are `BATCH_BUCKETS` sizes, texts per batch `TEXT_B
 in multiples of 256), row length a `TOKEN_BUCKETS` size, so a stream of inputs compiles a bounded set of
 programs.
 
-Example:
-  >>> batches = packed_batches(encoded, batch_size=8, capacity=256)
-  >>> members, rows, shape = batches[0]
-  >>> arrays = pad_packed_batch(encoded, rows, shape, pad_id=0)   # arrays["segment_ids"]: [rows, tokens]
+Example (three texts of 200, 100 and 50 tokens, 8 words and 2 types each: texts 0 and 2 share a row of 256):
+  >>> import numpy as np
+  >>> encoded = [EncodedText(np.ones(n, np.int32), np.arange(8), np.arange(2)) for n in (200, 100, 50)]
+  >>> (members, rows, shape), = packed_batches(encoded, batch_size=8, capacity=256)
+  >>> members, rows, shape
+  ([0, 2, 1], [[0, 2], [1]], PackedShape(rows=2, tokens=256, texts=4, words=8, types=4))
+  >>> arrays = pad_packed_batch(encoded, rows, shape, pad_id=0)
+  >>> arrays["segment_ids"].shape, arrays["segment_ids"][0, [0, 199, 200, 249, 250]].tolist()
+  ((2, 256), [1, 1, 2, 2, 0])
 """
 
 from __future__ import annotations

@@ -57,9 +57,15 @@ def validate_labels(labels: Sequence[str], special_tokens: Sequence[str] = SPECI
 class PromptTokenizer:
   """Tokenizes (words, types) pairs into `EncodedText`s with a Hugging Face fast tokenizer.
 
-  Example:
-    >>> pt = PromptTokenizer(tokenizer, config)
+  Example (the shipped default model's tokenizer and config):
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> pt = PromptTokenizer(AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL))
     >>> enc = pt.encode_batch([["Paris", "is", "big"]], [["city"]])[0]
+    >>> pt.tokenizer.convert_ids_to_tokens(enc.input_ids.tolist())
+    ['[CLS]', '<<ENT>>', 'city', '<<SEP>>', 'paris', 'is', 'big', '[SEP]']
+    >>> enc.type_token_index.tolist(), enc.word_token_index.tolist()
+    ([1], [4, 5, 6])
   """
 
   def __init__(self, tokenizer, config: GLiNERConfig):
@@ -110,6 +116,9 @@ class PromptTokenizer:
     tokenized into ordinary pieces, and type positions come only from the prompt's own markers.
 
     Example:
+      >>> from transformers import AutoTokenizer
+      >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+      >>> pt = PromptTokenizer(AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL))
       >>> enc = pt.encode_batch([["see", "<<ENT>>"]], [["city", "person"]])[0]
       >>> len(enc.type_token_index), enc.num_words
       (2, 2)

@@ -127,8 +127,8 @@ class PackageWordSplitter:
   (indic-nlp-library, `lang` default "hi"). Words are found in the text in order to get their
   offsets; words the package changed (not found in the text) and whitespace-only ones are dropped.
 
-  Example:
-    >>> list(PackageWordSplitter("jieba")("我爱北京"))
+  Example (not run as a doctest: jieba is an optional package):
+    >>> list(PackageWordSplitter("jieba")("我爱北京"))  # doctest: +SKIP
     [('我', 0, 1), ('爱', 1, 2), ('北京', 2, 4)]
   """
 

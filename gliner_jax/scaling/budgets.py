@@ -6,10 +6,11 @@ head and the type product are counted as the model runs them, not as 6ND. The st
 training builds it (same examples, shuffle, seed, recipe and data shards), so the counts are those of the run.
 The data axis of each step is counted too: rows (examples), labelled spans, and distinct entity types seen.
 
-Example:
-  >>> stream = TrainingStream.from_config(config)            # the batches `train_and_evaluate` would see
-  >>> plan = solve_steps(stream, step_flops_fn(stream.model_config), budget=1e14)
-  >>> plan.steps, plan.flops / 1e14                           # within 1% of the budget
+Example (not run as a doctest: building the stream reads and tokenizes the config's data, ~30 s here;
+tests/test_scaling_budgets.py runs it):
+  >>> stream = TrainingStream.from_config(config)  # the batches `train_and_evaluate` would see  # doctest: +SKIP
+  >>> plan = solve_steps(stream, step_flops_fn(stream.model_config), budget=1e14)  # doctest: +SKIP
+  >>> plan.steps, plan.flops / 1e14  # within 1% of the budget  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -147,8 +148,10 @@ def solve_steps(
 ) -> BudgetPlan:
   """The number of steps whose training FLOPs come closest to `budget`; an error if not within `tolerance`.
 
-  >>> plan = solve_steps(stream, step_flops_fn(config), 2e13)
-  >>> plan.relative_error <= 0.01
+  Not run as a doctest (it needs a `TrainingStream`, see the module's example):
+
+  >>> plan = solve_steps(stream, step_flops_fn(config), 2e13)  # doctest: +SKIP
+  >>> plan.relative_error <= 0.01  # doctest: +SKIP
   True
   """
   if not np.isfinite(budget) or budget <= 0:

@@ -15,13 +15,13 @@ The hold-out check refits each form without the largest budget (or the largest r
 points and reports the error. Rows whose status is not "ok" are listed in fit.json and left out; an ok row with
 a missing or non-positive value in a fitted column is an error, never dropped.
 
-Example:
-  >>> fit = fit_file("study/results.jsonl", "study/fit.json", n_boot=100)
-  >>> law = fit["forms"][0]
-  >>> law["inputs"]
+Example (not run as a doctest: it needs a study's results.jsonl; tests/test_scaling_fit.py fits synthetic ones):
+  >>> fit = fit_file("study/results.jsonl", "study/fit.json", n_boot=100)  # doctest: +SKIP
+  >>> law = fit["forms"][0]  # doctest: +SKIP
+  >>> law["inputs"]  # doctest: +SKIP
   {'x': 'params_non_embedding', 'y': 'eval_loss'}
-  >>> alpha, (low, high) = law["parameters"]["alpha"], law["intervals"]["alpha"]  # the exponent, its 90% interval
-  >>> law["holdout"]["error"]["mean_rel"]  # relative error predicting the largest budget from the others
+  >>> alpha, (low, high) = law["parameters"]["alpha"], law["intervals"]["alpha"]  # 90% interval  # doctest: +SKIP
+  >>> law["holdout"]["error"]["mean_rel"]  # error predicting the largest budget from the others  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Example:
   >>> [r.name for r in rungs][:2]
   ['minilm-l6-v2-L1', 'minilm-l6-v2-L2']
   >>> param_counts(rungs[0], hidden_size=384).non_embedding
+  7979136
 """
 
 from __future__ import annotations
@@ -225,6 +226,8 @@ def param_counts(rung: Rung, **head: Any) -> ParamCounts:
 def rung_config(base: ml_collections.ConfigDict, rung: Rung) -> ml_collections.ConfigDict:
   """`base` (a training config) with its model taken from the rung; the head settings are kept.
 
+  >>> from gliner_jax.scaling.presets import minilm_ladder_base
+  >>> minilm_base = minilm_ladder_base(batch_size=2, max_len=32)
   >>> config = rung_config(minilm_base, pretrained_rung(MINILM, 2, path=minilm_dir()))
   >>> config.model.encoder_layers
   2

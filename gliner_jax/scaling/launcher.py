@@ -10,12 +10,14 @@ cluster (`gcloud compute tpus tpu-vm ssh --worker=all`, `xpk workload create` or
 host runs the same `scripts/scaling.py run --only RUN`. `launch_pod` runs them one after another (or prints
 them with dry_run): there is no scheduler here.
 
-Example:
-  >>> study = Study.from_config(micro.get_config())
-  >>> print(format_plan(plan_study(study)))
-  >>> run_local(study, "workdirs/micro")
+Example (not run as a doctest: planning tokenizes the study's data, ~30 s here, and `run_local` trains;
+tests/test_scaling_launcher.py runs them):
+  >>> from gliner_jax.configs.scaling import micro
+  >>> study = Study.from_config(micro.get_config())  # doctest: +SKIP
+  >>> print(format_plan(plan_study(study)))  # doctest: +SKIP
+  >>> run_local(study, "workdirs/micro")  # doctest: +SKIP
   >>> pod = PodSpec("gcloud", "my-tpu", "us-central2-b", "my-project")
-  >>> pod_commands(study, "configs/scaling/deberta_v3.py", "gs://bucket/study", pod)
+  >>> pod_commands(study, "configs/scaling/deberta_v3.py", "gs://bucket/study", pod)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@
 - `mfu_per_rung`: model FLOPs utilisation per rung.
 `plot_file` draws them all from results.jsonl and fit.json and writes PNGs (local or gs://).
 
-Example:
-  >>> paths = plot_file("study/results.jsonl", "study/fit.json", "study/plots")
-  >>> [p.rsplit("/", 1)[-1] for p in paths]
+Example (not run as a doctest: it needs a study's results.jsonl and fit.json; tests/test_scaling_plot.py draws some):
+  >>> paths = plot_file("study/results.jsonl", "study/fit.json", "study/plots")  # doctest: +SKIP
+  >>> [p.rsplit("/", 1)[-1] for p in paths]  # doctest: +SKIP
   ['loss_vs_flops.png', 'isoflop.png', 'f1_vs_params.png', 'mfu.png']
 """
 

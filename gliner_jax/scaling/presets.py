@@ -2,7 +2,9 @@
 
 Example:
   >>> config = minilm_ladder_base(batch_size=2, max_len=32)
-  >>> config.model.path   # the PyPI copy of all-MiniLM-L6-v2 when installed
+  >>> from gliner_jax.interop.installed_models import minilm_dir
+  >>> config.model.path == minilm_dir()  # the PyPI copy of all-MiniLM-L6-v2 when installed
+  True
 """
 
 from __future__ import annotations

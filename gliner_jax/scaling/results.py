@@ -9,10 +9,12 @@ Files go through the path layer (`gliner_jax.interop.storage`), like training's 
 locally to a temporary sibling that it renames over the old one, on an object store as one upload (objects are
 replaced whole). Either way a killed writer leaves the old file or the new one, never half a line.
 
-Example:
+Example (a study folder "study/"; here a temporary one):
+  >>> import os, tempfile
+  >>> path = os.path.join(tempfile.mkdtemp(), "study", "results.jsonl")
   >>> row = example_row(run="minilm-L2-c1e13-s0", rung="minilm-L2")
-  >>> append_result("study/results.jsonl", row)
-  >>> [r["run"] for r in read_results("study/results.jsonl")]
+  >>> append_result(path, row)
+  >>> [r["run"] for r in read_results(path)]
   ['minilm-L2-c1e13-s0']
 """
 

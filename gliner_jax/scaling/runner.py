@@ -8,9 +8,9 @@ time) and MFU (analytic training FLOPs / wall_seconds / peak), with provenance. 
 stopped on a non-finite loss or parameters, "diverged" when the loss of the last 10% of steps is above that of
 the first 10% or the held-out loss is not finite, else "ok". A failed run is still a row.
 
-Example:
-  >>> row = execute_run(study, RunSpec("minilm-L2-c1e13-s0", rung, 1e13, 0), "workdirs/micro")
-  >>> row["status"], row["steps"]
+Example (not run as a doctest: it trains; tests/test_scaling_micro.py runs a study):
+  >>> row = execute_run(study, RunSpec("minilm-L2-c1e13-s0", rung, 1e13, 0), "workdirs/micro")  # doctest: +SKIP
+  >>> row["status"], row["steps"]  # doctest: +SKIP
 """
 
 from __future__ import annotations

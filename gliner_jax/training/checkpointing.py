@@ -8,10 +8,10 @@ skipped with a warning and the one before it is restored; the unreadable ones ar
 `<directory>_unreadable/` so that the resumed run can save those steps again (orbax skips saving a
 step not newer than the latest one).
 
-Example:
-  >>> ckpt = TrainCheckpointer("gs://bucket/run/checkpoints", config)
-  >>> state, data_states, step = ckpt.restore_latest(fresh_state, shardings, shards=[0])
-  >>> ckpt.save(step, state, data_states)  # data_states: {shard: BatchIterator.get_state()}
+Example (not run as a doctest: it needs a training state and its shardings; tests/test_checkpoint.py runs it):
+  >>> ckpt = TrainCheckpointer("gs://bucket/run/checkpoints", config)  # doctest: +SKIP
+  >>> state, data_states, step = ckpt.restore_latest(fresh_state, shardings, shards=[0])  # doctest: +SKIP
+  >>> ckpt.save(step, state, data_states)  # data_states: {shard: BatchIterator.get_state()}  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Example:
   >>> config = base_config()
   >>> config.model.init = "hf_encoder"; config.model.path = "microsoft/deberta-v3-small"
+  >>> config.model.path, config.train.num_steps > 0
+  ('microsoft/deberta-v3-small', True)
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ stream (`gliner_jax.training.pipeline.ShardedBatches`); a process builds the blo
 devices (`process_shards`). A one-process run with data_shards=N builds exactly the batches of an
 N-process run.
 
-Example:
-  >>> initialize("10.0.0.1:1234", num_processes=2, process_id=0)  # on the first host; process_id=1 on the other
+Example (`initialize` is not run as a doctest: it joins a two-host cluster):
+  >>> initialize("10.0.0.1:1234", num_processes=2, process_id=0)  # doctest: +SKIP
   True
-  >>> process_shards(batch_sharding, batch_size=16, shard_count=2)  # on process 0 of 2
-  [0]
+  >>> from gliner_jax.training.sharding import DEFAULT_RULES, batch_sharding, make_mesh
+  >>> sharding = batch_sharding(make_mesh({"data": -1, "fsdp": 1, "tensor": 1}), DEFAULT_RULES)
+  >>> process_shards(sharding, batch_size=16, shard_count=2)  # one process holds every row; process 0 of 2: [0]
+  [0, 1]
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Turns a training workdir's checkpoint into a model folder: gliner_jax's own (for `GLiNER.from_pretrained`)
 or gliner 0.2.x's (for `gliner.GLiNER.from_pretrained`, see `gliner_jax.interop.gliner_export`).
 
-Example:
-  >>> export_model(config, "workdirs/minilm_pilener", "gliner_jax/assets/default_model", dtype="bfloat16")
-  >>> export_model(config, "workdirs/minilm_pilener", "minilm_pilener_gliner/", format="gliner")
+Example (not run as a doctest: it needs a training run's workdir; tests/test_export_gliner.py runs it):
+  >>> export_model(config, "workdirs/minilm_pilener", "minilm_pilener/", dtype="bfloat16")  # doctest: +SKIP
+  >>> export_model(config, "workdirs/minilm_pilener", "minilm_pilener_gliner/", format="gliner")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def training_data(config) -> list[str] | None:
   """The training config's data entries as card lines ("path (split=train, max_examples=600)"); None if it has none.
 
   Example:
+    >>> from gliner_jax.configs import tiny
     >>> training_data(tiny.get_config())
     ['gliner_jax/assets/data/pile_ner_slice_train.txt (max_examples=64)']
   """

@@ -2,9 +2,16 @@
 
 Read through the path layer (`gliner_jax.interop.storage`), so a `gs://` workdir works like a local one.
 
-Example:
-  >>> losses = [(r["step"], r["loss"]) for r in read_metrics("/tmp/gliner_tiny")]  # doctest: +SKIP
-  >>> f1 = [r["eval_f1"] for r in read_metrics("/tmp/gliner_tiny", "eval")]  # doctest: +SKIP
+Example (a workdir holding one training row and one evaluation row):
+  >>> import tempfile
+  >>> from gliner_jax.training.metrics_log import MetricsWriter
+  >>> workdir = tempfile.mkdtemp()
+  >>> writer = MetricsWriter(workdir, resume_step=0)
+  >>> writer.write({"step": 1, "loss": 2.5}); writer.write({"step": 1, "eval_f1": 0.4})
+  >>> losses = [(r["step"], r["loss"]) for r in read_metrics(workdir)]
+  >>> f1 = [r["eval_f1"] for r in read_metrics(workdir, "eval")]
+  >>> losses, f1
+  ([(1, 2.5)], [0.4])
 """
 
 from __future__ import annotations

@@ -5,10 +5,15 @@ object), so there the writer keeps the rows and rewrites the object at most ever
 whenever `sync()` is called; the training loop syncs before every checkpoint save, so the rows up to a
 checkpoint's step are stored before that checkpoint is, and a run killed later resumes with all of them.
 
-Example:
-  >>> writer = MetricsWriter("gs://bucket/run", resume_step=0)
+Example (a local workdir; a gs://bucket/run one is written at each sync):
+  >>> import tempfile
+  >>> from gliner_jax.training.metrics_file import read_metrics
+  >>> workdir = tempfile.mkdtemp()
+  >>> writer = MetricsWriter(workdir, resume_step=0)
   >>> writer.write({"step": 1, "loss": 2.5})
   >>> writer.sync()
+  >>> read_metrics(workdir)
+  [{'step': 1, 'loss': 2.5}]
 """
 
 from __future__ import annotations

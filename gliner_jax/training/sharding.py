@@ -1,8 +1,12 @@
 """Meshes and logical-axis sharding: parameters carry logical names, the config maps them to mesh axes.
 
-Example:
+Example (a dense layer whose kernel is named ("embed", "mlp"): fsdp x tensor):
   >>> mesh = make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
+  >>> init = nn.with_logical_partitioning(nn.initializers.lecun_normal(), ("embed", "mlp"))
+  >>> abstract_boxed_state = jax.eval_shape(nn.Dense(4, kernel_init=init).init, jax.random.key(0), np.ones((1, 8)))
   >>> shardings = logical_shardings(abstract_boxed_state, mesh, DEFAULT_RULES)
+  >>> tuple(shardings["params"]["kernel"].spec), tuple(shardings["params"]["bias"].spec)
+  (('fsdp', 'tensor'), (None,))
 """
 
 from __future__ import annotations
