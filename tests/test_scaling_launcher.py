@@ -1,6 +1,8 @@
 """The launcher: run names, study configs, the resuming local sweep, the exact pod commands, row rules."""
 
+import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -10,7 +12,7 @@ import pytest
 from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.scaling import launcher, runner
 from gliner_jax.scaling.budgets import BudgetPlan
-from gliner_jax.scaling.ladder import MINILM, Rung
+from gliner_jax.scaling.ladder import MINILM, Rung, param_counts
 from gliner_jax.scaling.results import example_row, read_results
 from gliner_jax.training.config import base_config
 
@@ -215,3 +217,63 @@ def test_cli_dry_run_prints_the_pod_commands():
     for k in (1, 2, 3)
   ]
   assert lines == expected
+
+
+# The pod configs, one per published family, and their rungs (smallest first). configs/scaling/ettin.py names
+# backbones that gliner_jax.model.backbones gains in another branch; its test comes with them.
+POD_CONFIGS = {
+  "deberta_v3": ["deberta-v3-xsmall", "deberta-v3-small", "deberta-v3-base"]
+  + [f"deberta-v3-large-L{k}" for k in (6, 12, 18)]
+  + ["deberta-v3-large"],
+  "mdeberta": [f"mdeberta-v3-base-L{k}" for k in (3, 6, 9, 12)],
+  "modernbert": [f"modernbert-base-L{k}" for k in (4, 7, 13, 22)],
+}
+
+
+def _scaling_config(name: str):
+  path = os.path.join(REPO_ROOT, "configs", "scaling", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"scaling_config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("name", sorted(POD_CONFIGS))
+def test_pod_configs_name_their_runs_and_say_how_to_plan_and_launch(name):
+  module = _scaling_config(name)
+  study = runner.Study.from_config(module.get_config("gs://bkt/pilener_train.json"))
+  assert [r.name for r in study.rungs] == POD_CONFIGS[name]
+  assert study.budgets == [1e17, 3e17, 1e18] and study.seeds == [0]
+  assert study.base.data.train[0]["path"] == "gs://bkt/pilener_train.json"
+  assert study.base.recipe.fixed_shape and study.base.train.compute_dtype == "bfloat16"
+  doc = module.__doc__
+  assert re.search(
+    rf"^  python scripts/scaling\.py plan --config configs/scaling/{name}\.py:\S+ --workdir \S+$", doc, re.M
+  )
+  run = re.search(
+    rf"^  (python scripts/scaling\.py run --config configs/scaling/{name}\.py:\S+ .*?--dry_run)$", doc, re.M | re.S
+  )
+  assert run and "--launcher pod" in run.group(1), f"configs/scaling/{name}.py: its docstring needs the pod dry run"
+  pod = launcher.PodSpec(study.settings.pod.kind, "tpu", zone="z", project="p", repo=study.settings.pod.repo)
+  commands = launcher.pod_commands(study, f"configs/scaling/{name}.py:gs://d", "gs://bkt/s", pod)
+  expected = [f"{rung}-c{b}-s0" for b in ("1e17", "3e17", "1e18") for rung in POD_CONFIGS[name]]
+  assert [c[-1] for c in commands] == [
+    f"--command=cd gliner_jax && python scripts/scaling.py run --config configs/scaling/{name}.py:gs://d "
+    f"--workdir gs://bkt/s --only {run_name}"
+    for run_name in expected
+  ]
+
+
+def test_mdeberta_rungs_match_a_hand_count():
+  """mDeBERTa-v3-base cut to 3..12 layers: the 251k-row vocabulary (+ the relative table) is the embedding at every
+  rung, and each layer adds the same hand-counted weights."""
+  study = runner.Study.from_config(_scaling_config("mdeberta").get_config())
+  d, ffn = 768, 3072
+  layer = 4 * (d * d + d) + 2 * d + (d * ffn + ffn) + (ffn * d + d) + 2 * d  # q, k, v, out; LN; FFN; LN
+  embedding = 251003 * d + 2 * 256 * d  # tokens (+ GLiNER's 3), relative positions (2 x 256 buckets)
+  for rung, layers in zip(study.rungs, (3, 6, 9, 12)):
+    counts = param_counts(rung, **study.head())
+    assert counts.embedding == embedding
+    assert counts.encoder == embedding + layers * layer + 2 * 2 * d  # + the embedding and relative LayerNorms
+    assert counts.head == 24_794_112  # the same head on every rung
+  assert embedding > 12 * layer  # the docstring's point: count non-embedding parameters

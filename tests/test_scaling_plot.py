@@ -73,21 +73,30 @@ def test_f1_against_params_with_band_and_published_points(study):
   labels = _labels(ax)
   assert labels[:2] == ["runs (this study)", "best per rung"]
   assert labels[2].startswith("F1 = 1 - law: alpha=")
-  assert labels[3:] == ["GLiNER (paper)", "gliner-bi v2.0 (total params: params_non_embedding not published)"]
+  hollow = " (total params: params_non_embedding not published)"
+  assert labels[3:] == ["GLiNER (paper)", "GLiNER v2.1 (model card)" + hollow, "gliner-bi v2.0" + hollow]
   assert len(ax.collections) == 1
   paper = ax.get_lines()[3]
   assert list(paper.get_xdata()) == [300e6] and list(paper.get_ydata()) == [0.609]
-  bi = ax.get_lines()[4]
+  card = ax.get_lines()[4]
+  assert list(card.get_xdata()) == [209e6] and list(card.get_ydata()) == [0.56]
+  bi = ax.get_lines()[5]
   assert list(bi.get_xdata()) == [60e6, 108e6, 194e6, 530e6] and bi.get_markerfacecolor() == "none"
+  # every row of the reference table is drawn once, and named
+  drawn = sorted((x, y) for line in ax.get_lines()[3:] for x, y in zip(line.get_xdata(), line.get_ydata()))
+  table = references.REFERENCE_POINTS
+  assert drawn == sorted((p.params_non_embedding or p.params_total, p.f1_avg) for p in table)
+  assert sorted(t.get_text() for t in ax.texts) == sorted(p.name for p in table)
   text = " ".join(t.get_text() for t in fig.texts)
   assert "context, not a like-for-like comparison" in text
   assert "not ok, not drawn: diverged-run (diverged)" in text
   # against total parameters every published point is exact
   ax = plotting.f1_vs_params(rows, fit, x="params_total").axes[0]  # no F1 fit in params_total: no band
-  assert _labels(ax) == ["runs (this study)", "best per rung", "GLiNER (paper)", "gliner-bi v2.0"]
+  assert _labels(ax)[2:] == references.families() == ["GLiNER (paper)", "GLiNER v2.1 (model card)", "gliner-bi v2.0"]
   assert list(ax.get_lines()[2].get_xdata()) == [459e6]
   assert all(line.get_markerfacecolor() != "none" for line in ax.get_lines()[2:])
   assert len(plotting.f1_vs_params(rows, None, references=False).axes[0].get_lines()) == 2
+  assert not plotting.f1_vs_params(rows, None, references=False).axes[0].texts
 
 
 def test_mfu_bars_are_the_mean_per_rung(study):
@@ -118,10 +127,16 @@ def test_plot_file_writes_pngs_and_leaves_out_what_it_cannot_draw(study, tmp_pat
 
 def test_reference_table():
   names = [p.name for p in references.REFERENCE_POINTS]
-  assert len(set(names)) == len(names) == 5
+  assert len(set(names)) == len(names) == 6
   for point in references.REFERENCE_POINTS:
     assert 0 < point.f1_avg < 1 and point.params_total > (point.params_non_embedding or 0)
-    assert point.source in (references.GLINER_PAPER, references.GLINER_BI_V2)
+    assert point.source in (references.GLINER_PAPER, references.GLINER_MEDIUM_V21, references.GLINER_BI_V2)
+    if point.per_set:  # the published average is the mean of the published sets, to the published rounding
+      sets = dict(point.per_set)
+      assert len(sets) == 7 and point.benchmark == references.PAPER_BENCHMARK
+      assert abs(sum(sets.values()) / 7 - point.f1_avg) < 0.0005
+  assert [p.name for p in references.REFERENCE_POINTS if p.per_set] == ["GLiNER-L", "gliner_medium-v2.1"]
+  assert all(p.family in plotting.FAMILY_STYLES for p in references.REFERENCE_POINTS)
   assert references.by_name("gliner-bi-base-v2.0").f1_avg == 0.603
   assert "2311.08526" in references.by_name("GLiNER-L").source
   with pytest.raises(KeyError, match="no reference point 'GLiNER-XL'"):

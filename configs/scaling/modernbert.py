@@ -2,6 +2,7 @@
 its local/global attention pattern) x 3 FLOP budgets, with the published recipe (bf16, global batch 8).
 
 The argument is the training data, as for configs/scaling/deberta_v3.py:
+  python scripts/scaling.py plan --config configs/scaling/modernbert.py:data/pilener_train.json --workdir /tmp/p
   python scripts/scaling.py run --config configs/scaling/modernbert.py:gs://bucket/pilener_train.json \
     --workdir gs://bucket/modernbert --launcher pod --pod_kind xpk --pod_name my-cluster --tpu_type v5litepod-16 \
     --zone us-west4-a --project my-project --dry_run

@@ -29,8 +29,16 @@ from matplotlib.figure import Figure
 
 from gliner_jax.interop import storage
 from gliner_jax.scaling.fitting import budget_of, column_value, predict
-from gliner_jax.scaling.references import REFERENCE_POINTS
+from gliner_jax.scaling.references import REFERENCE_POINTS, families
 from gliner_jax.scaling.results import read_results
+
+# marker, colour and label offset (points) per reference family; labels go right of points with a positive offset
+FAMILY_STYLES = {
+  "GLiNER (paper)": ("s", "C3", (-4, 5)),
+  "GLiNER v2.1 (model card)": ("D", "C1", (4, -9)),
+  "gliner-bi v2.0": ("^", "C2", (4, -9)),
+}
+DEFAULT_STYLE = ("P", "C4", (4, 5))
 
 PUBLISHED_CAVEAT = (
   "published points: full Pile-NER (or the authors' own mixture) and their own benchmark averages; "
@@ -190,11 +198,8 @@ def f1_vs_params(
     grid = np.geomspace(min(column_value(r, x) for r in ok), max(reach) * 1.2, 200)
     _band(ax, form, grid, transform=lambda e: 1 - e, label="F1 = 1 - law")
   if references:
-    # labels above the paper's points, below the bi-encoders' (they sit close together)
-    for family, marker, color, offset in (
-      ("GLiNER (paper)", "s", "C3", (-4, 5)),
-      ("gliner-bi v2.0", "^", "C2", (4, -9)),
-    ):
+    for family in families():  # one style per family (FAMILY_STYLES); every row of the table is drawn
+      marker, color, offset = FAMILY_STYLES.get(family, DEFAULT_STYLE)
       points = [p for p in REFERENCE_POINTS if p.family == family]
       exact = [p for p in points if getattr(p, x, None)]
       approx = [p for p in points if not getattr(p, x, None)]
