@@ -170,7 +170,7 @@ def test_label_vectors_match_reference(ours, reference):
   assert np.abs(got - expected).max() <= 1e-4, float(np.abs(got - expected).max())
 
 
-@pytest.mark.parametrize("impl", ["factored", "reference"])
+@pytest.mark.parametrize("impl", [pytest.param("factored", marks=pytest.mark.slow), "reference"])
 def test_logits_match_reference(reference, impl, ours):
   ref, folder = reference
   model = ours if impl == "factored" else GLiNER.from_pretrained(folder, span_head_impl="reference")
@@ -222,6 +222,7 @@ def synthetic_labels(n: int) -> list[str]:
   return picked[:1000] + PARITY_LABELS + picked[1000:]
 
 
+@pytest.mark.slow
 def test_two_thousand_labels_in_one_call(reference, ours):
   """2,000 labels: one text encoding per batch, 8 label chunks of 256, the reference's entities."""
   ref, _ = reference
@@ -245,6 +246,7 @@ def test_two_thousand_labels_in_one_call(reference, ours):
 
 
 # ------------------------------------------------------------------------------------ saving
+@pytest.mark.slow
 def test_export_loads_back_into_gliner(ours, reference, tmp_path):
   ref, ref_dir = reference
   folder = str(tmp_path / "exported")
@@ -347,7 +349,14 @@ def assert_close(got: np.ndarray, expected: np.ndarray) -> None:
   assert float(np.abs(got - expected).max()) <= 1e-5 * max(scale, 1.0), (float(np.abs(got - expected).max()), scale)
 
 
-@pytest.mark.parametrize("span_mode, form", [("markerV0", "factored"), ("markerV0", "spans"), ("marker", "factored")])
+@pytest.mark.parametrize(
+  "span_mode, form",
+  [
+    pytest.param("markerV0", "factored", marks=pytest.mark.slow),
+    pytest.param("markerV0", "spans", marks=pytest.mark.slow),
+    ("marker", "factored"),
+  ],
+)
 def test_chunked_parts_equal_the_whole_model(span_mode, form):
   cfg = tiny_config(span_mode)
   model = GLiNERBiEncoderModel(cfg)

@@ -225,6 +225,7 @@ POD_CONFIGS = {
   "deberta_v3": ["deberta-v3-xsmall", "deberta-v3-small", "deberta-v3-base"]
   + [f"deberta-v3-large-L{k}" for k in (6, 12, 18)]
   + ["deberta-v3-large"],
+  "ettin": [f"ettin-encoder-{size}" for size in ("17m", "32m", "68m", "150m", "400m", "1b")],
   "mdeberta": [f"mdeberta-v3-base-L{k}" for k in (3, 6, 9, 12)],
   "modernbert": [f"modernbert-base-L{k}" for k in (4, 7, 13, 22)],
 }
@@ -277,3 +278,17 @@ def test_mdeberta_rungs_match_a_hand_count():
     assert counts.encoder == embedding + layers * layer + 2 * 2 * d  # + the embedding and relative LayerNorms
     assert counts.head == 24_794_112  # the same head on every rung
   assert embedding > 12 * layer  # the docstring's point: count non-embedding parameters
+
+
+def test_ettin_and_xsmall_rungs_resolve_to_the_bundled_backbones():
+  """The Ettin ladder and DeBERTa-v3-xsmall rungs read the bundled table: encoder sizes near the published names."""
+  ettin = runner.Study.from_config(_scaling_config("ettin").get_config())
+  published = {"17m": 17e6, "32m": 32e6, "68m": 68e6, "150m": 150e6, "400m": 400e6, "1b": 1e9}
+  for rung in ettin.rungs:
+    counts = param_counts(rung, **ettin.head())
+    assert abs(counts.encoder / published[rung.name.rsplit("-", 1)[1]] - 1) < 0.05, (rung.name, counts)
+  deberta = runner.Study.from_config(_scaling_config("deberta_v3").get_config())
+  xsmall = next(r for r in deberta.rungs if r.name == "deberta-v3-xsmall")
+  counts = param_counts(xsmall, **deberta.head())
+  assert counts.embedding == 128003 * 384 + 2 * 256 * 384  # GLiNER's vocabulary and the relative table, hidden 384
+  assert abs((counts.encoder - counts.embedding) / 22e6 - 1) < 0.05  # 22M backbone parameters (model card)

@@ -251,6 +251,7 @@ def test_published_configs_name_their_batch_shapes(name):
   assert len(named_shapes(dataclasses.replace(recipe, fixed_shape=True), limit)) == 1
 
 
+@pytest.mark.slow
 def test_evaluate_scores_as_the_gliner_predictor(config_file):
   """The jitted eval forward on the training shardings gives the scores of a GLiNER over gathered params."""
   from gliner_jax.evaluation.scoring import predict_word_spans, score_spans
@@ -286,6 +287,8 @@ def corrupt_checkpoint(step_dir: str) -> None:
 
 # orbax's failed restore leaves tensorstore callbacks aimed at its closed asyncio loop; they are harmless
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_unreadable_latest_checkpoint_falls_back_and_training_continues(config_file, run_env, full_run, tmp_path):
   workdir = str(tmp_path / "corrupt")
   shutil.copytree(full_run, workdir)
@@ -324,9 +327,11 @@ def test_unreadable_latest_checkpoint_falls_back_and_training_continues(config_f
     # lr 1e30 after a warmup step at lr 0: update 2 blows the weights up to ~1e29, the 3rd forward gives NaN
     (0.01, r"loss is nan at step 3", 3, 2, 1, 1),
     # the loss of step 2 is finite but its update overflows (lr * decay * w): that state must not be saved
-    (1e10, r"loss is [\d.]+ but the updated parameters are not finite .* at step 2", 2, 1, 1, 1),
+    pytest.param(
+      1e10, r"loss is [\d.]+ but the updated parameters are not finite .* at step 2", 2, 1, 1, 1, marks=pytest.mark.slow
+    ),
     # metrics fetched every 4 steps: step 3's NaN is found at step 4's fetch, before step 4 is saved
-    (0.01, r"loss is nan at step 3", 3, 2, 4, 2),
+    pytest.param(0.01, r"loss is nan at step 3", 3, 2, 4, 2, marks=pytest.mark.slow),
   ],
   ids=["nan_loss", "overflowing_update", "nan_loss_found_later"],
 )
@@ -409,6 +414,7 @@ def tiny_run(compute_dtype: str, steps: int = 3) -> tuple[list[float], bool, set
   return losses, finite, {leaf.dtype for leaf in jax.tree.leaves(state["params"])}
 
 
+@pytest.mark.slow
 def test_bf16_train_step_is_finite_and_close_to_fp32():
   fp32, fp32_finite, _ = tiny_run("float32")
   bf16, bf16_finite, dtypes = tiny_run("bfloat16")
