@@ -3,7 +3,8 @@
 for bit, and gliner's `predict_relations` on the export gives what ours gives (the same entities and relations in
 the same order, scores within 1e-4, at two threshold pairs; `check_against_reference` of test_relex_predict).
 The span `mlp` case finds no relation at these thresholds (its random adjacency layer keeps no pair): it checks the
-mlp tensors and the entities. Also: the export loads back into gliner_jax with the same parameters, and bad exports are refused by name.
+mlp tensors and the entities. Also: the export loads back into gliner_jax with the same parameters, and bad exports
+are refused by name.
 """
 
 from __future__ import annotations
