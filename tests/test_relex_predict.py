@@ -44,7 +44,7 @@ def _relation_logits(ref) -> np.ndarray:
   return out.rel_logits.numpy()[out.rel_mask.numpy().astype(bool)]
 
 
-def _build(backbone: str, out_dir: str, **config):
+def build_relex_reference(backbone: str, out_dir: str, **config):
   torch.set_num_threads(2)
   ref = build_reference_model({"model_name": backbone, "max_len": 96, **config}, seed=0)
   ref.eval()
@@ -64,7 +64,7 @@ def _build(backbone: str, out_dir: str, **config):
   return ref
 
 
-def _as_v21(folder: str) -> None:
+def as_v21_layout(folder: str) -> None:
   path = os.path.join(folder, "gliner_config.json")
   with open(path) as f:
     raw = json.load(f)
@@ -75,7 +75,7 @@ def _as_v21(folder: str) -> None:
       os.remove(os.path.join(folder, name))
 
 
-def _check(ref, ours: RelexGLiNER) -> list[int]:
+def check_against_reference(ref, ours: RelexGLiNER) -> list[int]:
   counts = []
   for threshold, relation_threshold in THRESHOLDS:
     for text in TEXTS:
@@ -124,10 +124,10 @@ CASES = {
 @pytest.mark.parametrize("layout", ["saved", "v2.1"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_predict_relations_matches_reference_minilm(minilm_dir, tmp_path, case, layout):
-  ref = _build(minilm_dir, str(tmp_path), **CASES[case])
+  ref = build_relex_reference(minilm_dir, str(tmp_path), **CASES[case])
   if layout == "v2.1":
-    _as_v21(str(tmp_path))
-  counts = _check(ref, RelexGLiNER.from_pretrained(str(tmp_path)))
+    as_v21_layout(str(tmp_path))
+  counts = check_against_reference(ref, RelexGLiNER.from_pretrained(str(tmp_path)))
   assert sum(counts) > 0 and len(set(counts)) > 1  # relations found, and the thresholds matter
 
 
@@ -136,10 +136,10 @@ def test_predict_relations_matches_reference_minilm(minilm_dir, tmp_path, case, 
 @pytest.mark.parametrize("span_mode", ["markerV0", "token_level"])
 def test_predict_relations_matches_reference_deberta(deberta_backbone_dir, tmp_path, span_mode, layout):
   config = dict(relations_layer="dot", hidden_size=96, max_width=8, span_mode=span_mode)
-  ref = _build(deberta_backbone_dir, str(tmp_path), **config)
+  ref = build_relex_reference(deberta_backbone_dir, str(tmp_path), **config)
   if layout == "v2.1":
-    _as_v21(str(tmp_path))
-  counts = _check(ref, RelexGLiNER.from_pretrained(str(tmp_path)))
+    as_v21_layout(str(tmp_path))
+  counts = check_against_reference(ref, RelexGLiNER.from_pretrained(str(tmp_path)))
   assert sum(counts) > 0 and len(set(counts)) > 1
 
 

@@ -8,8 +8,13 @@
 Shapes are static: tokens, words, entity types and relation types are padded to buckets
 (`gliner_jax.processing.buckets`), and the selected entities to `ENTITY_SLOTS` (a text with more is re-run with
 the next slot count), so a stream of texts compiles a bounded set of programs. Thresholds are inputs, not
-constants: changing them compiles nothing. A text longer than the model's `max_len` words is cut there, as
-gliner cuts it (with a warning).
+constants: changing them compiles nothing.
+
+A text longer than the model's `max_len` words is read in windows (`gliner_jax.processing.windows.word_windows`,
+2 * max_width words shared), never cut: each entity comes from the window owning its first word, relations are
+those each window finds between its entities (so none between entities that share no window), merged by
+`merge_windows`. Entity and relation labels all go into one prompt, as gliner reads them (no label groups: a
+relation between entities of two groups could not be scored).
 
 Example:
   >>> model = RelexGLiNER.from_pretrained("gliner-relex-folder/")
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from typing import Any, Sequence
 
 import jax
@@ -34,12 +38,13 @@ from gliner_jax.inference.decoding import check_threshold, decode_batch
 from gliner_jax.inference.predictor import Entity
 from gliner_jax.inference.relex_decoding import decode_relations
 from gliner_jax.inference.token_decoding import decode_token_batch
-from gliner_jax.interop.relex_convert import load_relex_checkpoint
+from gliner_jax.interop.relex_convert import export_relex, load_relex_checkpoint
 from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
 from gliner_jax.model.relex.token_relex import TokenRelexModel
 from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, bucket, device_batch_size
 from gliner_jax.processing.prompts import validate_labels
 from gliner_jax.processing.splitters import make_word_splitter
+from gliner_jax.processing.windows import WordWindow, word_windows
 
 ENTITY_SLOTS = (16, 32, 64, 128, 256, 512)
 
@@ -80,6 +85,33 @@ class _Encoded:
   relation_token_index: np.ndarray
 
 
+def merge_windows(windows: Sequence[tuple[list[Entity], list[Relation]]]) -> tuple[list[Entity], list[Relation]]:
+  """One text's (entities, relations) from its windows' (in text order; each window's entities are those it owns,
+  its relations all it found): the entities concatenated; each relation kept when its head and tail are among
+  them (matched by start, end and label), a relation found by several windows (same head, tail and label) once,
+  with its highest score, at its first place. One window comes back as it is.
+
+  Example:
+    >>> merge_windows([(ents_a, rels_a), (ents_b, rels_b)])
+  """
+  if len(windows) == 1:
+    return windows[0]
+  entities = [e for ents, _ in windows for e in ents]
+  index = {}
+  for i, e in enumerate(entities):
+    index.setdefault((e.start, e.end, e.label), i)
+  kept: dict[tuple, Relation] = {}
+  for _, rels in windows:
+    for r in rels:
+      h, t = index.get((r.head.start, r.head.end, r.head.label)), index.get((r.tail.start, r.tail.end, r.tail.label))
+      if h is None or t is None:
+        continue
+      key = (h, t, r.label)
+      if key not in kept or r.score > kept[key].score:
+        kept[key] = Relation(entities[h], entities[t], r.label, r.score, h, t)
+  return entities, list(kept.values())
+
+
 class RelexGLiNER:
   """A relex model ready to predict: RelexConfig, parameters, tokenizer and word splitter; span_mode
   "token_level" runs `TokenRelexModel` and the token decoder, the span modes `SpanRelexModel`.
@@ -99,12 +131,45 @@ class RelexGLiNER:
     self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     self.compiled_shapes: set[tuple[int, ...]] = set()
     self.model_class = TokenRelexModel if config.base.span_mode == "token_level" else SpanRelexModel
+    limit = getattr(tokenizer, "model_max_length", None) or 10**9
+    self.max_tokens = int(min(limit, config.base.encoder.max_sequence_length, 10**6))
 
   @classmethod
   def from_pretrained(cls, directory: str, *, tokenizer: Any = None, words_splitter=None) -> "RelexGLiNER":
     """Loads a gliner 0.2.29 relex folder (`gliner_jax.interop.relex_convert.load_relex_checkpoint`)."""
     config, params, tok = load_relex_checkpoint(directory, tokenizer=tokenizer)
     return cls(config, params, tok, words_splitter=words_splitter)
+
+  def save_pretrained(
+    self,
+    directory: str,
+    dtype: Any = None,
+    format: str = "gliner",
+    model_name: str | None = None,
+    trained_on: Sequence[str] | None = None,
+  ) -> None:
+    """Writes the model as a gliner 0.2.29 relex folder (`gliner_jax.interop.relex_convert.export_relex`), which
+    both `gliner.GLiNER.from_pretrained` and `RelexGLiNER.from_pretrained` load; float32 unless `dtype`. A relex
+    model has no gliner_jax-format checkpoint: format="gliner" is its one format.
+
+    Example:
+      >>> model.save_pretrained("relex_gliner/")
+      >>> RelexGLiNER.from_pretrained("relex_gliner/")
+    """
+    if format != "gliner":
+      raise ValueError(
+        f"format={format!r}: a relex model is saved as a gliner folder (format='gliner'), which "
+        "RelexGLiNER.from_pretrained loads back"
+      )
+    export_relex(
+      directory,
+      self.config,
+      jax.device_get(self.params),
+      self.tokenizer,
+      model_name=model_name,
+      dtype=dtype if dtype is not None else "float32",
+      trained_on=trained_on,
+    )
 
   @functools.cached_property
   def _apply(self):
@@ -164,13 +229,17 @@ class RelexGLiNER:
     relation_threshold = check_threshold(threshold if relation_threshold is None else relation_threshold)
     adjacency_threshold = check_threshold(threshold if adjacency_threshold is None else adjacency_threshold)
     words = [self._words(t) for t in texts]
-    encoded = [self._encode([w for w, _, _ in ws], entity_labels, relation_labels) for ws in words]
-    rows = device_batch_size(min(batch_size, len(texts)))
-    results = []
-    for lo in range(0, len(texts), rows):
-      chunk = encoded[lo : lo + rows]
-      out = self._run(chunk, rows, threshold, adjacency_threshold)
-      num_words = [len(e.word_token_index) for e in chunk]
+    items = [
+      (t, window, enc)
+      for t, ws in enumerate(words)
+      for window, enc in self._plan(t, [w for w, _, _ in ws], entity_labels, relation_labels)
+    ]
+    rows = device_batch_size(min(batch_size, len(items)))
+    per_window: list[tuple[int, WordWindow, list[Entity], list[Relation]]] = []
+    for lo in range(0, len(items), rows):
+      chunk = items[lo : lo + rows]
+      out = self._run([enc for _, _, enc in chunk], rows, threshold, adjacency_threshold)
+      num_words = [len(enc.word_token_index) for _, _, enc in chunk]
       if self.model_class is TokenRelexModel:
         probs = out["entity_logits"][: len(chunk), :, : len(entity_labels)]
         spans = decode_token_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
@@ -178,7 +247,8 @@ class RelexGLiNER:
         probs = np.where(out["type_mask"][:, None, None, :], out["entity_logits"], 0.0)[: len(chunk)]
         spans = decode_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
       for b, text_spans in enumerate(spans):
-        text, ws = texts[lo + b], words[lo + b]
+        t, window, _ = chunk[b]
+        text, ws = texts[t], words[t][window.start : window.stop]
         entities = [self._entity(text, ws, s.start, s.end, entity_labels[s.label], s.score) for s in text_spans]
         found = decode_relations(
           text_spans,
@@ -192,18 +262,41 @@ class RelexGLiNER:
         relations = [
           Relation(entities[r.head], entities[r.tail], relation_labels[r.label], r.score, r.head, r.tail) for r in found
         ]
-        results.append((entities, relations))
+        owned = [window.own_start <= window.start + s.start < window.own_stop for s in text_spans]
+        per_window.append((t, window, [e for e, keep in zip(entities, owned) if keep], relations))
+    results = []
+    for t in range(len(texts)):
+      windows = [(ents, rels) for i, _, ents, rels in per_window if i == t]
+      results.append(merge_windows(windows))
     return results
 
   # ----------------------------------------------------------------------------------- helpers
   def _words(self, text: str) -> list[tuple[str, int, int]]:
     if not isinstance(text, str):
       raise ValueError(f"texts must be strings, got {type(text).__name__}")
-    words = list(self.words_splitter(text))
-    if len(words) > self.config.base.max_len:
-      warnings.warn(f"a text of {len(words)} words is cut to max_len={self.config.base.max_len}", stacklevel=3)
-      words = words[: self.config.base.max_len]
-    return words
+    return list(self.words_splitter(text))
+
+  def _plan(
+    self, t: int, words: list[str], entity_labels: list[str], relation_labels: list[str]
+  ) -> list[tuple[WordWindow, _Encoded]]:
+    """The windows of text `t` (`word_windows`: at most max_len words, 2 * max_width shared), each encoded; windows
+    shrink (down to 2 * overlap words, then to one word) until each fits in the encoder with the prompt."""
+    base = self.config.base
+    max_words, overlap = max(base.max_len, 1), 2 * base.max_width
+    floor = 2 * overlap
+    while True:
+      windows = word_windows(len(words), max_words, min(overlap, max_words // 2))
+      encoded = [self._encode(words[w.start : w.stop], entity_labels, relation_labels) for w in windows]
+      longest = max(len(e.input_ids) for e in encoded)
+      if longest <= self.max_tokens:
+        return list(zip(windows, encoded))
+      if max_words == 1:
+        raise ValueError(
+          f"text {t}: a one-word window with the prompt of {len(entity_labels)} entity and {len(relation_labels)} "
+          f"relation labels takes {longest} tokens, over the encoder's {self.max_tokens}; use fewer or shorter labels"
+        )
+      shrunk = int(max_words * 0.75)
+      max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
 
   def _encode(self, words: list[str], entity_labels: list[str], relation_labels: list[str]) -> _Encoded:
     """The prompt `<<ENT>> e1 ... <<SEP>> <<REL>> r1 ... <<SEP>>` and the words, tokenized word by word."""

@@ -159,14 +159,19 @@ REFERENCE_SPLITTERS = (
 )
 
 
-def gliner_config_dict(config: GLiNERConfig, tokenizer, model_name: str | None = None) -> dict[str, Any]:
-  """The `gliner_config.json` of `config` for gliner 0.2.29 (its keys; checks the tokenizer's ids).
+def gliner_config_dict(
+  config: GLiNERConfig, tokenizer, model_name: str | None = None, prompt_tokens: Sequence[str] | None = None
+) -> dict[str, Any]:
+  """The `gliner_config.json` of `config` for gliner 0.2.29 (its keys; checks the tokenizer's ids). `prompt_tokens`
+  are the special tokens the tokenizer must hold (default [FLERT], <<ENT>>, <<SEP>>; a relex model adds no [FLERT]).
 
   Example:
     >>> gliner_config_dict(model.config, model.tokenizer)["encoder_config"]["model_type"]
     'bert'
   """
-  missing = [t for t in ("[FLERT]", config.ent_token, config.sep_token) if t not in tokenizer.get_vocab()]
+  if prompt_tokens is None:
+    prompt_tokens = ("[FLERT]", config.ent_token, config.sep_token)
+  missing = [t for t in prompt_tokens if t not in tokenizer.get_vocab()]
   if missing and config.labels_encoder is None:  # a bi-encoder's text has no prompt markers
     raise ValueError(f"the tokenizer lacks GLiNER's tokens {missing}: gliner would not find the prompt markers")
   config = check_vocabulary(config, tokenizer, "the exported model")
@@ -256,10 +261,15 @@ def export_gliner(
   dtype: Any = "float32",
   labels_tokenizer=None,
   trained_on: Sequence[str] | None = None,
+  extra_config: Mapping[str, Any] | None = None,
+  extra_tensors: Mapping[str, np.ndarray] | None = None,
+  prompt_tokens: Sequence[str] | None = None,
 ) -> GlinerExport:
   """Writes (config, params, tokenizer) as a gliner 0.2.x folder; `dtype` is the on-disk precision. A
   bi-encoder's `labels_tokenizer` is required; it goes to `labels_tokenizer/`, where gliner 0.2.29 reads it.
   `trained_on` (the training data, one entry per source) goes into the model card, README.md; None: unknown.
+  A model with more heads than `config` describes (relex) passes their keys in `extra_config`, their torch
+  tensors in `extra_tensors` and its special tokens in `prompt_tokens` (see `gliner_config_dict`).
 
   Example:
     >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer).files
@@ -271,8 +281,13 @@ def export_gliner(
     raise ValueError(
       "a bi-encoder (config.labels_encoder) is exported with its labels_tokenizer, a uni-encoder without"
     )
-  reference_config = gliner_config_dict(config, tokenizer, model_name)
-  state = _cast(gliner_state_dict(config, params), dtype)
+  reference_config = gliner_config_dict(config, tokenizer, model_name, prompt_tokens)
+  reference_config.update(extra_config or {})
+  state = gliner_state_dict(config, params)
+  clashes = sorted(set(state) & set(extra_tensors or {}))
+  if clashes:
+    raise ValueError(f"extra_tensors repeat tensors of the base model: {clashes[:5]}")
+  state = _cast({**state, **{k: np.asarray(v, np.float32) for k, v in (extra_tensors or {}).items()}}, dtype)
   with storage.writable_dir(directory) as folder:  # gs://...: written here, then uploaded
     save_file(state, os.path.join(folder, WEIGHTS_FILE), metadata={"format": "pt"})
     with open(os.path.join(folder, GLINER_CONFIG_FILE), "w") as f:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from gliner_jax.interop.checkpoint import unflatten_params
+from gliner_jax.interop.checkpoint import flatten_params, unflatten_params
 from gliner_jax.interop.convert import (
   REFERENCE_CONFIG_FILE,
   check_vocabulary,
@@ -31,6 +31,7 @@ from gliner_jax.interop.convert import (
   load_gliner_tokenizer,
   read_gliner_config,
 )
+from gliner_jax.interop.gliner_export import export_gliner
 from gliner_jax.interop.hub import HubOptions, backbone_name
 from gliner_jax.interop.state_dict import read_state_dict
 from gliner_jax.model.config import GLiNERConfig
@@ -242,15 +243,7 @@ def relex_params_from_state_dict(state: Mapping[str, Any], config: RelexConfig) 
   own = RELEX_PREFIXES + (TOKEN_RELEX_PREFIXES if token_level else ())
   base_state = {k: v for k, v in state.items() if not k.startswith(own)}
   params = gliner_params_from_state_dict(base_state, config.base)
-  d = config.base.hidden_size
-  rows = relations_tensor_map(config.relations_layer, d)
-  if token_level:
-    rows += token_relex_tensor_map(d)
-  if config.triples_layer is None:
-    rows += pair_projection_tensor_map(d)
-  else:
-    rows += triples_tensor_map(config.triples_layer, REFERENCE_TRIPLES_DIM)
-  relex = params_from_rows(state, rows, strict_prefixes=own)
+  relex = params_from_rows(state, relex_rows(config), strict_prefixes=own)
   return {**params, **relex.get("params", {})}
 
 
@@ -280,3 +273,103 @@ def load_relex_checkpoint(directory: str, *, tokenizer: Any = None, options: Hub
     )
   base = check_vocabulary(base, tok, directory).replace(model_name=backbone_name(base.model_name))
   return dataclasses.replace(config, base=base, rel_token_index=rel_id), params, tok
+
+
+def _inverse_transform(value: np.ndarray, transform: str) -> np.ndarray:
+  if transform == "T":
+    return value.T
+  if transform == "conv1d":  # DenseGeneral kernel [C, F] -> torch Conv1d weight [F, C, 1]
+    return value.T[:, :, None]
+  return value
+
+
+def relex_rows(config: RelexConfig) -> list[Row]:
+  """Every row of a relex model's own tensors (relations layer, token model's prompt FFN and span layer, pair
+  projection or triple scorer), as `relex_params_from_state_dict` reads them."""
+  d = config.base.hidden_size
+  rows = relations_tensor_map(config.relations_layer, d)
+  if config.base.span_mode == "token_level":
+    rows += token_relex_tensor_map(d)
+  if config.triples_layer is None:
+    return rows + pair_projection_tensor_map(d)
+  return rows + triples_tensor_map(config.triples_layer, REFERENCE_TRIPLES_DIM)
+
+
+def relex_state_dict(config: RelexConfig, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+  """(the span or token model's parameters, the relex tensors under gliner's names): the inverse of
+  `relex_params_from_state_dict` for the relex part. A ValueError lists missing or mis-shaped parameters.
+
+  Example:
+    >>> base_params, tensors = relex_state_dict(model.config, model.params)
+    >>> sorted(tensors)[0]
+    'pair_rep_layer.0.bias'
+  """
+  rows = [r for r in relex_rows(config) if r[2] != "drop"]
+  if any(r[1].startswith("batch_stats/") for r in rows):
+    raise ValueError(f"triples_layer={config.triples_layer!r} keeps batch statistics, which export does not write")
+  own = {r[1].split("/")[0] for r in rows}
+  flat = flatten_params({k: v for k, v in params.items() if k in own})
+  tensors, problems = {}, []
+  for torch_name, ours, transform, shape in rows:
+    if ours not in flat:
+      problems.append(f"missing: {ours} (for {torch_name})")
+      continue
+    value = np.asarray(flat[ours], np.float32)
+    if value.shape != tuple(shape):
+      problems.append(f"mis-shaped: {ours} is {value.shape}, expected {tuple(shape)}")
+      continue
+    tensors[torch_name] = np.ascontiguousarray(_inverse_transform(value, transform))
+  problems += [f"not exported: {name}" for name in sorted(set(flat) - {r[1] for r in rows})]
+  if problems:
+    raise ValueError("cannot export the relex parameters:\n  " + "\n  ".join(problems))
+  return {k: v for k, v in params.items() if k not in own}, tensors
+
+
+def relex_reference_config(config: RelexConfig) -> dict[str, Any]:
+  """The relex keys of a gliner 0.2.29 relex `gliner_config.json` (model_type, relations and triples layers, the
+  relation token), the inverse of `relex_config_from_reference`."""
+  token_level = config.base.span_mode == "token_level"
+  return {
+    "model_type": "gliner_uni_encoder_token_relex" if token_level else "gliner_uni_encoder_span_relex",
+    "relations_layer": config.relations_layer,
+    "triples_layer": config.triples_layer,
+    "embed_rel_token": config.embed_rel_token,
+    "rel_token": config.rel_token,
+    "rel_token_index": int(config.rel_token_index),
+  }
+
+
+def export_relex(
+  directory: str,
+  config: RelexConfig,
+  params: Mapping[str, Any],
+  tokenizer,
+  *,
+  model_name: str | None = None,
+  dtype: Any = "float32",
+  trained_on: Sequence[str] | None = None,
+):
+  """Writes a relex model (span or token) as a gliner 0.2.29 folder that `gliner.GLiNER.from_pretrained` loads;
+  returns `gliner_export.GlinerExport`. The tokenizer must hold <<ENT>>, <<SEP>> and the relation token.
+
+  Example:
+    >>> export_relex("relex_gliner/", model.config, model.params, model.tokenizer)
+    >>> import gliner; gliner.GLiNER.from_pretrained("relex_gliner/").inference(texts, labels, relations=rels)
+  """
+  rel_id = tokenizer.convert_tokens_to_ids(config.rel_token)
+  if config.rel_token not in tokenizer.get_vocab():
+    raise ValueError(f"the tokenizer lacks the relation token {config.rel_token!r}")
+  config = dataclasses.replace(config, rel_token_index=int(rel_id))
+  base_params, tensors = relex_state_dict(config, params)
+  return export_gliner(
+    directory,
+    config.base,
+    base_params,
+    tokenizer,
+    model_name=model_name,
+    dtype=dtype,
+    trained_on=trained_on,
+    extra_config=relex_reference_config(config),
+    extra_tensors=tensors,
+    prompt_tokens=(config.base.ent_token, config.base.sep_token, config.rel_token),
+  )
