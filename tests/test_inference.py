@@ -108,7 +108,7 @@ def test_bad_threshold(model, threshold):
 
 
 def test_prompt_too_long_for_the_encoder(model):
-  labels = [" ".join(["word"] * 200)] * 3
+  labels = [" ".join([f"word{i}"] * 200) for i in range(3)]
   with pytest.raises(ValueError, match="leaves no room for words"):
     model.predict_entities("Paris is big.", labels)
 

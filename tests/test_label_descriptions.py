@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_relex_predict import LABELS, RELATIONS, build_relex_reference
+from test_relex_predict import TEXTS as RELEX_TEXTS
 
 from conftest import PARITY_LABELS, PARITY_TEXTS, _build_reference
 from gliner_jax import GLiNER
+from gliner_jax.inference.relex import RelexGLiNER
 
 DESCRIPTIONS = {label: f"{label}, a kind of named thing" for label in PARITY_LABELS}
 TEXTS = PARITY_TEXTS[:10]
@@ -60,3 +63,22 @@ def test_a_repeated_description_is_refused(converted_minilm):
   ours = GLiNER.from_pretrained(converted_minilm)
   with pytest.raises(ValueError, match="same description"):
     ours.predict_entities("Paris", {"city": "a place", "town": "a place"})
+
+
+@pytest.mark.slow
+def test_relex_entity_descriptions_match_gliner(minilm_dir, tmp_path):
+  """Relex models take described entity labels (relation labels stay names, as in gliner 0.2.29)."""
+  ref = build_relex_reference(minilm_dir, str(tmp_path), relations_layer="dot")
+  ours = RelexGLiNER.from_pretrained(str(tmp_path))
+  described = {label: f"{label}, a kind of named thing" for label in LABELS}
+  found = 0
+  for text in RELEX_TEXTS:
+    want_e, want_r = ref.predict_relations(text, described, RELATIONS, threshold=0.3, relation_threshold=0.3)
+    got_e, got_r = ours.predict_relations(text, described, RELATIONS, threshold=0.3, relation_threshold=0.3)
+    assert [(e["start"], e["end"], e["label"]) for e in want_e] == _as_tuples(got_e)
+    np.testing.assert_allclose([e.score for e in got_e], [e["score"] for e in want_e], atol=1e-4)
+    assert [(r["head"]["start"], r["tail"]["start"], r["relation"]) for r in want_r] == [
+      (r["head"]["start"], r["tail"]["start"], r["relation"]) for r in got_r
+    ]
+    found += len(got_e)
+  assert found > 0

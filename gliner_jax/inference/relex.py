@@ -42,6 +42,7 @@ from gliner_jax.interop.relex_convert import export_relex, load_relex_checkpoint
 from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
 from gliner_jax.model.relex.token_relex import TokenRelexModel
 from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, bucket, device_batch_size
+from gliner_jax.processing.labels import Labels, LabelSet
 from gliner_jax.processing.prompts import validate_labels
 from gliner_jax.processing.splitters import make_word_splitter
 from gliner_jax.processing.windows import WordWindow, word_windows
@@ -187,7 +188,7 @@ class RelexGLiNER:
   def predict_relations(
     self,
     text: str,
-    entity_labels: Sequence[str],
+    entity_labels: Labels,
     relation_labels: Sequence[str],
     threshold: float = 0.5,
     relation_threshold: float | None = None,
@@ -211,7 +212,7 @@ class RelexGLiNER:
   def batch_predict_relations(
     self,
     texts: Sequence[str],
-    entity_labels: Sequence[str],
+    entity_labels: Labels,
     relation_labels: Sequence[str],
     threshold: float = 0.5,
     relation_threshold: float | None = None,
@@ -223,7 +224,8 @@ class RelexGLiNER:
     """One (entities, relations) pair per text."""
     if isinstance(texts, str):
       raise ValueError("texts must be a list of strings; use predict_relations for one text")
-    entity_labels = validate_labels(entity_labels, (self.config.base.ent_token, self.config.base.sep_token))
+    entity_set = LabelSet.of(entity_labels)
+    entity_labels = validate_labels(entity_set.prompts, (self.config.base.ent_token, self.config.base.sep_token))
     relation_labels = validate_labels(relation_labels, (self.config.rel_token, self.config.base.sep_token))
     threshold = check_threshold(threshold)
     relation_threshold = check_threshold(threshold if relation_threshold is None else relation_threshold)
@@ -249,7 +251,7 @@ class RelexGLiNER:
       for b, text_spans in enumerate(spans):
         t, window, _ = chunk[b]
         text, ws = texts[t], words[t][window.start : window.stop]
-        entities = [self._entity(text, ws, s.start, s.end, entity_labels[s.label], s.score) for s in text_spans]
+        entities = [self._entity(text, ws, s.start, s.end, entity_set.names[s.label], s.score) for s in text_spans]
         found = decode_relations(
           text_spans,
           out["entity_spans"][b],
