@@ -192,3 +192,31 @@ def test_label_chunks_give_the_one_chunk_entities(reference, ours):
   assert assert_same_entities(expected, got, "chunks of 4") >= 10
   assert chunked.label_chunks(chunked.encode_labels(labels)).count == 2
   assert {s.types for s in chunked.compiled_shapes} == {4}
+
+
+# ------------------------------------------------------------------------------------ saving
+def test_export_loads_back_into_gliner(ours, tmp_path):
+  folder = str(tmp_path / "exported")
+  ours.save_pretrained(folder, format="gliner")
+  assert os.path.isfile(os.path.join(folder, "labels_tokenizer", "tokenizer_config.json"))
+  with open(os.path.join(folder, "gliner_config.json")) as f:
+    raw = json.load(f)
+  assert raw["model_type"] == "gliner_bi_encoder_token" and raw["span_mode"] == "token_level"
+  loaded = load_with_gliner(folder)
+  assert type(loaded).__name__ == "BiEncoderTokenGLiNER"
+  for threshold in (0.3, 0.5):
+    expected = ours.batch_predict_entities(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, batch_size=4)
+    got = loaded.inference(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, batch_size=4)
+    assert assert_same_entities(got, expected, f"exported, threshold {threshold}") >= 10
+  again = GLiNER.from_pretrained(folder)
+  assert type(again) is BiEncoderTokenGLiNER and again.config == ours.config
+
+
+def test_gliner_jax_checkpoint_round_trip(ours, tmp_path):
+  folder = str(tmp_path / "saved")
+  ours.save_pretrained(folder)
+  again = GLiNER.from_pretrained(folder)
+  assert type(again) is BiEncoderTokenGLiNER and again.config == ours.config
+  texts = PARITY_TEXTS[:6]
+  want = ours.batch_predict_entities(texts, PARITY_LABELS, threshold=0.3)
+  assert again.batch_predict_entities(texts, PARITY_LABELS, threshold=0.3) == want and sum(map(len, want)) > 0
