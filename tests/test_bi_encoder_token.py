@@ -220,3 +220,48 @@ def test_gliner_jax_checkpoint_round_trip(ours, tmp_path):
   texts = PARITY_TEXTS[:6]
   want = ours.batch_predict_entities(texts, PARITY_LABELS, threshold=0.3)
   assert again.batch_predict_entities(texts, PARITY_LABELS, threshold=0.3) == want and sum(map(len, want)) > 0
+
+
+# ------------------------------------------------------------------------------------ training
+@pytest.mark.slow
+def test_training_steps_lower_the_loss():
+  """20 steps on a tiny random bi-encoder token model: start / end / inside labels, the token loss falls."""
+  from gliner_jax import DEFAULT_MODEL
+  from gliner_jax.training import loop
+  from gliner_jax.training import sharding as shd
+  from gliner_jax.training.config import BUNDLED_TRAIN, base_config
+
+  c = base_config()
+  c.model.init = "random"
+  c.model.tokenizer = DEFAULT_MODEL
+  enc = dict(
+    model_type="bert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=1
+  )
+  c.model.encoder = enc
+  c.model.labels_encoder_shape = dict(enc, hidden_size=24)
+  c.model.update(
+    hidden_size=32, max_width=4, max_len=40, max_types=8, dropout=0.0, num_rnn_layers=0, span_mode="token_level"
+  )
+  c.data.train = [dict(path=BUNDLED_TRAIN, max_examples=8)]
+  c.recipe.update(token_buckets=(128,), word_buckets=(40,), type_buckets=(64,), max_tokens=128, shuffle_types=False)
+  c.optimizer.update(encoder_lr=2e-3, head_lr=2e-3, warmup_ratio=0.0)
+  c.train.update(batch_size=8, num_steps=20)
+  parts = loop.build(c)
+  assert type(parts.model) is GLiNERBiEncoderTokenModel and parts.start.labels_tokenizer is not None
+  batches = loop.training_batches(c, parts)
+  state, rng, losses = loop.initial_state(parts, 0), jax.random.key(1), []
+  for step in range(20):
+    host = batches.next_host_batch()
+    if step == 0:
+      labels, words = host.arrays["labels"], host.arrays["word_mask"]
+      assert labels.shape == (8, 40, 64, 3) and words.shape == (8, 40)
+      # every start and end word lies inside its span, and no label lies past a row's words
+      assert np.all(labels[..., 2] >= np.maximum(labels[..., 0], labels[..., 1])) and labels[..., 0].sum() > 0
+      assert not labels[~words].any()
+    state, metrics = parts.train_step(state, shd.shard_batch(host.arrays, parts.batch_sharding, 8), rng)
+    assert bool(metrics["finite"])
+    losses.append(float(metrics["loss"]))
+  assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3]), losses
+  predictor = loop.inference_model(parts, state)
+  assert type(predictor) is BiEncoderTokenGLiNER
+  predictor.batch_predict_entities(["Ada Lovelace lived in London"], ["person", "city"], threshold=0.5)
