@@ -149,6 +149,7 @@ def test_logits_match_reference(reference, ours):
   assert worst <= LOGIT_TOL, worst
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threshold", [0.3, 0.5])
 @pytest.mark.parametrize("flat_ner", [True, False])
 def test_entities_match_reference(reference, ours, threshold, flat_ner):
