@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-import warnings
 
 import jax
 import numpy as np
 import pytest
+from test_bi_encoder import SCORE_TOL, assert_same_entities, load_with_gliner
 
 from conftest import PARITY_LABELS, PARITY_TEXTS, build_reference_model, reference_logits
 from gliner_jax import GLiNER
 from gliner_jax.inference.bi_encoder_token import BiEncoderTokenGLiNER
+from gliner_jax.interop.reference_models import scale_token_scorer
 from gliner_jax.model.bi_encoder_token import GLiNERBiEncoderTokenModel
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
@@ -30,21 +30,6 @@ from gliner_jax.processing.bi_encoder_inputs import text_inputs
 from gliner_jax.processing.buckets import batch_shape, pad_batch
 
 LOGIT_TOL = 1e-4
-SCORE_TOL = 1e-4
-
-
-def scale_token_scorer(ref, texts, labels, means=(-1.0, -1.0, 1.0), target_std=2.0) -> None:
-  """Sets the mean / std of the start, end and inside logits (inside mostly above zero, so long spans appear)."""
-  import torch
-
-  logits = reference_logits(ref, texts, labels).reshape(-1, 3)
-  last = ref.model.scorer.out_mlp[3]
-  scale = torch.tensor(target_std / logits.std(0), dtype=torch.float32)
-  with torch.no_grad():
-    last.bias.sub_(torch.tensor(logits.mean(0)))
-    last.weight.mul_(scale[:, None])
-    last.bias.mul_(scale)
-    last.bias.add_(torch.tensor(means, dtype=torch.float32))
 
 
 @pytest.fixture(scope="module")
@@ -70,37 +55,12 @@ def ours(reference) -> BiEncoderTokenGLiNER:
   return GLiNER.from_pretrained(reference[1])
 
 
-def load_with_gliner(folder: str):
-  """gliner 0.2.29's loader, offline with an empty hub cache: only the folder can serve it."""
-  import torch
-  from gliner import GLiNER as RefGLiNER
-
-  torch.set_num_threads(2)
-  with warnings.catch_warnings(), tempfile.TemporaryDirectory() as empty_cache:
-    warnings.simplefilter("ignore")
-    model = RefGLiNER.from_pretrained(folder, local_files_only=True, cache_dir=empty_cache)
-  model.eval()
-  return model
-
-
 def our_logits(model: BiEncoderTokenGLiNER, texts, labels) -> tuple[np.ndarray, np.ndarray]:
   words = [[w for w, _, _ in model.words_splitter(t)] for t in texts]
   enc = model.prompt_tokenizer.encode_batch(words, [[]] * len(texts))
   batch = text_inputs(pad_batch(enc, batch_shape(enc, len(texts)), model.prompt_tokenizer.pad_id))
   ids, mask = model.label_batcher.batch(labels)
   return model.logits(dict(batch, labels_input_ids=ids, labels_attention_mask=mask)), batch["num_words"]
-
-
-def assert_same_entities(expected, got, name: str = "") -> int:
-  """expected: gliner's dicts, got: our Entity lists; returns the number of entities."""
-  total = 0
-  for i, (e, g) in enumerate(zip(expected, got, strict=True)):
-    assert [(x["start"], x["end"], x["label"], x["text"]) for x in e] == [
-      (x.start, x.end, x.label, x.text) for x in g
-    ], f"{name}: text {i} differs"
-    np.testing.assert_allclose([x.score for x in g], [x["score"] for x in e], atol=SCORE_TOL)
-    total += len(e)
-  return total
 
 
 # ------------------------------------------------------------------------------------ config
