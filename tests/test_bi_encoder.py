@@ -129,13 +129,10 @@ def test_config_validation():
   with pytest.raises(ValueError, match="num_rnn_layers=0"):
     GLiNERConfig(encoder=enc, labels_encoder=enc, hidden_size=16)
   with pytest.raises(ValueError, match="markerV0"):
-    GLiNERConfig(encoder=enc, labels_encoder=enc, hidden_size=16, num_rnn_layers=0, span_mode="token_level")
+    GLiNERConfig(encoder=enc, labels_encoder=enc, hidden_size=16, num_rnn_layers=0, span_mode="query")
   with pytest.raises(ValueError, match="labels_pooling"):
     GLiNERConfig(encoder=enc, labels_encoder=enc, hidden_size=16, num_rnn_layers=0, labels_pooling="max")
   hf = enc.to_hf_dict()
-  raw = {"encoder_config": hf, "labels_encoder": "x", "labels_encoder_config": hf, "span_mode": "token_level"}
-  with pytest.raises(ValueError, match="bi-encoder token models"):
-    GLiNERConfig.from_reference(raw)
   with pytest.raises(ValueError, match="labels_encoder_config"):
     GLiNERConfig.from_reference({"encoder_config": hf, "labels_encoder": "x"})
   cfg = GLiNERConfig.from_reference({"encoder_config": hf, "labels_encoder": "x", "labels_encoder_config": hf})

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from gliner_jax import DEFAULT_MODEL
-from gliner_jax.inference.api import BiEncoderGLiNER, GLiNER, make_predictor, predictor_class
+from gliner_jax.inference.api import BiEncoderGLiNER, BiEncoderTokenGLiNER, GLiNER, make_predictor, predictor_class
 from gliner_jax.inference.kinds import PREDICTORS, register_predictor
 from gliner_jax.model.bi_encoder import GLiNERBiEncoderModel
+from gliner_jax.model.bi_encoder_token import GLiNERBiEncoderTokenModel
 from gliner_jax.model.kinds import KINDS, ModelKind, kind_of, make_model, register_kind
 from gliner_jax.model.span_model import GLiNERSpanModel
 from gliner_jax.model.token_model import GLiNERTokenModel
@@ -37,9 +38,18 @@ KIND_SECTIONS = {
   "span": dict(span_mode="markerV0"),
   "token": dict(span_mode="token_level"),
   "bi_encoder": dict(span_mode="markerV0", num_rnn_layers=0, labels_encoder_shape=dict(ENCODER, hidden_size=24)),
+  "bi_encoder_token": dict(
+    span_mode="token_level", num_rnn_layers=0, labels_encoder_shape=dict(ENCODER, hidden_size=24)
+  ),
 }
-MODULES = {"span": GLiNERSpanModel, "token": GLiNERTokenModel, "bi_encoder": GLiNERBiEncoderModel}
-CLASSES = {"span": GLiNER, "token": GLiNER, "bi_encoder": BiEncoderGLiNER}
+MODULES = {
+  "span": GLiNERSpanModel,
+  "token": GLiNERTokenModel,
+  "bi_encoder": GLiNERBiEncoderModel,
+  "bi_encoder_token": GLiNERBiEncoderTokenModel,
+}
+CLASSES = {"span": GLiNER, "token": GLiNER, "bi_encoder": BiEncoderGLiNER, "bi_encoder_token": BiEncoderTokenGLiNER}
+BI_ENCODERS = ("bi_encoder", "bi_encoder_token")
 
 
 def model_section(kind: str) -> ml_collections.ConfigDict:
@@ -116,7 +126,7 @@ def test_every_predictor_answers_every_gliner_method_with_the_same_signature():
 
 def test_a_predictor_refuses_another_kinds_config(tiny):
   name, model = tiny
-  other = GLiNER if name == "bi_encoder" else BiEncoderGLiNER
+  other = GLiNER if name in BI_ENCODERS else BiEncoderGLiNER
   extra = {} if other is GLiNER else {"labels_tokenizer": model.tokenizer}
   with pytest.raises(ValueError, match=f"does not predict with a '{name}' model"):
     other(model.config, model.params, model.tokenizer, compilation_cache=False, **extra)
@@ -144,7 +154,7 @@ def test_warmup_predict_save_and_load_on_every_kind(tiny, tmp_path):
   assert entity_tuples(
     loaded.batch_predict_entities(TEXTS, LABELS, batch_size=2, threshold=threshold)
   ) == entity_tuples(plain)
-  if name == "bi_encoder":
+  if name in BI_ENCODERS:
     vectors = model.encode_labels(LABELS)
     assert vectors.shape == (len(LABELS), model.config.hidden_size)
     given = model.batch_predict_entities(TEXTS, LABELS, batch_size=2, threshold=threshold, label_embeddings=vectors)

@@ -26,6 +26,7 @@ from gliner_jax import GLiNER
 from gliner_jax.data.readers import NERExample, read_ner_file
 from gliner_jax.data.recipe import BatchIterator, RecipeConfig, make_training_batch
 from gliner_jax.inference.token_decoding import decode_token_batch, token_candidates
+from gliner_jax.interop.reference_models import scale_token_scorer
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.processing.buckets import batch_shape, pad_batch
 from gliner_jax.processing.prompts import PromptTokenizer
@@ -63,18 +64,6 @@ def _scale_marker(ref, texts, labels, target_std=2.0):
     last.bias.mul_(scale)
 
 
-def _scale_token(ref, texts, labels, means=(-1.0, -1.0, 1.0), target_std=2.0):
-  """Sets the mean / std of the start, end and inside logits (inside above zero more often, so long spans appear)."""
-  logits = reference_logits(ref, texts, labels).reshape(-1, 3)
-  last = ref.model.scorer.out_mlp[3]
-  scale = torch.tensor(target_std / logits.std(0), dtype=torch.float32)
-  with torch.no_grad():
-    last.bias.sub_(torch.tensor(logits.mean(0)))
-    last.weight.mul_(scale[:, None])
-    last.bias.mul_(scale)
-    last.bias.add_(torch.tensor(means, dtype=torch.float32))
-
-
 @pytest.fixture(scope="module")
 def marker_pair(minilm_dir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("ref_marker"))
@@ -88,7 +77,7 @@ def marker_pair(minilm_dir, tmp_path_factory):
 def token_pair(minilm_dir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("ref_token"))
   ref = _build(minilm_dir, "token_level", hidden_size=384, max_width=12)
-  _scale_token(ref, PARITY_TEXTS[:4], PARITY_LABELS)
+  scale_token_scorer(ref, PARITY_TEXTS[:4], PARITY_LABELS)
   ref.save_pretrained(out)
   return ref, GLiNER.from_pretrained(out), out
 

@@ -10,7 +10,9 @@ subtoken splitting, skipping and carrying rows over are `gliner_jax.data.recipe.
 A batch holds, besides the text arrays of `pad_batch` (without `type_token_index`):
   labels_input_ids, labels_attention_mask  [B, C / B, L]  the labels, tokenized by the labels tokenizer,
                                            C / B per row so that the batch sharding splits them over devices
-  labels [B, W, K, C], span_mask [B, W, K], type_mask [B, C]   as for the uni-encoder's span models
+  labels [B, W, K, C], span_mask [B, W, K], type_mask [B, C]   as for the uni-encoder's span models; for a
+                                           token_level bi-encoder labels [B, W, C, 3] (start, end, inside),
+                                           word_mask [B, W], type_mask [B, C], as for the uni token model
 C is the label count's bucket (`type_buckets`) rounded up to a multiple of B; L a bucket of label tokens.
 Unlike gliner, a batch without any type keeps an empty label set (all-False `type_mask`) instead of "".
 
@@ -79,9 +81,10 @@ def assemble_bi_encoder_batch(
   pad_id: int,
   label_tokenizer: LabelTokenizer,
   stats: RecipeStats,
+  token_level: bool = False,
 ) -> dict[str, np.ndarray]:
   """Pads the text rows and the labels to bucket shapes and marks every span with its label (see the
-  module docstring for the arrays)."""
+  module docstring for the arrays; `token_level`: start / end / inside word labels)."""
   b, k_max = cfg.batch_size, cfg.max_width
   if len(rows) > b:
     raise ValueError(f"{len(rows)} rows do not fit batch_size={b}; use BiEncoderBatchIterator, which carries them over")
@@ -95,6 +98,14 @@ def assemble_bi_encoder_batch(
   ids, mask = label_tokenizer.pad(label_tokenizer.encode(labels) if labels else [], shape.types)
   out["labels_input_ids"] = ids.reshape(b, shape.types // b, -1)
   out["labels_attention_mask"] = mask.reshape(b, shape.types // b, -1)
+  type_mask = np.zeros((b, shape.types), bool)
+  type_mask[: len(rows), : len(labels)] = True
+  out["type_mask"] = type_mask
+  stats.rows += len(rows)
+  if token_level:
+    out["labels"] = token_targets([r.example for r in rows], labels, (b, shape.words, shape.types))
+    out["word_mask"] = np.arange(shape.words)[None, :] < out["num_words"][:, None]
+    return out
   targets = np.zeros((b, shape.words, k_max, shape.types), np.float32)
   index = {t: c for c, t in enumerate(labels)}
   for i, row in enumerate(rows):
@@ -107,11 +118,30 @@ def assemble_bi_encoder_batch(
   k = np.arange(k_max)[None, None, :]
   out["span_mask"] = (w + k) < out["num_words"][:, None, None]
   out["labels"] = targets
-  type_mask = np.zeros((b, shape.types), bool)
-  type_mask[: len(rows), : len(labels)] = True
-  out["type_mask"] = type_mask
-  stats.rows += len(rows)
   return out
+
+
+def token_targets(examples: Sequence[NERExample], labels: Sequence[str], shape: tuple[int, int, int]) -> np.ndarray:
+  """Token-level targets [rows, words, types, 3] (`shape` = (rows, words, types), types >= len(labels)) of one
+  shared label set: per entity span s..e of a label, its start word, its end word and every word inside it
+  (spans of other types are not marked).
+
+  Example:
+    >>> ex = NERExample(tokens=("Ada", "Lovelace", "wrote"), spans=((0, 1, "person"),))
+    >>> token_targets([ex], ["person"], (1, 3, 4))[0, :, 0].tolist()
+    [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+  """
+  if len(labels) > shape[2] or len(examples) > shape[0]:
+    raise ValueError(f"{len(examples)} rows and {len(labels)} labels do not fit the targets' shape {shape}")
+  targets = np.zeros(tuple(shape) + (3,), np.float32)
+  index = {t: c for c, t in enumerate(labels)}
+  for i, example in enumerate(examples):
+    for s, e, t in example.spans:
+      if t in index:
+        targets[i, s, index[t], 0] = 1.0
+        targets[i, e, index[t], 1] = 1.0
+        targets[i, s : e + 1, index[t], 2] = 1.0
+  return targets
 
 
 def make_bi_encoder_batch(
@@ -139,7 +169,13 @@ def make_bi_encoder_batch(
   if labels:
     validate_labels(labels)
   rows = encode_rows([(w, ()) for w in windows], text_tokenizer, limit, cfg.overlap, stats)
-  return assemble_bi_encoder_batch(rows, labels, cfg, text_tokenizer.pad_id, label_tokenizer, stats)
+  return assemble_bi_encoder_batch(
+    rows, labels, cfg, text_tokenizer.pad_id, label_tokenizer, stats, token_level=_token_level(text_tokenizer)
+  )
+
+
+def _token_level(text_tokenizer: TextTokenizer) -> bool:
+  return text_tokenizer.config.span_mode == "token_level"
 
 
 class BiEncoderBatchIterator(BatchIterator):
@@ -179,5 +215,11 @@ class BiEncoderBatchIterator(BatchIterator):
   def _assemble_rows(self, rows: Sequence[EncodedRow]) -> dict[str, np.ndarray]:
     labels = batch_label_set([r.example for r in rows], self._rng, self.cfg, self.stats)
     return assemble_bi_encoder_batch(
-      rows, labels, self.cfg, self.prompt_tokenizer.pad_id, self.label_tokenizer, self.stats
+      rows,
+      labels,
+      self.cfg,
+      self.prompt_tokenizer.pad_id,
+      self.label_tokenizer,
+      self.stats,
+      token_level=_token_level(self.prompt_tokenizer),
     )

@@ -2,7 +2,8 @@
 
 `gliner_jax.GLiNER` is imported from here, so `GLiNER.from_pretrained` can load a model of any built-in
 kind (`gliner_jax.inference.kinds`): uni-encoder span and token models are `GLiNER`, bi-encoders
-`BiEncoderGLiNER` (a subclass with the same methods and signatures).
+`BiEncoderGLiNER` and bi-encoder token models `BiEncoderTokenGLiNER` (subclasses with the same methods and
+signatures).
 
 Example:
   >>> from gliner_jax.inference.api import GLiNER
@@ -12,7 +13,16 @@ Example:
 from __future__ import annotations
 
 from gliner_jax.inference.bi_encoder import BiEncoderGLiNER
+from gliner_jax.inference.bi_encoder_token import BiEncoderTokenGLiNER
 from gliner_jax.inference.kinds import PREDICTORS, make_predictor, predictor_class
 from gliner_jax.inference.predictor import Entity, GLiNER
 
-__all__ = ["GLiNER", "BiEncoderGLiNER", "Entity", "PREDICTORS", "make_predictor", "predictor_class"]
+__all__ = [
+  "GLiNER",
+  "BiEncoderGLiNER",
+  "BiEncoderTokenGLiNER",
+  "Entity",
+  "PREDICTORS",
+  "make_predictor",
+  "predictor_class",
+]

@@ -180,16 +180,20 @@ class BiEncoderGLiNER(GLiNER):
     """The span head's type features of label vectors [N, hidden_size], in chunks of a bucketed size and in
     the cheaper scoring form for N labels (`scoring_form`)."""
     vectors = np.asarray(label_embeddings, np.float32)
+    form = scoring_form(self.config, vectors.shape[0])
+    size, chunks, valid = self.vector_chunks(vectors)
+    features = tuple(self._type_features(self._variables, chunk, form=form) for chunk in chunks)
+    return LabelChunks(form, size, features, valid)
+
+  def vector_chunks(self, vectors: np.ndarray) -> tuple[int, list[np.ndarray], tuple[np.ndarray, ...]]:
+    """(size, chunks, valid): label vectors [N, D] cut into chunks of a bucketed size (the last zero-padded)
+    and, per chunk, which rows are labels."""
     n = vectors.shape[0]
-    form = scoring_form(self.config, n)
     size = bucket(min(n, self.label_chunk), LABEL_CHUNK_BUCKETS)
     count = -(-n // size)
     vectors = np.pad(vectors, ((0, count * size - n), (0, 0)))
-    features, valid = [], []
-    for c in range(count):
-      features.append(self._type_features(self._variables, vectors[c * size : (c + 1) * size], form=form))
-      valid.append(np.arange(c * size, (c + 1) * size) < n)
-    return LabelChunks(form, size, tuple(features), tuple(valid))
+    chunks = [vectors[c * size : (c + 1) * size] for c in range(count)]
+    return size, chunks, tuple(np.arange(c * size, (c + 1) * size) < n for c in range(count))
 
   def _check_embeddings(self, label_embeddings, num_labels: int):
     shape = tuple(np.shape(label_embeddings))
@@ -244,21 +248,7 @@ class BiEncoderGLiNER(GLiNER):
       shapes.add(shape)
       if (shape, prepared.form) in self._warmed:
         continue
-      batch = text_inputs(batch)
-      features = self._word_features(
-        self._variables,
-        batch["input_ids"],
-        batch["attention_mask"],
-        batch["word_token_index"],
-        form=prepared.form,
-        segment_ids=batch.get("segment_ids"),
-      )
-      cap = min(MAX_CANDIDATES_PER_ROW, shape.words * self.config.max_width * prepared.size)
-      jax.block_until_ready(
-        self._chunk_candidates(
-          features, batch["num_words"], prepared.features[0], prepared.valid[0], np.float32(0.5), cap=cap
-        )
-      )
+      self._warm_batch(text_inputs(batch), shape, prepared)
       self.compiled_shapes.add(shape)
       self._warmed.add((shape, prepared.form))
     return sorted(shapes, key=lambda s: (type(s).__name__, dataclasses.astuple(s)))
@@ -276,6 +266,46 @@ class BiEncoderGLiNER(GLiNER):
     valid = (ends[None] < num_words[:, None, None])[..., None] & valid_types[None, None, None, :]
     return threshold_candidates(jax.nn.sigmoid(logits), valid, threshold, cap)
 
+  def _warm_batch(self, batch: dict[str, np.ndarray], shape: BatchShape, labels: LabelChunks) -> None:
+    """Compiles (by running) the text encoding and the scoring of one label chunk at this batch's shape."""
+    features = self._text_features(batch, labels.form)
+    cap = min(MAX_CANDIDATES_PER_ROW, shape.words * self.config.max_width * labels.size)
+    jax.block_until_ready(
+      self._chunk_candidates(
+        features, batch["num_words"], labels.features[0], labels.valid[0], np.float32(0.5), cap=cap
+      )
+    )
+
+  def _text_features(self, batch: dict[str, np.ndarray], form: str):
+    return self._word_features(
+      self._variables,
+      batch["input_ids"],
+      batch["attention_mask"],
+      batch["word_token_index"],
+      form=form,
+      segment_ids=batch.get("segment_ids"),
+    )
+
+  def _batch_candidates(
+    self, batch: dict[str, np.ndarray], shape: BatchShape, rows: list[EncodedText], labels: LabelChunks, threshold
+  ):
+    """Yields (row, start words, widths, labels, scores) of one text batch against every label chunk; labels
+    are indices into the whole label list."""
+    k = self.config.max_width
+    features = self._text_features(batch, labels.form)
+    cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * labels.size)
+    for c in range(labels.count):
+      found = fetch_candidates(
+        self._chunk_candidates(
+          features, batch["num_words"], labels.features[c], labels.valid[c], np.float32(threshold), cap=cap
+        )
+      )
+      for r in range(len(rows)):
+        idx, sc = row_candidates(found, r, threshold)
+        w, rest = np.divmod(idx, k * labels.size)
+        width, label = np.divmod(rest, labels.size)
+        yield r, w, width, label + c * labels.size, sc
+
   def _score(
     self,
     items,
@@ -286,36 +316,17 @@ class BiEncoderGLiNER(GLiNER):
     prepared: LabelChunks | None = None,
   ):
     """Each batch of text windows is encoded once, then scored against every chunk of the `prepared` labels."""
-    labels = prepared
-    if not isinstance(labels, LabelChunks):
+    if not isinstance(prepared, LabelChunks):
       raise ValueError("a bi-encoder scores against prepared labels: pass prepare_labels(labels)'s LabelChunks")
     per_text: dict[int, list[np.ndarray]] = {}
-    k = self.config.max_width
     for members, shape, batch in self._device_batches(encoded, batch_size, packing):
-      shape = dataclasses.replace(shape, types=labels.size)
+      shape = dataclasses.replace(shape, types=prepared.size)
       self.compiled_shapes.add(shape)
-      batch = text_inputs(batch)
-      features = self._word_features(
-        self._variables,
-        batch["input_ids"],
-        batch["attention_mask"],
-        batch["word_token_index"],
-        form=labels.form,
-        segment_ids=batch.get("segment_ids"),
-      )
-      cap = min(MAX_CANDIDATES_PER_ROW, shape.words * k * labels.size)
-      for c in range(labels.count):
-        found = fetch_candidates(
-          self._chunk_candidates(
-            features, batch["num_words"], labels.features[c], labels.valid[c], np.float32(threshold), cap=cap
-          )
-        )
-        for r, i in enumerate(members):
-          idx, sc = row_candidates(found, r, threshold)
-          w, rest = np.divmod(idx, k * labels.size)
-          width, label = np.divmod(rest, labels.size)
-          add_owned(per_text, items[i], w, width, label + c * labels.size, sc)
-    return collect_candidates(per_text, items)
+      rows = [encoded[i] for i in members]
+      found = self._batch_candidates(text_inputs(batch), shape, rows, prepared, threshold)
+      for r, start, width, label, scores in found:
+        add_owned(per_text, items[members[r]], start, width, label, scores)
+    return collect_candidates(per_text, items, token_level=self.kind.output_layout == "token")
 
 
 register_predictor("bi_encoder", BiEncoderGLiNER)

@@ -1,7 +1,8 @@
 """gliner 0.2.29 (PyTorch) models built on the spot, for parity tests, benchmarks and the training comparison.
 
 `build_reference_model` is `gliner.GLiNER.from_config` seeded (the same weights on every call) and quiet;
-`scale_reference_heads` re-scales its random heads so that scores spread around a threshold;
+`scale_reference_heads` (span heads) and `scale_token_scorer` (token scorers) re-scale its random heads so that
+scores spread around a threshold;
 `reference_logits` runs gliner's own tokenization, collation and forward. Needs torch and gliner (the
 `[torch]` extra).
 
@@ -68,3 +69,24 @@ def scale_reference_heads(ref, texts: Sequence[str], labels: Sequence[str], targ
     scale = target_std / float(np.std(reference_logits(ref, texts, labels)))
     prompt_last.weight.mul_(scale)
     prompt_last.bias.mul_(scale)
+
+
+def scale_token_scorer(
+  ref, texts: Sequence[str], labels: Sequence[str], means=(-1.0, -1.0, 1.0), target_std=2.0
+) -> None:
+  """Sets the mean and std of a token model's start, end and inside logits on `texts` (by its scorer's last layer).
+
+  The default means put inside logits mostly above zero, so that spans longer than one word appear. In place.
+  """
+  import torch
+
+  if target_std <= 0:
+    raise ValueError(f"target_std must be > 0, got {target_std}")
+  logits = reference_logits(ref, texts, labels).reshape(-1, 3)
+  last = ref.model.scorer.out_mlp[3]
+  scale = torch.tensor(target_std / logits.std(0), dtype=torch.float32)
+  with torch.no_grad():
+    last.bias.sub_(torch.tensor(logits.mean(0)))
+    last.weight.mul_(scale[:, None])
+    last.bias.mul_(scale)
+    last.bias.add_(torch.tensor(means, dtype=torch.float32))

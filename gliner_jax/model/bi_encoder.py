@@ -73,33 +73,29 @@ def flat_labels(labels_input_ids: jax.Array, labels_attention_mask: jax.Array) -
   return labels_input_ids.reshape(-1, length), labels_attention_mask.reshape(-1, length)
 
 
-class GLiNERBiEncoderModel(nn.Module):
-  """The whole bi-encoder span model; parameters "encoder", "projection" (when the text encoder's width is
-  not `hidden_size`), "labels_encoder", "labels_projection" (likewise), "prompt_head", "span_head".
+class BiEncoderRepresentations(nn.Module):
+  """The two encoders of a bi-encoder and what they give: word vectors (`encode_text`) and label vectors
+  (`encode_labels`); parameters "encoder", "projection" (when the text encoder's width is not
+  `hidden_size`), "labels_encoder", "labels_projection" (likewise). The span bi-encoder
+  (`GLiNERBiEncoderModel`) and the token bi-encoder (`gliner_jax.model.bi_encoder_token`) add their scorer.
 
   Example:
-    >>> out = GLiNERBiEncoderModel(config).apply({"params": params}, **batch)
+    >>> words = GLiNERBiEncoderModel(config).apply({"params": params}, ids, mask, index, method="encode_text")
   """
 
   config: GLiNERConfig
   dtype: Dtype = jnp.float32
-  span_head_impl: str = "factored"
 
   def setup(self):
     cfg = self.config
     if not cfg.is_bi_encoder:
-      raise ValueError("GLiNERBiEncoderModel needs config.labels_encoder; uni-encoders are GLiNERSpanModel")
-    if cfg.span_mode not in SPAN_HEADS:
-      raise ValueError(f"span_mode={cfg.span_mode!r}: bi-encoders have the span heads {sorted(SPAN_HEADS)}")
+      raise ValueError(f"{type(self).__name__} needs config.labels_encoder; uni-encoders have one encoder")
     self.encoder = build_encoder(cfg.encoder, dtype=self.dtype)
     if cfg.needs_projection:
       self.projection = dense(cfg.hidden_size, ("embed", "mlp"), name="projection", dtype=self.dtype)
     self.labels_encoder = build_encoder(cfg.labels_encoder, dtype=self.dtype)
     if cfg.needs_labels_projection:
       self.labels_projection = dense(cfg.hidden_size, ("embed", "mlp"), name="labels_projection", dtype=self.dtype)
-    self.prompt_head = ProjectionFFN(cfg.hidden_size, cfg.dropout, self.dtype)
-    head = SPAN_HEADS[cfg.span_mode]
-    self.span_head = head(cfg.hidden_size, cfg.max_width, cfg.dropout, self.dtype, self.span_head_impl)
 
   def encode_text(
     self, input_ids, attention_mask, word_token_index, *, segment_ids=None, deterministic: bool = True
@@ -112,13 +108,41 @@ class GLiNERBiEncoderModel(nn.Module):
     return gather_rows(tokens.astype(self.dtype), word_token_index, segment_ids is not None)
 
   def encode_labels(self, labels_input_ids, labels_attention_mask, *, deterministic: bool = True) -> jax.Array:
-    """Label vectors [C, hidden_size] (before the prompt FFN), as gliner's `encode_labels`: the labels
+    """Label vectors [C, hidden_size] (before any scorer), as gliner's `encode_labels`: the labels
     encoder's token vectors, projected, then averaged over each label's tokens."""
     ids, mask = flat_labels(jnp.asarray(labels_input_ids), jnp.asarray(labels_attention_mask))
     tokens = self.labels_encoder(ids, mask, deterministic=deterministic)
     if self.config.needs_labels_projection:
       tokens = self.labels_projection(tokens)
     return mean_pool(tokens.astype(jnp.float32), mask).astype(self.dtype)
+
+  def present_label_vectors(
+    self, labels_input_ids, labels_attention_mask, *, deterministic: bool = True
+  ) -> tuple[jax.Array, jax.Array]:
+    """(label vectors [C, hidden_size] with padding rows zeroed, present [C]): rows without tokens are padding."""
+    _, label_mask = flat_labels(jnp.asarray(labels_input_ids), jnp.asarray(labels_attention_mask))
+    present = label_mask.astype(bool).any(axis=-1)
+    vectors = self.encode_labels(labels_input_ids, labels_attention_mask, deterministic=deterministic)
+    return jnp.where(present[:, None], vectors, jnp.zeros((), vectors.dtype)), present
+
+
+class GLiNERBiEncoderModel(BiEncoderRepresentations):
+  """The whole bi-encoder span model: `BiEncoderRepresentations`' parameters, "prompt_head" and "span_head".
+
+  Example:
+    >>> out = GLiNERBiEncoderModel(config).apply({"params": params}, **batch)
+  """
+
+  span_head_impl: str = "factored"
+
+  def setup(self):
+    cfg = self.config
+    if cfg.span_mode not in SPAN_HEADS:
+      raise ValueError(f"span_mode={cfg.span_mode!r}: bi-encoders have the span heads {sorted(SPAN_HEADS)}")
+    super().setup()
+    self.prompt_head = ProjectionFFN(cfg.hidden_size, cfg.dropout, self.dtype)
+    head = SPAN_HEADS[cfg.span_mode]
+    self.span_head = head(cfg.hidden_size, cfg.max_width, cfg.dropout, self.dtype, self.span_head_impl)
 
   def type_vectors(self, label_vectors, *, deterministic: bool = True) -> jax.Array:
     """The prompt FFN on label vectors [..., hidden_size]: what the span head scores spans against."""
@@ -149,10 +173,7 @@ class GLiNERBiEncoderModel(nn.Module):
   ) -> SpanModelOutput:
     cfg = self.config
     words = self.encode_text(input_ids, attention_mask, word_token_index, deterministic=deterministic)
-    _, label_mask = flat_labels(jnp.asarray(labels_input_ids), jnp.asarray(labels_attention_mask))
-    present = label_mask.astype(bool).any(axis=-1)  # [C]: rows without tokens are padding
-    vectors = self.encode_labels(labels_input_ids, labels_attention_mask, deterministic=deterministic)
-    vectors = jnp.where(present[:, None], vectors, jnp.zeros((), vectors.dtype))
+    vectors, present = self.present_label_vectors(labels_input_ids, labels_attention_mask, deterministic=deterministic)
     types = self.type_vectors(vectors, deterministic=deterministic)
     batch = words.shape[0]
     types = jnp.broadcast_to(types[None], (batch,) + types.shape)

@@ -60,8 +60,10 @@ class GLiNERConfig:
     if self.labels_encoder is not None:
       object.__setattr__(self, "labels_encoder", dataclasses.replace(self.labels_encoder, **stack))
     if self.labels_encoder is not None:
-      if self.span_mode not in ("markerV0", "marker"):
-        raise ValueError(f"span_mode={self.span_mode!r}: bi-encoders (labels_encoder) have 'markerV0' and 'marker'")
+      if self.span_mode not in ("markerV0", "marker", "token_level"):
+        raise ValueError(
+          f"span_mode={self.span_mode!r}: bi-encoders (labels_encoder) have 'markerV0', 'marker' and 'token_level'"
+        )
       if self.num_rnn_layers:
         raise ValueError(
           "a bi-encoder (labels_encoder) needs num_rnn_layers=0: gliner's bi-encoder span model builds its "
@@ -149,8 +151,6 @@ class GLiNERConfig:
     if g.get("span_encoder_config"):
       unsupported.append("span_encoder_config")
     bi_encoder = bool(g.get("labels_encoder") or g.get("labels_encoder_config"))
-    if bi_encoder and g.get("span_mode") == "token_level":
-      unsupported.append("labels_encoder with span_mode='token_level' (bi-encoder token models)")
     if g.get("labels_decoder"):
       unsupported.append("labels_decoder")
     if g.get("span_mode", "markerV0") not in ("markerV0", "marker", "token_level"):

@@ -8,6 +8,8 @@ builds its module. Built-in kinds:
   "span"        uni-encoder span model (span_mode markerV0 / marker; `gliner_jax.model.span_model`)
   "token"       uni-encoder token model (span_mode token_level; `gliner_jax.model.token_model`)
   "bi_encoder"  bi-encoder span model (a labels encoder; `gliner_jax.model.bi_encoder`)
+  "bi_encoder_token"  bi-encoder token model (a labels encoder, span_mode token_level;
+                `gliner_jax.model.bi_encoder_token`)
 
 Later stages attach their part to a kind by its name, in one registry per stage, and never branch on the
 config themselves:
@@ -35,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gliner_jax.model.bi_encoder import BI_ENCODER_INPUTS, GLiNERBiEncoderModel
+from gliner_jax.model.bi_encoder_token import GLiNERBiEncoderTokenModel
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.span_model import GLiNERSpanModel
 from gliner_jax.model.token_model import GLiNERTokenModel
@@ -106,6 +109,13 @@ def _token_module(config: GLiNERConfig, dtype: Any = jnp.float32, span_head_impl
   return GLiNERTokenModel(config, dtype=dtype)
 
 
+def _bi_encoder_token_module(
+  config: GLiNERConfig, dtype: Any = jnp.float32, span_head_impl: str = "factored"
+) -> nn.Module:
+  del span_head_impl  # the token scorer has one implementation
+  return GLiNERBiEncoderTokenModel(config, dtype=dtype)
+
+
 KINDS: dict[str, ModelKind] = {}
 
 
@@ -148,6 +158,17 @@ BI_ENCODER = register_kind(
     dummy_batch=bi_encoder_dummy_batch,
     matches=lambda c: c.labels_encoder is not None and c.span_mode in ("markerV0", "marker"),
     reference_model_type="gliner_bi_encoder_span",
+  )
+)
+BI_ENCODER_TOKEN = register_kind(
+  ModelKind(
+    name="bi_encoder_token",
+    module=_bi_encoder_token_module,
+    inputs=BI_ENCODER_INPUTS,
+    dummy_batch=bi_encoder_dummy_batch,
+    matches=lambda c: c.labels_encoder is not None and c.span_mode == "token_level",
+    output_layout="token",
+    reference_model_type="gliner_bi_encoder_token",
   )
 )
 

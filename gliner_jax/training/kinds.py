@@ -92,3 +92,13 @@ register_training(
     shares_eval_forward=False,  # its predictor scores label chunks, not the whole model's forward
   ),
 )
+register_training(
+  "bi_encoder_token",
+  TrainingKind(
+    loss=token_objective,  # gliner 0.2.29's BiEncoderTokenModel.loss is the uni token model's
+    loss_options=token_loss_options,
+    batches=make_bi_encoder_batches,  # token_level: start / end / inside labels of the batch's label set
+    is_encoder_param=is_encoder_param,
+    shares_eval_forward=False,  # its predictor scores label chunks, not the whole model's forward
+  ),
+)
