@@ -19,6 +19,7 @@ from test_export_gliner import load_with_gliner
 from test_relex_predict import build_relex_reference, check_against_reference
 
 from conftest import require_module
+from gliner_jax import GLiNER
 from gliner_jax.inference.relex import RelexGLiNER
 from gliner_jax.interop.checkpoint import flatten_params
 from gliner_jax.interop.relex_convert import relex_state_dict
@@ -79,3 +80,11 @@ def test_export_refuses_bad_input(minilm_dir, tmp_path):
   params["pair_projection"] = {"dense_in": params["pair_projection"]["dense_in"]}
   with pytest.raises(ValueError, match="missing: pair_projection/dense_out/kernel"):
     relex_state_dict(ours.config, params)
+
+
+def test_a_relex_folder_given_to_gliner_names_relex_gliner(minilm_dir, tmp_path):
+  """GLiNER.from_pretrained would read only the entity half of a relex folder: it refuses, naming the class to use."""
+  folder = str(tmp_path / "reference")
+  build_relex_reference(minilm_dir, folder, relations_layer="dot")
+  with pytest.raises(ValueError, match=r"relex model \(relations_layer='dot'\): load it with .*RelexGLiNER"):
+    GLiNER.from_pretrained(folder)

@@ -250,6 +250,11 @@ def load_gliner_state(directory: str, options: HubOptions | None = None) -> tupl
     raise FileNotFoundError(f"{directory} has no {REFERENCE_CONFIG_FILE}: not a gliner 0.2.x checkpoint")
   with open(path) as f:
     raw = json.load(f)
+  if raw.get("relations_layer") is not None:
+    raise ValueError(
+      f"{directory} is a gliner relex model (relations_layer={raw['relations_layer']!r}): load it with "
+      "gliner_jax.inference.relex.RelexGLiNER.from_pretrained, which predicts its entities and relations"
+    )
   if raw.get("encoder_config") and (raw.get("labels_encoder_config") or not raw.get("labels_encoder")):
     GLiNERConfig.from_reference(raw)  # options gliner_jax does not compute are named before any weight is read
   state = read_state_dict(directory)
