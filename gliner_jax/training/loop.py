@@ -20,7 +20,7 @@ The parts: `gliner_jax.training.steps` (the jitted init / train step / eval forw
 re-exported here.
 
 Example:
-  >>> from configs import tiny
+  >>> from gliner_jax.configs import tiny
   >>> result = train_and_evaluate(tiny.get_config(), "/tmp/gliner_tiny")
   >>> result.final_step, result.last_eval["eval_f1"]
   >>> result.predictor.predict_entities("Ada Lovelace was born in London.", ["person", "city"])

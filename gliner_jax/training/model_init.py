@@ -227,7 +227,7 @@ def abstract_starting_point(model_cfg) -> StartingPoint:
   config (`gliner_jax.model.backbones`, its own vocabulary) of `labels_encoder_name` or `labels_encoder`.
 
   Example:
-    >>> from configs import gliner_small
+    >>> from gliner_jax.configs import gliner_small
     >>> abstract_starting_point(gliner_small.get_config().model).config.encoder.num_hidden_layers
     6
   """

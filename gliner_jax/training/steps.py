@@ -7,10 +7,11 @@ batch; `gliner_jax.training.kinds`: loss, its options, optimizer groups), so one
 model kind.
 
 Example:
-  >>> from configs import tiny
+  >>> from gliner_jax.configs import tiny
   >>> parts = build(tiny.get_config())
   >>> state = initial_state(parts, seed=0)
-  >>> state, metrics = parts.train_step(state, device_batch, jax.random.key(1))
+  >>> state, metrics = parts.train_step(state, device_batch, jax.random.key(1))  # doctest: +SKIP
+  (not run as a doctest: `device_batch` is one sharded batch of the run's pipeline, `gliner_jax.training.pipeline`)
 """
 
 from __future__ import annotations
