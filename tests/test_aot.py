@@ -28,6 +28,7 @@ from gliner_jax import DEFAULT_MODEL
 from gliner_jax.configs import bi_encoder_minilm, gliner_modernbert, gliner_small, tiny
 from gliner_jax.training import aot
 from gliner_jax.training.config_files import load_config
+from gliner_jax.training.kinds import training_kind
 from gliner_jax.training.model_init import abstract_starting_point
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -248,7 +249,7 @@ def test_abstract_batch_is_the_training_runs_batch(kind):
   assert host.dims == (tokens, words, types) == aot.training_shape(cfg, parts.start)
   label_tokens = host.arrays["labels_input_ids"].shape[-1] if kind == "bi_encoder" else 0
   expected = aot.abstract_batch(
-    cfg.train.batch_size, tokens, words, types, parts.config.max_width, None, parts.config.span_mode, label_tokens
+    cfg.train.batch_size, tokens, words, types, parts.config.max_width, None, training_kind(parts.config), label_tokens
   )
   got = {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in host.arrays.items()}
   assert got == {k: (tuple(v.shape), np.dtype(v.dtype)) for k, v in expected.items()}
@@ -328,7 +329,7 @@ def test_every_model_kind_compiles(kind_report):
   parts = build(config, mesh=shd.make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, devices=jax.devices()[:1]), start=start)
   state = _abstract_bytes(jax.eval_shape(parts.init_fn, jax.random.key(0)))
   types, label_tokens = {"bi_encoder": (16, 8)}.get(kind, (4, 0))
-  batch = aot.abstract_batch(8, 32, 16, types, start.config.max_width, None, start.config.span_mode, label_tokens)
+  batch = aot.abstract_batch(8, 32, 16, types, start.config.max_width, None, training_kind(start.config), label_tokens)
   assert (report.num_devices, report.mesh_shape, report.hbm_bytes) == (4, MESH, 16 * aot.GIB)
   assert (report.batch_size, report.tokens, report.words, report.types) == (8, 32, 16, types)
   assert (report.span_mode, report.label_tokens) == (start.config.span_mode, label_tokens)
@@ -416,7 +417,7 @@ def test_scanned_rematerialised_train_step_compiles(tmp_path):
   encoder = state["params"]["encoder"]
   assert "layers" in encoder and not any(k.startswith("layer_") for k in encoder)
   assert encoder["layers"]["attention"]["query"]["kernel"].shape == (3, 64, 64)
-  batch = aot.abstract_batch(8, 32, 16, 4, start.config.max_width, None, start.config.span_mode)
+  batch = aot.abstract_batch(8, 32, 16, 4, start.config.max_width, None, training_kind(start.config))
   assert report.argument_bytes >= _abstract_bytes(state) + _abstract_bytes(batch) // 4
   assert report.alias_bytes >= _abstract_bytes(state)
   assert report.fits and report.collectives["all-reduce"] + report.collectives["reduce-scatter"] > 0

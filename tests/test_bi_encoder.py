@@ -351,7 +351,7 @@ def assert_close(got: np.ndarray, expected: np.ndarray) -> None:
   [
     pytest.param("markerV0", "factored", marks=pytest.mark.slow),
     pytest.param("markerV0", "spans", marks=pytest.mark.slow),
-    ("marker", "factored"),
+    pytest.param("marker", "factored", marks=pytest.mark.slow),
   ],
 )
 def test_chunked_parts_equal_the_whole_model(span_mode, form):

@@ -119,6 +119,7 @@ def test_entities_match_reference(reference, ours, threshold, flat_ner):
   assert assert_same_entities(expected, got, f"threshold {threshold}") >= 10
 
 
+@pytest.mark.slow
 def test_precomputed_label_embeddings_give_the_plain_call(reference, ours):
   ref, _ = reference
   vectors = ours.encode_labels(PARITY_LABELS)
@@ -143,6 +144,7 @@ def test_precomputed_label_embeddings_give_the_plain_call(reference, ours):
     ours.batch_predict_entities(PARITY_TEXTS[:1], PARITY_LABELS, label_embeddings=vectors[:3])
 
 
+@pytest.mark.slow
 def test_label_chunks_give_the_one_chunk_entities(reference, ours):
   """Labels scored in chunks of 4 (two chunks, the last padded) give the reference's entities."""
   ref, folder = reference
@@ -156,6 +158,7 @@ def test_label_chunks_give_the_one_chunk_entities(reference, ours):
 
 
 # ------------------------------------------------------------------------------------ saving
+@pytest.mark.slow
 def test_export_loads_back_into_gliner(ours, tmp_path):
   folder = str(tmp_path / "exported")
   ours.save_pretrained(folder, format="gliner")

@@ -358,7 +358,8 @@ def _dataset(examples, labels):
 
 
 @needs_data
-@pytest.mark.parametrize("flat_ner", [pytest.param(True, marks=pytest.mark.slow), False])  # fast: nested
+@pytest.mark.slow
+@pytest.mark.parametrize("flat_ner", [True, False])
 def test_sweep_equals_separate_runs(jax_model, ai_sentences, flat_ner):
   examples, labels = ai_sentences
   examples = examples[:16]

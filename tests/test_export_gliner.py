@@ -67,7 +67,10 @@ def load_with_gliner(folder: str):
   return model
 
 
-@pytest.fixture(scope="module", params=CASES)
+# the fast tier keeps the MiniLM and DeBERTa cases; the default model's export (a MiniLM too) is slow
+@pytest.fixture(
+  scope="module", params=[pytest.param(c, marks=pytest.mark.slow) if c == "default" else c for c in CASES]
+)
 def case(request, tmp_path_factory) -> Exported:
   if request.param == "default":
     ours, reference, reference_dir = GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL), None, None

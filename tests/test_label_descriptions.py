@@ -31,6 +31,7 @@ def _same(expected, got) -> int:
   return sum(len(e) for e in expected)
 
 
+@pytest.mark.slow
 def test_uni_encoder_descriptions_match_gliner(reference_minilm, converted_minilm):
   ref, _ = reference_minilm
   ours = GLiNER.from_pretrained(converted_minilm)

@@ -68,7 +68,13 @@ def model_section(kind: str) -> ml_collections.ConfigDict:
   )
 
 
-@pytest.fixture(scope="module", params=sorted(KIND_SECTIONS))
+SLOW_KINDS = ("token", "bi_encoder_token")
+
+
+@pytest.fixture(
+  scope="module",  # the fast tier keeps span and bi_encoder; the token kinds share their code and are slow
+  params=[pytest.param(k, marks=pytest.mark.slow if k in SLOW_KINDS else ()) for k in sorted(KIND_SECTIONS)],
+)
 def tiny(request):
   """(kind name, a predictor of a tiny random model of that kind)."""
   start = starting_point(model_section(request.param))

@@ -184,8 +184,8 @@ def _same(got, want, atol=1e-5):
 
 @pytest.mark.parametrize(
   "packing, threshold, flat_ner",
-  [  # the fast tier keeps (True, 0.5, False); the others take 13-60 s each
-    pytest.param(*c, marks=() if c == (True, 0.5, False) else pytest.mark.slow)
+  [  # all slow (13-60 s each); the fast tier keeps test_packed_sequences_read_as_alone and the brute-force mask test
+    pytest.param(*c, marks=pytest.mark.slow)
     for c in itertools.product([True, 64], [0.3, 0.5], [True, False])
     if (c[1], c[2]) in ((0.3, True), (0.5, False))
   ],

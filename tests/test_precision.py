@@ -99,6 +99,7 @@ def test_which_kernels_change(model):
   assert {x.dtype for x in jax.tree.leaves(both.params)} == {jnp.dtype("float32")}
 
 
+@pytest.mark.slow
 def test_logits_close_to_float32(model):
   words = [t.split() for t in ("Marie Curie won the Nobel Prize in Paris .", "Angela Merkel met Barack Obama .")]
   batch = _batch(model, words, LABELS)

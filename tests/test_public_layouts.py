@@ -169,6 +169,7 @@ def deberta_v21(reference_deberta, deberta_backbone_dir, tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------------- layouts
+@pytest.mark.slow
 def test_v21_layout_is_what_the_public_checkpoints_ship(minilm_v21):
   folder, _ = minilm_v21
   assert sorted(os.listdir(folder)) == ["gliner_config.json", "pytorch_model.bin"]

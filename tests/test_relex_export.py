@@ -82,6 +82,7 @@ def test_export_refuses_bad_input(minilm_dir, tmp_path):
     relex_state_dict(ours.config, params)
 
 
+@pytest.mark.slow
 def test_a_relex_folder_given_to_gliner_names_relex_gliner(minilm_dir, tmp_path):
   """GLiNER.from_pretrained would read only the entity half of a relex folder: it refuses, naming the class to use."""
   folder = str(tmp_path / "reference")

@@ -99,6 +99,7 @@ def test_triples_layer_matches_reference(mode, options):
   assert np.unique(np.round(got, 6)).size > 8  # not a constant
 
 
+@pytest.mark.slow
 def test_reference_defaults_build_the_same_parameters():
   """What the relex model builds from its config (`TriplesScoreLayer(name)`: 768, default options) converts."""
   import flax.linen as nn

@@ -269,6 +269,7 @@ def test_train_steps_agree_plain_remat_scan(family):
   assert_trees_close(remat_final, dropout_final, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_checkpoint_on_disk_keeps_the_unscanned_layout(tmp_path):
   from gliner_jax.interop.checkpoint import load_checkpoint, save_checkpoint
   from gliner_jax.model.config import GLiNERConfig

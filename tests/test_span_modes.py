@@ -82,7 +82,7 @@ def token_pair(minilm_dir, tmp_path_factory):
   return ref, GLiNER.from_pretrained(out), out
 
 
-@pytest.fixture(params=["marker", "token_level"])
+@pytest.fixture(params=[pytest.param("marker", marks=pytest.mark.slow), "token_level"])  # fast: token_level
 def pair(request):
   return request.getfixturevalue("marker_pair" if request.param == "marker" else "token_pair")
 
@@ -140,7 +140,7 @@ def test_token_logits_match_reference(token_pair):
 
 @pytest.mark.parametrize(
   "packing, flat_ner, threshold",
-  [  # the fast tier keeps one setting per mode (unpacked, nested, 0.5); the other seven are slow
+  [  # the fast tier keeps one setting (unpacked, nested, 0.5) for token_level; the rest are slow
     pytest.param(*c, marks=() if c == (False, False, 0.5) else pytest.mark.slow)
     for c in itertools.product([False, True], [True, False], [0.3, 0.5])
   ],

@@ -40,6 +40,7 @@ from gliner_jax.scaling.budgets import BudgetPlan, TrainingStream, format_flops,
 from gliner_jax.scaling.ladder import Rung, param_counts, rung_config
 from gliner_jax.training.aot import abstract_batch
 from gliner_jax.training.data import load_source
+from gliner_jax.training.kinds import training_kind
 from gliner_jax.training.loop import MODEL_INPUTS, NonFiniteLossError, inference_model, train_and_evaluate
 from gliner_jax.training.losses import span_loss
 from gliner_jax.training.main_job import bundled_crossner_slice
@@ -274,7 +275,8 @@ def xla_train_flops(parts, state, config, steps_by_shape: dict[tuple[int, int, i
 
   XLA counts the padded shapes and elementwise work too; None where the backend reports no FLOPs.
   """
-  if not steps_by_shape or kind_of(parts.config).name == "bi_encoder":  # its abstract batch has no labels encoder
+  kind = training_kind(parts.config)
+  if not steps_by_shape or kind.encodes_labels:  # the label tokens per label of its batches are not recorded
     return None
   rng = jax.random.key(0)
   total = 0.0
@@ -287,7 +289,7 @@ def xla_train_flops(parts, state, config, steps_by_shape: dict[tuple[int, int, i
         types,
         parts.config.max_width,
         parts.batch_sharding,
-        parts.config.span_mode,
+        kind,
       )
       analysis = parts.train_step.lower(state, batch, rng).compile().cost_analysis()
       if isinstance(analysis, (list, tuple)):

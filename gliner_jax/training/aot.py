@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from gliner_jax.data.bi_encoder import batch_recipe, label_axis
 from gliner_jax.data.recipe import RecipeConfig, encoder_token_limit, named_shapes
 from gliner_jax.training import sharding as shd
+from gliner_jax.training.kinds import TrainingKind, training_kind
 from gliner_jax.training.model_init import abstract_starting_point
 
 GIB = 1024**3
@@ -188,10 +189,11 @@ def training_shape(config, start=None) -> tuple[int, int, int]:
   overrides = {**dict(config.get("recipe", {})), "fixed_shape": True}
   recipe = RecipeConfig.from_model_config(model, batch_size=int(config.train.batch_size), **overrides)
   limit = recipe.max_tokens if recipe.max_tokens is not None else encoder_token_limit(model)
-  if model.labels_encoder is not None:
+  encodes_labels = training_kind(model).encodes_labels
+  if encodes_labels:
     recipe = batch_recipe(recipe)
   (shape,) = named_shapes(recipe, limit)
-  types = label_axis(shape.types, recipe) if model.labels_encoder is not None else shape.types
+  types = label_axis(shape.types, recipe) if encodes_labels else shape.types
   return shape.tokens, shape.words, types
 
 
@@ -210,7 +212,7 @@ def default_shapes(
       raise ValueError(f"{name} must be positive, got {value}")
   if words > tokens:
     raise ValueError(f"words={words} > tokens={tokens}: every word needs at least one token")
-  if start.config.labels_encoder is not None:
+  if training_kind(start.config).encodes_labels:
     batch = int(config.train.batch_size)
     types = -(-types // batch) * batch
   return tokens, words, types
@@ -223,13 +225,13 @@ def abstract_batch(
   types: int,
   max_width: int,
   sharding,
-  span_mode: str = "markerV0",
+  kind: TrainingKind,
   label_tokens: int = 0,
 ) -> dict[str, jax.ShapeDtypeStruct]:
-  """Shapes and dtypes of one training batch, with the batch sharding: as `gliner_jax.data.recipe` builds it
-  (span labels [B, W, K, C] and span_mask; token_level: labels [B, W, C, 3] and word_mask), or with
-  `label_tokens` > 0 as `gliner_jax.data.bi_encoder` builds a bi-encoder's (no type_token_index; the
-  `types` labels as labels_input_ids / labels_attention_mask [B, types / B, label_tokens])."""
+  """Shapes and dtypes of one training batch of model kind `kind` (`gliner_jax.training.kinds.training_kind`), with
+  the batch sharding: the text inputs, the labels (in the prompt: type_token_index; for a kind that
+  `encodes_labels`, the `types` labels as labels_input_ids / labels_attention_mask [B, types / B, label_tokens], as
+  `gliner_jax.data.bi_encoder` builds them) and the kind's `target_shapes`."""
 
   def spec(shape, dtype):
     return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
@@ -242,19 +244,17 @@ def abstract_batch(
     num_words=spec((b,), jnp.int32),
     type_mask=spec((b, types), jnp.bool_),
   )
-  if label_tokens:
+  if kind.encodes_labels:
     if types % b:
       raise ValueError(f"a bi-encoder batch's {types} labels must split evenly over its {b} rows")
+    if label_tokens < 1:
+      raise ValueError("a kind that encodes its labels needs label_tokens >= 1 (the tokens of each label)")
     batch["labels_input_ids"] = spec((b, types // b, label_tokens), jnp.int32)
     batch["labels_attention_mask"] = spec((b, types // b, label_tokens), jnp.int32)
   else:
     batch["type_token_index"] = spec((b, types), jnp.int32)
-  if span_mode == "token_level":
-    batch["labels"] = spec((b, words, types, 3), jnp.float32)
-    batch["word_mask"] = spec((b, words), jnp.bool_)
-  else:
-    batch["labels"] = spec((b, words, max_width, types), jnp.float32)
-    batch["span_mask"] = spec((b, words, max_width), jnp.bool_)
+  for name, (shape, dtype) in kind.target_shapes(b, words, types, max_width).items():
+    batch[name] = spec(shape, dtype)
   return batch
 
 
@@ -302,8 +302,9 @@ def compile_train_step(
     raise ValueError(
       f"tokens={tokens} > {start.config.encoder.max_sequence_length}, the most the encoder reads (its position table)"
     )
+  kind = training_kind(start.config)
   labels_encoder = start.config.labels_encoder
-  if labels_encoder is None:
+  if not kind.encodes_labels:
     if label_tokens:
       raise ValueError("label_tokens is for a bi-encoder (config.model.labels_encoder); this model reads a prompt")
     label_tokens = 0
@@ -322,7 +323,7 @@ def compile_train_step(
     types,
     parts.config.max_width,
     parts.batch_sharding,
-    span_mode=parts.config.span_mode,
+    kind,
     label_tokens=label_tokens,
   )
   rng = jax.ShapeDtypeStruct(

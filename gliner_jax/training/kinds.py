@@ -6,6 +6,9 @@ needs on top, so `gliner_jax.training.steps.build` and `gliner_jax.training.loop
   loss(out, batch, key, options)      the training objective of one forward (`out`: the module's output)
   loss_options(config.loss)           the loss keywords of a config's `loss` section (refusing meaningless ones)
   batches(examples, start, recipe, seed, shards, shard_count)   this process's `ShardedBatches`
+  target_shapes(batch, words, types, max_width)   the shapes and dtypes of its training targets (AOT compiles)
+  encodes_labels                      whether its batches carry label token ids for a labels encoder rather
+                                      than labels in each row's prompt (`gliner_jax.data.bi_encoder`)
   is_encoder_param                    the optimizer's encoder group (None: the default, `encoder/...`)
   shares_eval_forward                 whether evaluation may score with the run's own jitted forward on the
                                       training shardings (`gliner_jax.inference.predictor.DeviceScoring`)
@@ -20,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
+import jax.numpy as jnp
+
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.kinds import KINDS, kind_of
 from gliner_jax.processing.prompts import PromptTokenizer
@@ -29,6 +34,32 @@ from gliner_jax.training.losses import bi_encoder_loss_options, span_loss, token
 from gliner_jax.training.model_init import StartingPoint
 from gliner_jax.training.pipeline import ShardedBatches
 
+TargetShapes = Callable[[int, int, int, int], dict[str, tuple[tuple[int, ...], Any]]]
+
+
+def span_target_shapes(batch: int, words: int, types: int, max_width: int) -> dict[str, tuple[tuple[int, ...], Any]]:
+  """A span kind's training targets (`gliner_jax.data.recipe`): span labels [B, W, K, C] and span_mask [B, W, K].
+
+  Example:
+    >>> span_target_shapes(2, 8, 4, 3)["labels"][0]
+    (2, 8, 3, 4)
+  """
+  return {
+    "labels": ((batch, words, max_width, types), jnp.float32),
+    "span_mask": ((batch, words, max_width), jnp.bool_),
+  }
+
+
+def token_target_shapes(batch: int, words: int, types: int, max_width: int) -> dict[str, tuple[tuple[int, ...], Any]]:
+  """A token kind's training targets: start / end / inside labels [B, W, C, 3] and word_mask [B, W].
+
+  Example:
+    >>> token_target_shapes(2, 8, 4, 3)["labels"][0]
+    (2, 8, 4, 3)
+  """
+  del max_width  # token targets have no width axis
+  return {"labels": ((batch, words, types, 3), jnp.float32), "word_mask": ((batch, words), jnp.bool_)}
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingKind:
@@ -37,6 +68,8 @@ class TrainingKind:
   loss: Callable[..., Any]
   loss_options: Callable[[Mapping[str, Any]], dict[str, Any]]
   batches: Callable[..., ShardedBatches]
+  target_shapes: TargetShapes = span_target_shapes
+  encodes_labels: bool = False
   is_encoder_param: Callable[[Sequence[str]], bool] | None = None
   shares_eval_forward: bool = True
 
@@ -81,13 +114,19 @@ def prompt_batches(examples, start: StartingPoint, recipe, seed: int, shards: Se
 
 
 register_training("span", TrainingKind(loss=span_objective, loss_options=dict, batches=prompt_batches))
-register_training("token", TrainingKind(loss=token_objective, loss_options=token_loss_options, batches=prompt_batches))
+register_training(
+  "token",
+  TrainingKind(
+    loss=token_objective, loss_options=token_loss_options, batches=prompt_batches, target_shapes=token_target_shapes
+  ),
+)
 register_training(
   "bi_encoder",
   TrainingKind(
     loss=span_objective,
     loss_options=bi_encoder_loss_options,
     batches=make_bi_encoder_batches,
+    encodes_labels=True,
     is_encoder_param=is_encoder_param,
     shares_eval_forward=False,  # its predictor scores label chunks, not the whole model's forward
   ),
@@ -98,6 +137,8 @@ register_training(
     loss=token_objective,  # gliner 0.2.29's BiEncoderTokenModel.loss is the uni token model's
     loss_options=token_loss_options,
     batches=make_bi_encoder_batches,  # token_level: start / end / inside labels of the batch's label set
+    target_shapes=token_target_shapes,
+    encodes_labels=True,
     is_encoder_param=is_encoder_param,
     shares_eval_forward=False,  # its predictor scores label chunks, not the whole model's forward
   ),
