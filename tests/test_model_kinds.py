@@ -1,7 +1,8 @@
 """Model kinds (`gliner_jax.model.kinds` and the inference / training registries): every kind is recognised
 from its config, has a predictor and training parts, and its predictor answers every `GLiNER` method with
 the same signature. A tiny random model of each kind warms up (packed too), predicts the same entities
-packed and unpacked, and saves and loads back as the same class with the same entities.
+packed and unpacked, and saves and loads back as the same class with the same entities. Relex kinds read one
+text per row: they refuse packing, and their entities are those of `predict_relations` with no relation labels.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ import numpy as np
 import pytest
 
 from gliner_jax import DEFAULT_MODEL
-from gliner_jax.inference.api import BiEncoderGLiNER, BiEncoderTokenGLiNER, GLiNER, make_predictor, predictor_class
+from gliner_jax.inference.api import (
+  BiEncoderGLiNER,
+  BiEncoderTokenGLiNER,
+  GLiNER,
+  RelexGLiNER,
+  make_predictor,
+  predictor_class,
+)
 from gliner_jax.inference.kinds import PREDICTORS, register_predictor
 from gliner_jax.model.bi_encoder import GLiNERBiEncoderModel
 from gliner_jax.model.bi_encoder_token import GLiNERBiEncoderTokenModel
 from gliner_jax.model.kinds import KINDS, ModelKind, kind_of, make_model, register_kind
+from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
+from gliner_jax.model.relex.token_relex import TokenRelexModel
 from gliner_jax.model.span_model import GLiNERSpanModel
 from gliner_jax.model.token_model import GLiNERTokenModel
 from gliner_jax.training.kinds import TRAINING, training_kind
@@ -41,15 +51,35 @@ KIND_SECTIONS = {
   "bi_encoder_token": dict(
     span_mode="token_level", num_rnn_layers=0, labels_encoder_shape=dict(ENCODER, hidden_size=24)
   ),
+  "span_relex": dict(span_mode="markerV0", relations_layer="dot"),
+  "token_relex": dict(span_mode="token_level", relations_layer="mlp"),
 }
 MODULES = {
   "span": GLiNERSpanModel,
   "token": GLiNERTokenModel,
   "bi_encoder": GLiNERBiEncoderModel,
   "bi_encoder_token": GLiNERBiEncoderTokenModel,
+  "span_relex": SpanRelexModel,
+  "token_relex": TokenRelexModel,
 }
-CLASSES = {"span": GLiNER, "token": GLiNER, "bi_encoder": BiEncoderGLiNER, "bi_encoder_token": BiEncoderTokenGLiNER}
+CLASSES = {
+  "span": GLiNER,
+  "token": GLiNER,
+  "bi_encoder": BiEncoderGLiNER,
+  "bi_encoder_token": BiEncoderTokenGLiNER,
+  "span_relex": RelexGLiNER,
+  "token_relex": RelexGLiNER,
+}
 BI_ENCODERS = ("bi_encoder", "bi_encoder_token")
+RELEX = ("span_relex", "token_relex")
+REFERENCE_MODEL_TYPES = {  # gliner 0.2.29's model_type of each kind
+  "span": "gliner_uni_encoder_span",
+  "token": "gliner_uni_encoder_token",
+  "bi_encoder": "gliner_bi_encoder_span",
+  "bi_encoder_token": "gliner_bi_encoder_token",
+  "span_relex": "gliner_uni_encoder_span_relex",
+  "token_relex": "gliner_uni_encoder_token_relex",
+}
 
 
 def model_section(kind: str) -> ml_collections.ConfigDict:
@@ -68,7 +98,7 @@ def model_section(kind: str) -> ml_collections.ConfigDict:
   )
 
 
-SLOW_KINDS = ("token", "bi_encoder_token")
+SLOW_KINDS = ("token", "bi_encoder_token", "token_relex")
 
 
 @pytest.fixture(
@@ -90,15 +120,50 @@ def entity_tuples(rows):
   return [[(e.start, e.end, e.label, round(e.score, 4)) for e in row] for row in rows]
 
 
+def assert_same_entities(got, want):
+  """The same spans and labels, scores within 1e-5 (a relex row's padding follows the other rows of its batch)."""
+  assert [[(e.start, e.end, e.label) for e in row] for row in got] == [
+    [(e.start, e.end, e.label) for e in row] for row in want
+  ]
+  np.testing.assert_allclose([e.score for row in got for e in row], [e.score for row in want for e in row], atol=1e-5)
+
+
 def test_every_kind_is_recognised_and_registered_in_every_stage():
-  assert sorted(KINDS) == sorted(KIND_SECTIONS) == sorted(PREDICTORS) == sorted(TRAINING)
+  assert sorted(KINDS) == sorted(KIND_SECTIONS) == sorted(PREDICTORS) == sorted(REFERENCE_MODEL_TYPES)
+  assert set(TRAINING) <= set(KINDS)
   for name in KIND_SECTIONS:
     config = starting_point(model_section(name)).config
     assert kind_of(config).name == name
+    assert kind_of(config).reference_model_type == REFERENCE_MODEL_TYPES[name]
     assert type(make_model(config)) is MODULES[name]
     assert predictor_class(config) is CLASSES[name]
-    assert training_kind(config) is TRAINING[name]
+    if name in TRAINING:
+      assert training_kind(config) is TRAINING[name]
     assert set(kind_of(config).inputs) == set(kind_of(config).dummy_batch(2))
+
+
+def test_relex_fields_live_in_the_config_and_select_the_relex_kinds():
+  start = starting_point(model_section("span_relex"))
+  config, tokenizer = start.config, start.tokenizer
+  # a new relex model gets the relation token and its id (the default tokenizer holds <<ENT>>, <<SEP>> already)
+  assert config.rel_token_index == tokenizer.convert_tokens_to_ids("<<REL>>") == len(tokenizer) - 1
+  assert config.class_token_index == tokenizer.convert_tokens_to_ids("<<ENT>>") == len(tokenizer) - 3
+  rc = RelexConfig.from_config(config)
+  assert rc.base == config and (rc.relations_layer, rc.rel_token_index) == ("dot", config.rel_token_index)
+  assert RelexConfig(base=config.replace(relations_layer=None), relations_layer="dot", rel_token_index=7).base == (
+    config.replace(rel_token_index=7)
+  )
+  assert type(config).from_dict(config.to_dict()) == config
+  assert kind_of(config.replace(relations_layer=None)).name == "span"
+  assert kind_of(config.replace(span_mode="token_level", relations_layer="none")).name == "token_relex"
+  with pytest.raises(ValueError, match="relations_layer='rgcn': gliner 0.2.29 defines"):
+    config.replace(relations_layer="rgcn")
+  with pytest.raises(ValueError, match="triples_layer='TuckER' is not implemented"):
+    config.replace(triples_layer="TuckER")
+  with pytest.raises(ValueError, match="triples_layer='DistMult' needs a relex model"):
+    config.replace(relations_layer=None, triples_layer="DistMult")
+  with pytest.raises(ValueError, match="relations_layer=None: it is not a relex model"):
+    RelexConfig.from_config(config.replace(relations_layer=None))
 
 
 def test_registries_refuse_duplicates_and_unknown_kinds():
@@ -132,7 +197,7 @@ def test_every_predictor_answers_every_gliner_method_with_the_same_signature():
 
 def test_a_predictor_refuses_another_kinds_config(tiny):
   name, model = tiny
-  other = GLiNER if name in BI_ENCODERS else BiEncoderGLiNER
+  other = GLiNER if name in BI_ENCODERS + RELEX else BiEncoderGLiNER
   extra = {} if other is GLiNER else {"labels_tokenizer": model.tokenizer}
   with pytest.raises(ValueError, match=f"does not predict with a '{name}' model"):
     other(model.config, model.params, model.tokenizer, compilation_cache=False, **extra)
@@ -140,19 +205,34 @@ def test_a_predictor_refuses_another_kinds_config(tiny):
 
 def test_warmup_predict_save_and_load_on_every_kind(tiny, tmp_path):
   name, model = tiny
-  shapes = model.warmup(TEXTS, LABELS, batch_size=2, packing=True)
-  assert shapes and all(type(s).__name__ == "PackedShape" for s in shapes)
-  assert {type(s).__name__ for s in model.warmup(TEXTS, LABELS, batch_size=2)} == {"BatchShape"}
+  if name in RELEX:
+    with pytest.raises(ValueError, match="packing=True: a relex model reads one text per row"):
+      model.warmup(TEXTS, LABELS, batch_size=2, packing=True)
+    shapes = model.warmup(TEXTS, LABELS, batch_size=2)
+    assert shapes and {type(s).__name__ for s in shapes} == {"RelexShape"}
+  else:
+    shapes = model.warmup(TEXTS, LABELS, batch_size=2, packing=True)
+    assert shapes and all(type(s).__name__ == "PackedShape" for s in shapes)
+    assert {type(s).__name__ for s in model.warmup(TEXTS, LABELS, batch_size=2)} == {"BatchShape"}
   # random heads: the highest of these thresholds that some span passes
   threshold, plain = next(
     (t, found)
     for t in (0.5, 0.3, 0.1, 0.03, 0.01)
     if sum(map(len, found := model.batch_predict_entities(TEXTS, LABELS, batch_size=2, threshold=t)))
   )
-  packed = model.batch_predict_entities(TEXTS, LABELS, batch_size=2, threshold=threshold, packing=True)
-  assert entity_tuples(packed) == entity_tuples(plain)
+  if name in RELEX:  # the entities of the relex forward with no relation labels
+    with_relations = model.batch_predict_relations(TEXTS, LABELS, [], batch_size=2, threshold=threshold)
+    assert entity_tuples(plain) == entity_tuples([entities for entities, _ in with_relations])
+    assert all(relations == [] for _, relations in with_relations)
+  else:
+    packed = model.batch_predict_entities(TEXTS, LABELS, batch_size=2, threshold=threshold, packing=True)
+    assert entity_tuples(packed) == entity_tuples(plain)
   assert {e.label for row in plain for e in row} <= set(LABELS)
-  assert entity_tuples([model.predict_entities(TEXTS[2], LABELS, threshold=threshold)]) == entity_tuples(plain[2:])
+  one = model.predict_entities(TEXTS[2], LABELS, threshold=threshold)
+  if name in RELEX:
+    assert_same_entities([one], plain[2:])
+  else:
+    assert entity_tuples([one]) == entity_tuples(plain[2:])
   folder = str(tmp_path / name)
   model.save_pretrained(folder)
   loaded = GLiNER.from_pretrained(folder, compilation_cache=False)
@@ -168,5 +248,11 @@ def test_warmup_predict_save_and_load_on_every_kind(tiny, tmp_path):
   else:
     with pytest.raises(ValueError, match="label_embeddings need a bi-encoder"):
       model.batch_predict_entities(TEXTS, LABELS, label_embeddings=np.zeros((len(LABELS), 32), np.float32))
-    with pytest.raises(ValueError, match="BiEncoderGLiNER.from_pretrained|load it with GLiNER"):
+    with pytest.raises(ValueError, match="BiEncoderGLiNER.from_pretrained|load it with (Relex)?GLiNER"):
       BiEncoderGLiNER.from_pretrained(folder, compilation_cache=False)
+  if name in RELEX:  # gliner's relex folder too: GLiNER.from_pretrained reads it as a relex model
+    gliner_folder = str(tmp_path / f"{name}_gliner")
+    model.save_pretrained(gliner_folder, format="gliner")
+    again = GLiNER.from_pretrained(gliner_folder, compilation_cache=False)
+    assert type(again) is RelexGLiNER and again.config == model.config
+    assert_same_entities(again.batch_predict_entities(TEXTS, LABELS, threshold=threshold), plain)

@@ -74,18 +74,28 @@ def test_export_reads_back_in_gliner_with_the_same_relations(minilm_dir, tmp_pat
 @pytest.mark.slow
 def test_export_refuses_bad_input(minilm_dir, tmp_path):
   ours, _, _ = _export(minilm_dir, tmp_path, CASES["span-dot"])
-  with pytest.raises(ValueError, match="format='gliner'"):
-    ours.save_pretrained(str(tmp_path / "other"), format="gliner_jax")
+  with pytest.raises(ValueError, match="format='onnx': use 'gliner_jax' or 'gliner'"):
+    ours.save_pretrained(str(tmp_path / "other"), format="onnx")
   params = dict(jax.device_get(ours.params))
   params["pair_projection"] = {"dense_in": params["pair_projection"]["dense_in"]}
   with pytest.raises(ValueError, match="missing: pair_projection/dense_out/kernel"):
-    relex_state_dict(ours.config, params)
+    relex_state_dict(ours.relex_config, params)
 
 
 @pytest.mark.slow
-def test_a_relex_folder_given_to_gliner_names_relex_gliner(minilm_dir, tmp_path):
-  """GLiNER.from_pretrained would read only the entity half of a relex folder: it refuses, naming the class to use."""
+def test_a_relex_folder_given_to_gliner_loads_as_relex_gliner(minilm_dir, tmp_path):
+  """GLiNER.from_pretrained reads a relex folder as a RelexGLiNER (both halves), whose entities are those of
+  predict_relations with no relation labels; its gliner_jax checkpoint loads back the same."""
   folder = str(tmp_path / "reference")
   build_relex_reference(minilm_dir, folder, relations_layer="dot")
-  with pytest.raises(ValueError, match=r"relex model \(relations_layer='dot'\): load it with .*RelexGLiNER"):
-    GLiNER.from_pretrained(folder)
+  model = GLiNER.from_pretrained(folder)
+  assert type(model) is RelexGLiNER and model.config.relations_layer == "dot"
+  text = "Alice Smith works at Acme Corp in Paris. Bob Jones founded Globex in Berlin."
+  labels = ["person", "organization", "city"]
+  entities = model.predict_entities(text, labels, threshold=0.3)
+  assert entities and entities == model.predict_relations(text, labels, [], threshold=0.3)[0]
+  checkpoint = str(tmp_path / "ours")
+  model.save_pretrained(checkpoint)
+  again = GLiNER.from_pretrained(checkpoint)
+  assert type(again) is RelexGLiNER and again.config == model.config
+  assert again.predict_entities(text, labels, threshold=0.3) == entities

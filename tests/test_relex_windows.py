@@ -30,13 +30,13 @@ def _windowed_model(minilm_dir, tmp_path, **config) -> RelexGLiNER:
   require_module("gliner")
   build_relex_reference(minilm_dir, str(tmp_path), **config)
   model = RelexGLiNER.from_pretrained(str(tmp_path))
-  short = dataclasses.replace(model.config, base=model.config.base.replace(max_len=MAX_LEN))
+  short = model.config.replace(max_len=MAX_LEN)
   return RelexGLiNER(short, model.params, model.tokenizer)
 
 
 def _union_of_windows(model: RelexGLiNER, text: str, threshold: float, relation_threshold: float):
   words = list(model.words_splitter(text))
-  overlap = min(2 * model.config.base.max_width, MAX_LEN // 2)
+  overlap = min(2 * model.config.max_width, MAX_LEN // 2)
   windows = word_windows(len(words), MAX_LEN, overlap)
   assert len(windows) > 3
   word_of_start = {start: i for i, (_, start, _) in enumerate(words)}

@@ -2,8 +2,8 @@
 
 `gliner_jax.GLiNER` is imported from here, so `GLiNER.from_pretrained` can load a model of any built-in
 kind (`gliner_jax.inference.kinds`): uni-encoder span and token models are `GLiNER`, bi-encoders
-`BiEncoderGLiNER` and bi-encoder token models `BiEncoderTokenGLiNER` (subclasses with the same methods and
-signatures).
+`BiEncoderGLiNER`, bi-encoder token models `BiEncoderTokenGLiNER` and relex models (span and token) `RelexGLiNER`
+(subclasses with the same methods and signatures).
 
 Example:
   >>> from gliner_jax.inference.api import GLiNER
@@ -16,11 +16,14 @@ from gliner_jax.inference.bi_encoder import BiEncoderGLiNER
 from gliner_jax.inference.bi_encoder_token import BiEncoderTokenGLiNER
 from gliner_jax.inference.kinds import PREDICTORS, make_predictor, predictor_class
 from gliner_jax.inference.predictor import Entity, GLiNER
+from gliner_jax.inference.relex import Relation, RelexGLiNER
 
 __all__ = [
   "GLiNER",
   "BiEncoderGLiNER",
   "BiEncoderTokenGLiNER",
+  "RelexGLiNER",
+  "Relation",
   "Entity",
   "PREDICTORS",
   "make_predictor",

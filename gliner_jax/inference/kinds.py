@@ -2,7 +2,8 @@
 
 Each predictor module registers its class under the kind names of `gliner_jax.model.kinds` when it is
 imported (`gliner_jax.inference.predictor`: "span" and "token"; `gliner_jax.inference.bi_encoder`:
-"bi_encoder"; `gliner_jax.inference.bi_encoder_token`: "bi_encoder_token"); `gliner_jax.inference.api` imports
+"bi_encoder"; `gliner_jax.inference.bi_encoder_token`: "bi_encoder_token"; `gliner_jax.inference.relex`: "span_relex"
+and "token_relex"); `gliner_jax.inference.api` imports
 them all, and `gliner_jax.GLiNER` comes from there.
 `GLiNER.from_pretrained` and `make_predictor` look the class up here, so no code branches on the kind.
 

@@ -10,6 +10,13 @@ Shapes are static: tokens, words, entity types and relation types are padded to 
 the next slot count), so a stream of texts compiles a bounded set of programs. Thresholds are inputs, not
 constants: changing them compiles nothing.
 
+`RelexGLiNER` is the predictor of the "span_relex" and "token_relex" model kinds (`gliner_jax.model.kinds`): a
+`GLiNER` subclass, so `gliner_jax.GLiNER.from_pretrained(relex folder)` returns one, and it answers every `GLiNER`
+method with the same signature. `predict_entities` / `batch_predict_entities` give the entities of the relex forward
+with no relation labels (the prompt `<<ENT>> e1 ... <<SEP>> <<SEP>>`, as gliner's relex `predict_entities` with its
+default `relations=[]`); `save_pretrained` writes a gliner_jax checkpoint (the default) or a gliner relex folder
+(format="gliner").
+
 A text longer than the model's `max_len` words is read in windows (`gliner_jax.processing.windows.word_windows`,
 2 * max_width words shared), never cut: each entity comes from the window owning its first word, relations are
 those each window finds between its entities (so none between entities that share no window), merged by
@@ -34,11 +41,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_batch
-from gliner_jax.inference.predictor import Entity
+from gliner_jax.inference.kinds import register_predictor
+from gliner_jax.inference.predictor import DeviceScoring, Entity, GLiNER
 from gliner_jax.inference.relex_decoding import decode_relations
 from gliner_jax.inference.token_decoding import decode_token_batch
-from gliner_jax.interop.relex_convert import export_relex, load_relex_checkpoint
+from gliner_jax.interop import checkpoint as ckpt
+from gliner_jax.interop.relex_convert import export_relex
+from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
 from gliner_jax.model.relex.token_relex import TokenRelexModel
 from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, bucket, device_batch_size
@@ -48,6 +59,18 @@ from gliner_jax.processing.splitters import make_word_splitter
 from gliner_jax.processing.windows import WordWindow, word_windows
 
 ENTITY_SLOTS = (16, 32, 64, 128, 256, 512)
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class RelexShape:
+  """The static shape of one relex device batch: rows, tokens, words, entity types, relation types, entity slots."""
+
+  batch: int
+  tokens: int
+  words: int
+  types: int
+  relations: int
+  entities: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,58 +136,77 @@ def merge_windows(windows: Sequence[tuple[list[Entity], list[Relation]]]) -> tup
   return entities, list(kept.values())
 
 
-class RelexGLiNER:
-  """A relex model ready to predict: RelexConfig, parameters, tokenizer and word splitter; span_mode
-  "token_level" runs `TokenRelexModel` and the token decoder, the span modes `SpanRelexModel`.
+class RelexGLiNER(GLiNER):
+  """A relex model ready to predict: its relex `GLiNERConfig` (relations_layer set; a `RelexConfig` is accepted too),
+  parameters, tokenizer and word splitter; span_mode "token_level" runs `TokenRelexModel` and the token decoder, the
+  span modes `SpanRelexModel`. `relex_config` is the `RelexConfig` the relex modules take.
 
   Example:
-    >>> model = RelexGLiNER.from_pretrained("gliner-relex-folder/")
+    >>> model = RelexGLiNER.from_pretrained("gliner-relex-folder/")     # or gliner_jax.GLiNER.from_pretrained
     >>> model.batch_predict_relations(["Bob founded Globex."], ["person", "company"], ["founded"])
   """
 
-  def __init__(self, config: RelexConfig, params: Any, tokenizer, *, words_splitter=None):
+  def __init__(
+    self,
+    config: GLiNERConfig | RelexConfig,
+    params: Any,
+    tokenizer,
+    *,
+    words_splitter=None,
+    dtype=jnp.float32,
+    quantize: str | None = None,
+    compilation_cache: bool | str = True,
+    span_head_impl: str = "factored",
+    scoring: DeviceScoring | None = None,
+  ):
+    del span_head_impl  # the relex heads have one implementation (gliner's)
+    config = config.base if isinstance(config, RelexConfig) else config
+    self.kind = self._served_kind(config)
+    if quantize is not None or jnp.dtype(dtype) != jnp.float32:
+      raise ValueError(
+        f"dtype={jnp.dtype(dtype).name}, quantize={quantize!r}: a relex model predicts in float32, unquantized"
+      )
+    if scoring is not None:
+      raise ValueError("scoring: a relex model scores with its own jitted forward (entities and relations together)")
     if not getattr(tokenizer, "is_fast", False):
       raise ValueError(f"{type(tokenizer).__name__} is a slow tokenizer: GLiNER needs a fast one (word ids)")
+    if compilation_cache is not False:
+      enable_compilation_cache(compilation_cache)
     self.config = config
+    self.relex_config = RelexConfig.from_config(config)
     self.params = jax.tree_util.tree_map(jnp.asarray, params)
     self.tokenizer = tokenizer
-    self.words_splitter = make_word_splitter(words_splitter or config.base.words_splitter_type)
+    self.words_splitter = make_word_splitter(words_splitter or config.words_splitter_type)
     self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     self.compiled_shapes: set[tuple[int, ...]] = set()
-    self.model_class = TokenRelexModel if config.base.span_mode == "token_level" else SpanRelexModel
+    self.model_class = TokenRelexModel if config.span_mode == "token_level" else SpanRelexModel
     limit = getattr(tokenizer, "model_max_length", None) or 10**9
-    self.max_tokens = int(min(limit, config.base.encoder.max_sequence_length, 10**6))
-
-  @classmethod
-  def from_pretrained(cls, directory: str, *, tokenizer: Any = None, words_splitter=None) -> "RelexGLiNER":
-    """Loads a gliner 0.2.29 relex folder (`gliner_jax.interop.relex_convert.load_relex_checkpoint`)."""
-    config, params, tok = load_relex_checkpoint(directory, tokenizer=tokenizer)
-    return cls(config, params, tok, words_splitter=words_splitter)
+    self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10**6))
 
   def save_pretrained(
     self,
     directory: str,
     dtype: Any = None,
-    format: str = "gliner",
+    format: str = "gliner_jax",
     model_name: str | None = None,
     trained_on: Sequence[str] | None = None,
   ) -> None:
-    """Writes the model as a gliner 0.2.29 relex folder (`gliner_jax.interop.relex_convert.export_relex`), which
-    both `gliner.GLiNER.from_pretrained` and `RelexGLiNER.from_pretrained` load; float32 unless `dtype`. A relex
-    model has no gliner_jax-format checkpoint: format="gliner" is its one format.
+    """Writes the model: format="gliner_jax" (this library's checkpoint, `GLiNER.from_pretrained` loads it) or
+    "gliner" (a gliner 0.2.29 relex folder, `gliner_jax.interop.relex_convert.export_relex`, which both
+    `gliner.GLiNER.from_pretrained` and `RelexGLiNER.from_pretrained` load; float32 unless `dtype`).
 
     Example:
-      >>> model.save_pretrained("relex_gliner/")
+      >>> model.save_pretrained("relex_gliner/", format="gliner")
       >>> RelexGLiNER.from_pretrained("relex_gliner/")
     """
+    if format == "gliner_jax":
+      ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)
+      return
     if format != "gliner":
-      raise ValueError(
-        f"format={format!r}: a relex model is saved as a gliner folder (format='gliner'), which "
-        "RelexGLiNER.from_pretrained loads back"
-      )
+      raise ValueError(f"format={format!r}: use 'gliner_jax' or 'gliner'")
     export_relex(
       directory,
-      self.config,
+      self.relex_config,
       jax.device_get(self.params),
       self.tokenizer,
       model_name=model_name,
@@ -172,10 +214,94 @@ class RelexGLiNER:
       trained_on=trained_on,
     )
 
+  def push_to_hub(self, repo_id: str, **kwargs):
+    """Not for relex models yet: the hub export writes an entity model's folder."""
+    raise ValueError(
+      "push_to_hub does not export relex models yet: save_pretrained(folder, format='gliner') and upload the folder "
+      "(huggingface_hub.HfApi().upload_folder)"
+    )
+
+  def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    """The entity logits of a padded relex batch (with `relation_token_index`): span x type [B, W, K, C], or
+    [B, W, C, 3] for token_level models."""
+    out = self.model_class(self.relex_config).apply({"params": self.params}, **batch)
+    return np.asarray(out.entity_logits)
+
+  # ------------------------------------------------------------------------------ the GLiNER entity API
+  def predict_entities(
+    self,
+    text: str,
+    labels: Labels,
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+    *,
+    label_embeddings=None,
+  ) -> list[Entity]:
+    """Entities in one text: the relex forward with no relation labels (as gliner's relex `predict_entities`)."""
+    return self.batch_predict_entities(
+      [text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, label_embeddings=label_embeddings
+    )[0]
+
+  def batch_predict_entities(
+    self,
+    texts: Sequence[str],
+    labels: Labels,
+    batch_size: int = 8,
+    threshold: float = 0.5,
+    flat_ner: bool = True,
+    multi_label: bool = False,
+    packing: bool | int = False,
+    *,
+    label_embeddings=None,
+    words_splitter=None,
+  ) -> list[list[Entity]]:
+    """Entities in each text: `batch_predict_relations(texts, labels, [])`'s entities. `packing` is refused (a relex
+    row holds one text: relations are scored between one text's entities), as are `label_embeddings`.
+
+    Example:
+      >>> model.batch_predict_entities(["Bob founded Globex."], ["person", "company"])
+    """
+    self.prepare_labels(labels, label_embeddings)
+    self._check_packing(packing)
+    found = self._predict(texts, labels, [], threshold, None, None, flat_ner, multi_label, batch_size, words_splitter)
+    return [entities for entities, _ in found]
+
+  def warmup(
+    self,
+    texts: Sequence[str],
+    labels: Labels,
+    batch_size: int = 8,
+    packing: bool | int = False,
+    *,
+    label_embeddings=None,
+  ) -> list[RelexShape]:
+    """Compiles the programs `batch_predict_entities(texts, labels, batch_size)` runs (by running it once; other
+    mixes of texts may need other shapes); returns their `RelexShape`s.
+
+    Example:
+      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+      raise ValueError("texts must be a list of strings")
+    before = set(self.compiled_shapes)
+    self.batch_predict_entities(
+      texts, labels, batch_size=batch_size, packing=packing, label_embeddings=label_embeddings
+    )
+    ran = {s for s in self.compiled_shapes if s not in before} or set(self.compiled_shapes)
+    return sorted(RelexShape(*s) for s in ran)
+
+  def _check_packing(self, packing: bool | int) -> None:
+    if packing is not False and packing is not None and packing != 0:
+      raise ValueError(
+        f"packing={packing!r}: a relex model reads one text per row (relations pair one text's entities); "
+        "use packing=False"
+      )
+
   @functools.cached_property
   def _apply(self):
     def run(params, batch, threshold, adjacency_threshold, *, slots):
-      out = self.model_class(self.config, max_entities=slots).apply(
+      out = self.model_class(self.relex_config, max_entities=slots).apply(
         {"params": params}, **batch, threshold=threshold, adjacency_threshold=adjacency_threshold
       )
       return dataclasses.replace(
@@ -220,17 +346,52 @@ class RelexGLiNER:
     flat_ner: bool = True,
     multi_label: bool = False,
     batch_size: int = 8,
+    *,
+    words_splitter=None,
   ) -> list[tuple[list[Entity], list[Relation]]]:
-    """One (entities, relations) pair per text."""
+    """One (entities, relations) pair per text (no relation labels: entities only, as gliner's). `words_splitter` (a
+    callable text -> [(word, start, end)]) splits these texts instead of the model's own."""
+    return self._predict(
+      texts,
+      entity_labels,
+      relation_labels,
+      threshold,
+      relation_threshold,
+      adjacency_threshold,
+      flat_ner,
+      multi_label,
+      batch_size,
+      words_splitter,
+    )
+
+  def _predict(
+    self,
+    texts: Sequence[str],
+    entity_labels: Labels,
+    relation_labels: Sequence[str],
+    threshold: float,
+    relation_threshold: float | None,
+    adjacency_threshold: float | None,
+    flat_ner: bool,
+    multi_label: bool,
+    batch_size: int,
+    words_splitter=None,
+  ) -> list[tuple[list[Entity], list[Relation]]]:
     if isinstance(texts, str):
       raise ValueError("texts must be a list of strings; use predict_relations for one text")
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     entity_set = LabelSet.of(entity_labels)
-    entity_labels = validate_labels(entity_set.prompts, (self.config.base.ent_token, self.config.base.sep_token))
-    relation_labels = validate_labels(relation_labels, (self.config.rel_token, self.config.base.sep_token))
+    entity_labels = validate_labels(entity_set.prompts, (self.config.ent_token, self.config.sep_token))
+    if isinstance(relation_labels, str):
+      raise ValueError("relation_labels must be a list of strings, not one string")
+    if relation_labels:
+      relation_labels = validate_labels(relation_labels, (self.config.rel_token, self.config.sep_token))
+    relation_labels = list(relation_labels)
     threshold = check_threshold(threshold)
     relation_threshold = check_threshold(threshold if relation_threshold is None else relation_threshold)
     adjacency_threshold = check_threshold(threshold if adjacency_threshold is None else adjacency_threshold)
-    words = [self._words(t) for t in texts]
+    words = [self._words(t, words_splitter) for t in texts]
     items = [
       (t, window, enc)
       for t, ws in enumerate(words)
@@ -273,17 +434,17 @@ class RelexGLiNER:
     return results
 
   # ----------------------------------------------------------------------------------- helpers
-  def _words(self, text: str) -> list[tuple[str, int, int]]:
+  def _words(self, text: str, words_splitter=None) -> list[tuple[str, int, int]]:
     if not isinstance(text, str):
       raise ValueError(f"texts must be strings, got {type(text).__name__}")
-    return list(self.words_splitter(text))
+    return list((words_splitter or self.words_splitter)(text))
 
   def _plan(
     self, t: int, words: list[str], entity_labels: list[str], relation_labels: list[str]
   ) -> list[tuple[WordWindow, _Encoded]]:
     """The windows of text `t` (`word_windows`: at most max_len words, 2 * max_width shared), each encoded; windows
     shrink (down to 2 * overlap words, then to one word) until each fits in the encoder with the prompt."""
-    base = self.config.base
+    base = self.config
     max_words, overlap = max(base.max_len, 1), 2 * base.max_width
     floor = 2 * overlap
     while True:
@@ -302,7 +463,7 @@ class RelexGLiNER:
 
   def _encode(self, words: list[str], entity_labels: list[str], relation_labels: list[str]) -> _Encoded:
     """The prompt `<<ENT>> e1 ... <<SEP>> <<REL>> r1 ... <<SEP>>` and the words, tokenized word by word."""
-    base = self.config.base
+    base = self.config
     prompt = [w for label in entity_labels for w in (base.ent_token, label)] + [base.sep_token]
     first_rel = len(prompt)
     prompt += [w for label in relation_labels for w in (self.config.rel_token, label)] + [base.sep_token]
@@ -352,3 +513,7 @@ class RelexGLiNER:
   def _entity(text: str, words, start: int, end: int, label: str, score: float) -> Entity:
     s, e = words[start][1], words[end][2]
     return Entity(start=s, end=e, text=text[s:e], label=label, score=float(score))
+
+
+register_predictor("span_relex", RelexGLiNER)
+register_predictor("token_relex", RelexGLiNER)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -386,17 +386,36 @@ def load_labels_tokenizer(
   return loaded
 
 
+# Readers of gliner folders with heads beyond the entity model's, by the gliner_config.json key that marks them:
+# reader(directory, tokenizer=, options=) -> GLiNERCheckpoint. `gliner_jax.interop.relex_convert` registers
+# "relations_layer" when imported (as `gliner_jax.GLiNER` does).
+FOLDER_READERS: dict[str, Callable[..., GLiNERCheckpoint]] = {}
+
+
+def register_folder_reader(key: str, reader: Callable[..., GLiNERCheckpoint]) -> None:
+  """Makes `load_gliner_checkpoint` read folders whose gliner_config.json sets `key` with `reader`."""
+  FOLDER_READERS[key] = reader
+
+
 def load_gliner_checkpoint(
   directory: str, *, tokenizer: Any = None, options: HubOptions | None = None, labels_tokenizer: Any = None
 ) -> GLiNERCheckpoint:
   """Reads a gliner 0.2.x folder (either layout, any weight file) as gliner 0.2.29 would load it; a
-  bi-encoder comes with its labels tokenizer (`load_labels_tokenizer`).
+  bi-encoder comes with its labels tokenizer (`load_labels_tokenizer`); a folder marked by a key of
+  `FOLDER_READERS` (a relex model: relations_layer) is read by its registered reader.
 
   Example:
     >>> ckpt = load_gliner_checkpoint("gliner_small-v2.1/", tokenizer="microsoft/deberta-v3-small")
     >>> ckpt.config.span_mode, ckpt.config.encoder.model_type
     ('markerV0', 'deberta-v2')
   """
+  path = os.path.join(directory, REFERENCE_CONFIG_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      raw = json.load(f)
+    reader = next((r for key, r in FOLDER_READERS.items() if raw.get(key) is not None), None)
+    if reader is not None:
+      return reader(directory, tokenizer=tokenizer, options=options)
   config, params = load_gliner_state(directory, options)
   tok = load_gliner_tokenizer(directory, config, tokenizer, options)
   config = check_vocabulary(config, tok, directory).replace(model_name=backbone_name(config.model_name))

@@ -34,7 +34,7 @@ from gliner_jax.interop import storage
 from gliner_jax.interop.checkpoint import flatten_params
 from gliner_jax.interop.convert import ENCODER_PREFIX, LABELS_ENCODER_PREFIX, check_vocabulary, head_tensor_map
 from gliner_jax.interop.hf_weights import encoder_params_to_hf_state_dict
-from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.config import RELEX_FIELDS, GLiNERConfig
 from gliner_jax.model.encoders.stack import unstack_layers
 from gliner_jax.model.kinds import kind_of
 
@@ -183,6 +183,7 @@ def gliner_config_dict(
     )
   out = dict(REFERENCE_DEFAULTS)
   ours_only = ("encoder", "labels_encoder", "labels_encoder_name", "labels_pooling", "remat_policy", "scan_layers")
+  ours_only += RELEX_FIELDS  # a relex model's come in extra_config (gliner_jax.interop.relex_convert)
   out.update({f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in ours_only})
   out.update(
     model_type=kind_of(config).reference_model_type,

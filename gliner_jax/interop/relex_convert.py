@@ -26,10 +26,12 @@ import numpy as np
 from gliner_jax.interop.checkpoint import flatten_params, unflatten_params
 from gliner_jax.interop.convert import (
   REFERENCE_CONFIG_FILE,
+  GLiNERCheckpoint,
   check_vocabulary,
   gliner_params_from_state_dict,
   load_gliner_tokenizer,
   read_gliner_config,
+  register_folder_reader,
 )
 from gliner_jax.interop.gliner_export import export_gliner
 from gliner_jax.interop.hub import HubOptions, backbone_name
@@ -273,6 +275,22 @@ def load_relex_checkpoint(directory: str, *, tokenizer: Any = None, options: Hub
     )
   base = check_vocabulary(base, tok, directory).replace(model_name=backbone_name(base.model_name))
   return dataclasses.replace(config, base=base, rel_token_index=rel_id), params, tok
+
+
+def read_relex_folder(directory: str, *, tokenizer: Any = None, options: HubOptions | None = None) -> GLiNERCheckpoint:
+  """`load_relex_checkpoint` as a `GLiNERCheckpoint` whose config is the relex `GLiNERConfig` (relations_layer set):
+  the reader `gliner_jax.interop.convert.load_gliner_checkpoint` (and so `GLiNER.from_pretrained`) uses for relex
+  folders.
+
+  Example:
+    >>> read_relex_folder("gliner-relex-folder/").config.relations_layer
+    'dot'
+  """
+  config, params, tok = load_relex_checkpoint(directory, tokenizer=tokenizer, options=options)
+  return GLiNERCheckpoint(config.base, params, tok)
+
+
+register_folder_reader("relations_layer", read_relex_folder)
 
 
 def _inverse_transform(value: np.ndarray, transform: str) -> np.ndarray:

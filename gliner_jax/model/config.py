@@ -8,9 +8,35 @@ import os
 from typing import Any, Mapping
 
 from gliner_jax.model.encoders.config import EncoderConfig
+from gliner_jax.model.relex.relations import RELATIONS_LAYERS
+from gliner_jax.model.relex.triples import TRIPLES_LAYERS
 
 CONFIG_FILE = "gliner_jax_config.json"
 SPECIAL_TOKENS = ("[FLERT]", "<<ENT>>", "<<SEP>>")
+RELEX_FIELDS = ("relations_layer", "triples_layer", "embed_rel_token", "rel_token", "rel_token_index")
+REFUSED_TRIPLES = {
+  "TuckER": "its reference mixes the scores of different pairs (a reshape of torch.matmul's batched output) "
+  "in a way that depends on how the batch is padded",
+  "ConvE": "gliner 0.2.29 cannot build it from a config (it needs emb_dim1)",
+}
+
+
+def check_relex_options(relations_layer: str, triples_layer: str | None, rel_token: str = "<<REL>>") -> None:
+  """Raises ValueError naming a relex option gliner 0.2.29 does not define or gliner_jax does not compute.
+
+  Example:
+    >>> check_relex_options("dot", "DistMult")     # fine
+    >>> check_relex_options("rgcn", None)          # ValueError: relations_layer='rgcn': gliner 0.2.29 defines [...]
+  """
+  if str(relations_layer).lower() not in RELATIONS_LAYERS:
+    raise ValueError(f"relations_layer={relations_layer!r}: gliner 0.2.29 defines {list(RELATIONS_LAYERS)}")
+  if triples_layer is not None:
+    if triples_layer in REFUSED_TRIPLES:
+      raise ValueError(f"triples_layer={triples_layer!r} is not implemented: {REFUSED_TRIPLES[triples_layer]}")
+    if triples_layer not in TRIPLES_LAYERS:
+      raise ValueError(f"triples_layer={triples_layer!r}: gliner 0.2.29 defines {sorted(TRIPLES_LAYERS)}")
+  if not rel_token:
+    raise ValueError("rel_token must be a non-empty string (gliner's default is '<<REL>>')")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +45,10 @@ class GLiNERConfig:
 
   A bi-encoder (gliner's `labels_encoder`; `gliner_jax.model.bi_encoder`) sets `labels_encoder` (the
   second encoder's config), `labels_encoder_name` (its backbone, as `model_name`) and `labels_pooling`.
+  A relex model (gliner's joint entity and relation extraction; `gliner_jax.model.relex`) sets `relations_layer`
+  (one of gliner 0.2.29's: "dot", "mlp", "bilinear", "gcn", "gat", "attention", "none"; None: not a relex model),
+  optionally `triples_layer` (a knowledge-graph scorer instead of the pair projection), and its relation token:
+  `rel_token`, `embed_rel_token`, `rel_token_index` (the token's id; -1 until a tokenizer holds it).
   `remat_policy` and `scan_layers` choose how the encoder layers run (rematerialised, scanned over stacked
   parameters; see `gliner_jax.model.encoders.stack`), not what they compute.
 
@@ -51,6 +81,12 @@ class GLiNERConfig:
   # `labels_encoder`, whose own values these override. Same function either way.
   remat_policy: str = "none"
   scan_layers: bool = False
+  # Relex (gliner's relations_layer, ...): None means an entity-only model.
+  relations_layer: str | None = None
+  triples_layer: str | None = None
+  embed_rel_token: bool = True
+  rel_token: str = "<<REL>>"
+  rel_token_index: int = -1
 
   def __post_init__(self):
     if isinstance(self.labels_encoder, Mapping):
@@ -82,6 +118,20 @@ class GLiNERConfig:
     for name in ("max_width", "max_len", "max_types"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+    self._check_relex()
+
+  def _check_relex(self):
+    if self.relations_layer is None:
+      if self.triples_layer is not None:
+        raise ValueError(f"triples_layer={self.triples_layer!r} needs a relex model: set relations_layer too")
+      return
+    check_relex_options(self.relations_layer, self.triples_layer, self.rel_token)
+    if self.labels_encoder is not None:
+      raise ValueError("relations_layer is set with a labels_encoder: gliner 0.2.29's relex models are uni-encoders")
+
+  @property
+  def is_relex(self) -> bool:
+    return self.relations_layer is not None
 
   @property
   def needs_projection(self) -> bool:

@@ -10,6 +10,10 @@ builds its module. Built-in kinds:
   "bi_encoder"  bi-encoder span model (a labels encoder; `gliner_jax.model.bi_encoder`)
   "bi_encoder_token"  bi-encoder token model (a labels encoder, span_mode token_level;
                 `gliner_jax.model.bi_encoder_token`)
+  "span_relex"  joint entity and relation extraction, span head (`relations_layer` set, span_mode markerV0 /
+                marker; `gliner_jax.model.relex.span_relex`)
+  "token_relex" the same with the token head (`relations_layer` set, span_mode token_level;
+                `gliner_jax.model.relex.token_relex`)
 
 Later stages attach their part to a kind by its name, in one registry per stage, and never branch on the
 config themselves:
@@ -39,10 +43,13 @@ import numpy as np
 from gliner_jax.model.bi_encoder import BI_ENCODER_INPUTS, GLiNERBiEncoderModel
 from gliner_jax.model.bi_encoder_token import GLiNERBiEncoderTokenModel
 from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
+from gliner_jax.model.relex.token_relex import TokenRelexModel
 from gliner_jax.model.span_model import GLiNERSpanModel
 from gliner_jax.model.token_model import GLiNERTokenModel
 
 UNI_ENCODER_INPUTS = ("input_ids", "attention_mask", "word_token_index", "num_words", "type_token_index")
+RELEX_INPUTS = UNI_ENCODER_INPUTS + ("relation_token_index",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +111,30 @@ def bi_encoder_dummy_batch(
   )
 
 
+def relex_dummy_batch(
+  batch_size: int, tokens: int = 32, words: int = 16, types: int = 4, relations: int = 2
+) -> dict[str, np.ndarray]:
+  """Relex inputs (`RELEX_INPUTS`): the uni-encoder's plus `relation_token_index` [B, R], to initialise a relex model.
+
+  Example:
+    >>> relex_dummy_batch(2, relations=3)["relation_token_index"].shape
+    (2, 3)
+  """
+  batch = uni_encoder_dummy_batch(batch_size, tokens, words, types)
+  batch["relation_token_index"] = np.zeros((batch_size, relations), np.int32)
+  return batch
+
+
+def _span_relex_module(config: GLiNERConfig, dtype: Any = jnp.float32, span_head_impl: str = "factored") -> nn.Module:
+  del span_head_impl  # the relex span head has one implementation (gliner's)
+  return SpanRelexModel(RelexConfig.from_config(config), dtype=dtype)
+
+
+def _token_relex_module(config: GLiNERConfig, dtype: Any = jnp.float32, span_head_impl: str = "factored") -> nn.Module:
+  del span_head_impl
+  return TokenRelexModel(RelexConfig.from_config(config), dtype=dtype)
+
+
 def _token_module(config: GLiNERConfig, dtype: Any = jnp.float32, span_head_impl: str = "factored") -> nn.Module:
   del span_head_impl  # the token scorer has one implementation
   return GLiNERTokenModel(config, dtype=dtype)
@@ -135,7 +166,7 @@ SPAN = register_kind(
     module=GLiNERSpanModel,
     inputs=UNI_ENCODER_INPUTS,
     dummy_batch=uni_encoder_dummy_batch,
-    matches=lambda c: c.labels_encoder is None and c.span_mode in ("markerV0", "marker"),
+    matches=lambda c: c.labels_encoder is None and not c.is_relex and c.span_mode in ("markerV0", "marker"),
     reference_model_type="gliner_uni_encoder_span",
   )
 )
@@ -145,7 +176,7 @@ TOKEN = register_kind(
     module=_token_module,
     inputs=UNI_ENCODER_INPUTS,
     dummy_batch=uni_encoder_dummy_batch,
-    matches=lambda c: c.labels_encoder is None and c.span_mode == "token_level",
+    matches=lambda c: c.labels_encoder is None and not c.is_relex and c.span_mode == "token_level",
     output_layout="token",
     reference_model_type="gliner_uni_encoder_token",
   )
@@ -171,6 +202,27 @@ BI_ENCODER_TOKEN = register_kind(
     reference_model_type="gliner_bi_encoder_token",
   )
 )
+SPAN_RELEX = register_kind(
+  ModelKind(
+    name="span_relex",
+    module=_span_relex_module,
+    inputs=RELEX_INPUTS,
+    dummy_batch=relex_dummy_batch,
+    matches=lambda c: c.is_relex and c.span_mode in ("markerV0", "marker"),
+    reference_model_type="gliner_uni_encoder_span_relex",
+  )
+)
+TOKEN_RELEX = register_kind(
+  ModelKind(
+    name="token_relex",
+    module=_token_relex_module,
+    inputs=RELEX_INPUTS,
+    dummy_batch=relex_dummy_batch,
+    matches=lambda c: c.is_relex and c.span_mode == "token_level",
+    output_layout="token",
+    reference_model_type="gliner_uni_encoder_token_relex",
+  )
+)
 
 
 def kind_of(config: GLiNERConfig) -> ModelKind:
@@ -185,7 +237,8 @@ def kind_of(config: GLiNERConfig) -> ModelKind:
     what = "no model kind" if not found else f"several model kinds ({[k.name for k in found]})"
     raise ValueError(
       f"{what} serve a config with span_mode={config.span_mode!r}, labels_encoder="
-      f"{'set' if config.labels_encoder is not None else 'None'}; registered: {sorted(KINDS)}"
+      f"{'set' if config.labels_encoder is not None else 'None'}, relations_layer={config.relations_layer!r}; "
+      f"registered: {sorted(KINDS)}"
     )
   return found[0]
 

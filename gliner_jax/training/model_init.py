@@ -11,6 +11,9 @@ A hub id works wherever a directory does (downloaded with huggingface_hub when o
 A bi-encoder adds a labels encoder: `config.model.labels_encoder` (an encoder folder or hub id, init
 "hf_encoder") or `config.model.labels_encoder_shape` (EncoderConfig fields, init "random", read with the
 tokenizer of `config.model.labels_tokenizer`); see `gliner_jax.training.bi_encoder`.
+A relex model (joint entities and relations) sets `config.model.relations_layer` (and optionally `triples_layer`,
+`rel_token`, `embed_rel_token`); a new one ("hf_encoder", "random") gets gliner's relex tokens (<<ENT>>, <<SEP>>,
+<<REL>>, no [FLERT]) and its `rel_token_index`, and a "gliner" / "gliner_jax" start from a relex model continues it.
 The model records its backbone as `model_name`: `config.model.name` when set (the hub id of a local
 copy), else a name derived from `config.model.path` (`backbone_name`), never a local path.
 """
@@ -84,8 +87,33 @@ def head_fields(model_cfg) -> dict[str, Any]:
     "model_name",
     "labels_encoder",
     "labels_encoder_name",
+    "rel_token_index",
   }
   return {k: v for k, v in dict(model_cfg).items() if k in fields}
+
+
+def new_model_tokens(model_cfg, tokenizer):
+  """(tokenizer with the prompt tokens a new model needs, the config fields their ids set): GLiNER's [FLERT],
+  <<ENT>>, <<SEP>>; or, for a relex model (`relations_layer` set), gliner's relex tokens <<ENT>>, <<SEP>>, <<REL>>
+  and `rel_token_index`.
+
+  Example:
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL
+    >>> tok, fields = new_model_tokens({"relations_layer": "dot"}, AutoTokenizer.from_pretrained(DEFAULT_MODEL))
+    >>> fields["rel_token_index"] == tok.convert_tokens_to_ids("<<REL>>") == len(tok) - 1
+    True
+  """
+  if model_cfg.get("relations_layer") is None:
+    tokenizer = add_gliner_tokens(tokenizer)
+    return tokenizer, {"class_token_index": tokenizer.convert_tokens_to_ids("<<ENT>>")}
+  ent, sep = model_cfg.get("ent_token", "<<ENT>>"), model_cfg.get("sep_token", "<<SEP>>")
+  rel = model_cfg.get("rel_token", "<<REL>>")
+  tokenizer = add_gliner_tokens(tokenizer, tokens=(ent, sep, rel))
+  return tokenizer, {
+    "class_token_index": tokenizer.convert_tokens_to_ids(ent),
+    "rel_token_index": tokenizer.convert_tokens_to_ids(rel),
+  }
 
 
 def starting_point(model_cfg) -> StartingPoint:
@@ -122,6 +150,12 @@ def starting_point(model_cfg) -> StartingPoint:
         f"span_mode={model_cfg.span_mode!r}, but the trained GLiNER at {model_cfg.path} is "
         f"{config.span_mode!r}; its head cannot change"
       )
+    for name in ("relations_layer", "triples_layer"):
+      if model_cfg.get(name) is not None and model_cfg.get(name) != getattr(config, name):
+        raise ValueError(
+          f"{name}={model_cfg.get(name)!r}, but the trained GLiNER at {model_cfg.path} has "
+          f"{getattr(config, name)!r}; its head cannot change"
+        )
     overrides["model_name"] = backbone_name(config.model_name, model_cfg.get("name", ""))
     return StartingPoint(config.replace(**overrides), tokenizer, params, labels_tokenizer)
   if kind == "hf_encoder":
@@ -131,27 +165,29 @@ def starting_point(model_cfg) -> StartingPoint:
     enc_cfg, enc_params = load_hf_encoder(path)
     if model_cfg.get("encoder_layers"):
       enc_cfg, enc_params = truncate_encoder(enc_cfg, enc_params, int(model_cfg.encoder_layers))
-    tokenizer = add_gliner_tokens(AutoTokenizer.from_pretrained(path))
+    tokenizer, token_fields = new_model_tokens(model_cfg, AutoTokenizer.from_pretrained(path))
     enc_cfg = dataclasses.replace(enc_cfg, vocab_size=len(tokenizer))
     *parents, leaf = token_embedding_path(enc_cfg)
     emb = functools.reduce(lambda tree, key: tree[key], parents, enc_params)
     emb[leaf] = extend_embeddings(np.asarray(emb[leaf]), len(tokenizer))
     config = GLiNERConfig(
       encoder=enc_cfg,
-      class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
       model_name=backbone_name(model_cfg.path, model_cfg.get("name", "")),
+      **token_fields,
       **head_fields(model_cfg),
     )
     return StartingPoint(config, tokenizer, {"encoder": enc_params})
   if kind == "random":
-    tokenizer = add_gliner_tokens(AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer)))
+    tokenizer, token_fields = new_model_tokens(
+      model_cfg, AutoTokenizer.from_pretrained(resolve_path(model_cfg.tokenizer))
+    )
     enc = dict(model_cfg.encoder)
     enc["vocab_size"] = len(tokenizer)
     enc.setdefault("pad_token_id", tokenizer.pad_token_id or 0)
     config = GLiNERConfig(
       encoder=EncoderConfig.from_dict(enc),
-      class_token_index=tokenizer.convert_tokens_to_ids("<<ENT>>"),
       model_name="random",
+      **token_fields,
       **head_fields(model_cfg),
     )
     return StartingPoint(config, tokenizer, None)

@@ -29,25 +29,29 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.config import RELEX_FIELDS, GLiNERConfig, check_relex_options
 from gliner_jax.model.dropout import HashDropout
 from gliner_jax.model.layers import ProjectionFFN, SplitDense, dense
-from gliner_jax.model.relex.relations import RELATIONS_LAYERS, make_relations_layer
-from gliner_jax.model.relex.triples import TRIPLES_LAYERS, make_triples_layer
+from gliner_jax.model.relex.relations import make_relations_layer
+from gliner_jax.model.relex.triples import make_triples_layer
 from gliner_jax.model.span_model import encode_words_and_types, span_end_windows
 
 Dtype = Any
 REFERENCE_TRIPLES_DIM = 768  # gliner 0.2.29 builds TriplesScoreLayer(name): dimension 768, whatever the model's
-REFUSED_TRIPLES = {
-  "TuckER": "its reference mixes the scores of different pairs (a reshape of torch.matmul's batched output) "
-  "in a way that depends on how the batch is padded",
-  "ConvE": "gliner 0.2.29 cannot build it from a config (it needs emb_dim1)",
-}
 
 
 @dataclasses.dataclass(frozen=True)
 class RelexConfig:
-  """A relex model: its span or token model's config plus the relex options of gliner's config."""
+  """A relex model: its span or token model's config plus the relex options of gliner's config.
+
+  The relex options live in `GLiNERConfig` (`relations_layer`, ...); `base` always carries the same values as these
+  fields (they are written into it), so `RelexConfig.from_config(rc.base) == rc`.
+
+  Example:
+    >>> rc = RelexConfig(base=config, relations_layer="dot")
+    >>> rc.base.relations_layer, RelexConfig.from_config(rc.base) == rc
+    ('dot', True)
+  """
 
   base: GLiNERConfig
   relations_layer: str = "none"
@@ -57,15 +61,19 @@ class RelexConfig:
   rel_token_index: int = -1
 
   def __post_init__(self):
-    if self.relations_layer.lower() not in RELATIONS_LAYERS:
-      raise ValueError(f"relations_layer={self.relations_layer!r}: gliner 0.2.29 defines {list(RELATIONS_LAYERS)}")
-    if self.triples_layer is not None:
-      if self.triples_layer in REFUSED_TRIPLES:
-        raise ValueError(
-          f"triples_layer={self.triples_layer!r} is not implemented: {REFUSED_TRIPLES[self.triples_layer]}"
-        )
-      if self.triples_layer not in TRIPLES_LAYERS:
-        raise ValueError(f"triples_layer={self.triples_layer!r}: gliner 0.2.29 defines {sorted(TRIPLES_LAYERS)}")
+    relex = {name: getattr(self, name) for name in RELEX_FIELDS}
+    if relex["relations_layer"] is None:
+      raise ValueError("RelexConfig needs a relations_layer (gliner 0.2.29's: 'none' for no adjacency layer)")
+    check_relex_options(self.relations_layer, self.triples_layer, self.rel_token)
+    if any(getattr(self.base, name) != value for name, value in relex.items()):
+      object.__setattr__(self, "base", self.base.replace(**relex))  # GLiNERConfig validates them
+
+  @classmethod
+  def from_config(cls, config: GLiNERConfig) -> "RelexConfig":
+    """The RelexConfig of a relex `GLiNERConfig` (one with `relations_layer` set)."""
+    if config.relations_layer is None:
+      raise ValueError("this GLiNERConfig has relations_layer=None: it is not a relex model")
+    return cls(base=config, **{name: getattr(config, name) for name in RELEX_FIELDS})
 
 
 @jax.tree_util.register_dataclass
