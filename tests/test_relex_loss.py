@@ -276,7 +276,7 @@ def kept_elements(out, batch, key, options):
       dataclasses.replace(out, relation_logits=relation_logits, adjacency=adjacency), batch, key, options
     )
 
-  g_rel, g_adj = jax.grad(loss, argnums=(0, 1))(out.relation_logits, out.adjacency)
+  g_rel, g_adj = jax.jit(jax.grad(loss, argnums=(0, 1)))(out.relation_logits, out.adjacency)
   return np.asarray(g_rel) != 0, np.asarray(g_adj) != 0
 
 
