@@ -81,6 +81,7 @@ RUNNABLE = [
   "gliner_jax.training.mfu",
   "gliner_jax.training.model_init",
   "gliner_jax.training.optimizer",
+  "gliner_jax.training.relex_losses",
   "gliner_jax.training.sharding",
 ]
 RUNNABLE_SLOW = [  # each builds and runs small encoders or abstract models: 10-60 s on 2 cores

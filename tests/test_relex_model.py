@@ -50,7 +50,8 @@ def _positions(ids: np.ndarray, token: int) -> np.ndarray:
   return out
 
 
-def _our_inputs(batch, config) -> dict:
+def relex_model_inputs(batch, config) -> dict:
+  """Our relex model's inputs from a batch of gliner's relex collator (its words, entity and relation prompts)."""
   ids = batch["input_ids"].numpy()
   words_mask = batch["words_mask"].numpy()
   num_words = batch["text_lengths"].numpy()[:, 0].astype(np.int32)
@@ -90,7 +91,7 @@ def test_span_relex_forward_matches_reference(minilm_dir, tmp_path, relex):
   params = relex_params_from_state_dict(state, config)
   model = SpanRelexModel(config, max_entities=160)
   batch = _batch(ref)
-  inputs = _our_inputs(batch, config)
+  inputs = relex_model_inputs(batch, config)
   selected_counts = []
   for threshold in thresholds:
     out = ref.run_batch(batch, threshold=threshold)

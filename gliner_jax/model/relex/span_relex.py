@@ -12,6 +12,10 @@ The function is the reference's:
      `adjacency_threshold`), each scored against every relation type vector [B, R, D] (the encoder's raw
      `<<REL>>` vectors, no prompt FFN): pair projection FFN(cat(head, tail)) . relation, or a triple scorer.
 Pairs are kept as an [E, E] grid (`pair_mask`), not packed as the reference packs them.
+Teacher forcing (training, as the reference's forward with `labels` / `adj_matrix`): `gold_entities` [B, E, 2]
+(first and last word, -1 rows padding) replaces step 2 (the entities are exactly these, in this order; rows wider
+than max_width or outside the text count as padding), and `gold_pairs` [B, E, E] replaces the pair selection of
+step 4 (the adjacency is still computed, for the adjacency loss).
 Padded entity types (type_mask 0) never select a span here (the reference scores them with its prompt FFN of a
 zero vector; they never occur when every text of a batch has the same labels).
 
@@ -82,7 +86,9 @@ class RelexOutput:
   """entity_logits [B, W, K, C] (token model: [B, W, C, 3]), span_mask [B, W, K] (token model: the words inside
   the text, [B, W]), type_mask [B, C]; entity_spans [B, E, 2] (first and last word), entity_mask [B, E],
   num_selected [B]; adjacency [B, E, E] (zeros without a relations layer);
-  relation_logits [B, E, E, R] (head i, tail j, relation r), pair_mask [B, E, E], relation_mask [B, R]."""
+  relation_logits [B, E, E, R] (head i, tail j, relation r), pair_mask [B, E, E], relation_mask [B, R];
+  has_adjacency (static): whether a relations layer made `adjacency` (its probabilities, the reference's
+  `pred_adj_matrix`), which the training loss needs to know."""
 
   entity_logits: jax.Array
   span_mask: jax.Array
@@ -94,6 +100,7 @@ class RelexOutput:
   relation_logits: jax.Array
   pair_mask: jax.Array
   relation_mask: jax.Array
+  has_adjacency: bool = dataclasses.field(default=False, metadata=dict(static=True))
 
 
 class SpanVectors(nn.Module):
@@ -135,6 +142,39 @@ def select_entities(keep: jax.Array, max_entities: int) -> tuple[jax.Array, jax.
     order = jnp.pad(order, ((0, 0), (0, max_entities - order.shape[1])))
   mask = jnp.arange(max_entities)[None, :] < count[:, None]
   return jnp.where(mask, order[:, :max_entities], 0), mask, count
+
+
+def check_gold(gold_entities, gold_pairs, batch: int) -> int:
+  """The number of entity slots E of teacher-forced inputs (gold_entities [B, E, 2], gold_pairs [B, E, E]);
+  ValueError naming what is mis-shaped."""
+  if gold_entities is None:
+    if gold_pairs is not None:
+      raise ValueError("gold_pairs needs gold_entities: the pairs index the gold entities")
+    return 0
+  shape = tuple(gold_entities.shape)
+  if len(shape) != 3 or shape[0] != batch or shape[2] != 2:
+    raise ValueError(f"gold_entities must be [batch={batch}, entities, 2] (first and last word), got {shape}")
+  if not jnp.issubdtype(gold_entities.dtype, jnp.integer):
+    raise ValueError(f"gold_entities must be integer word indices, got {gold_entities.dtype}")
+  if gold_pairs is not None and tuple(gold_pairs.shape) != (batch, shape[1], shape[1]):
+    raise ValueError(
+      f"gold_pairs must be [batch, entities, entities] = {(batch, shape[1], shape[1])}, got {tuple(gold_pairs.shape)}"
+    )
+  return shape[1]
+
+
+def gold_entity_mask(gold_entities: jax.Array, num_words: jax.Array, max_width: int | None = None) -> jax.Array:
+  """mask [B, E] of the gold entity rows a model can represent: first >= 0, first <= last < num_words and, for
+  span models (`max_width`), last - first < max_width. Other rows (the -1 padding) are not entities.
+
+  Example:
+    >>> gold_entity_mask(jnp.array([[[0, 1], [2, 9], [-1, -1]]]), jnp.array([5]), 4)   # [[True, False, False]]
+  """
+  first, last = gold_entities[..., 0], gold_entities[..., 1]
+  ok = (first >= 0) & (last >= first) & (last < num_words[:, None])
+  if max_width is not None:
+    ok &= last - first < max_width
+  return ok
 
 
 def encode_with_relations(
@@ -183,9 +223,12 @@ def score_pairs(
   adjacency_threshold,
   *,
   deterministic: bool,
+  gold_pairs: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
   """(adjacency [B, E, E], pair_mask [B, E, E], relation logits [B, E, E, R]) of the selected entities [B, E, D].
 
+  The pairs are the ordered pairs of distinct entities: with `gold_pairs` [B, E, E] those it marks (teacher
+  forcing), else with an adjacency layer those with adjacency > `adjacency_threshold`, else all of them.
   Called inside a compact `__call__`: its submodules ("relations", "pair_projection", "triples") belong to the caller.
   """
   cfg = rc.base
@@ -196,6 +239,9 @@ def score_pairs(
   adjacency = jnp.zeros((b, e, e), jnp.float32)
   if layer is not None:
     adjacency = layer(entities, entity_mask)
+  if gold_pairs is not None:
+    pair_mask = pair_mask & gold_pairs.astype(bool)
+  elif layer is not None:
     pair_mask = pair_mask & (adjacency > adjacency_threshold)
   if rc.triples_layer is None:
     relation_logits = PairProjection(cfg.hidden_size, cfg.dropout, dtype, name="pair_projection")(
@@ -255,6 +301,8 @@ class SpanRelexModel(nn.Module):
     type_token_index,
     relation_token_index,
     *,
+    gold_entities: jax.Array | None = None,
+    gold_pairs: jax.Array | None = None,
     threshold: float | jax.Array = 0.5,
     adjacency_threshold: float | jax.Array | None = None,
     deterministic: bool = True,
@@ -262,6 +310,7 @@ class SpanRelexModel(nn.Module):
     rc, cfg = self.config, self.config.base
     if cfg.span_mode not in ("markerV0", "marker"):
       raise ValueError(f"SpanRelexModel needs span_mode 'markerV0' or 'marker', got {cfg.span_mode!r}")
+    check_gold(gold_entities, gold_pairs, input_ids.shape[0])
     adjacency_threshold = threshold if adjacency_threshold is None else adjacency_threshold
     words, types, relations = encode_with_relations(
       rc,
@@ -281,15 +330,28 @@ class SpanRelexModel(nn.Module):
     b, w, k = logits.shape[:3]
     span_mask = (jnp.arange(w)[:, None] + jnp.arange(k)[None, :])[None] < num_words[:, None, None]
     type_mask = type_token_index >= 0
-    best = jnp.max(jnp.where(type_mask[:, None, None, :], jax.nn.sigmoid(logits), 0.0), axis=-1)
-    keep = ((best > threshold) & span_mask).reshape(b, w * k)
-    index, entity_mask, count = select_entities(keep, self.max_entities)
+    if gold_entities is None:
+      best = jnp.max(jnp.where(type_mask[:, None, None, :], jax.nn.sigmoid(logits), 0.0), axis=-1)
+      keep = ((best > threshold) & span_mask).reshape(b, w * k)
+      index, entity_mask, count = select_entities(keep, self.max_entities)
+    else:
+      entity_mask = gold_entity_mask(gold_entities, num_words, k)
+      first, last = gold_entities[..., 0], gold_entities[..., 1]
+      index = jnp.where(entity_mask, first * k + last - first, 0)
+      count = entity_mask.sum(axis=1)
     entities = jnp.take_along_axis(span_rep.reshape(b, w * k, -1), index[..., None], axis=1)
     entities = jnp.where(entity_mask[..., None], entities, 0.0)
     entity_spans = jnp.stack([index // k, index // k + index % k], axis=-1)
 
     adjacency, pair_mask, relation_logits = score_pairs(
-      rc, self.dtype, entities, entity_mask, relations, adjacency_threshold, deterministic=deterministic
+      rc,
+      self.dtype,
+      entities,
+      entity_mask,
+      relations,
+      adjacency_threshold,
+      deterministic=deterministic,
+      gold_pairs=gold_pairs,
     )
     return RelexOutput(
       entity_logits=logits,
@@ -302,4 +364,5 @@ class SpanRelexModel(nn.Module):
       relation_logits=relation_logits,
       pair_mask=pair_mask,
       relation_mask=relation_token_index >= 0,
+      has_adjacency=rc.relations_layer.lower() != "none",
     )

@@ -9,6 +9,9 @@ Same inputs and relation scoring as `gliner_jax.model.relex.span_relex`; the ent
      per type, as in the reference); only words inside the text and real types count;
   3. each entity's vector is the reference's TokenMarker: FFN(ReLU(cat(start FFN(word s), end FFN(word e))));
   4. adjacency, pairs and relation logits as the span relex model (`score_pairs`).
+Teacher forcing as the span relex model: `gold_entities` [B, E, 2] replaces step 2 (each gold entity's vector is
+the same TokenMarker at its first and last word, as the reference's forward with the collator's gold `span_idx`),
+`gold_pairs` [B, E, E] the pair selection.
 
 Example:
   >>> model = TokenRelexModel(RelexConfig(base=config.replace(span_mode="token_level"), relations_layer="dot"))
@@ -28,7 +31,9 @@ from gliner_jax.model.layers import ProjectionFFN, dense
 from gliner_jax.model.relex.span_relex import (
   RelexConfig,
   RelexOutput,
+  check_gold,
   encode_with_relations,
+  gold_entity_mask,
   score_pairs,
   select_entities,
 )
@@ -94,6 +99,8 @@ class TokenRelexModel(nn.Module):
     type_token_index,
     relation_token_index,
     *,
+    gold_entities: jax.Array | None = None,
+    gold_pairs: jax.Array | None = None,
     threshold: float | jax.Array = 0.5,
     adjacency_threshold: float | jax.Array | None = None,
     deterministic: bool = True,
@@ -101,6 +108,7 @@ class TokenRelexModel(nn.Module):
     rc, cfg = self.config, self.config.base
     if cfg.span_mode != "token_level":
       raise ValueError(f"TokenRelexModel needs span_mode 'token_level', got {cfg.span_mode!r}")
+    check_gold(gold_entities, gold_pairs, input_ids.shape[0])
     adjacency_threshold = threshold if adjacency_threshold is None else adjacency_threshold
     words, types, relations = encode_with_relations(
       rc,
@@ -119,15 +127,28 @@ class TokenRelexModel(nn.Module):
     b, w, c = logits.shape[:3]
     word_mask = jnp.arange(w)[None, :] < num_words[:, None]
     type_mask = type_token_index >= 0
-    keep = token_span_candidates(jax.nn.sigmoid(logits), word_mask, type_mask, threshold)
-    index, entity_mask, count = select_entities(keep.reshape(b, -1), self.max_entities)
-    starts, ends = index // (c * w), index % w
+    if gold_entities is None:
+      keep = token_span_candidates(jax.nn.sigmoid(logits), word_mask, type_mask, threshold)
+      index, entity_mask, count = select_entities(keep.reshape(b, -1), self.max_entities)
+      starts, ends = index // (c * w), index % w
+    else:
+      entity_mask = gold_entity_mask(gold_entities, num_words)
+      starts = jnp.where(entity_mask, gold_entities[..., 0], 0)
+      ends = jnp.where(entity_mask, gold_entities[..., 1], 0)
+      count = entity_mask.sum(axis=1)
     entities = TokenSpanVectors(cfg.hidden_size, cfg.dropout, self.dtype, name="span_head")(
       words, starts, ends, deterministic=deterministic
     )
     entities = jnp.where(entity_mask[..., None], entities, 0.0)
     adjacency, pair_mask, relation_logits = score_pairs(
-      rc, self.dtype, entities, entity_mask, relations, adjacency_threshold, deterministic=deterministic
+      rc,
+      self.dtype,
+      entities,
+      entity_mask,
+      relations,
+      adjacency_threshold,
+      deterministic=deterministic,
+      gold_pairs=gold_pairs,
     )
     return RelexOutput(
       entity_logits=logits,
@@ -140,4 +161,5 @@ class TokenRelexModel(nn.Module):
       relation_logits=relation_logits,
       pair_mask=pair_mask,
       relation_mask=relation_token_index >= 0,
+      has_adjacency=rc.relations_layer.lower() != "none",
     )
