@@ -608,13 +608,16 @@ class BatchIterator:
       raise StopIteration
     batch_types = _pool(windows)
     pool = batch_types | set(self._memory)
+    self._start_batch(windows)
     pairs = list(carried)
     for w in windows:
       try:
         pairs.append((w, self._prompt_for(w, pool)))
       except ValueError as e:
         self._skip(str(e))
-    rows = encode_rows(pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats, self._skip)
+    rows = encode_rows(
+      pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats, self._skip, self._count_types
+    )
     self._carry += [(r.example, r.prompt) for r in rows[size:]]
     if self.cfg.type_memory:
       fresh = [t for t in self._memory if t not in batch_types] + sorted(batch_types)
@@ -622,6 +625,14 @@ class BatchIterator:
     if not rows:
       return None
     return self._assemble_rows(rows[:size])
+
+  def _count_types(self, prompt: tuple[str, ...]) -> int:
+    """The entity types of a row's prompt (a relex prompt holds its relation types too)."""
+    return len(prompt)
+
+  def _start_batch(self, windows: Sequence[NERExample]) -> None:
+    """Called with a batch's new windows before their prompts are drawn (`gliner_jax.data.relex_recipe` pools
+    their relation types)."""
 
   def _prompt_for(self, window: NERExample, pool: set[str]) -> tuple[str, ...]:
     """A window's prompt (`sample_prompt`); `gliner_jax.data.bi_encoder` overrides it and `_assemble_rows`."""
