@@ -288,6 +288,16 @@ def _load_json_records(path: str, on_error: str = "raise") -> list[tuple[str, An
   return records
 
 
+def load_json_records(path: str, on_error: str = "raise") -> list[tuple[str, Any]]:
+  """``(location, record)`` of each record of a JSON array or JSON-lines file; a location is
+  ``path:line (record i)`` (array) or ``path:line`` (JSON lines), for errors that name where a record is.
+  Example::
+
+      load_json_records("train.json")[0]   # ('train.json:2 (record 0)', {...})
+  """
+  return _load_json_records(path, on_error)
+
+
 def _json_array_records(path: str, text: str) -> list[tuple[str, Any]]:
   """The elements of a top-level JSON array, each located by the line it starts on (one parse, like json.loads)."""
   decoder, skip = json.JSONDecoder(), re.compile(r"[ \t\n\r]*")
