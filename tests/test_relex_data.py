@@ -24,6 +24,7 @@ from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.config import EncoderConfig
 from gliner_jax.model.relex.span_relex import RelexConfig
 from gliner_jax.processing.relex_prompts import RelexPromptTokenizer, relex_prompt
+from gliner_jax.training.data import load_source
 from gliner_jax.training.model_init import StartingPoint
 from gliner_jax.training.relex_data import make_relex_batches, relex_recipe_of
 
@@ -104,6 +105,19 @@ def test_relex_record_errors_name_file_and_line(tmp_path, change, fault):
 def test_example_rejects_bad_relations():
   with pytest.raises(ValueError, match=r"relation 0 \(0, 1, 'x'\): head and tail must be indices of the 1 entities"):
     NERExample(["a", "b"], [(0, 0, "t")], relations=[(0, 1, "x")])
+
+
+def test_label_maps_of_a_training_source_keep_relations_on_their_entities(tmp_path):
+  record = dict(RECORD, ner=[[0, 1, "PER"], [4, 4, "ORG"], [6, 6, "LOC"]])
+  path = _write(tmp_path / "train.json", [record])
+  (ex,) = load_source(dict(path=path, label_map={"PER": "person", "ORG": "", "LOC": "city"}))
+  assert ex.spans == ((0, 1, "person"), (6, 6, "city")) and ex.relations == ()  # both relations touched Acme
+  (ex,) = load_source(dict(path=path, label_map={"ORG": "company"}))
+  assert ex.spans == ((0, 1, "per"), (4, 4, "company"), (6, 6, "loc"))
+  assert ex.relations == ((0, 1, "works at"), (1, 2, "located in"))
+  record = dict(RECORD, relations=[[0, 2, "lives in"], [1, 2, "located in"]])
+  (ex,) = load_source(dict(path=_write(tmp_path / "b.json", [record]), label_map={"company": ""}))
+  assert ex.spans == ((0, 1, "person"), (6, 6, "city")) and ex.relations == ((0, 1, "lives in"),)
 
 
 # ------------------------------------------------------------------------------------------------ windows

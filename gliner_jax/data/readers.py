@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from gliner_jax.interop import storage
 
@@ -143,6 +143,28 @@ class NERExample:
       data.get("id", ""),
       data.get("relations", ()),
       data.get("relation_negatives", ()),
+    )
+
+  def relabel(self, mapping: Callable[[str], str | None]) -> "NERExample":
+    """The example with every entity type ``t`` renamed ``mapping(t)``; a span mapped to ``""`` or None is removed
+    with its relations (the others re-indexed); negatives are mapped the same way. Relation types stay.
+
+    >>> ex = NERExample(["Ann", "at", "Acme"], [(0, 0, "PER"), (2, 2, "ORG")], relations=[(0, 1, "works at")])
+    >>> ex.relabel({"PER": "person", "ORG": ""}.get).spans, ex.relabel({"PER": "person", "ORG": "org"}.get).relations
+    (((0, 0, 'person'),), ((0, 1, 'works at'),))
+    """
+    names = [mapping(t) for _, _, t in self.spans]
+    index = {}
+    for j, name in enumerate(names):
+      if name:
+        index[j] = len(index)
+    return NERExample(
+      self.tokens,
+      [(s, e, name) for (s, e, _), name in zip(self.spans, names) if name],
+      tuple(n for n in map(mapping, self.negatives) if n),
+      self.id,
+      [(index[h], index[t], r) for h, t, r in self.relations if h in index and t in index],
+      self.relation_negatives,
     )
 
   def to_gliner(self) -> dict[str, Any]:

@@ -126,6 +126,7 @@ def split_relex_prompt(prompt: Sequence[str], sep_token: str = SEP_TOKEN) -> tup
 class RelexPromptTokenizer(PromptTokenizer):
   """A `PromptTokenizer` for relex rows: `encode_batch(texts, prompts)` reads each prompt as a `relex_prompt`
   tuple and encodes it with `encode_relex_prompts` (`RelexEncodedText`s), as relex prediction does.
+  `rel_token` defaults to the config's `rel_token`, else `<<REL>>`.
 
   Example::
 
@@ -133,8 +134,9 @@ class RelexPromptTokenizer(PromptTokenizer):
       (enc,) = rpt.encode_batch([["Ann", "met", "Bo"]], [relex_prompt(["person"], ["met"])])
   """
 
-  def __init__(self, tokenizer, config: GLiNERConfig, rel_token: str = REL_TOKEN):
+  def __init__(self, tokenizer, config: GLiNERConfig, rel_token: str | None = None):
     super().__init__(tokenizer, config)
+    rel_token = rel_token or getattr(config, "rel_token", None) or REL_TOKEN
     rel_id = tokenizer.convert_tokens_to_ids(rel_token)
     if rel_id is None or rel_id == tokenizer.unk_token_id:
       raise ValueError(f"tokenizer has no {rel_token!r} token; add it as gliner adds it to a relex model's tokenizer")

@@ -17,7 +17,7 @@ from gliner_jax.data.grain_source import make_example_dataset
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import RecipeConfig
 from gliner_jax.data.relex_recipe import RelexBatchIterator, RelexRecipe
-from gliner_jax.processing.relex_prompts import REL_TOKEN, RelexPromptTokenizer
+from gliner_jax.processing.relex_prompts import RelexPromptTokenizer
 from gliner_jax.training.data import shard_seed
 from gliner_jax.training.model_init import StartingPoint
 from gliner_jax.training.pipeline import ShardedBatches
@@ -59,7 +59,7 @@ def make_relex_batches(
       f"data shards {list(shards)} in one process need recipe fixed_shape=True: relex batches are joined as built"
     )
   relex = relex if relex is not None else relex_recipe_of(start.config)
-  ptok = RelexPromptTokenizer(start.tokenizer, start.config, getattr(start.config, "rel_token", REL_TOKEN))
+  ptok = RelexPromptTokenizer(start.tokenizer, start.config)
   iterators = {}
   for j in shards:
     dataset = make_example_dataset(
