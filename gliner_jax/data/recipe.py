@@ -123,6 +123,7 @@ class RecipeStats:
 
   `skipped_examples`: examples (or windows of them) `BatchIterator` left out as unusable, each named in a
   warning (the first few): an entity type the prompt cannot hold, a prompt or a single word over the token limit.
+  `cut_relations`: relations (`NERExample.relations`) whose two entities no window holds together.
   """
 
   examples: int = 0
