@@ -9,11 +9,13 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from conftest import require_module
 from gliner_jax import DEFAULT_MODEL
 from gliner_jax.data.readers import DataFormatError, NERExample, ReadStats, read_gliner_json, read_ner_file
 from gliner_jax.data.recipe import RecipeConfig, RecipeStats, split_into_windows
@@ -450,6 +452,60 @@ def test_training_prompt_is_the_one_prediction_builds(tokenizer):
   np.testing.assert_array_equal(batch["relation_token_index"][0][:1], enc.relation_token_index)
   assert enc.word_token_index.tolist() == [10, 11, 12, 13, 15] and enc.relation_token_index.tolist() == [6]
   assert relex_prompt(["person", "company"], ["works at"]) == ("person", "company", "<<SEP>>", "works at")
+
+
+@pytest.mark.parametrize("token_level", [False, True])
+def test_gold_targets_and_pairs_match_the_reference_processor(tokenizer, token_level):
+  """gliner 0.2.29's relex processors on the same rows and prompts: the gold entities, the pairs without random
+  negatives (its adj_matrix) and the relation labels of each pair (its rel_matrix), for "dot" and "none"."""
+  require_module("torch")
+  processor = require_module("gliner.data_processing.processor")
+  cfg = types.SimpleNamespace(
+    max_width=K, max_len=64, relations_layer="dot", rel_token="<<REL>>", ent_token="<<ENT>>", sep_token="<<SEP>>"
+  )
+  kind = processor.RelationExtractionTokenProcessor if token_level else processor.RelationExtractionSpanProcessor
+  reference = kind(cfg, tokenizer, words_splitter=object())
+  examples = _examples(12, seed=4)
+  examples[0] = dataclasses.replace(examples[0], spans=examples[0].spans + ((2, 6, "clause"),))  # too wide for K
+  # every entity type in the prompt: gliner's span processor numbers the relations' entities over all spans of at
+  # most max_width words, prompted or not, so a type left out of its prompt shifts its relation indices
+  ents = [sorted({t for _, _, t in ex.spans} | {"date"}) for ex in examples]
+  rels = [sorted({t for _, _, t in ex.relations} - {"knows"} | {"born in"}) for ex in examples]
+  records = [
+    {
+      "tokenized_text": list(ex.tokens),
+      "ner": [list(x) for x in ex.spans],
+      "relations": [list(r) for r in ex.relations],
+    }
+    for ex in examples
+  ]
+  batch = reference.collate_raw_batch(records, entity_types=ents, relation_types=rels)
+  adj, rel = (t.numpy() for t in reference.create_relation_labels(batch, add_random_negatives=False))
+  cfg.relations_layer = "none"
+  _, rel_all = (t if t is None else t.numpy() for t in reference.create_relation_labels(batch))
+  if token_level:
+    spans = [batch["span_idx"][i][batch["span_mask"][i]].tolist() for i in range(len(examples))]
+  else:
+    spans = [batch["span_idx"][i][batch["span_label"][i] > 0].tolist() for i in range(len(examples))]
+  no_random = RelexRecipe("dot", add_random_negatives=False)
+  for i, ex in enumerate(examples):
+    slots, triples = gold_targets(ex, ents[i], rels[i], 32, None if token_level else K)
+    assert [list(s) for s in slots] == spans[i]
+    n = len(slots)
+    labels = np.zeros((n, n, len(rels[i])), np.float32)
+    for h, t, c in triples:
+      labels[h, t, c] = 1.0
+    pairs, _ = sample_pairs({(h, t) for h, t, _ in triples}, n, np.random.default_rng(0), no_random)
+    grid = np.zeros((n, n), np.float32)
+    for h, t in pairs:
+      grid[h, t] = 1.0
+    np.testing.assert_array_equal(adj[i, :n, :n], grid)
+    assert not adj[i, n:].any() and not adj[i, :, n:].any()
+    rows = [labels[h, t] for h, t in sorted(pairs)]
+    np.testing.assert_array_equal(rel[i, : len(rows), : len(rels[i])], np.array(rows).reshape(-1, len(rels[i])))
+    every = [labels[h, t] for h in range(n) for t in range(n) if h != t]
+    np.testing.assert_array_equal(rel_all[i, : len(every), : len(rels[i])], np.array(every).reshape(-1, len(rels[i])))
+    assert not rel_all[i, len(every) :].any() and not rel[i, len(rows) :].any()
 
 
 def test_gold_targets_and_pairs_on_hand_made_rows():
