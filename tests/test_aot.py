@@ -4,7 +4,8 @@ libtpu lives in a folder of its own (`.venv-libtpu`, installed by scripts/setup.
 named by $GLINER_JAX_LIBTPU_DIR), never in the main environment: the compiles run in subprocesses
 (scripts/aot_compile.py) that put it on their path, so `import jax` elsewhere loads no TPU runtime.
 Besides the tiny config, shrunk copies of configs/gliner_modernbert.py and configs/bi_encoder_minilm.py and
-the tiny config with span_mode token_level compile (`test_every_model_kind_compiles`), a shrunk GLiNER-L compiles
+the tiny config with span_mode token_level and configs/relex_tiny.py (span and token relex) compile
+(`test_every_model_kind_compiles`), a shrunk GLiNER-L compiles
 with its encoder layers scanned and rematerialised (`test_scanned_rematerialised_train_step_compiles`), and the abstract
 batch the compile uses is checked against a batch the training data pipeline builds (on the CPU).
 """
@@ -229,13 +230,17 @@ def _bi_encoder_config():
 def _pipeline_config(kind: str):
   if kind == "bi_encoder":
     return _bi_encoder_config()
+  if kind == "span_relex":
+    from gliner_jax.configs import relex_tiny
+
+    return relex_tiny.get_config()
   c = tiny.get_config()
   if kind == "token_level":
     c.model.span_mode = "token_level"
   return c
 
 
-@pytest.mark.parametrize("kind", ["span", "token_level", "bi_encoder"])
+@pytest.mark.parametrize("kind", ["span", "token_level", "bi_encoder", "span_relex"])
 def test_abstract_batch_is_the_training_runs_batch(kind):
   """With recipe.fixed_shape (as on a multi-host run), every batch the data pipeline builds has the shape of
   `training_shape`, and `abstract_batch` has its arrays: names, shapes, dtypes."""
@@ -283,8 +288,17 @@ KIND_CONFIGS = {
       return c
   """,
 }
+KIND_CONFIGS["span_relex"] = """
+    from gliner_jax.configs import relex_tiny
+
+    def get_config(arg=""):
+      return relex_tiny.get_config()
+"""
+KIND_CONFIGS["token_relex"] = KIND_CONFIGS["span_relex"].replace("get_config()", 'get_config("token")')
 KIND_FLAGS = {
   "modernbert": ["--types=4"],
+  "span_relex": ["--types=4"],  # R = 4 relation types, E = 32 entity slots (gliner_jax.training.kinds)
+  "token_relex": ["--types=4"],
   "bi_encoder": ["--types=16", "--label_tokens=8"],  # 16 labels per batch: 2 per row
   "token_level": ["--types=4", "--config.model.span_mode=token_level"],
 }
@@ -333,7 +347,8 @@ def test_every_model_kind_compiles(kind_report):
   assert (report.num_devices, report.mesh_shape, report.hbm_bytes) == (4, MESH, 16 * aot.GIB)
   assert (report.batch_size, report.tokens, report.words, report.types) == (8, 32, 16, types)
   assert (report.span_mode, report.label_tokens) == (start.config.span_mode, label_tokens)
-  assert start.config.span_mode == ("token_level" if kind == "token_level" else "markerV0")
+  assert start.config.span_mode == ("token_level" if kind in ("token_level", "token_relex") else "markerV0")
+  assert (start.config.relations_layer is not None) == kind.endswith("relex")
   assert (start.config.encoder.model_type == "modernbert") == (kind == "modernbert")
   assert (start.config.labels_encoder is not None) == (kind == "bi_encoder")
   # Data parallel: every device holds the whole state and a quarter of the batch.

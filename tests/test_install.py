@@ -206,11 +206,18 @@ def test_licence_table_covers_every_shipped_data_file_and_the_default_model():
   table = open(os.path.join(ASSETS, "LICENSES.md")).read()
   rows = [line for line in table.splitlines() if line.startswith("| `assets/")]
   data = sorted(n for n in os.listdir(os.path.join(ASSETS, "data")) if n != "README.md")
-  assert data == ["crossner_ai_test_slice.txt", "pile_ner_slice_dev.txt", "pile_ner_slice_train.txt"]
+  assert data == [
+    "crossner_ai_test_slice.txt",
+    "pile_ner_slice_dev.txt",
+    "pile_ner_slice_train.txt",
+    "relex_tiny_dev.json",
+    "relex_tiny_train.json",
+  ]
   for name in data:
     (row,) = [r for r in rows if f"`assets/data/{name}`" in r]
     assert ("CC BY-NC 4.0" in row) == name.startswith("pile_ner"), row
-    assert "MIT" in row or name.startswith("pile_ner"), row
+    assert ("MIT" in row) == name.startswith("crossner"), row
+    assert ("Apache-2.0" in row and "written for gliner_jax" in row) == name.startswith("relex"), row
   weights = [r for r in rows if r.startswith("| `assets/default_model/params.safetensors`")]
   assert len(weights) == 1 and "research use only" in weights[0]
   card = open(os.path.join(ASSETS, "default_model", "MODEL_CARD.md")).read()
@@ -271,7 +278,7 @@ def test_docs_licence_table_is_the_shipped_one():
   rows = lambda text: [line for line in text.splitlines() if line.startswith("|")]
   shipped = rows(open(os.path.join(ASSETS, "LICENSES.md")).read())
   docs = open(os.path.join(REPO_ROOT, "docs", "install.md")).read()
-  assert len(shipped) == 8 and "\n".join(shipped) in docs
+  assert len(shipped) == 9 and "\n".join(shipped) in docs
 
 
 # ------------------------------------------------------------------------------------------ environments

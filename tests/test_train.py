@@ -151,7 +151,12 @@ def test_run_writes_config_and_metrics_and_learns(full_run):
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_run, tmp_path):
-  workdir = str(tmp_path / "killed")
+  check_resume_after_sigkill(config_file, run_env, full_run, str(tmp_path / "killed"))
+
+
+def check_resume_after_sigkill(config_file: str, run_env: dict[str, str], full_run: str, workdir: str) -> None:
+  """Runs `config_file` in `workdir`, SIGKILLs it after step KILL_AT_STEP (checkpoints every 2 steps), runs it again:
+  it resumes from a checkpoint and every step's loss and learning rate are those of the uninterrupted `full_run`."""
   sigkill_when(
     train_command(config_file, workdir),
     run_env,

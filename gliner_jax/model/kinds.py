@@ -49,7 +49,8 @@ from gliner_jax.model.span_model import GLiNERSpanModel
 from gliner_jax.model.token_model import GLiNERTokenModel
 
 UNI_ENCODER_INPUTS = ("input_ids", "attention_mask", "word_token_index", "num_words", "type_token_index")
-RELEX_INPUTS = UNI_ENCODER_INPUTS + ("relation_token_index",)
+# relation_token_index [B, R]; teacher forcing in training: gold_entities [B, E, 2], gold_pairs [B, E, E]
+RELEX_INPUTS = UNI_ENCODER_INPUTS + ("relation_token_index", "gold_entities", "gold_pairs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,16 +113,20 @@ def bi_encoder_dummy_batch(
 
 
 def relex_dummy_batch(
-  batch_size: int, tokens: int = 32, words: int = 16, types: int = 4, relations: int = 2
+  batch_size: int, tokens: int = 32, words: int = 16, types: int = 4, relations: int = 2, entities: int = 4
 ) -> dict[str, np.ndarray]:
-  """Relex inputs (`RELEX_INPUTS`): the uni-encoder's plus `relation_token_index` [B, R], to initialise a relex model.
+  """Relex inputs (`RELEX_INPUTS`), to initialise a relex model: the uni-encoder's plus `relation_token_index`
+  [B, R] and teacher-forced `gold_entities` [B, E, 2] (one-word entities) and `gold_pairs` [B, E, E] (every pair).
 
   Example:
-    >>> relex_dummy_batch(2, relations=3)["relation_token_index"].shape
-    (2, 3)
+    >>> {k: v.shape for k, v in relex_dummy_batch(2, relations=3).items()}["gold_pairs"]
+    (2, 4, 4)
   """
   batch = uni_encoder_dummy_batch(batch_size, tokens, words, types)
   batch["relation_token_index"] = np.zeros((batch_size, relations), np.int32)
+  first = np.broadcast_to(np.arange(entities, dtype=np.int32)[None, :, None], (batch_size, entities, 2))
+  batch["gold_entities"] = np.ascontiguousarray(first)
+  batch["gold_pairs"] = np.ones((batch_size, entities, entities), bool)
   return batch
 
 

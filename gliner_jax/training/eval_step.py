@@ -13,19 +13,22 @@ import jax
 
 from gliner_jax.evaluation.scoring import predict_word_spans, score_spans
 from gliner_jax.inference.api import make_predictor
+from gliner_jax.training.kinds import training_kind
 from gliner_jax.training.steps import TrainComponents
 
 
 def evaluate(parts: TrainComponents, state, examples, config) -> dict[str, float]:
-  """Micro P/R/F1 on word-tokenised examples with the current parameters, over all their types.
+  """Micro P/R/F1 on word-tokenised examples with the current parameters, over all their types, plus the kind's
+  `eval_metrics` (`gliner_jax.training.kinds`; a relex kind: eval_relation_precision / _recall / _f1 / _predicted).
 
   The parameters stay where training keeps them when the kind allows it: the forward is the run's
   `parts.eval_candidates` (compiled once per batch shape for the whole run, outputs replicated); decoding
   runs on the host, on every process.
   """
   labels = sorted({t for ex in examples for _, _, t in ex.spans} | {t for ex in examples for t in ex.negatives})
+  model = eval_predictor(parts, state)
   predicted = predict_word_spans(
-    eval_predictor(parts, state),
+    model,
     examples,
     labels,
     threshold=config.eval.threshold,
@@ -33,11 +36,13 @@ def evaluate(parts: TrainComponents, state, examples, config) -> dict[str, float
     batch_size=config.eval.batch_size,
   )
   scores = score_spans([ex.spans for ex in examples], [[p[:3] for p in row] for row in predicted])
+  extra = training_kind(parts.config).eval_metrics  # e.g. a relex kind's relation scores
   return {
     "eval_precision": scores.precision,
     "eval_recall": scores.recall,
     "eval_f1": scores.f1,
     "eval_predicted": scores.num_predicted,
+    **(extra(model, examples, config) if extra is not None else {}),
   }
 
 

@@ -12,9 +12,10 @@ import jax
 import orbax.checkpoint as ocp
 
 from gliner_jax.data.paths import repo_relative
+from gliner_jax.inference.api import make_predictor
 from gliner_jax.interop import storage
 from gliner_jax.interop.checkpoint import save_checkpoint
-from gliner_jax.interop.gliner_export import export_gliner, write_model_card
+from gliner_jax.interop.gliner_export import write_model_card
 from gliner_jax.training.model_init import starting_point
 
 FORMATS = ("gliner_jax", "gliner")
@@ -41,10 +42,11 @@ def export_model(
     raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
   restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
   params = jax.device_get(restored["state"]["params"])
-  if format == "gliner":
-    export_gliner(
-      dst, start.config, params, start.tokenizer, dtype=dtype or "float32", trained_on=training_data(config)
+  if format == "gliner":  # the kind's predictor writes its own gliner folder (a relex model: gliner's relex layout)
+    model = make_predictor(
+      start.config, params, start.tokenizer, labels_tokenizer=start.labels_tokenizer, compilation_cache=False
     )
+    model.save_pretrained(dst, dtype=dtype or "float32", format="gliner", trained_on=training_data(config))
   else:
     save_checkpoint(dst, start.config, params, start.tokenizer, dtype=dtype)
     write_model_card(

@@ -10,6 +10,8 @@ needs on top, so `gliner_jax.training.steps.build` and `gliner_jax.training.loop
   encodes_labels                      whether its batches carry label token ids for a labels encoder rather
                                       than labels in each row's prompt (`gliner_jax.data.bi_encoder`)
   is_encoder_param                    the optimizer's encoder group (None: the default, `encoder/...`)
+  eval_metrics(model, examples, config)   metrics beyond the entity scores that evaluation during training adds (a
+                                      relex kind: relation P/R/F1; None: none)
   shares_eval_forward                 whether evaluation may score with the run's own jitted forward on the
                                       training shardings (`gliner_jax.inference.predictor.DeviceScoring`)
 
@@ -25,6 +27,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax.numpy as jnp
 
+from gliner_jax.data.relex_recipe import RelexRecipe, relex_array_shapes
+from gliner_jax.evaluation.relations import evaluate_relations
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.kinds import KINDS, kind_of
 from gliner_jax.processing.prompts import PromptTokenizer
@@ -33,6 +37,8 @@ from gliner_jax.training.data import make_sharded_batches
 from gliner_jax.training.losses import bi_encoder_loss_options, span_loss, token_loss, token_loss_options
 from gliner_jax.training.model_init import StartingPoint
 from gliner_jax.training.pipeline import ShardedBatches
+from gliner_jax.training.relex_data import make_relex_batches
+from gliner_jax.training.relex_losses import relex_loss, relex_loss_options
 
 TargetShapes = Callable[[int, int, int, int], dict[str, tuple[tuple[int, ...], Any]]]
 
@@ -72,6 +78,7 @@ class TrainingKind:
   encodes_labels: bool = False
   is_encoder_param: Callable[[Sequence[str]], bool] | None = None
   shares_eval_forward: bool = True
+  eval_metrics: Callable[..., dict[str, float]] | None = None
 
 
 TRAINING: dict[str, TrainingKind] = {}
@@ -143,3 +150,60 @@ register_training(
     shares_eval_forward=False,  # its predictor scores label chunks, not the whole model's forward
   ),
 )
+
+
+def relex_target_shapes(batch: int, words: int, types: int, max_width: int) -> dict[str, tuple[tuple[int, ...], Any]]:
+  """A span relex kind's batch beyond the prompt (`gliner_jax.data.relex_recipe`): the span targets, the relation
+  types' `<<REL>>` positions, the teacher-forced entities and pairs and the relation targets, with E =
+  `RelexRecipe.max_entities` entity slots and R = `types` relation types (what `RelexRecipe.relation_types`
+  defaults to: the recipe's max_types, which a fixed-shape run's type axis is).
+
+  Example:
+    >>> relex_target_shapes(2, 8, 4, 3)["relation_labels"][0]
+    (2, 32, 32, 4)
+  """
+  entities = RelexRecipe().max_entities
+  return {**span_target_shapes(batch, words, types, max_width), **relex_array_shapes(batch, entities, types)}
+
+
+def token_relex_target_shapes(
+  batch: int, words: int, types: int, max_width: int
+) -> dict[str, tuple[tuple[int, ...], Any]]:
+  """`relex_target_shapes` with the token model's targets (start / end / inside labels, word_mask).
+
+  Example:
+    >>> token_relex_target_shapes(2, 8, 4, 3)["labels"][0]
+    (2, 8, 4, 3)
+  """
+  entities = RelexRecipe().max_entities
+  return {**token_target_shapes(batch, words, types, max_width), **relex_array_shapes(batch, entities, types)}
+
+
+def relation_metrics(model, examples, config) -> dict[str, float]:
+  """Relation precision / recall / F1 of a relex predictor on the eval examples at `config.eval.threshold`
+  (`gliner_jax.evaluation.relations.evaluate_relations`); nothing when the examples hold no relation."""
+  scores = evaluate_relations(
+    model, examples, threshold=config.eval.threshold, flat_ner=config.eval.flat_ner, batch_size=config.eval.batch_size
+  )
+  if scores is None:
+    return {}
+  return {
+    "eval_relation_precision": scores.precision,
+    "eval_relation_recall": scores.recall,
+    "eval_relation_f1": scores.f1,
+    "eval_relation_predicted": scores.num_predicted,
+  }
+
+
+for _kind, _targets in (("span_relex", relex_target_shapes), ("token_relex", token_relex_target_shapes)):
+  register_training(
+    _kind,
+    TrainingKind(
+      loss=relex_loss,  # entity + adjacency + relation terms, as gliner 0.2.29 (span or token entity term)
+      loss_options=relex_loss_options,
+      batches=make_relex_batches,
+      target_shapes=_targets,
+      shares_eval_forward=False,  # RelexGLiNER scores entities and relations with its own forward
+      eval_metrics=relation_metrics,
+    ),
+  )

@@ -1,0 +1,142 @@
+"""Training a relex model (configs/relex_tiny.py through scripts/train.py): the loss falls, a run SIGKILLed after its
+first checkpoint resumes and logs every step as the uninterrupted run did, and the exported gliner relex folder loads
+(in gliner_jax and in gliner 0.2.29) and predicts the same entities and relations as the trained parameters. The AOT
+compile of the relex train step for TPU v5e:2x2 is in tests/test_aot.py (its kind list holds both relex kinds).
+
+The runs reuse tests/test_train.py's fixtures (one persistent compilation cache, `full_run` over this module's
+`config_file`) and its kill-and-resume check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import test_train
+from test_relex_predict import check_against_reference
+from test_train import NUM_STEPS, check_resume_after_sigkill, read_metrics
+
+from conftest import require_module
+from gliner_jax import GLiNER
+from gliner_jax.configs import relex_tiny
+from gliner_jax.data.readers import NERExample, read_ner_file
+from gliner_jax.evaluation.relations import gold_relations, predict_word_relations, score_relations
+from gliner_jax.inference.relex import Relation, RelexGLiNER
+from gliner_jax.training.config_files import load_config
+from gliner_jax.training.export import export_model
+
+CONFIG_FILE = '''\
+"""configs/relex_tiny.py on its first 8 sentences with fixed batch shapes (one compiled train step)."""
+
+
+def get_config(arg=""):
+  c = relex_tiny.get_config(arg)
+  c.data.train = [dict(path=relex_tiny.RELEX_TRAIN, max_examples=8)]
+  c.data.eval = [dict(path=relex_tiny.RELEX_DEV)]
+  c.recipe.update(token_buckets=(64,), word_buckets=(16,), type_buckets=(8,), max_tokens=64,
+                  prompt_drop=0.0, negative_prob=0.0, shuffle_types=False)
+  c.optimizer.update(encoder_lr=3e-3, head_lr=3e-3, warmup_ratio=0.1)
+  c.train.update(batch_size=8, num_steps={num_steps}, checkpoint_every=2, log_every=1, eval_every={num_steps})
+  return c
+'''
+TEXTS = [
+  "Maria Lopez works at Harbor Bank in Lisbon .",
+  "Jonas Berg founded Atlas Robotics , a company based in Osaka .",
+  "The headquarters of Cedar Health are in Toronto .",
+]
+ENTITY_LABELS = ["person", "organization", "city"]
+RELATION_LABELS = ["works at", "founded", "located in", "born in"]
+run_env = test_train.run_env  # the subprocesses' environment (one compilation cache)
+full_run = test_train.full_run  # an uninterrupted run of this module's config_file
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> str:
+  path = str(tmp_path_factory.mktemp("relex_config") / "relex_tiny_fixed.py")
+  with open(path, "w") as f:
+    f.write(CONFIG_FILE.format(num_steps=NUM_STEPS))
+  return path
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_relex_run_learns_and_evaluates(full_run):
+  with open(os.path.join(full_run, "config.json")) as f:
+    saved = json.load(f)
+  assert saved["model"]["relations_layer"] == "dot"
+  rows = [r for r in read_metrics(full_run) if "loss" in r]
+  assert [r["step"] for r in rows] == list(range(1, NUM_STEPS + 1))
+  losses = np.array([r["loss"] for r in rows])
+  assert np.all(np.isfinite(losses)) and all(r["grad_norm"] > 0 for r in rows)
+  assert losses[-4:].mean() < 0.5 * losses[0], losses
+  assert losses[-4:].mean() < losses[4:8].mean(), losses
+  (evaluation,) = [r for r in read_metrics(full_run) if "eval_f1" in r]
+  assert evaluation["step"] == NUM_STEPS and all(0 <= evaluation[k] <= 1 for k in ("eval_precision", "eval_f1"))
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_relex_resume_after_sigkill_reproduces_every_step(config_file, run_env, full_run, tmp_path):
+  check_resume_after_sigkill(config_file, run_env, full_run, str(tmp_path / "killed"))
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_exported_relex_folder_loads_and_predicts(config_file, full_run, tmp_path):
+  """export_model(format="gliner") writes gliner's relex folder: GLiNER.from_pretrained reads it back as a RelexGLiNER
+  with the checkpoint's parameters, predicting what the trained parameters predict; gliner 0.2.29 reads it too."""
+  config = load_config(config_file)
+  folder = str(tmp_path / "relex_gliner")
+  assert export_model(config, full_run, folder, format="gliner") == NUM_STEPS
+  with open(os.path.join(folder, "gliner_config.json")) as f:
+    written = json.load(f)
+  assert (written["model_type"], written["relations_layer"]) == ("gliner_uni_encoder_span_relex", "dot")
+  model = GLiNER.from_pretrained(folder, compilation_cache=False)
+  assert type(model) is RelexGLiNER and model.config.relations_layer == "dot"
+  again = RelexGLiNER.from_pretrained(folder, compilation_cache=False)
+  assert again.config == model.config
+  found = model.batch_predict_relations(TEXTS, ENTITY_LABELS, RELATION_LABELS, threshold=0.3, relation_threshold=0.3)
+  assert len(found) == len(TEXTS) and sum(len(entities) for entities, _ in found) > 0
+  for text, (entities, relations) in zip(TEXTS, found):
+    assert all(e.text == text[e.start : e.end] and e.label in ENTITY_LABELS for e in entities)
+    assert all(isinstance(r, Relation) and r.label in RELATION_LABELS for r in relations)
+    assert all(r.head is entities[r.head_index] and r.tail is entities[r.tail_index] for r in relations)
+    assert entities == model.predict_entities(text, ENTITY_LABELS, threshold=0.3) or not relations
+  # relations on pre-tokenised examples (the evaluation's path) are those of the joined texts, mapped to words
+  examples = read_ner_file(relex_tiny.RELEX_DEV)[:4]
+  by_words = predict_word_relations(
+    model, examples, ENTITY_LABELS, RELATION_LABELS, threshold=0.3, relation_threshold=0.3
+  )
+  direct = model.batch_predict_relations(
+    [" ".join(ex.tokens) for ex in examples], ENTITY_LABELS, RELATION_LABELS, threshold=0.3, relation_threshold=0.3
+  )
+  for ex, triples, (_, relations) in zip(examples, by_words, direct):
+    assert [(t[4], t[5]) for t in triples] == [(r.label, r.score) for r in relations]
+    assert [" ".join(ex.tokens[t[0] : t[1] + 1]) for t in triples] == [r.head.text for r in relations]
+    assert [" ".join(ex.tokens[t[2] : t[3] + 1]) for t in triples] == [r.tail.text for r in relations]
+  assert score_relations([gold_relations(ex) for ex in examples], by_words).num_gold > 0
+  require_module("torch")
+  require_module("gliner")
+  from test_export_gliner import load_with_gliner
+
+  check_against_reference(load_with_gliner(folder), model)
+
+
+def test_relation_scores_count_exact_head_tail_and_type_matches():
+  ex = NERExample(
+    ("Ann", "Lee", "joined", "Acme", "in", "Oslo"),
+    ((0, 1, "person"), (3, 3, "organization"), (5, 5, "city")),
+    relations=((0, 1, "works at"), (1, 2, "located in")),
+  )
+  gold = gold_relations(ex)
+  assert gold == [(0, 1, 3, 3, "works at"), (3, 3, 5, 5, "located in")]
+  predicted = [(0, 1, 3, 3, "works at", 0.9), (0, 0, 3, 3, "works at", 0.8), (3, 3, 5, 5, "founded", 0.7)]
+  scores = score_relations([gold, []], [predicted + predicted[:1], [(0, 0, 1, 1, "x", 0.5)]])
+  assert (scores.true_positives, scores.num_predicted, scores.num_gold) == (1, 4, 2)
+  assert scores.precision == 0.25 and scores.recall == 0.5 and scores.f1 == pytest.approx(1 / 3)
+  with pytest.raises(ValueError, match="relation \\(0, 3, 'works at'\\) indexes a span it does not have"):
+    gold_relations(NERExample(ex.tokens, ex.spans, relations=((0, 3, "works at"),)))
+  with pytest.raises(ValueError, match="gold has 1 examples but predicted has 2"):
+    score_relations([gold], [[], []])
