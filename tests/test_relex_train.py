@@ -29,12 +29,13 @@ from gliner_jax.training.export import export_model
 
 CONFIG_FILE = '''\
 """configs/relex_tiny.py on its first 8 sentences with fixed batch shapes (one compiled train step)."""
+from gliner_jax.configs import relex_tiny as _relex_tiny
 
 
 def get_config(arg=""):
-  c = relex_tiny.get_config(arg)
-  c.data.train = [dict(path=relex_tiny.RELEX_TRAIN, max_examples=8)]
-  c.data.eval = [dict(path=relex_tiny.RELEX_DEV)]
+  c = _relex_tiny.get_config(arg)
+  c.data.train = [dict(path=_relex_tiny.RELEX_TRAIN, max_examples=8)]
+  c.data.eval = [dict(path=_relex_tiny.RELEX_DEV)]
   c.recipe.update(token_buckets=(64,), word_buckets=(16,), type_buckets=(8,), max_tokens=64,
                   prompt_drop=0.0, negative_prob=0.0, shuffle_types=False)
   c.optimizer.update(encoder_lr=3e-3, head_lr=3e-3, warmup_ratio=0.1)
@@ -103,7 +104,6 @@ def test_exported_relex_folder_loads_and_predicts(config_file, full_run, tmp_pat
     assert all(e.text == text[e.start : e.end] and e.label in ENTITY_LABELS for e in entities)
     assert all(isinstance(r, Relation) and r.label in RELATION_LABELS for r in relations)
     assert all(r.head is entities[r.head_index] and r.tail is entities[r.tail_index] for r in relations)
-    assert entities == model.predict_entities(text, ENTITY_LABELS, threshold=0.3) or not relations
   # relations on pre-tokenised examples (the evaluation's path) are those of the joined texts, mapped to words
   examples = read_ner_file(relex_tiny.RELEX_DEV)[:4]
   by_words = predict_word_relations(
@@ -136,7 +136,5 @@ def test_relation_scores_count_exact_head_tail_and_type_matches():
   scores = score_relations([gold, []], [predicted + predicted[:1], [(0, 0, 1, 1, "x", 0.5)]])
   assert (scores.true_positives, scores.num_predicted, scores.num_gold) == (1, 4, 2)
   assert scores.precision == 0.25 and scores.recall == 0.5 and scores.f1 == pytest.approx(1 / 3)
-  with pytest.raises(ValueError, match="relation \\(0, 3, 'works at'\\) indexes a span it does not have"):
-    gold_relations(NERExample(ex.tokens, ex.spans, relations=((0, 3, "works at"),)))
   with pytest.raises(ValueError, match="gold has 1 examples but predicted has 2"):
     score_relations([gold], [[], []])

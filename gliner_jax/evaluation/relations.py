@@ -29,16 +29,8 @@ def gold_relations(example: NERExample) -> list[RelationTriple]:
     >>> gold_relations(ex)
     [(0, 0, 2, 2, 'works at')]
   """
-  spans = example.spans
-  out = []
-  for head, tail, label in example.relations:
-    if not (0 <= head < len(spans) and 0 <= tail < len(spans)):
-      raise ValueError(
-        f"example {example.id!r}: relation ({head}, {tail}, {label!r}) indexes a span it does not have "
-        f"({len(spans)} spans)"
-      )
-    out.append((spans[head][0], spans[head][1], spans[tail][0], spans[tail][1], label))
-  return out
+  spans = example.spans  # NERExample checks that head and tail index its spans
+  return [(spans[h][0], spans[h][1], spans[t][0], spans[t][1], label) for h, t, label in example.relations]
 
 
 def score_relations(gold: Sequence[Iterable[Sequence]], predicted: Sequence[Iterable[Sequence]]) -> Scores:
