@@ -26,6 +26,7 @@ RUNNABLE = [
   "gliner_jax.evaluation.dataset_folders",
   "gliner_jax.evaluation.inference_report",
   "gliner_jax.evaluation.label_maps",
+  "gliner_jax.evaluation.relations",
   "gliner_jax.inference.compile_cache",
   "gliner_jax.inference.compile_counter",
   "gliner_jax.inference.decoding",
