@@ -23,10 +23,12 @@ from gliner_jax.evaluation.relations import (
   WordRelations,
   canonical_triple,
   evaluate_relations,
+  filter_relations,
   gold_triples,
   predict_word_relations,
   score_relations,
   score_triples,
+  sweep_relation_thresholds,
 )
 
 
@@ -320,3 +322,23 @@ def test_default_labels_are_the_gold_types(relex_model, monkeypatch):
     evaluate_relations(relex_model, [RelexExample(WORDS[0], ((0, 1, "person"),))])
   with pytest.raises(ValueError, match="no examples"):
     evaluate_relations(relex_model, [])
+
+
+def test_relation_threshold_sweep_equals_separate_runs(relex_model):
+  found = predict_word_relations(relex_model, WORDS, ENTITY_LABELS, RELATION_LABELS, relation_threshold=0.05)
+  gold = [_as_gold(w, f) for w, f in zip(WORDS, found)]
+  gold = [dataclasses.replace(g, relations=g.relations[::2]) for g in gold]  # half the relations
+  thresholds = [0.9, 0.1, 0.3]
+  sweep = sweep_relation_thresholds(relex_model, gold, thresholds, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
+  assert [r.relation_threshold for r in sweep] == thresholds
+  predicted = set()
+  for t, swept in zip(thresholds, sweep):
+    single = evaluate_relations(relex_model, gold, ENTITY_LABELS, RELATION_LABELS, 0.5, relation_threshold=t)
+    assert swept == single
+    again = predict_word_relations(relex_model, WORDS, ENTITY_LABELS, RELATION_LABELS, relation_threshold=t)
+    assert filter_relations(found, t) == again
+    predicted.add(swept.strict.true_positives + swept.strict.false_positives)
+  assert len(predicted) == 3, predicted  # the thresholds make a difference
+  assert "threshold 0.5, relation threshold 0.9" in sweep[0].to_markdown()
+  with pytest.raises(ValueError, match="relation_thresholds must not be empty"):
+    sweep_relation_thresholds(relex_model, gold, [])

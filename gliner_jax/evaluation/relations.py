@@ -219,6 +219,7 @@ def predict_word_relations(
   *,
   threshold: float = 0.5,
   relation_threshold: float | None = None,
+  adjacency_threshold: float | None = None,
   flat_ner: bool = True,
   multi_label: bool = False,
   batch_size: int = 8,
@@ -260,6 +261,7 @@ def predict_word_relations(
         list(relation_labels),
         threshold=threshold,
         relation_threshold=relation_threshold,
+        adjacency_threshold=adjacency_threshold,
         flat_ner=flat_ner,
         multi_label=multi_label,
         batch_size=batch_size,
@@ -281,6 +283,23 @@ def predict_word_relations(
   return out
 
 
+def filter_relations(predictions: Sequence[WordRelations], relation_threshold: float) -> list[WordRelations]:
+  """The predictions with only the relations scoring strictly above ``relation_threshold`` (compared in float32, as
+  the model does); entities unchanged.
+
+  Decoding keeps each relation whose two entities survive entity decoding and whose probability is above the
+  relation threshold, independently of the other relations (windows: the highest score of a relation found twice).
+  So, at a fixed entity and adjacency threshold, this equals predicting at ``relation_threshold`` directly, given
+  predictions made at any lower relation threshold.
+
+  >>> found = [WordRelations(((0, 0, "a", 0.9), (2, 2, "b", 0.8)), (((0, 0, "a"), (2, 2, "b"), "r", 0.6),))]
+  >>> filter_relations(found, 0.7)[0].relations, filter_relations(found, 0.5)[0].relations
+  ((), (((0, 0, 'a'), (2, 2, 'b'), 'r', 0.6),))
+  """
+  t = np.float32(check_threshold(relation_threshold))
+  return [dataclasses.replace(p, relations=tuple(r for r in p.relations if np.float32(r[3]) > t)) for p in predictions]
+
+
 # ----------------------------------------------------------------------------------- evaluation
 @dataclasses.dataclass(frozen=True)
 class RelationScores:
@@ -291,9 +310,13 @@ class RelationScores:
   entities: Scores
   num_examples: int
   symmetric: tuple[str, ...] = ()
+  threshold: float | None = None  # the model's thresholds, where a model was run
+  relation_threshold: float | None = None
 
   def to_dict(self) -> dict[str, Any]:
     return {
+      "threshold": self.threshold,
+      "relation_threshold": self.relation_threshold,
       "num_examples": self.num_examples,
       "symmetric": list(self.symmetric),
       "entities": dataclasses.asdict(self.entities),
@@ -304,8 +327,13 @@ class RelationScores:
   def to_markdown(self) -> str:
     """Two tables (percent): entities and relations in both settings, then each relation type."""
     e, b, s = self.entities, self.boundaries, self.strict
+    head = [f"{self.num_examples} examples"]
+    if self.threshold is not None:
+      head.append(f"threshold {self.threshold:g}, relation threshold {self.relation_threshold:g}")
+    if self.symmetric:
+      head.append(f"symmetric: {', '.join(self.symmetric)}")
     lines = [
-      f"{self.num_examples} examples" + (f", symmetric: {', '.join(self.symmetric)}" if self.symmetric else ""),
+      ", ".join(head),
       "",
       "| | P | R | F1 | TP | FP | FN |",
       "|---|---:|---:|---:|---:|---:|---:|",
@@ -357,35 +385,40 @@ def _gold_types(examples: Sequence[NERExample], relations: bool) -> list[str]:
   return list(seen)
 
 
-def evaluate_relations(
-  model,
-  examples: Sequence[NERExample],
-  entity_labels: Sequence[str] | None = None,
-  relation_labels: Sequence[str] | None = None,
-  threshold: float = 0.5,
-  relation_threshold: float | None = None,
-  batch_size: int = 8,
-  *,
-  flat_ner: bool = True,
-  multi_label: bool = False,
-  symmetric: Collection[str] = (),
-) -> RelationScores:
-  """Runs a relex model on annotated examples and scores its relations (boundaries and strict) and entities.
-
-  ``examples``: `NERExample`s with ``relations`` ((head, tail, type) indices into ``spans``). The labels given to
-  the model default to the gold entity types and the gold relation types of the examples, in order of first
-  appearance. ``relation_threshold`` defaults to ``threshold``, as in the model.
-
-  Example (needs a relex model; tests/test_relation_eval.py builds one):
-    >>> result = evaluate_relations(model, examples, threshold=0.5)  # doctest: +SKIP
-    >>> result.strict.f1, result.boundaries.f1, result.entities.f1  # doctest: +SKIP
-    >>> print(result.to_markdown())  # doctest: +SKIP
-  """
+def _check_examples(examples: Sequence[NERExample]) -> None:
   if not examples:
     raise ValueError("no examples to evaluate")
   bad = [type(ex).__name__ for ex in examples if not (hasattr(ex, "tokens") and hasattr(ex, "spans"))]
   if bad:
     raise ValueError(f"examples must be NERExamples (tokens, spans, relations), got {bad[:3]}")
+
+
+def sweep_relation_thresholds(
+  model,
+  examples: Sequence[NERExample],
+  relation_thresholds: Sequence[float],
+  entity_labels: Sequence[str] | None = None,
+  relation_labels: Sequence[str] | None = None,
+  threshold: float = 0.5,
+  batch_size: int = 8,
+  *,
+  adjacency_threshold: float | None = None,
+  flat_ner: bool = True,
+  multi_label: bool = False,
+  symmetric: Collection[str] = (),
+) -> list[RelationScores]:
+  """One `RelationScores` per relation threshold, from one prediction pass at the lowest (exact: see
+  `filter_relations`). The entity ``threshold`` and ``adjacency_threshold`` (default ``threshold``, as in the model)
+  stay fixed; other arguments as `evaluate_relations`.
+
+  Example (needs a relex model):
+    >>> for r in sweep_relation_thresholds(model, examples, [0.3, 0.5, 0.7]):  # doctest: +SKIP
+    ...   print(r.relation_threshold, r.strict.f1)
+  """
+  _check_examples(examples)
+  if not relation_thresholds:
+    raise ValueError("relation_thresholds must not be empty")
+  relation_thresholds = [check_threshold(t) for t in relation_thresholds]
   threshold = check_threshold(threshold)
   entity_labels = list(entity_labels) if entity_labels is not None else _gold_types(examples, relations=False)
   relation_labels = list(relation_labels) if relation_labels is not None else _gold_types(examples, relations=True)
@@ -399,9 +432,56 @@ def evaluate_relations(
     entity_labels,
     relation_labels,
     threshold=threshold,
-    relation_threshold=relation_threshold,
+    relation_threshold=min(relation_thresholds),
+    adjacency_threshold=adjacency_threshold,
     flat_ner=flat_ner,
     multi_label=multi_label,
     batch_size=batch_size,
   )
-  return score_relations(examples, predictions, symmetric)
+  return [
+    dataclasses.replace(
+      score_relations(examples, filter_relations(predictions, t), symmetric), threshold=threshold, relation_threshold=t
+    )
+    for t in relation_thresholds
+  ]
+
+
+def evaluate_relations(
+  model,
+  examples: Sequence[NERExample],
+  entity_labels: Sequence[str] | None = None,
+  relation_labels: Sequence[str] | None = None,
+  threshold: float = 0.5,
+  relation_threshold: float | None = None,
+  batch_size: int = 8,
+  *,
+  adjacency_threshold: float | None = None,
+  flat_ner: bool = True,
+  multi_label: bool = False,
+  symmetric: Collection[str] = (),
+) -> RelationScores:
+  """Runs a relex model on annotated examples and scores its relations (boundaries and strict) and entities.
+
+  ``examples``: `NERExample`s with ``relations`` ((head, tail, type) indices into ``spans``). The labels given to
+  the model default to the gold entity types and the gold relation types of the examples, in order of first
+  appearance. ``relation_threshold`` and ``adjacency_threshold`` default to ``threshold``, as in the model;
+  ``symmetric``: relation types whose direction is not scored.
+
+  Example (needs a relex model; tests/test_relation_eval.py builds one):
+    >>> result = evaluate_relations(model, examples, threshold=0.5)  # doctest: +SKIP
+    >>> result.strict.f1, result.boundaries.f1, result.entities.f1  # doctest: +SKIP
+    >>> print(result.to_markdown())  # doctest: +SKIP
+  """
+  return sweep_relation_thresholds(
+    model,
+    examples,
+    [threshold if relation_threshold is None else relation_threshold],
+    entity_labels,
+    relation_labels,
+    threshold,
+    batch_size,
+    adjacency_threshold=adjacency_threshold,
+    flat_ner=flat_ner,
+    multi_label=multi_label,
+    symmetric=symmetric,
+  )[0]
