@@ -203,12 +203,16 @@ def test_empty_and_bad_inputs():
     score_triples([[]], [[]], symmetric="married to")
   with pytest.raises(ValueError, match=r"predicted example 0: a relation must be \(head, tail, relation_type"):
     score_triples([[]], [[(ANN, ACME)]])
-  with pytest.raises(ValueError, match="gold example 1: head must have integer words start <= end"):
+  with pytest.raises(ValueError, match="gold example 1: head must have integer words 0 <= start <= end"):
     score_triples([[], [((3, 2, "x"), ACME, "r")]], [[], []])
   with pytest.raises(ValueError, match="tail must be \\(start_word, end_word, type\\)"):
     score_triples([[(ANN, (3, 3), "r")]], [[]])
   with pytest.raises(ValueError, match="head and tail must index the 2 entities"):
     gold_triples(RelexExample(("a", "b"), ((0, 0, "x"), (1, 1, "y")), ((0, 2, "r"),)))
+  with pytest.raises(ValueError, match="head and tail must index the 2 entities"):
+    gold_triples(RelexExample(("a", "b"), ((0, 0, "x"), (1, 1, "y")), (("0", 1, "r"),)))
+  with pytest.raises(ValueError, match="head must have integer words"):
+    score_triples([[((-1, 0, "x"), ACME, "r")]], [[]])
 
 
 def test_score_relations_reports_entities_beside():

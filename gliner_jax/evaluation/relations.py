@@ -97,12 +97,16 @@ class TripleScores:
     return out
 
 
+def _is_index(value: Any) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+
+
 def _entity(value: Any, what: str) -> WordEntity:
   if not (isinstance(value, (tuple, list)) and len(value) == 3):
     raise ValueError(f"{what} must be (start_word, end_word, type), got {value!r}")
   start, end, label = value
-  if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (start, end)) or start > end:
-    raise ValueError(f"{what} must have integer words start <= end, got {value!r}")
+  if not (_is_index(start) and _is_index(end) and start <= end):
+    raise ValueError(f"{what} must have integer words 0 <= start <= end, got {value!r}")
   if not isinstance(label, str):
     raise ValueError(f"{what} must have a string type, got {value!r}")
   return int(start), int(end), label
@@ -184,7 +188,7 @@ def gold_triples(example: NERExample) -> list[Triple]:
     if not (isinstance(rel, (tuple, list)) and len(rel) == 3):
       raise ValueError(f"relation {j} {rel!r} is not (head, tail, type)")
     head, tail, label = rel
-    if not (0 <= head < len(spans) and 0 <= tail < len(spans)):
+    if not (_is_index(head) and _is_index(tail) and head < len(spans) and tail < len(spans)):
       raise ValueError(f"relation {j} {rel!r}: head and tail must index the {len(spans)} entities")
     out.append((tuple(spans[head]), tuple(spans[tail]), label))
   return out
