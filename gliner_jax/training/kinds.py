@@ -180,18 +180,24 @@ def token_relex_target_shapes(
 
 
 def relation_metrics(model, examples, config) -> dict[str, float]:
-  """Relation precision / recall / F1 of a relex predictor on the eval examples at `config.eval.threshold`
-  (`gliner_jax.evaluation.relations.evaluate_relations`); nothing when the examples hold no relation."""
-  scores = evaluate_relations(
-    model, examples, threshold=config.eval.threshold, flat_ner=config.eval.flat_ner, batch_size=config.eval.batch_size
-  )
-  if scores is None:
+  """Relation precision / recall / F1 of a relex predictor on the eval examples at `config.eval.threshold`, strict
+  (head and tail spans and types, relation type) and boundaries F1 (`gliner_jax.evaluation.relations`); nothing
+  when the examples hold no relation."""
+  if not any(ex.relations for ex in examples):
     return {}
+  scores = evaluate_relations(
+    model,
+    examples,
+    threshold=config.eval.threshold,
+    batch_size=config.eval.batch_size,
+    flat_ner=config.eval.flat_ner,
+  )
   return {
-    "eval_relation_precision": scores.precision,
-    "eval_relation_recall": scores.recall,
-    "eval_relation_f1": scores.f1,
-    "eval_relation_predicted": scores.num_predicted,
+    "eval_relation_precision": scores.strict.precision,
+    "eval_relation_recall": scores.strict.recall,
+    "eval_relation_f1": scores.strict.f1,
+    "eval_relation_boundaries_f1": scores.boundaries.f1,
+    "eval_relation_predicted": scores.strict.true_positives + scores.strict.false_positives,
   }
 
 
