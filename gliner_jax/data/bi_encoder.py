@@ -39,6 +39,7 @@ from gliner_jax.data.recipe import (
   named_shapes,
   positive_types,
   split_into_windows,
+  token_level_targets,
 )
 from gliner_jax.processing.bi_encoder_inputs import LabelTokenizer, TextTokenizer, text_inputs
 from gliner_jax.processing.buckets import BatchShape, bucket, pad_batch
@@ -170,12 +171,14 @@ def make_bi_encoder_batch(
     validate_labels(labels)
   rows = encode_rows([(w, ()) for w in windows], text_tokenizer, limit, cfg.overlap, stats)
   return assemble_bi_encoder_batch(
-    rows, labels, cfg, text_tokenizer.pad_id, label_tokenizer, stats, token_level=_token_level(text_tokenizer)
+    rows,
+    labels,
+    cfg,
+    text_tokenizer.pad_id,
+    label_tokenizer,
+    stats,
+    token_level=token_level_targets(text_tokenizer.config),
   )
-
-
-def _token_level(text_tokenizer: TextTokenizer) -> bool:
-  return text_tokenizer.config.span_mode == "token_level"
 
 
 class BiEncoderBatchIterator(BatchIterator):
@@ -221,5 +224,5 @@ class BiEncoderBatchIterator(BatchIterator):
       self.prompt_tokenizer.pad_id,
       self.label_tokenizer,
       self.stats,
-      token_level=_token_level(self.prompt_tokenizer),
+      token_level=token_level_targets(self.prompt_tokenizer.config),
     )

@@ -27,7 +27,8 @@ paper, with the differences listed here:
   truncated at max_len words; windows whose subtokens exceed the encoder's limit are split again.
 * Rows without any type keep an empty prompt (all-False `type_mask`) instead of the "" type.
 
-Labels follow the model's span mode: span models get labels[B, W, K, C] (span w..w+k has type c; spans
+Labels follow the output layout registered with the model's kind (`gliner_jax.model.kinds`,
+`token_level_targets`): span models get labels[B, W, K, C] (span w..w+k has type c; spans
 wider than max_width are dropped) and span_mask[B, W, K]; token_level models get labels[B, W, C, 3]
 (start, end and inside marks of every span of type c, of any width, as gliner's token processor) and
 word_mask[B, W].
@@ -44,6 +45,7 @@ import numpy as np
 
 from gliner_jax.data.readers import NERExample
 from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.kinds import kind_of
 from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, BatchShape, bucket, pad_batch
 from gliner_jax.processing.prompts import EncodedText, PromptTokenizer, validate_labels
 from gliner_jax.processing.windows import word_windows
@@ -334,8 +336,17 @@ def _assemble_token_labels(
   return out
 
 
-def _token_level(ptok: PromptTokenizer) -> bool:
-  return ptok.config.span_mode == "token_level"
+def token_level_targets(config: GLiNERConfig) -> bool:
+  """Whether `config`'s model kind trains on token targets (start / end / inside labels [B, W, C, 3]) rather
+  than span targets: the `output_layout` registered with its kind (`gliner_jax.model.kinds`).
+
+  Example:
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> config = GLiNERConfig.load(DEFAULT_MODEL)  # a span model (markerV0)
+    >>> token_level_targets(config), token_level_targets(config.replace(span_mode="token_level"))
+    (False, True)
+  """
+  return kind_of(config).output_layout == "token"
 
 
 def check_recipe_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
@@ -424,7 +435,7 @@ def make_training_batch(
   pool = _pool(windows) if pool_of_types is None else set(pool_of_types)
   pairs = [(w, tuple(sample_prompt(w, rng, pool, cfg, stats))) for w in windows]
   rows = encode_rows(pairs, prompt_tokenizer, limit, cfg.overlap, stats)
-  return _assemble(rows, cfg, prompt_tokenizer.pad_id, stats, _token_level(prompt_tokenizer))
+  return _assemble(rows, cfg, prompt_tokenizer.pad_id, stats, token_level_targets(prompt_tokenizer.config))
 
 
 def batch_tokens(batch: dict[str, np.ndarray]) -> int:
@@ -576,7 +587,9 @@ class BatchIterator:
     return tuple(sample_prompt(window, self._rng, pool, self.cfg, self.stats))
 
   def _assemble_rows(self, rows: Sequence[EncodedRow]) -> dict[str, np.ndarray]:
-    return _assemble(rows, self.cfg, self.prompt_tokenizer.pad_id, self.stats, _token_level(self.prompt_tokenizer))
+    return _assemble(
+      rows, self.cfg, self.prompt_tokenizer.pad_id, self.stats, token_level_targets(self.prompt_tokenizer.config)
+    )
 
   def get_state(self) -> dict[str, Any]:
     """JSON-serialisable state; pass it to `set_state` of a new iterator over the same source."""
