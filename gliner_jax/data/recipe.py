@@ -66,7 +66,10 @@ class RecipeConfig:
   train step, and the same shape on every process of a multi-host run without asking the others.
 
   Example:
-    >>> cfg = RecipeConfig.from_model_config(gliner_config, batch_size=16, prompt_drop=0.0)
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> cfg = RecipeConfig.from_model_config(GLiNERConfig.load(DEFAULT_MODEL), batch_size=16, prompt_drop=0.0)
+    >>> cfg.batch_size, cfg.max_width, cfg.max_len, cfg.prompt_drop   # width and length: the model's
+    (16, 12, 96, 0.0)
   """
 
   batch_size: int = 8
@@ -202,6 +205,7 @@ def sample_prompt(
   minus the example's positives, r uniform in 1..`cfg.max_neg_type_ratio`.
 
   Example:
+    >>> ex = NERExample(["Ada", "Lovelace", "met", "Babbage"], [(0, 1, "person"), (3, 3, "person")])
     >>> prompt = sample_prompt(ex, np.random.default_rng(0), ["person", "city"], RecipeConfig())
     >>> set(prompt) <= set(positive_types(ex)) | {"person", "city"}
     True
@@ -421,9 +425,16 @@ def make_training_batch(
   Rows past them are empty. Deterministic given the state of `rng`.
 
   Example:
-    >>> batch = make_training_batch(examples, PromptTokenizer(tok, config), cfg,
-    ...                             np.random.default_rng(0))
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> tok, config = AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL)
+    >>> examples = [NERExample(["Ada", "Lovelace", "was", "born", "in", "London"], [(0, 1, "person"), (5, 5, "city")])]
+    >>> cfg = RecipeConfig.from_model_config(config, batch_size=2, prompt_drop=0.0, shuffle_types=False)
+    >>> batch = make_training_batch(examples, PromptTokenizer(tok, config), cfg, np.random.default_rng(0))
     >>> batch["labels"].shape  # (cfg.batch_size, W bucket, cfg.max_width, C bucket)
+    (2, 8, 12, 4)
+    >>> np.argwhere(batch["labels"][0]).tolist()  # [start word, width - 1, type index in the prompt]
+    [[0, 1, 0], [5, 0, 1]]
   """
   stats = stats if stats is not None else RecipeStats()
   limit = check_recipe_model(prompt_tokenizer, cfg)
@@ -459,9 +470,17 @@ class BatchIterator:
   a run, unless 1000 come in a row (then the data or the recipe is wrong, and a ValueError says so).
 
   Example:
-    >>> it = BatchIterator(examples, PromptTokenizer(tok, config), RecipeConfig(), seed=0)
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> ptok = PromptTokenizer(AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL))
+    >>> examples = [NERExample(["Ada", "met", "Babbage", "in", "London"], [(0, 0, "person"), (4, 4, "city")])] * 5
+    >>> it = BatchIterator(examples, ptok, RecipeConfig(batch_size=2), seed=0)
     >>> batch = next(it); state = it.get_state()
-    >>> it2 = BatchIterator(examples, ..., seed=0); it2.set_state(state)  # continues like `it`
+    >>> batch["input_ids"].shape, it.stats.rows
+    ((2, 32), 2)
+    >>> it2 = BatchIterator(examples, ptok, RecipeConfig(batch_size=2), seed=0); it2.set_state(state)
+    >>> all((a == b).all() for a, b in zip(next(it2).values(), next(it).values()))  # continues like `it`
+    True
   """
 
   def __init__(

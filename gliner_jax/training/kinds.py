@@ -14,11 +14,15 @@ needs on top, so `gliner_jax.training.steps.build` and `gliner_jax.training.loop
                                       than labels in each row's prompt (`gliner_jax.data.bi_encoder`)
   is_encoder_param                    the optimizer's encoder group (None: the default, `encoder/...`)
   shares_eval_forward                 whether evaluation may score with the run's own jitted forward on the
-                                      training shardings (`gliner_jax.inference.predictor.DeviceScoring`)
+                                      training shardings (`gliner_jax.inference.device_scoring.DeviceScoring`)
 
-Example:
-  >>> kind = training_kind(start.config)
-  >>> loss = kind.loss(model.apply({"params": params}, **inputs), batch, key, kind.loss_options(config.loss))
+Example (a token model's entry; `loss` is called by the train step on the module's output and a batch):
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> kind = training_kind(GLiNERConfig.load(DEFAULT_MODEL).replace(span_mode="token_level"))
+  >>> kind.loss.__name__, kind.encodes_labels, kind.loss_options({"alpha": 0.75, "gamma": 2.0, "masking": "none"})
+  ('token_objective', False, {'alpha': 0.75, 'gamma': 2.0})
+  >>> out = model.apply({"params": params}, **inputs)  # a model, its inputs and a batch  # doctest: +SKIP
+  >>> loss = kind.loss(out, batch, key, kind.loss_options(config.loss))  # doctest: +SKIP
 """
 
 from __future__ import annotations
