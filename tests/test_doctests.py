@@ -101,6 +101,12 @@ RUNNABLE = [
   "gliner_jax.training.step_log",
 ]
 RUNNABLE_SLOW = [  # each builds and runs small encoders or abstract models: 10-60 s on 2 cores
+  "gliner_jax",
+  "gliner_jax.evaluation.scoring",
+  "gliner_jax.inference.api",
+  "gliner_jax.inference.bi_encoder",
+  "gliner_jax.inference.bi_encoder_token",
+  "gliner_jax.inference.predictor",
   "gliner_jax.model.bi_encoder",
   "gliner_jax.model.bi_encoder_token",
   "gliner_jax.model.encoders",
@@ -135,12 +141,6 @@ SKIPPED_ONLY = {
   "gliner_jax.training.step_benchmark": "times training steps of a saved gliner model",
 }
 NOT_YET = {  # modules other work is editing now (2026-12-04); their examples fail or were not tried
-  "gliner_jax": "the quick start: loads the default model and predicts (output not shown)",
-  "gliner_jax.evaluation.scoring": "evaluates the default model on CrossNER folders (../shared/data)",
-  "gliner_jax.inference.api": "new (model-kind registry); its example loads a model folder",
-  "gliner_jax.inference.bi_encoder": "loads a bi-encoder model folder (my_bi_encoder/)",
-  "gliner_jax.inference.bi_encoder_token": "new (bi-encoder token kind); loads a model folder",
-  "gliner_jax.inference.predictor": "loads models and predicts (outputs not shown); not tried",
   "gliner_jax.inference.relex": "new (relex); loads a relex model folder",
   "gliner_jax.inference.relex_decoding": "new (relex); uses scores the example does not build",
   "gliner_jax.interop.convert": "converts a gliner checkpoint folder (urchade_gliner_small-v2.1/)",

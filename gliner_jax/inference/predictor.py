@@ -7,10 +7,19 @@ the threshold come back to the host, where the priority-queue decoder picks the 
 models send back their per-word start / end / inside probabilities, which `gliner_jax.inference.token_decoding`
 turns into candidate spans first).
 
-Example:
+Example (the bundled default model):
+  >>> import gliner_jax
   >>> model = GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL)
   >>> model.predict_entities("Ada Lovelace was born in London.", ["person", "city"])
-  [Entity(start=0, end=12, text='Ada Lovelace', label='person', score=0.93), ...]
+  [Entity(start=0, end=12, text='Ada Lovelace', label='person', score=0.77...),
+   Entity(start=25, end=31, text='London', label='city', score=0.73...)]
+  >>> texts = ["Ada Lovelace was born in London.", "Marie Curie worked in Paris."]
+  >>> found = model.batch_predict_entities(texts, ["person", "city"], batch_size=8, packing=True)
+  >>> [[(e.text, e.label, round(e.score, 2)) for e in row] for row in found]
+  [[('Ada Lovelace', 'person', 0.78), ('London', 'city', 0.74)],
+   [('Marie Curie', 'person', 0.75), ('Paris', 'city', 0.79)]]
+  >>> model.warmup(texts, ["person", "city"], batch_size=2)   # every shape such texts can run, compiled
+  [BatchShape(batch=1, tokens=32, words=8, types=4), BatchShape(batch=2, tokens=32, words=8, types=4)]
 """
 
 from __future__ import annotations
@@ -76,9 +85,9 @@ class Entity:
 class GLiNER:
   """A GLiNER model ready to predict: config, parameters, tokenizer and word splitter.
 
-  Example:
-    >>> model = GLiNER.from_pretrained("path/to/gliner_jax_checkpoint")
-    >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)
+  Example (not run here: it needs a checkpoint folder; the module example loads the bundled one):
+    >>> model = GLiNER.from_pretrained("path/to/gliner_jax_checkpoint")  # doctest: +SKIP
+    >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)  # doctest: +SKIP
 
   `GLiNER` predicts with the uni-encoder kinds ("span", "token"); other kinds have their own subclass
   (`gliner_jax.inference.kinds`), with the same methods and signatures: `GLiNER.from_pretrained` returns
@@ -161,9 +170,9 @@ class GLiNER:
     (dequantized in the matmul): see `gliner_jax.inference.precision`. `compilation_cache` (default on:
     `gliner_jax.inference.compile_cache`) keeps compiled programs on disk across processes.
 
-    Example:
-      >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")
-      >>> GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL, dtype=jnp.bfloat16)   # 1.3-1.8x faster on CPU
+    Example (not run here: a gliner folder and a tokenizer folder; the module example loads the default model):
+      >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")  # doctest: +SKIP
+      >>> GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL, dtype=jnp.bfloat16)  # 1.3-1.8x faster  # doctest: +SKIP
     """
     from gliner_jax.interop.hub import HubOptions, resolve_model_dir
 
@@ -213,8 +222,8 @@ class GLiNER:
     `model_name` overrides the recorded backbone name, see `gliner_jax.interop.gliner_export`; its model
     card, README.md, lists `trained_on`, one entry per data source, or says the data is unknown).
 
-    Example:
-      >>> model.save_pretrained("my_model_gliner/", format="gliner")
+    Example (not run here: `model` is a loaded predictor, as in the module example):
+      >>> model.save_pretrained("my_model_gliner/", format="gliner")  # doctest: +SKIP
     """
     extra = self.checkpoint_parts()
     if format == "gliner":
@@ -238,8 +247,8 @@ class GLiNER:
   def push_to_hub(self, repo_id: str, **kwargs):
     """Uploads the model to the hub as a gliner 0.2.x folder (`gliner_jax.interop.gliner_export.push_to_hub`).
 
-    Example:
-      >>> model.push_to_hub("me/my-gliner", private=True)
+    Example (not run here: it uploads to the Hugging Face hub):
+      >>> model.push_to_hub("me/my-gliner", private=True)  # doctest: +SKIP
     """
     from gliner_jax.interop.gliner_export import push_to_hub
 
@@ -309,8 +318,8 @@ class GLiNER:
     mixed lengths. `label_embeddings` (bi-encoders only: `encode_labels(labels)`) skips encoding the labels.
     `words_splitter` (a callable text -> [(word, start, end)]) splits these texts instead of the model's own.
 
-    Example:
-      >>> model.batch_predict_entities(tweets, ["person", "city"], batch_size=8, packing=True)
+    Example (not run here: `model` and `tweets`; the module example runs it):
+      >>> model.batch_predict_entities(tweets, ["person", "city"], batch_size=8, packing=True)  # doctest: +SKIP
     """
     check_threshold(threshold)
     label_set = LabelSet.of(labels)
@@ -378,8 +387,8 @@ class GLiNER:
     already run costs nothing, and with the persistent compilation cache one compiled by an earlier
     process is only read from disk. Returns the shapes.
 
-    Example:
-      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)
+    Example (not run here: `model` and `sample_texts`; the module example runs it):
+      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)  # doctest: +SKIP
       [BatchShape(batch=1, tokens=192, words=128, types=4), ...]
     """
     labels = self._prompt_labels(LabelSet.of(labels))
