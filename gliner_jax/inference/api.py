@@ -19,10 +19,11 @@ Example (a test-size random bi-encoder saved and loaded back; any built-in kind 
   ...                                                   num_rnn_layers=0)
   >>> init = jax.jit(make_model(config).init)
   >>> params = nn.meta.unbox(init(jax.random.key(0), **kind_of(config).dummy_batch(1))["params"])
-  >>> folder = tempfile.mkdtemp()
-  >>> make_predictor(config, params, tok, labels_tokenizer=tok).save_pretrained(folder)
-  >>> type(GLiNER.from_pretrained(folder)).__name__
+  >>> tmp = tempfile.TemporaryDirectory()
+  >>> make_predictor(config, params, tok, labels_tokenizer=tok).save_pretrained(tmp.name)
+  >>> type(GLiNER.from_pretrained(tmp.name)).__name__
   'BiEncoderGLiNER'
+  >>> tmp.cleanup()
 """
 
 from __future__ import annotations
