@@ -102,7 +102,7 @@ RUNNABLE = [
   "gliner_jax.training.sharding",
   "gliner_jax.training.step_log",
 ]
-RUNNABLE_SLOW = [  # each builds and runs small encoders or abstract models: 10-60 s on 2 cores
+RUNNABLE_SLOW = [  # each builds and runs small models or loads the default model: 2-25 s each on 2 cores
   "gliner_jax",
   "gliner_jax.evaluation.scoring",
   "gliner_jax.inference.api",
