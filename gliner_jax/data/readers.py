@@ -16,7 +16,9 @@ counted in a :class:`ReadStats` (pass one in to inspect it) and logged as a warn
 Supported formats (``read_ner_file`` / ``read_dataset_folder`` choose automatically):
 
 =====================  ==========================================================================
-``gliner``             ``[{"tokenized_text": [...], "ner": [[start, end_incl, type], ...]}]``
+``gliner``             ``[{"tokenized_text": [...], "ner": [[start, end_incl, type], ...]}]``; relex records
+                       add ``"relations": [[head_ner_index, tail_ner_index, type], ...]`` (and optionally
+                       ``ner_labels``, ``rel_labels``, ``ner_negatives``, ``rel_negatives``)
 ``conversations``      UniversalNER / Pile-NER chat records ("Text: ...", "What describes X ...")
 ``slimer``             JSON lines ``{doc_question_pairID, tagName, input, output}``
 ``instructuie``        ``[{"sentence": str, "entities": [{"name", "type", "pos": [a, b)}]}]``
@@ -32,7 +34,7 @@ import json
 import logging
 import os
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from gliner_jax.interop import storage
 
@@ -66,16 +68,22 @@ class NERExample:
   """One annotated text.
 
   ``spans`` are ``(start_word, end_word_inclusive, type)``; ``negatives`` are types that were
-  asked for and known to be absent. Lists are accepted and stored as tuples.
+  asked for and known to be absent. ``relations`` are ``(head, tail, type)`` with ``head`` and
+  ``tail`` indices into ``spans`` (two different spans), ``relation_negatives`` relation types
+  known to be absent. Lists are accepted and stored as tuples.
 
   >>> NERExample(["Paris", "is", "nice"], [(0, 0, "city")]).spans
   ((0, 0, 'city'),)
+  >>> NERExample(["Ann", "met", "Bo"], [(0, 0, "person"), (2, 2, "person")], relations=[(0, 1, "met")]).relations
+  ((0, 1, 'met'),)
   """
 
   tokens: tuple[str, ...]
   spans: tuple[tuple[int, int, str], ...]
   negatives: tuple[str, ...] = ()
   id: str = ""
+  relations: tuple[tuple[int, int, str], ...] = ()
+  relation_negatives: tuple[str, ...] = ()
 
   def __post_init__(self):
     tokens = tuple(self.tokens)
@@ -95,34 +103,102 @@ class NERExample:
       raise ValueError("NERExample.negatives must be non-empty strings")
     if not isinstance(self.id, str):
       raise ValueError(f"NERExample.id must be a string, got {type(self.id).__name__}")
+    relations = tuple(tuple(r) for r in self.relations)
+    for j, rel in enumerate(relations):
+      problem = relation_problem(rel, len(spans))
+      if problem:
+        raise ValueError(f"NERExample relation {j} {rel!r}: {problem}")
+    relation_negatives = tuple(self.relation_negatives)
+    if not all(isinstance(n, str) and n for n in relation_negatives):
+      raise ValueError("NERExample.relation_negatives must be non-empty strings")
     object.__setattr__(self, "tokens", tokens)
     object.__setattr__(self, "spans", tuple((int(s), int(e), t) for s, e, t in spans))
     object.__setattr__(self, "negatives", negatives)
+    object.__setattr__(self, "relations", tuple((int(h), int(t), r) for h, t, r in relations))
+    object.__setattr__(self, "relation_negatives", relation_negatives)
 
   def to_json(self) -> dict[str, Any]:
     """Plain dict of lists/str/int (``json.dumps``-able); inverse of :meth:`from_json`."""
-    return {
+    out = {
       "tokens": list(self.tokens),
       "spans": [list(s) for s in self.spans],
       "negatives": list(self.negatives),
       "id": self.id,
     }
+    if self.relations or self.relation_negatives:
+      out["relations"] = [list(r) for r in self.relations]
+      out["relation_negatives"] = list(self.relation_negatives)
+    return out
 
   @classmethod
   def from_json(cls, data: dict[str, Any]) -> "NERExample":
-    """Builds an example from :meth:`to_json` output (``negatives``/``id`` optional)."""
+    """Builds an example from :meth:`to_json` output (``negatives``/``id``/``relations`` optional)."""
     missing = {"tokens", "spans"} - set(data)
     if missing:
       raise ValueError(f"NERExample.from_json: missing keys {sorted(missing)}")
-    return cls(data["tokens"], data["spans"], data.get("negatives", ()), data.get("id", ""))
+    return cls(
+      data["tokens"],
+      data["spans"],
+      data.get("negatives", ()),
+      data.get("id", ""),
+      data.get("relations", ()),
+      data.get("relation_negatives", ()),
+    )
+
+  def relabel(self, mapping: Callable[[str], str | None]) -> "NERExample":
+    """The example with every entity type ``t`` renamed ``mapping(t)``; a span mapped to ``""`` or None is removed
+    with its relations (the others re-indexed); negatives are mapped the same way. Relation types stay.
+
+    >>> ex = NERExample(["Ann", "at", "Acme"], [(0, 0, "PER"), (2, 2, "ORG")], relations=[(0, 1, "works at")])
+    >>> ex.relabel({"PER": "person", "ORG": ""}.get).spans, ex.relabel({"PER": "person", "ORG": "org"}.get).relations
+    (((0, 0, 'person'),), ((0, 1, 'works at'),))
+    """
+    names = [mapping(t) for _, _, t in self.spans]
+    index = {}
+    for j, name in enumerate(names):
+      if name:
+        index[j] = len(index)
+    return NERExample(
+      self.tokens,
+      [(s, e, name) for (s, e, _), name in zip(self.spans, names) if name],
+      tuple(n for n in map(mapping, self.negatives) if n),
+      self.id,
+      [(index[h], index[t], r) for h, t, r in self.relations if h in index and t in index],
+      self.relation_negatives,
+    )
 
   def to_gliner(self) -> dict[str, Any]:
-    """The GLiNER training-record view: ``{"tokenized_text", "ner", "negatives"}``."""
-    return {
+    """The GLiNER training-record view: ``{"tokenized_text", "ner", "negatives"}`` (and, with relations,
+    gliner's relex keys ``"relations"`` and ``"rel_negatives"``)."""
+    out = {
       "tokenized_text": list(self.tokens),
       "ner": [list(s) for s in self.spans],
       "negatives": list(self.negatives),
     }
+    if self.relations or self.relation_negatives:
+      out["relations"] = [list(r) for r in self.relations]
+      out["rel_negatives"] = list(self.relation_negatives)
+    return out
+
+
+def relation_problem(relation: Any, num_spans: int) -> str | None:
+  """What is wrong with ``relation`` as ``(head, tail, type)`` over ``num_spans`` entities, or None.
+
+  >>> relation_problem((0, 2, "works for"), 2)
+  'head and tail must be indices of the 2 entities (0..1)'
+  """
+  if not (isinstance(relation, (list, tuple)) and len(relation) == 3):
+    return "is not [head, tail, type]"
+  head, tail, label = relation
+  if not (_is_int(head) and _is_int(tail)):
+    return "head and tail must be integers (indices into the entities)"
+  if not (0 <= head < num_spans and 0 <= tail < num_spans):
+    return f"head and tail must be indices of the {num_spans} entities (0..{num_spans - 1})"
+  if head == tail:
+    return "head and tail are the same entity"
+  if not isinstance(label, str) or not label.strip():
+    return "type must be a non-empty string"
+  return None
 
 
 @dataclasses.dataclass
@@ -232,6 +308,16 @@ def _load_json_records(path: str, on_error: str = "raise") -> list[tuple[str, An
   if all(isinstance(rec, DataFormatError) for _, rec in records):
     raise records[0][1]
   return records
+
+
+def load_json_records(path: str, on_error: str = "raise") -> list[tuple[str, Any]]:
+  """``(location, record)`` of each record of a JSON array or JSON-lines file; a location is
+  ``path:line (record i)`` (array) or ``path:line`` (JSON lines), for errors that name where a record is.
+  Example::
+
+      load_json_records("train.json")[0]   # ('train.json:2 (record 0)', {...})
+  """
+  return _load_json_records(path, on_error)
 
 
 def _json_array_records(path: str, text: str) -> list[tuple[str, Any]]:
@@ -348,12 +434,47 @@ def _gliner_record(rec: Any, loc: str, index: int, located_ids: bool) -> NERExam
       raise _fail(loc, f"ner[{j}] = {span!r}: type must be a non-empty string")
     spans.append((start, end, label))
   negatives: list[str] = []
-  for key in ("negative", "negatives"):
+  for key in ("negative", "negatives", "ner_negatives"):
     if key in rec:
       negatives += _string_list(rec[key], loc, key)
+  relations, relation_negatives = [], []
+  if any(key in rec for key in RELEX_KEYS):
+    relations, relation_negatives = _relex_fields(rec, loc, spans, negatives)
   if not tokens:
     return None
-  return NERExample(tokens, spans, _dedupe(negatives), _record_id(rec, index, loc if located_ids else None))
+  rid = _record_id(rec, index, loc if located_ids else None)
+  return NERExample(tokens, spans, _dedupe(negatives), rid, relations, _dedupe(relation_negatives))
+
+
+#: Keys of gliner's relex training records beside ``tokenized_text`` and ``ner`` (a record with any of them
+#: is read as a relex record, in which any other key is an error).
+RELEX_KEYS = ("relations", "ner_labels", "rel_labels", "ner_negatives", "rel_negatives")
+_RELEX_RECORD_KEYS = {"tokenized_text", "ner", "negative", "negatives", "id", *RELEX_KEYS}
+
+
+def _relex_fields(rec: dict, loc: str, spans: list, negatives: list[str]) -> tuple[list, list[str]]:
+  """The relations and relation negatives of a relex record; ``ner_labels`` (the reference's fixed entity prompt)
+  adds its types that no entity has to ``negatives``, ``rel_labels`` likewise to the relation negatives."""
+  unknown = sorted(set(rec) - _RELEX_RECORD_KEYS)
+  if unknown:
+    raise _fail(loc, f"unknown key(s) {unknown} in a relex record (known: {sorted(_RELEX_RECORD_KEYS)})")
+  raw = rec.get("relations", [])
+  if not isinstance(raw, list):
+    raise _fail(loc, "relations must be a list of [head, tail, type]")
+  relations = []
+  for j, rel in enumerate(raw):
+    problem = relation_problem(rel, len(spans))
+    if problem:
+      raise _fail(loc, f"relations[{j}] = {rel!r}: {problem}")
+    relations.append(tuple(rel))
+  relation_negatives = _string_list(rec["rel_negatives"], loc, "rel_negatives") if "rel_negatives" in rec else []
+  if "ner_labels" in rec:
+    present = {t for _, _, t in spans}
+    negatives += [t for t in _string_list(rec["ner_labels"], loc, "ner_labels") if t not in present]
+  if "rel_labels" in rec:
+    present = {t for _, _, t in relations}
+    relation_negatives += [t for t in _string_list(rec["rel_labels"], loc, "rel_labels") if t not in present]
+  return relations, relation_negatives
 
 
 def _dedupe(items: Iterable[str]) -> tuple[str, ...]:

@@ -128,12 +128,14 @@ class RecipeStats:
 
   `skipped_examples`: examples (or windows of them) `BatchIterator` left out as unusable, each named in a
   warning (the first few): an entity type the prompt cannot hold, a prompt or a single word over the token limit.
+  `cut_relations`: relations (`NERExample.relations`) whose two entities no window holds together.
   """
 
   examples: int = 0
   rows: int = 0
   extra_windows: int = 0
   cut_spans: int = 0
+  cut_relations: int = 0
   subtoken_splits: int = 0
   long_spans_dropped: int = 0
   types_truncated: int = 0
@@ -164,8 +166,10 @@ def split_into_windows(
   """Cuts a passage longer than `max_len` words into the overlapping windows of `word_windows`.
 
   Spans inside a window are kept with re-based indices; spans crossing a window edge are left out
-  of that window (with overlap >= their width they are whole in a neighbouring one). Negatives
-  are carried to every window. Short examples come back unchanged.
+  of that window (with overlap >= their width they are whole in a neighbouring one). A relation is
+  kept (its head and tail re-indexed into the window's spans) where both its entities are; the windows
+  that see only one of them leave it out (`stats.cut_relations` counts those lost in every window).
+  Negatives are carried to every window. Short examples come back unchanged.
 
   Example:
     >>> ex = NERExample(list("abcdefg"), [(2, 3, "x")])
@@ -176,13 +180,31 @@ def split_into_windows(
   if len(windows) == 1:
     return [example]
   out = []
+  kept_somewhere: set[int] = set()
   for i, (start, end, _, _) in enumerate(windows):
-    spans = [(s - start, e - start, t) for s, e, t in example.spans if start <= s and e < end]
+    inside = [j for j, (s, e, _) in enumerate(example.spans) if start <= s and e < end]
+    spans = [(example.spans[j][0] - start, example.spans[j][1] - start, example.spans[j][2]) for j in inside]
+    new_index = {j: k for k, j in enumerate(inside)}
+    relations = []
+    for r, (h, t, label) in enumerate(example.relations):
+      if h in new_index and t in new_index:
+        relations.append((new_index[h], new_index[t], label))
+        kept_somewhere.add(r)
     if stats is not None:
       stats.cut_spans += sum(1 for s, e, _ in example.spans if s < end and e >= start) - len(spans)
-    out.append(NERExample(example.tokens[start:end], spans, example.negatives, f"{example.id}#w{i}"))
+    out.append(
+      NERExample(
+        example.tokens[start:end],
+        spans,
+        example.negatives,
+        f"{example.id}#w{i}",
+        relations,
+        example.relation_negatives,
+      )
+    )
   if stats is not None:
     stats.extra_windows += len(out) - 1
+    stats.cut_relations += len(example.relations) - len(kept_somewhere)
   return out
 
 
@@ -210,28 +232,53 @@ def sample_prompt(
     >>> set(prompt) <= set(positive_types(ex)) | {"person", "city"}
     True
   """
-  positives = positive_types(example)
-  own = set(positives)
-  negatives = list(dict.fromkeys(t for t in example.negatives if t not in own))
-  if not negatives and cfg.max_neg_type_ratio > 0 and rng.random() < cfg.negative_prob:
-    ratio = int(rng.integers(1, cfg.max_neg_type_ratio + 1))
-    candidates = sorted(set(pool_of_types) - own)  # sorted: set order is not reproducible
-    count = min(ratio * max(1, len(example.spans)), len(candidates))
-    negatives = [candidates[i] for i in rng.choice(len(candidates), size=count, replace=False)]
-  types = positives + negatives
-  if cfg.shuffle_types and len(types) > 1:
-    types = [types[i] for i in rng.permutation(len(types))]
-  if len(types) > 1 and rng.random() < cfg.prompt_drop:
-    types = types[: int(rng.integers(1, len(types) + 1))]
-  if stats is not None:
-    stats.types_truncated += max(0, len(types) - cfg.max_types)
-  types = types[: cfg.max_types]
+  types = sample_types(
+    positive_types(example), example.negatives, len(example.spans), rng, pool_of_types, cfg, stats, cfg.max_types
+  )
   if types:
     try:
       validate_labels(types)
     except ValueError as e:
       raise ValueError(f"example {example.id!r}: bad entity type: {e}") from None
   return types
+
+
+def sample_types(
+  positives: Sequence[str],
+  explicit_negatives: Sequence[str],
+  mentions: int,
+  rng: np.random.Generator,
+  pool_of_types: Iterable[str],
+  cfg: RecipeConfig,
+  stats: RecipeStats | None,
+  max_types: int,
+  drop: bool = True,
+) -> list[str]:
+  """`sample_prompt`'s draw on plain type lists: the positives, the explicit negatives or (with probability
+  `cfg.negative_prob`) r * max(1, `mentions`) types of `pool_of_types` minus the positives, shuffled, cut to a
+  random prefix with probability `cfg.prompt_drop` (if `drop`) and to `max_types` (counted in `stats`).
+
+  Example:
+    >>> cfg = RecipeConfig(negative_prob=1.0)
+    >>> sorted(sample_types(["founded"], [], 1, np.random.default_rng(0), ["born in"], cfg, None, 8, drop=False))
+    ['born in', 'founded']
+  """
+  positives = list(positives)
+  own = set(positives)
+  negatives = list(dict.fromkeys(t for t in explicit_negatives if t not in own))
+  if not negatives and cfg.max_neg_type_ratio > 0 and rng.random() < cfg.negative_prob:
+    ratio = int(rng.integers(1, cfg.max_neg_type_ratio + 1))
+    candidates = sorted(set(pool_of_types) - own)  # sorted: set order is not reproducible
+    count = min(ratio * max(1, mentions), len(candidates))
+    negatives = [candidates[i] for i in rng.choice(len(candidates), size=count, replace=False)]
+  types = positives + negatives
+  if cfg.shuffle_types and len(types) > 1:
+    types = [types[i] for i in rng.permutation(len(types))]
+  if drop and len(types) > 1 and rng.random() < cfg.prompt_drop:
+    types = types[: int(rng.integers(1, len(types) + 1))]
+  if stats is not None:
+    stats.types_truncated += max(0, len(types) - max_types)
+  return types[:max_types]
 
 
 def encode_rows(
@@ -241,10 +288,12 @@ def encode_rows(
   overlap: int,
   stats: RecipeStats,
   skip: Callable[[str], None] | None = None,
+  count_types: Callable[[tuple[str, ...]], int] = len,
 ) -> list[EncodedRow]:
   """Tokenizes (window, prompt) pairs, splitting windows whose tokens exceed `limit`.
 
   A window that cannot become a row raises ValueError, or with `skip` is left out after `skip(why)`.
+  `count_types(prompt)`: the entity-type markers the prompt must give (a relex prompt holds relation types too).
   """
   if not pairs:
     return []
@@ -252,9 +301,10 @@ def encode_rows(
   rows = []
   for (ex, prompt), enc in zip(pairs, encoded):
     why = None
-    if len(enc.type_token_index) != len(prompt):
+    if len(enc.type_token_index) != count_types(prompt):
       why = (
-        f"prompt {list(prompt)} gave {len(enc.type_token_index)} {ptok.config.ent_token} tokens, expected {len(prompt)}"
+        f"prompt {list(prompt)} gave {len(enc.type_token_index)} {ptok.config.ent_token} tokens, "
+        f"expected {count_types(prompt)}"
       )
     elif enc.num_tokens <= limit:
       rows.append(EncodedRow(ex, prompt, enc))
@@ -263,7 +313,10 @@ def encode_rows(
       base = ptok.encode_batch([[]], [list(prompt)])[0].num_tokens
       n = len(ex.tokens)
       if base >= limit:
-        why = f"the prompt of {len(prompt)} types takes {base} tokens, not less than the limit {limit}; lower max_types"
+        why = (
+          f"the prompt of {count_types(prompt)} types takes {base} tokens, not less than the limit {limit}; "
+          "lower max_types"
+        )
       elif n == 1:
         why = (
           f"the word {ex.tokens[0][:40]!r} alone needs {enc.num_tokens - base} tokens, "
@@ -277,7 +330,7 @@ def encode_rows(
     new_len = max(1, min(n - 1, n * (limit - base) // (enc.num_tokens - base)))
     pieces = split_into_windows(ex, new_len, min(overlap, new_len // 2))
     stats.subtoken_splits += len(pieces) - 1
-    rows.extend(encode_rows([(p, prompt) for p in pieces], ptok, limit, overlap, stats, skip))
+    rows.extend(encode_rows([(p, prompt) for p in pieces], ptok, limit, overlap, stats, skip, count_types))
   return rows
 
 
@@ -586,13 +639,16 @@ class BatchIterator:
       raise StopIteration
     batch_types = _pool(windows)
     pool = batch_types | set(self._memory)
+    self._start_batch(windows)
     pairs = list(carried)
     for w in windows:
       try:
         pairs.append((w, self._prompt_for(w, pool)))
       except ValueError as e:
         self._skip(str(e))
-    rows = encode_rows(pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats, self._skip)
+    rows = encode_rows(
+      pairs, self.prompt_tokenizer, self._limit, self.cfg.overlap, self.stats, self._skip, self._count_types
+    )
     self._carry += [(r.example, r.prompt) for r in rows[size:]]
     if self.cfg.type_memory:
       fresh = [t for t in self._memory if t not in batch_types] + sorted(batch_types)
@@ -600,6 +656,14 @@ class BatchIterator:
     if not rows:
       return None
     return self._assemble_rows(rows[:size])
+
+  def _count_types(self, prompt: tuple[str, ...]) -> int:
+    """The entity types of a row's prompt (a relex prompt holds its relation types too)."""
+    return len(prompt)
+
+  def _start_batch(self, windows: Sequence[NERExample]) -> None:
+    """Called with a batch's new windows before their prompts are drawn (`gliner_jax.data.relex_recipe` pools
+    their relation types)."""
 
   def _prompt_for(self, window: NERExample, pool: set[str]) -> tuple[str, ...]:
     """A window's prompt (`sample_prompt`); `gliner_jax.data.bi_encoder` overrides it and `_assemble_rows`."""
@@ -655,4 +719,4 @@ class BatchIterator:
     self._consumed = int(state["consumed"])
     self._exhausted = bool(state["exhausted"])
     if "stats" in state:
-      self.stats = RecipeStats(**state["stats"])
+      self.stats = type(self.stats)(**state["stats"])

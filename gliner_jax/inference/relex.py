@@ -44,6 +44,7 @@ from gliner_jax.model.relex.token_relex import TokenRelexModel
 from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, bucket, device_batch_size
 from gliner_jax.processing.labels import Labels, LabelSet
 from gliner_jax.processing.prompts import validate_labels
+from gliner_jax.processing.relex_prompts import RelexEncodedText, encode_relex_prompts
 from gliner_jax.processing.splitters import make_word_splitter
 from gliner_jax.processing.windows import WordWindow, word_windows
 
@@ -76,14 +77,6 @@ class Relation:
   def to_dict(self) -> dict[str, Any]:
     """gliner's dict: {"head": {...}, "tail": {...}, "relation": label, "score": score}."""
     return {"head": self["head"], "tail": self["tail"], "relation": self.label, "score": self.score}
-
-
-@dataclasses.dataclass(frozen=True)
-class _Encoded:
-  input_ids: np.ndarray
-  word_token_index: np.ndarray
-  type_token_index: np.ndarray
-  relation_token_index: np.ndarray
 
 
 def merge_windows(windows: Sequence[tuple[list[Entity], list[Relation]]]) -> tuple[list[Entity], list[Relation]]:
@@ -280,7 +273,7 @@ class RelexGLiNER:
 
   def _plan(
     self, t: int, words: list[str], entity_labels: list[str], relation_labels: list[str]
-  ) -> list[tuple[WordWindow, _Encoded]]:
+  ) -> list[tuple[WordWindow, RelexEncodedText]]:
     """The windows of text `t` (`word_windows`: at most max_len words, 2 * max_width shared), each encoded; windows
     shrink (down to 2 * overlap words, then to one word) until each fits in the encoder with the prompt."""
     base = self.config.base
@@ -300,26 +293,20 @@ class RelexGLiNER:
       shrunk = int(max_words * 0.75)
       max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
 
-  def _encode(self, words: list[str], entity_labels: list[str], relation_labels: list[str]) -> _Encoded:
-    """The prompt `<<ENT>> e1 ... <<SEP>> <<REL>> r1 ... <<SEP>>` and the words, tokenized word by word."""
+  def _encode(self, words: list[str], entity_labels: list[str], relation_labels: list[str]) -> RelexEncodedText:
+    """The prompt `<<ENT>> e1 ... <<SEP>> <<REL>> r1 ... <<SEP>>` and the words (`encode_relex_prompts`)."""
     base = self.config.base
-    prompt = [w for label in entity_labels for w in (base.ent_token, label)] + [base.sep_token]
-    first_rel = len(prompt)
-    prompt += [w for label in relation_labels for w in (self.config.rel_token, label)] + [base.sep_token]
-    enc = self.tokenizer(prompt + words, is_split_into_words=True, add_special_tokens=True, truncation=False)
-    word_ids = [-1 if w is None else w for w in enc.word_ids(0)]
-    first_token: dict[int, int] = {}
-    for pos, w in enumerate(word_ids):
-      first_token.setdefault(w, pos)
-    n = len(prompt)
-    return _Encoded(
-      np.asarray(enc["input_ids"], np.int32),
-      np.asarray([first_token.get(n + i, -1) for i in range(len(words))], np.int32),
-      np.asarray([first_token[2 * i] for i in range(len(entity_labels))], np.int32),
-      np.asarray([first_token[first_rel + 2 * i] for i in range(len(relation_labels))], np.int32),
-    )
+    return encode_relex_prompts(
+      self.tokenizer,
+      [words],
+      [entity_labels],
+      [relation_labels],
+      ent_token=base.ent_token,
+      sep_token=base.sep_token,
+      rel_token=self.config.rel_token,
+    )[0]
 
-  def _run(self, chunk: list[_Encoded], rows: int, threshold: float, adjacency_threshold: float) -> dict:
+  def _run(self, chunk: list[RelexEncodedText], rows: int, threshold: float, adjacency_threshold: float) -> dict:
     tokens = bucket(max(len(e.input_ids) for e in chunk), TOKEN_BUCKETS)
     words = bucket(max(max(len(e.word_token_index) for e in chunk), 1), WORD_BUCKETS)
     types = bucket(max(len(e.type_token_index) for e in chunk), TYPE_BUCKETS)

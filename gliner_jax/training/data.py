@@ -42,15 +42,8 @@ def resolve_data_path(path: str) -> str:
 
 
 def relabel(examples: Iterable[NERExample], mapping) -> list[NERExample]:
-  out = []
-  for ex in examples:
-    spans = tuple((s, e, mapping(t)) for s, e, t in ex.spans)
-    out.append(
-      NERExample(
-        ex.tokens, tuple(x for x in spans if x[2]), tuple(mapping(t) for t in ex.negatives if mapping(t)), ex.id
-      )
-    )
-  return out
+  """`NERExample.relabel` of each example (relations follow their entities)."""
+  return [ex.relabel(mapping) for ex in examples]
 
 
 def load_source(source: dict[str, Any], *, on_error: str = "skip") -> list[NERExample]:
