@@ -4,6 +4,8 @@ Example:
   >>> import gliner_jax
   >>> model = gliner_jax.GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL)
   >>> model.predict_entities("Marie Curie worked in Paris.", ["person", "city"])
+  [Entity(start=0, end=11, text='Marie Curie', label='person', score=0.74...),
+   Entity(start=22, end=27, text='Paris', label='city', score=0.78...)]
 
 The names below are imported on first use, so `import gliner_jax` (and a submodule that needs no JAX,
 such as `gliner_jax.inference.cpu_threads`) does not start JAX.

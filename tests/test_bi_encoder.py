@@ -190,6 +190,7 @@ def test_entities_match_reference(reference, ours, threshold, flat_ner):
   assert assert_same_entities(expected, got) >= 20  # the comparison is not vacuous
 
 
+@pytest.mark.slow  # ~10 s; fast: the label-vector and logits parity, and the checkpoint round trip
 def test_precomputed_label_embeddings_give_the_plain_call(ours, reference):
   ref, _ = reference
   vectors = ours.encode_labels(PARITY_LABELS)

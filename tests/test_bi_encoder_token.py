@@ -176,6 +176,7 @@ def test_export_loads_back_into_gliner(ours, tmp_path):
   assert type(again) is BiEncoderTokenGLiNER and again.config == ours.config
 
 
+@pytest.mark.slow  # ~7 s; test_bi_encoder.py's round trip (fast) saves and loads the same BiEncoderGLiNER parts
 def test_gliner_jax_checkpoint_round_trip(ours, tmp_path):
   folder = str(tmp_path / "saved")
   ours.save_pretrained(folder)

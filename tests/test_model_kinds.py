@@ -98,12 +98,12 @@ def model_section(kind: str) -> ml_collections.ConfigDict:
   )
 
 
-SLOW_KINDS = ("token", "bi_encoder_token", "token_relex")
-
-
 @pytest.fixture(
-  scope="module",  # the fast tier keeps span and bi_encoder; the token kinds share their code and are slow
-  params=[pytest.param(k, marks=pytest.mark.slow if k in SLOW_KINDS else ()) for k in sorted(KIND_SECTIONS)],
+  scope="module",
+  # every kind is slow (each builds and compiles a tiny model, 15-30 s): the fast tier keeps this file's registry and
+  # signature tests, and each kind's own predictions and save / load: test_inference.py and test_checkpoint.py
+  # (span), test_bi_encoder.py (bi_encoder), test_span_modes.py (token), test_bi_encoder_token.py (its logits)
+  params=[pytest.param(k, marks=pytest.mark.slow) for k in sorted(KIND_SECTIONS)],
 )
 def tiny(request):
   """(kind name, a predictor of a tiny random model of that kind)."""

@@ -408,6 +408,14 @@ def test_shapes_are_static_and_from_a_bounded_set(tokenizer):
   assert len(seen) >= 2  # the words bucket changes with the sentence lengths
 
 
+def test_default_relation_axis_is_the_type_axis_of_a_fixed_shape_run(tokenizer):
+  ptok = RelexPromptTokenizer(tokenizer, _config(tokenizer))
+  it = RelexBatchIterator(_examples(8), ptok, _recipe(fixed_shape=True), RelexRecipe("dot"), seed=0)
+  for batch in it:
+    assert batch["relation_mask"].shape == batch["type_mask"].shape == (4, 16)  # max_types 10 -> bucket 16
+    assert batch["relation_mask"].sum(1).max() <= 10
+
+
 def test_resume_gives_the_same_next_batches(tokenizer):
   config = _config(tokenizer)
   examples = _examples(30, seed=2)

@@ -17,8 +17,17 @@ C is the label count's bucket (`type_buckets`) rounded up to a multiple of B; L 
 Unlike gliner, a batch without any type keeps an empty label set (all-False `type_mask`) instead of "".
 
 Example:
-  >>> it = BiEncoderBatchIterator(examples, TextTokenizer(tok, config), labels_tok, RecipeConfig(), seed=0)
-  >>> batch = next(it); batch["labels_input_ids"].shape   # (8, C / 8, L)
+  >>> from transformers import AutoTokenizer
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL)  # here also the labels' tokenizer
+  >>> uni = GLiNERConfig.load(DEFAULT_MODEL)
+  >>> config = uni.replace(labels_encoder=uni.encoder, num_rnn_layers=0)   # a bi-encoder's config
+  >>> examples = [NERExample(["Ada", "met", "Babbage", "in", "London"], [(0, 0, "person"), (4, 4, "city")])] * 3
+  >>> it = BiEncoderBatchIterator(examples, TextTokenizer(tok, config), tok, RecipeConfig(batch_size=2), seed=0)
+  >>> batch = next(it); batch["labels_input_ids"].shape   # [B, C / B, L]: C = 4, the type bucket of 2 labels
+  (2, 2, 8)
+  >>> batch["labels"].shape  # [B, W, K, C]
+  (2, 8, 12, 4)
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from gliner_jax.data.recipe import (
   named_shapes,
   positive_types,
   split_into_windows,
+  token_level_targets,
 )
 from gliner_jax.processing.bi_encoder_inputs import LabelTokenizer, TextTokenizer, text_inputs
 from gliner_jax.processing.buckets import BatchShape, bucket, pad_batch
@@ -63,8 +73,10 @@ def batch_label_set(
   each once, shuffled (`shuffle_types`) and cut to `cfg.max_types` (a `batch_recipe`).
 
   Example:
-    >>> batch_label_set([ex1, ex2], np.random.default_rng(0), batch_recipe(RecipeConfig(batch_size=2)))
-    ['city', 'person', 'date']
+    >>> ex1 = NERExample(["Ada", "met", "Babbage"], [(0, 0, "person")], negatives=["date"])
+    >>> ex2 = NERExample(["in", "London"], [(1, 1, "city")])
+    >>> sorted(batch_label_set([ex1, ex2], np.random.default_rng(0), batch_recipe(RecipeConfig(batch_size=2))))
+    ['city', 'date', 'person']
   """
   labels = list(dict.fromkeys(t for ex in examples for t in positive_types(ex) + list(ex.negatives)))
   if cfg.shuffle_types and len(labels) > 1:
@@ -155,8 +167,16 @@ def make_bi_encoder_batch(
   """One bi-encoder training batch of `examples` (windowed; all rows must fit `cfg.batch_size`).
 
   Example:
-    >>> batch = make_bi_encoder_batch(examples, TextTokenizer(tok, config), LabelTokenizer(ltok, config),
-    ...                               RecipeConfig(batch_size=8), np.random.default_rng(0))
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL)  # here also the labels' tokenizer
+    >>> uni = GLiNERConfig.load(DEFAULT_MODEL)
+    >>> config = uni.replace(labels_encoder=uni.encoder, num_rnn_layers=0)   # a bi-encoder's config
+    >>> examples = [NERExample(["Ada", "met", "Babbage", "in", "London"], [(0, 0, "person"), (4, 4, "city")])] * 3
+    >>> batch = make_bi_encoder_batch(examples, TextTokenizer(tok, config), LabelTokenizer(tok, config),
+    ...                               RecipeConfig(batch_size=4), np.random.default_rng(0))
+    >>> batch["labels"].shape, int(batch["type_mask"].sum(-1)[0])   # 3 rows and a padding row; 2 real labels
+    ((4, 8, 12, 4), 2)
   """
   stats = stats if stats is not None else RecipeStats()
   limit = check_recipe_model(text_tokenizer, cfg)
@@ -170,12 +190,14 @@ def make_bi_encoder_batch(
     validate_labels(labels)
   rows = encode_rows([(w, ()) for w in windows], text_tokenizer, limit, cfg.overlap, stats)
   return assemble_bi_encoder_batch(
-    rows, labels, cfg, text_tokenizer.pad_id, label_tokenizer, stats, token_level=_token_level(text_tokenizer)
+    rows,
+    labels,
+    cfg,
+    text_tokenizer.pad_id,
+    label_tokenizer,
+    stats,
+    token_level=token_level_targets(text_tokenizer.config),
   )
-
-
-def _token_level(text_tokenizer: TextTokenizer) -> bool:
-  return text_tokenizer.config.span_mode == "token_level"
 
 
 class BiEncoderBatchIterator(BatchIterator):
@@ -183,9 +205,9 @@ class BiEncoderBatchIterator(BatchIterator):
 
   `cfg.max_types` is per example, as for the uni-encoder; a batch holds up to max_types x batch_size labels.
 
-  Example:
-    >>> it = BiEncoderBatchIterator(examples, TextTokenizer(tok, config), labels_tok, RecipeConfig(), seed=0)
-    >>> batch = next(it); state = it.get_state()
+  Example (not run here: the module docstring's example runs it):
+    >>> it = BiEncoderBatchIterator(examples, TextTokenizer(tok, config), ltok, cfg, seed=0)  # doctest: +SKIP
+    >>> batch = next(it); state = it.get_state()  # doctest: +SKIP
   """
 
   def __init__(
@@ -221,5 +243,5 @@ class BiEncoderBatchIterator(BatchIterator):
       self.prompt_tokenizer.pad_id,
       self.label_tokenizer,
       self.stats,
-      token_level=_token_level(self.prompt_tokenizer),
+      token_level=token_level_targets(self.prompt_tokenizer.config),
     )

@@ -27,7 +27,8 @@ paper, with the differences listed here:
   truncated at max_len words; windows whose subtokens exceed the encoder's limit are split again.
 * Rows without any type keep an empty prompt (all-False `type_mask`) instead of the "" type.
 
-Labels follow the model's span mode: span models get labels[B, W, K, C] (span w..w+k has type c; spans
+Labels follow the output layout registered with the model's kind (`gliner_jax.model.kinds`,
+`token_level_targets`): span models get labels[B, W, K, C] (span w..w+k has type c; spans
 wider than max_width are dropped) and span_mask[B, W, K]; token_level models get labels[B, W, C, 3]
 (start, end and inside marks of every span of type c, of any width, as gliner's token processor) and
 word_mask[B, W].
@@ -44,6 +45,7 @@ import numpy as np
 
 from gliner_jax.data.readers import NERExample
 from gliner_jax.model.config import GLiNERConfig
+from gliner_jax.model.kinds import kind_of
 from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, BatchShape, bucket, pad_batch
 from gliner_jax.processing.prompts import EncodedText, PromptTokenizer, validate_labels
 from gliner_jax.processing.windows import word_windows
@@ -64,7 +66,10 @@ class RecipeConfig:
   train step, and the same shape on every process of a multi-host run without asking the others.
 
   Example:
-    >>> cfg = RecipeConfig.from_model_config(gliner_config, batch_size=16, prompt_drop=0.0)
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> cfg = RecipeConfig.from_model_config(GLiNERConfig.load(DEFAULT_MODEL), batch_size=16, prompt_drop=0.0)
+    >>> cfg.batch_size, cfg.max_width, cfg.max_len, cfg.prompt_drop   # width and length: the model's
+    (16, 12, 96, 0.0)
   """
 
   batch_size: int = 8
@@ -222,6 +227,7 @@ def sample_prompt(
   minus the example's positives, r uniform in 1..`cfg.max_neg_type_ratio`.
 
   Example:
+    >>> ex = NERExample(["Ada", "Lovelace", "met", "Babbage"], [(0, 1, "person"), (3, 3, "person")])
     >>> prompt = sample_prompt(ex, np.random.default_rng(0), ["person", "city"], RecipeConfig())
     >>> set(prompt) <= set(positive_types(ex)) | {"person", "city"}
     True
@@ -387,8 +393,17 @@ def _assemble_token_labels(
   return out
 
 
-def _token_level(ptok: PromptTokenizer) -> bool:
-  return ptok.config.span_mode == "token_level"
+def token_level_targets(config: GLiNERConfig) -> bool:
+  """Whether `config`'s model kind trains on token targets (start / end / inside labels [B, W, C, 3]) rather
+  than span targets: the `output_layout` registered with its kind (`gliner_jax.model.kinds`).
+
+  Example:
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> config = GLiNERConfig.load(DEFAULT_MODEL)  # a span model (markerV0)
+    >>> token_level_targets(config), token_level_targets(config.replace(span_mode="token_level"))
+    (False, True)
+  """
+  return kind_of(config).output_layout == "token"
 
 
 def check_recipe_model(ptok: PromptTokenizer, cfg: RecipeConfig) -> int:
@@ -463,9 +478,16 @@ def make_training_batch(
   Rows past them are empty. Deterministic given the state of `rng`.
 
   Example:
-    >>> batch = make_training_batch(examples, PromptTokenizer(tok, config), cfg,
-    ...                             np.random.default_rng(0))
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> tok, config = AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL)
+    >>> examples = [NERExample(["Ada", "Lovelace", "was", "born", "in", "London"], [(0, 1, "person"), (5, 5, "city")])]
+    >>> cfg = RecipeConfig.from_model_config(config, batch_size=2, prompt_drop=0.0, shuffle_types=False)
+    >>> batch = make_training_batch(examples, PromptTokenizer(tok, config), cfg, np.random.default_rng(0))
     >>> batch["labels"].shape  # (cfg.batch_size, W bucket, cfg.max_width, C bucket)
+    (2, 8, 12, 4)
+    >>> np.argwhere(batch["labels"][0]).tolist()  # [start word, width - 1, type index in the prompt]
+    [[0, 1, 0], [5, 0, 1]]
   """
   stats = stats if stats is not None else RecipeStats()
   limit = check_recipe_model(prompt_tokenizer, cfg)
@@ -477,7 +499,7 @@ def make_training_batch(
   pool = _pool(windows) if pool_of_types is None else set(pool_of_types)
   pairs = [(w, tuple(sample_prompt(w, rng, pool, cfg, stats))) for w in windows]
   rows = encode_rows(pairs, prompt_tokenizer, limit, cfg.overlap, stats)
-  return _assemble(rows, cfg, prompt_tokenizer.pad_id, stats, _token_level(prompt_tokenizer))
+  return _assemble(rows, cfg, prompt_tokenizer.pad_id, stats, token_level_targets(prompt_tokenizer.config))
 
 
 def batch_tokens(batch: dict[str, np.ndarray]) -> int:
@@ -501,9 +523,17 @@ class BatchIterator:
   a run, unless 1000 come in a row (then the data or the recipe is wrong, and a ValueError says so).
 
   Example:
-    >>> it = BatchIterator(examples, PromptTokenizer(tok, config), RecipeConfig(), seed=0)
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> ptok = PromptTokenizer(AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL))
+    >>> examples = [NERExample(["Ada", "met", "Babbage", "in", "London"], [(0, 0, "person"), (4, 4, "city")])] * 5
+    >>> it = BatchIterator(examples, ptok, RecipeConfig(batch_size=2), seed=0)
     >>> batch = next(it); state = it.get_state()
-    >>> it2 = BatchIterator(examples, ..., seed=0); it2.set_state(state)  # continues like `it`
+    >>> batch["input_ids"].shape, it.stats.rows
+    ((2, 32), 2)
+    >>> it2 = BatchIterator(examples, ptok, RecipeConfig(batch_size=2), seed=0); it2.set_state(state)
+    >>> all((a == b).all() for a, b in zip(next(it2).values(), next(it).values()))  # continues like `it`
+    True
   """
 
   def __init__(
@@ -640,7 +670,9 @@ class BatchIterator:
     return tuple(sample_prompt(window, self._rng, pool, self.cfg, self.stats))
 
   def _assemble_rows(self, rows: Sequence[EncodedRow]) -> dict[str, np.ndarray]:
-    return _assemble(rows, self.cfg, self.prompt_tokenizer.pad_id, self.stats, _token_level(self.prompt_tokenizer))
+    return _assemble(
+      rows, self.cfg, self.prompt_tokenizer.pad_id, self.stats, token_level_targets(self.prompt_tokenizer.config)
+    )
 
   def get_state(self) -> dict[str, Any]:
     """JSON-serialisable state; pass it to `set_state` of a new iterator over the same source."""

@@ -11,7 +11,7 @@ Per row:
   prediction uses). Entity types as `recipe.sample_prompt`. Relation types: the row's relation types, then its
   explicit relation negatives, or with probability `negative_prob` r x max(1, #relations) types of the other
   relations of the batch (r uniform in 1..`max_neg_type_ratio`), shuffled, cut to `RelexRecipe.relation_types`
-  (R); never dropped at random.
+  (default: `max_types`); never dropped at random.
 * Gold entities: the row's spans whose type is in its prompt (span models: at most `max_width` words), one slot
   per distinct (start, end), in (start, end) order as the reference sorts them; the first E
   (`RelexRecipe.max_entities`) are kept.
@@ -25,7 +25,8 @@ Per row:
   negatives too, 1 in its `adj_matrix`, the target of its adjacency loss.
 
 Batch arrays, beside `recipe`'s (input_ids, attention_mask, word_token_index, num_words, type_token_index, labels,
-span_mask or word_mask, type_mask), with E = `max_entities` and R = `relation_types` fixed for a run:
+span_mask or word_mask, type_mask), with E = `max_entities` and R = `relation_types` (default: the bucket of
+`max_types`, the entity-type axis of a fixed-shape run) fixed for a run:
 
   relation_token_index  int32 [B, R]     position of each relation type's <<REL>>, -1 padding
   relation_mask         bool  [B, R]     real relation types
@@ -58,6 +59,7 @@ from gliner_jax.data.recipe import (
   sample_types,
 )
 from gliner_jax.model.relex.relations import RELATIONS_LAYERS
+from gliner_jax.processing.buckets import bucket
 from gliner_jax.processing.prompts import validate_labels
 from gliner_jax.processing.relex_prompts import RelexPromptTokenizer, relex_prompt, split_relex_prompt
 
@@ -67,9 +69,10 @@ class RelexRecipe:
   """The relex part of a training recipe (the rest is `RecipeConfig`).
 
   `relations_layer`: the model's ("none" scores every pair of gold entities; any other samples negative pairs).
-  `max_entities` (E) and `relation_types` (R; None: `RecipeConfig.max_types`) are the static sizes of the entity and
-  relation-type axes. `negative_ratio`: (low, high) of the uniform ratio of negative to positive pairs, or one
-  number. The reversed and random negatives can be turned off as in the reference.
+  `max_entities` (E) and `relation_types` (R) are the static sizes of the entity and relation-type axes; R = None
+  means the bucket of the recipe's `max_types` (the entity-type axis of a `fixed_shape` run), with at most `max_types`
+  relation types per prompt, as gliner caps them. `negative_ratio`: (low, high) of the uniform ratio of negative to
+  positive pairs, or one number. The reversed and random negatives can be turned off as in the reference.
 
   Example::
 
@@ -103,7 +106,11 @@ class RelexRecipe:
     return self.relations_layer.lower() == "none"
 
   def num_relation_types(self, cfg: RecipeConfig) -> int:
-    """R: `relation_types`, or the recipe's `max_types`."""
+    """R: `relation_types`, or the `type_buckets` bucket of the recipe's `max_types`."""
+    return self.relation_types if self.relation_types is not None else bucket(cfg.max_types, cfg.type_buckets)
+
+  def max_relation_types(self, cfg: RecipeConfig) -> int:
+    """The most relation types one prompt holds: `relation_types`, or the recipe's `max_types`."""
     return self.relation_types if self.relation_types is not None else cfg.max_types
 
 
@@ -239,6 +246,7 @@ class RelexBatchIterator(BatchIterator):
     self.stats = RelexStats()
     self.relex = relex
     self.num_relation_types = relex.num_relation_types(self.cfg)
+    self._relation_cap = relex.max_relation_types(self.cfg)
     self._relation_pool: set[str] = set()
 
   @property
@@ -273,7 +281,7 @@ class RelexBatchIterator(BatchIterator):
       self._relation_pool,
       self.cfg,
       counts,
-      self.num_relation_types,
+      self._relation_cap,
       drop=False,
     )
     self.stats.relation_types_truncated += counts.types_truncated

@@ -9,10 +9,28 @@ text (`BiEncoderGLiNER.encode_labels`, the vectors of gliner's `encode_labels`).
 each at a fixed, bucketed shape, so any number of labels compiles a bounded set of programs and only
 candidates above the threshold come back to the host. The decoding is the uni-encoder's.
 
-Example:
-  >>> model = GLiNER.from_pretrained("my_bi_encoder/")        # a BiEncoderGLiNER
+Example (a test-size random bi-encoder, so its entities mean nothing; `GLiNER.from_pretrained(folder)` loads a
+trained one as a BiEncoderGLiNER):
+  >>> import jax, flax.linen as nn
+  >>> from transformers import AutoTokenizer
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> from gliner_jax.model.encoders.config import EncoderConfig
+  >>> from gliner_jax.model.kinds import kind_of, make_model
+  >>> tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL)   # text and labels tokenizer
+  >>> enc = EncoderConfig(model_type="bert", vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+  ...                     num_attention_heads=2, intermediate_size=64)
+  >>> config = GLiNERConfig.load(DEFAULT_MODEL).replace(encoder=enc, labels_encoder=enc, hidden_size=32,
+  ...                                                   num_rnn_layers=0)
+  >>> init = jax.jit(make_model(config).init)
+  >>> params = nn.meta.unbox(init(jax.random.key(0), **kind_of(config).dummy_batch(1))["params"])
+  >>> model = BiEncoderGLiNER(config, params, tok, labels_tokenizer=tok)
+  >>> labels, texts = ["person", "city", "date"], ["Ada Lovelace was born in London in 1815."]
   >>> vectors = model.encode_labels(labels)                    # [len(labels), hidden_size], reusable
-  >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors)
+  >>> vectors.shape
+  (3, 32)
+  >>> found = model.batch_predict_entities(texts, labels, label_embeddings=vectors, threshold=0.5)
+  >>> found == model.batch_predict_entities(texts, labels, threshold=0.5)   # as encoding the labels again
+  True
 """
 
 from __future__ import annotations
@@ -94,10 +112,10 @@ class BiEncoderGLiNER(GLiNER):
 
   `label_chunk` is the most labels scored in one device call (a bucket of `LABEL_CHUNK_BUCKETS`).
 
-  Example:
-    >>> model = BiEncoderGLiNER(config, params, tokenizer, labels_tokenizer=labels_tokenizer)
-    >>> vectors = model.encode_labels(["person", "city", ...])          # thousands are fine
-    >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors, threshold=0.5)
+  Example (not run here: the module example builds one and runs these):
+    >>> model = BiEncoderGLiNER(config, params, tokenizer, labels_tokenizer=labels_tokenizer)  # doctest: +SKIP
+    >>> vectors = model.encode_labels(["person", "city", ...])          # thousands are fine  # doctest: +SKIP
+    >>> model.batch_predict_entities(texts, labels, label_embeddings=vectors, threshold=0.5)  # doctest: +SKIP
   """
 
   def __init__(
@@ -160,9 +178,9 @@ class BiEncoderGLiNER(GLiNER):
     Labels run in calls of `LABEL_BATCH` rows, grouped by token length (bucketed), so thousands of them
     compile a few programs.
 
-    Example:
-      >>> vectors = model.encode_labels(["person", "organization", "city"])
-      >>> vectors.shape
+    Example (not run here: `model` is a bi-encoder predictor, as the module example builds):
+      >>> vectors = model.encode_labels(["person", "organization", "city"])  # doctest: +SKIP
+      >>> vectors.shape  # doctest: +SKIP
       (3, 512)
     """
     labels = validate_labels(LabelSet.of(labels).prompts, ())
@@ -226,8 +244,8 @@ class BiEncoderGLiNER(GLiNER):
     shape the text encoding and the label-chunk scoring. Returns the text batch shapes (types: the chunk).
     With `packing`, the packed shapes these texts give, as `GLiNER.warmup`.
 
-    Example:
-      >>> model.warmup(sample_texts, labels, batch_size=8, label_embeddings=vectors)
+    Example (not run here: `model` is a bi-encoder predictor, as the module example builds):
+      >>> model.warmup(sample_texts, labels, batch_size=8, label_embeddings=vectors)  # doctest: +SKIP
     """
     labels = self._prompt_labels(LabelSet.of(labels))
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):

@@ -6,10 +6,28 @@ when its vector is passed back as `label_embeddings=` (`encode_labels`). Per (te
 scorer gives start / end / inside probabilities [B, W, C, 3], which the token decoder
 (`gliner_jax.inference.token_decoding`) turns into spans on the host, as for the uni-encoder token model.
 
-Example:
-  >>> model = GLiNER.from_pretrained("my_bi_encoder_token/")   # a BiEncoderTokenGLiNER
-  >>> vectors = model.encode_labels(["person", "city"])
-  >>> model.batch_predict_entities(texts, ["person", "city"], label_embeddings=vectors, threshold=0.5)
+Example (a test-size random model, so its entities mean nothing; `GLiNER.from_pretrained(folder)` loads a
+trained one as a BiEncoderTokenGLiNER):
+  >>> import jax, flax.linen as nn
+  >>> from transformers import AutoTokenizer
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> from gliner_jax.model.encoders.config import EncoderConfig
+  >>> from gliner_jax.model.kinds import kind_of, make_model
+  >>> tok = AutoTokenizer.from_pretrained(DEFAULT_MODEL)   # text and labels tokenizer
+  >>> enc = EncoderConfig(model_type="bert", vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+  ...                     num_attention_heads=2, intermediate_size=64)
+  >>> config = GLiNERConfig.load(DEFAULT_MODEL).replace(encoder=enc, labels_encoder=enc, hidden_size=32,
+  ...                                                   num_rnn_layers=0, span_mode="token_level")
+  >>> init = jax.jit(make_model(config).init)
+  >>> params = nn.meta.unbox(init(jax.random.key(0), **kind_of(config).dummy_batch(1))["params"])
+  >>> model = BiEncoderTokenGLiNER(config, params, tok, labels_tokenizer=tok)
+  >>> labels, texts = ["person", "city", "date"], ["Ada Lovelace was born in London in 1815."]
+  >>> vectors = model.encode_labels(labels)                    # [len(labels), hidden_size], reusable
+  >>> vectors.shape
+  (3, 32)
+  >>> found = model.batch_predict_entities(texts, labels, label_embeddings=vectors, threshold=0.5)
+  >>> found == model.batch_predict_entities(texts, labels, threshold=0.5)   # as encoding the labels again
+  True
 """
 
 from __future__ import annotations
@@ -33,9 +51,9 @@ class BiEncoderTokenGLiNER(BiEncoderGLiNER):
   """A bi-encoder token GLiNER ready to predict: `BiEncoderGLiNER`'s methods and signatures (`encode_labels`,
   `label_embeddings=`), token-level decoding.
 
-  Example:
-    >>> model = BiEncoderTokenGLiNER(config, params, tokenizer, labels_tokenizer=labels_tokenizer)
-    >>> model.predict_entities("Ada Lovelace was born in London.", ["person", "city"], threshold=0.5)
+  Example (not run here: the module example builds one and runs it):
+    >>> model = BiEncoderTokenGLiNER(config, params, tokenizer, labels_tokenizer=labels_tokenizer)  # doctest: +SKIP
+    >>> model.predict_entities("Ada Lovelace was born in London.", ["person", "city"], threshold=0.5)  # doctest: +SKIP
   """
 
   def __init__(self, config, params, tokenizer, *, labels_tokenizer=None, label_chunk: int = 256, **kwargs):

@@ -5,9 +5,14 @@ The device keeps, per row, the first `cap` flat (span x type) indices and scores
 word the window owns (`add_owned`, windows overlap) and orders each text's candidates as the decoder expects
 (`collect_candidates`).
 
-Example:
-  >>> found = fetch_candidates(threshold_candidates(probs, valid, 0.5, cap=512))
-  >>> idx, scores = row_candidates(found, 0, 0.5)
+Example (two rows of four span x type probabilities; a cap of 1 per row, which row 1 exceeds):
+  >>> probs = np.array([[0.9, 0.2, 0.1, 0.3], [0.6, 0.8, 0.1, 0.7]], np.float32)
+  >>> found = fetch_candidates(threshold_candidates(probs, np.ones((2, 4), bool), 0.5, cap=1))
+  >>> for r in (0, 1):
+  ...   idx, scores = row_candidates(found, r, 0.5)
+  ...   print(idx.tolist(), scores.astype(float).round(2).tolist())
+  [0] [0.9]
+  [0, 1, 3] [0.6, 0.8, 0.7]
 """
 
 from __future__ import annotations

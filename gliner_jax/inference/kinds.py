@@ -9,9 +9,14 @@ them all, and `gliner_jax.GLiNER` comes from there.
 
 Example:
   >>> from gliner_jax.inference.api import GLiNER      # every built-in predictor registered
-  >>> predictor_class(config).__name__                 # config with a labels encoder
-  'BiEncoderGLiNER'
-  >>> model = make_predictor(config, params, tokenizer, labels_tokenizer=labels_tokenizer)
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> config = GLiNERConfig.load(DEFAULT_MODEL)
+  >>> predictor_class(config).__name__, predictor_class(config.replace(span_mode="token_level")).__name__
+  ('GLiNER', 'GLiNER')
+  >>> bi = config.replace(labels_encoder=config.encoder, num_rnn_layers=0)   # a labels encoder: a bi-encoder
+  >>> predictor_class(bi).__name__, predictor_class(bi.replace(span_mode="token_level")).__name__
+  ('BiEncoderGLiNER', 'BiEncoderTokenGLiNER')
+  >>> model = make_predictor(config, params, tokenizer)  # needs a model's params and tokenizer  # doctest: +SKIP
 """
 
 from __future__ import annotations

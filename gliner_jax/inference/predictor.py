@@ -7,10 +7,19 @@ the threshold come back to the host, where the priority-queue decoder picks the 
 models send back their per-word start / end / inside probabilities, which `gliner_jax.inference.token_decoding`
 turns into candidate spans first).
 
-Example:
+Example (the bundled default model):
+  >>> import gliner_jax
   >>> model = GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL)
   >>> model.predict_entities("Ada Lovelace was born in London.", ["person", "city"])
-  [Entity(start=0, end=12, text='Ada Lovelace', label='person', score=0.93), ...]
+  [Entity(start=0, end=12, text='Ada Lovelace', label='person', score=0.77...),
+   Entity(start=25, end=31, text='London', label='city', score=0.73...)]
+  >>> texts = ["Ada Lovelace was born in London.", "Marie Curie worked in Paris."]
+  >>> found = model.batch_predict_entities(texts, ["person", "city"], batch_size=8, packing=True)
+  >>> [[(e.text, e.label, round(e.score, 2)) for e in row] for row in found]
+  [[('Ada Lovelace', 'person', 0.78), ('London', 'city', 0.74)],
+   [('Marie Curie', 'person', 0.75), ('Paris', 'city', 0.79)]]
+  >>> model.warmup(texts, ["person", "city"], batch_size=2)   # every shape such texts can run, compiled
+  [BatchShape(batch=1, tokens=32, words=8, types=4), BatchShape(batch=2, tokens=32, words=8, types=4)]
 """
 
 from __future__ import annotations
@@ -18,12 +27,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gliner_jax.inference.batch_plan import device_batches, packing_capacity, plan_items
 from gliner_jax.inference.candidates import (
   MAX_CANDIDATES_PER_ROW,
   PlanItem,
@@ -31,10 +41,10 @@ from gliner_jax.inference.candidates import (
   collect_candidates,
   fetch_candidates,
   row_candidates,
-  threshold_candidates,
 )
 from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_spans
+from gliner_jax.inference.device_scoring import DeviceScoring, jitted_scoring
 from gliner_jax.inference.kinds import PREDICTORS, register_predictor
 from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.token_decoding import token_candidates
@@ -42,36 +52,14 @@ from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.kinds import kind_of, make_model
 from gliner_jax.processing.buckets import (
-  BATCH_BUCKETS,
   BatchShape,
   batch_shape,
-  bucket,
-  device_batch_size,
   pad_batch,
   workload_shapes,
 )
 from gliner_jax.processing.labels import Labels, LabelSet
-from gliner_jax.processing.packing import DEFAULT_PACKED_TOKENS, packed_batches, pad_packed_batch
-from gliner_jax.processing.prompts import MAX_WORD_TOKENS, EncodedText, PromptTokenizer, validate_labels
+from gliner_jax.processing.prompts import EncodedText, PromptTokenizer, validate_labels
 from gliner_jax.processing.splitters import make_word_splitter
-from gliner_jax.processing.windows import word_windows
-
-
-@dataclasses.dataclass(frozen=True)
-class DeviceScoring:
-  """The device functions a uni-encoder predictor scores with (jitted by `GLiNER` unless given):
-
-  candidates(variables, batch, threshold, *, cap): `threshold_candidates` of a span model's batch;
-  token_probs(variables, batch): a token model's sigmoid(logits) [B, W, C, 3].
-
-  Example (scoring with a training run's compiled forward, parameters kept where they are):
-    >>> scoring = DeviceScoring(candidates=lambda _v, batch, threshold, *, cap: forward(params, batch, threshold, cap),
-    ...                         token_probs=lambda _v, batch: token_forward(params, batch))
-    >>> model = GLiNER(config, params, tokenizer, scoring=scoring)
-  """
-
-  candidates: Callable[..., Any]
-  token_probs: Callable[..., Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,9 +85,9 @@ class Entity:
 class GLiNER:
   """A GLiNER model ready to predict: config, parameters, tokenizer and word splitter.
 
-  Example:
-    >>> model = GLiNER.from_pretrained("path/to/gliner_jax_checkpoint")
-    >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)
+  Example (not run here: it needs a checkpoint folder; the module example loads the bundled one):
+    >>> model = GLiNER.from_pretrained("path/to/gliner_jax_checkpoint")  # doctest: +SKIP
+    >>> model.batch_predict_entities(["Paris is in France."], ["city", "country"], batch_size=8)  # doctest: +SKIP
 
   `GLiNER` predicts with the uni-encoder kinds ("span", "token"); other kinds have their own subclass
   (`gliner_jax.inference.kinds`), with the same methods and signatures: `GLiNER.from_pretrained` returns
@@ -137,10 +125,7 @@ class GLiNER:
     self._variables = self.precision.prepare(self.model, self.params, self._example_batch())
     apply = functools.partial(self.precision.apply, self.model)
     self._apply = jax.jit(apply)
-    scoring = scoring or DeviceScoring(
-      candidates=jax.jit(functools.partial(self._device_candidates, apply), static_argnames=("cap",)),
-      token_probs=jax.jit(functools.partial(self._device_token_probs, apply)),
-    )
+    scoring = scoring or jitted_scoring(apply)
     self._candidates, self._token_probs = scoring.candidates, scoring.token_probs
 
   def _served_kind(self, config: GLiNERConfig):
@@ -185,9 +170,9 @@ class GLiNER:
     (dequantized in the matmul): see `gliner_jax.inference.precision`. `compilation_cache` (default on:
     `gliner_jax.inference.compile_cache`) keeps compiled programs on disk across processes.
 
-    Example:
-      >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")
-      >>> GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL, dtype=jnp.bfloat16)   # 1.3-1.8x faster on CPU
+    Example (not run here: a gliner folder and a tokenizer folder; the module example loads the default model):
+      >>> GLiNER.from_pretrained("gliner_small-v2.1/", tokenizer="deberta_v3_small_tokenizer/")  # doctest: +SKIP
+      >>> GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL, dtype=jnp.bfloat16)  # 1.3-1.8x faster  # doctest: +SKIP
     """
     from gliner_jax.interop.hub import HubOptions, resolve_model_dir
 
@@ -237,8 +222,8 @@ class GLiNER:
     `model_name` overrides the recorded backbone name, see `gliner_jax.interop.gliner_export`; its model
     card, README.md, lists `trained_on`, one entry per data source, or says the data is unknown).
 
-    Example:
-      >>> model.save_pretrained("my_model_gliner/", format="gliner")
+    Example (not run here: `model` is a loaded predictor, as in the module example):
+      >>> model.save_pretrained("my_model_gliner/", format="gliner")  # doctest: +SKIP
     """
     extra = self.checkpoint_parts()
     if format == "gliner":
@@ -262,8 +247,8 @@ class GLiNER:
   def push_to_hub(self, repo_id: str, **kwargs):
     """Uploads the model to the hub as a gliner 0.2.x folder (`gliner_jax.interop.gliner_export.push_to_hub`).
 
-    Example:
-      >>> model.push_to_hub("me/my-gliner", private=True)
+    Example (not run here: it uploads to the Hugging Face hub):
+      >>> model.push_to_hub("me/my-gliner", private=True)  # doctest: +SKIP
     """
     from gliner_jax.interop.gliner_export import push_to_hub
 
@@ -292,16 +277,6 @@ class GLiNER:
     return None
 
   # ----------------------------------------------------------------------------------- device
-  @staticmethod
-  def _device_candidates(apply, variables, batch, threshold, *, cap: int):
-    out = apply(variables, **batch)
-    valid = out.span_mask[..., None] & out.type_mask[:, None, None, :]
-    return threshold_candidates(jax.nn.sigmoid(out.logits), valid, threshold, cap)
-
-  @staticmethod
-  def _device_token_probs(apply, variables, batch):
-    return jax.nn.sigmoid(apply(variables, **batch).logits)
-
   def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
     """Raw logits for a padded batch (for tests and analysis): span x type [B, W, K, C], or
     [B, W, C, 3] (start, end, inside) for token_level models."""
@@ -343,8 +318,8 @@ class GLiNER:
     mixed lengths. `label_embeddings` (bi-encoders only: `encode_labels(labels)`) skips encoding the labels.
     `words_splitter` (a callable text -> [(word, start, end)]) splits these texts instead of the model's own.
 
-    Example:
-      >>> model.batch_predict_entities(tweets, ["person", "city"], batch_size=8, packing=True)
+    Example (not run here: `model` and `tweets`; the module example runs it):
+      >>> model.batch_predict_entities(tweets, ["person", "city"], batch_size=8, packing=True)  # doctest: +SKIP
     """
     check_threshold(threshold)
     label_set = LabelSet.of(labels)
@@ -412,8 +387,8 @@ class GLiNER:
     already run costs nothing, and with the persistent compilation cache one compiled by an earlier
     process is only read from disk. Returns the shapes.
 
-    Example:
-      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)
+    Example (not run here: `model` and `sample_texts`; the module example runs it):
+      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)  # doctest: +SKIP
       [BatchShape(batch=1, tokens=192, words=128, types=4), ...]
     """
     labels = self._prompt_labels(LabelSet.of(labels))
@@ -448,78 +423,25 @@ class GLiNER:
     return validate_labels(label_set.prompts, (self.config.ent_token, self.config.sep_token, "[FLERT]"))
 
   def _plan(self, words: list[list[str]], groups: list[list[str]]):
-    """All (window, label group) items, tokenized.
-
-    Each text word keeps at most `MAX_WORD_TOKENS` subtokens (fewer if the prompt leaves less room),
-    so a huge word cannot fill the encoder. A text's windows shrink until each fits: first down to
-    2 * window_overlap words (spans of up to max_width words are still read whole), then, only for
-    text dense with long words, down to one word. Only a prompt with no room left is an error.
-    """
-    items: list[PlanItem] = []
-    encoded: list[EncodedText] = []
-    floor = 2 * self.window_overlap
-    for g, group in enumerate(groups):
-      offset = g * self.config.max_types
-      prompt_tokens = self.prompt_tokenizer.encode_batch([[]], [group])[0].num_tokens
-      room = self.max_tokens - prompt_tokens
-      if room < 1:
-        raise ValueError(
-          f"the prompt of {len(group)} labels takes {prompt_tokens} of the encoder's "
-          f"{self.max_tokens} tokens and leaves no room for words; use fewer or shorter labels"
-        )
-      word_cap = min(MAX_WORD_TOKENS, room)
-      for t, text_words in enumerate(words):
-        if not text_words:
-          continue
-        max_words = self.config.max_len
-        while True:
-          windows = word_windows(len(text_words), max_words, min(self.window_overlap, max_words // 2))
-          enc = self.prompt_tokenizer.encode_batch(
-            [text_words[a:b] for a, b, _, _ in windows], [group] * len(windows), max_word_tokens=word_cap
-          )
-          longest = max(e.num_tokens for e in enc)
-          if longest <= self.max_tokens:
-            break
-          if max_words == 1:  # only a tokenizer adding tokens between prompt and text gets here
-            raise ValueError(
-              f"text {t}: a one-word window takes {longest} tokens, over the encoder's {self.max_tokens}"
-            )
-          shrunk = int(max_words * 0.75)
-          max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
-        for (a, b, own_a, own_b), e in zip(windows, enc):
-          items.append(PlanItem(t, a, b, offset, own_a, own_b))
-          encoded.append(e)
-    return items, encoded
+    """All (window, label group) items, tokenized (`gliner_jax.inference.batch_plan.plan_items`)."""
+    return plan_items(
+      self.prompt_tokenizer,
+      words,
+      groups,
+      max_types=self.config.max_types,
+      max_len=self.config.max_len,
+      max_tokens=self.max_tokens,
+      window_overlap=self.window_overlap,
+    )
 
   def _packing_capacity(self, packing: bool | int) -> int | None:
     """Tokens per packed row for a `packing` argument (False / 0: no packing)."""
-    if packing is False or packing is None or packing == 0:
-      return None
-    if packing is True:
-      return min(DEFAULT_PACKED_TOKENS, self.max_tokens)
-    if isinstance(packing, bool) or not isinstance(packing, int) or packing < 1:
-      raise ValueError(f"packing must be a bool or a positive number of tokens per row, got {packing!r}")
-    if packing > self.max_tokens:
-      raise ValueError(f"packing={packing} tokens per row exceeds the encoder's {self.max_tokens}")
-    return packing
+    return packing_capacity(packing, self.max_tokens)
 
   def _device_batches(self, encoded: list[EncodedText], batch_size: int, packing: bool | int = False):
-    """(members, shape, arrays) for each device batch: indices into `encoded` in batch order, the static
-    shape, and the model's inputs. Unpacked: length-sorted rows of one text each; packed: several texts
-    per encoder row (`gliner_jax.processing.packing`)."""
-    capacity = self._packing_capacity(packing)
-    pad_id = self.prompt_tokenizer.pad_id
-    if capacity is not None:
-      for members, rows, shape in packed_batches(encoded, batch_size, capacity, self.config.encoder.hidden_size):
-        yield members, shape, pad_packed_batch(encoded, rows, shape, pad_id)
-      return
-    order = sorted(range(len(encoded)), key=lambda i: (encoded[i].num_tokens, encoded[i].num_words))
-    step = device_batch_size(batch_size)
-    for lo in range(0, len(order), step):
-      members = order[lo : lo + step]
-      rows = [encoded[i] for i in members]
-      shape = batch_shape(rows, bucket(len(rows), BATCH_BUCKETS))
-      yield members, shape, pad_batch(rows, shape, pad_id)
+    """(members, shape, arrays) of each device batch (`gliner_jax.inference.batch_plan.device_batches`)."""
+    capacity, pad_id = self._packing_capacity(packing), self.prompt_tokenizer.pad_id
+    return device_batches(encoded, batch_size, pad_id, capacity=capacity, hidden_size=self.config.encoder.hidden_size)
 
   def _score(
     self,

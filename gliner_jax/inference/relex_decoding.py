@@ -5,9 +5,15 @@ selected entities is kept when both entities' (first word, last word) are among 
 decoded entity with those words stands for it), and each relation type whose probability is > the relation
 threshold gives one relation. Relations come in the reference's order: pairs row-major (i, then j), then types.
 
-Example:
+Example (three decoded entities, at words 0-1, 3 and 5; the model scored the first two entity slots
+against each other, two relation types):
+  >>> from gliner_jax.inference.decoding import SpanPrediction
+  >>> spans = [SpanPrediction(0, 1, 0, 0.9), SpanPrediction(3, 3, 1, 0.8), SpanPrediction(5, 5, 1, 0.7)]
+  >>> entity_spans, entity_mask = np.array([[0, 1], [3, 3], [5, 5]]), np.array([True, True, False])
+  >>> pair_mask = np.array([[False, True, False], [True, False, False], [False, False, False]])
+  >>> probs = np.zeros((3, 3, 2), np.float32); probs[0, 1] = (0.2, 0.93); probs[1, 0] = (0.6, 0.1)
   >>> decode_relations(spans, entity_spans, entity_mask, pair_mask, probs, relation_threshold=0.5)
-  [(0, 2, 1, 0.93)]   # (head entity index, tail entity index, relation type, score)
+  [DecodedRelation(head=0, tail=1, label=1, score=0.93...), DecodedRelation(head=1, tail=0, label=0, score=0.6...)]
 """
 
 from __future__ import annotations

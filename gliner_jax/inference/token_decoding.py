@@ -104,8 +104,10 @@ def decode_token_spans(
 ) -> list[SpanPrediction]:
   """Entity spans of one text from its token-level probs[W, C, 3] (see the module docstring).
 
-  Example:
-    >>> spans = decode_token_spans(probs, 0.5, num_words=12, flat_ner=False)
+  Example (word 0 starts a type-0 entity that word 1 ends; both are inside it):
+    >>> probs = np.zeros((3, 1, 3), np.float32); probs[0, 0] = (0.9, 0.1, 0.8); probs[1, 0] = (0.1, 0.7, 0.6)
+    >>> decode_token_spans(probs, 0.5, num_words=3, flat_ner=False)
+    [SpanPrediction(start=0, end=1, label=0, score=0.6000000238418579)]
   """
   cand = token_candidates(probs, threshold, num_words, num_types)
   return decode_spans(*cand, num_words=num_words, flat_ner=flat_ner, multi_label=multi_label)
@@ -121,8 +123,10 @@ def decode_token_batch(
 ) -> list[list[SpanPrediction]]:
   """`decode_token_spans` for each text of probs[B, W, C, 3].
 
-  Example:
-    >>> decode_token_batch(probs, 0.5, num_words=[12, 7], num_types=[3, 3])
+  Example (the second text has one word: its entity there is cut off):
+    >>> probs = np.zeros((2, 3, 1, 3), np.float32); probs[:, 0, 0] = (0.9, 0.1, 0.8); probs[:, 1, 0] = (0.1, 0.7, 0.6)
+    >>> decode_token_batch(probs, 0.5, num_words=[3, 1], num_types=[1, 1])
+    [[SpanPrediction(start=0, end=1, label=0, score=0.6000000238418579)], []]
   """
   probs = _check_probs(probs, 4)
   if isinstance(num_words, (int, np.integer)) or len(num_words) != probs.shape[0]:

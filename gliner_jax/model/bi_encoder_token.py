@@ -10,9 +10,22 @@ Inputs are the span bi-encoder's (`BI_ENCODER_INPUTS`); the output is the token 
 (logits [B, W, C, 3]), decoded by `gliner_jax.inference.token_decoding`.
 
 Example:
+  >>> import jax
+  >>> from gliner_jax.model.config import GLiNERConfig
+  >>> from gliner_jax.model.encoders.config import EncoderConfig
+  >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+  ...                     num_attention_heads=2, intermediate_size=64)   # a test-size backbone
+  >>> config = GLiNERConfig(encoder=enc, hidden_size=32, max_width=4, labels_encoder=enc, num_rnn_layers=0,
+  ...                       span_mode="token_level")
+  >>> from gliner_jax.model.kinds import bi_encoder_dummy_batch
+  >>> batch = bi_encoder_dummy_batch(2, tokens=8, words=5, label_tokens=4)   # one label per row: C = 2
   >>> model = GLiNERBiEncoderTokenModel(config)      # labels_encoder set, span_mode "token_level"
-  >>> out = model.apply({"params": params}, **batch)  # TokenModelOutput
-  >>> vectors = model.apply({"params": params}, ids, mask, method="encode_labels")   # [C, hidden_size]
+  >>> params = model.init(jax.random.key(0), **batch)["params"]
+  >>> model.apply({"params": params}, **batch).logits.shape  # TokenModelOutput: logits [B, W, C, 3]
+  (2, 5, 2, 3)
+  >>> ids, mask = batch["labels_input_ids"][0], batch["labels_attention_mask"][0]
+  >>> model.apply({"params": params}, ids, mask, method="encode_labels").shape   # [C, hidden_size]
+  (1, 32)
 """
 
 from __future__ import annotations
@@ -27,8 +40,8 @@ from gliner_jax.model.token_model import TokenModelOutput, TokenScorer
 class GLiNERBiEncoderTokenModel(BiEncoderRepresentations):
   """The whole bi-encoder token model: `BiEncoderRepresentations`' parameters and "scorer" (the token model's).
 
-  Example:
-    >>> out = GLiNERBiEncoderTokenModel(config).apply({"params": params}, **batch)   # logits [B, W, C, 3]
+  Example (not run here: the module example initialises and runs one):
+    >>> out = GLiNERBiEncoderTokenModel(config).apply({"params": params}, **batch)  # doctest: +SKIP
   """
 
   def setup(self):

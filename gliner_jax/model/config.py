@@ -53,8 +53,12 @@ class GLiNERConfig:
   parameters; see `gliner_jax.model.encoders.stack`), not what they compute.
 
   Example:
+    >>> import tempfile
+    >>> hf_json = {"model_type": "bert", "vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 1,
+    ...            "num_attention_heads": 2, "intermediate_size": 64}  # a backbone's config.json
     >>> cfg = GLiNERConfig(encoder=EncoderConfig.from_hf_dict(hf_json), hidden_size=512)
-    >>> cfg.save(directory); GLiNERConfig.load(directory) == cfg
+    >>> directory = tempfile.mkdtemp()
+    >>> _ = cfg.save(directory); GLiNERConfig.load(directory) == cfg
     True
   """
 

@@ -11,8 +11,14 @@ The mask is a pure function of (key, shape, position), so it is identical howeve
 over devices and on every re-run with the same key (resume after preemption sees the same masks).
 Positions are counted modulo 2**32 (a tensor of more than 4G elements would repeat its mask pattern).
 
-Example:
-  >>> h = HashDropout(rate=0.4)(h, deterministic=False)   # needs rngs={"dropout": key} in apply
+Example (inside a module: `HashDropout(rate=0.4)(h, deterministic=False)`, with rngs={"dropout": key} in apply):
+  >>> import jax, jax.numpy as jnp
+  >>> drop = HashDropout(rate=0.5)
+  >>> h = drop.apply({}, jnp.ones((2, 4)), deterministic=False, rngs={"dropout": jax.random.key(0)})
+  >>> sorted(set(h.ravel().tolist()))  # kept elements are scaled by 1 / (1 - rate)
+  [0.0, 2.0]
+  >>> bool((drop.apply({}, jnp.ones((2, 4)), deterministic=False, rngs={"dropout": jax.random.key(0)}) == h).all())
+  True
 """
 
 from __future__ import annotations

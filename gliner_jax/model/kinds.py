@@ -25,10 +25,15 @@ config themselves:
 A new kind is one `ModelKind` passed to `register_kind` plus one entry in each of those registries (see
 docs/model_kinds.md).
 
-Example:
-  >>> kind = kind_of(config)                       # e.g. ModelKind(name='span', ...)
+Example (the bundled default model's config; initialising its ~30M parameters is left out):
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> config = GLiNERConfig.load(DEFAULT_MODEL)
+  >>> kind = kind_of(config); kind.name, kind.output_layout
+  ('span', 'span')
   >>> model = make_model(config)                   # kind.module(config, dtype=..., span_head_impl=...)
-  >>> params = model.init(rng, **kind.dummy_batch(2))["params"]
+  >>> type(model).__name__, sorted(kind.dummy_batch(2))
+  ('GLiNERSpanModel', ['attention_mask', 'input_ids', 'num_words', 'type_token_index', 'word_token_index'])
+  >>> params = model.init(rng, **kind.dummy_batch(2))["params"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -234,8 +239,10 @@ def kind_of(config: GLiNERConfig) -> ModelKind:
   """The one registered kind that serves `config`.
 
   Example:
-    >>> kind_of(config.replace(span_mode="token_level")).name
-    'token'
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> config = GLiNERConfig.load(DEFAULT_MODEL)
+    >>> kind_of(config).name, kind_of(config.replace(span_mode="token_level")).name
+    ('span', 'token')
   """
   found = [k for k in KINDS.values() if k.matches(config)]
   if len(found) != 1:
@@ -252,6 +259,9 @@ def make_model(config: GLiNERConfig, dtype: Any = jnp.float32, span_head_impl: s
   """The flax module of `config`'s kind. `span_head_impl` only applies to span heads.
 
   Example:
-    >>> make_model(config.replace(span_mode="marker"), span_head_impl="reference")
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> config = GLiNERConfig.load(DEFAULT_MODEL)
+    >>> make_model(config.replace(span_mode="marker"), span_head_impl="reference").span_head_impl
+    'reference'
   """
   return kind_of(config).module(config, dtype=dtype, span_head_impl=span_head_impl)

@@ -19,7 +19,11 @@ def dense(
   """An `nn.Dense` whose kernel and bias carry logical axis names.
 
   Example:
-    >>> y = dense(512, ("embed", "mlp"), name="up")(x)
+    >>> import jax, jax.numpy as jnp
+    >>> layer = dense(8, ("embed", "mlp"), name="up")
+    >>> variables = layer.init(jax.random.key(0), jnp.ones((2, 4)))
+    >>> variables["params"]["kernel"].names, layer.apply(variables, jnp.ones((2, 4))).shape
+    (('embed', 'mlp'), (2, 8))
   """
   return nn.Dense(
     features,
@@ -38,7 +42,11 @@ class ProjectionFFN(nn.Module):
   The expansion e is 4 (`create_projection_layer`); gliner's "marker" endpoint FFNs use 2.
 
   Example:
-    >>> y = ProjectionFFN(out_features=512, dropout=0.4).apply({"params": p}, x)
+    >>> import jax, jax.numpy as jnp
+    >>> ffn = ProjectionFFN(out_features=8, dropout=0.4)
+    >>> p = ffn.init(jax.random.key(0), jnp.ones((2, 16)))["params"]
+    >>> ffn.apply({"params": p}, jnp.ones((2, 16))).shape, p["dense_in"]["kernel"].value.shape  # 16 -> 4 * 8 -> 8
+    ((2, 8), (16, 32))
   """
 
   out_features: int
@@ -64,8 +72,16 @@ class SplitDense(nn.Module):
   concatenation is never built. Parameters: kernel [sum(part_sizes), features] and bias, as nn.Dense.
 
   Example:
-    >>> layer = SplitDense(64, (32, 32), ("embed", "mlp"))
+    >>> import jax, jax.numpy as jnp
+    >>> layer = SplitDense(8, (4, 4), ("embed", "mlp"))
+    >>> x, y = jnp.ones((2, 3, 4)), jnp.full((2, 5, 4), 0.5)
+    >>> p = layer.init(jax.random.key(0), jnp.ones((1, 8)))["params"]
     >>> a, b = layer.apply({"params": p}, (x[:, :, None], y[:, None]), method="terms")  # a + b broadcasts
+    >>> (a + b).shape
+    (2, 3, 5, 8)
+    >>> whole = layer.apply({"params": p}, jnp.concatenate([x[:, 0], y[:, 0]], -1))  # the same as one Dense
+    >>> bool(jnp.allclose((a + b)[:, 0, 0], whole, atol=1e-6))
+    True
   """
 
   features: int
@@ -112,7 +128,12 @@ class BiLSTM(nn.Module):
   Output features: 2 * `hidden_per_direction`.
 
   Example:
-    >>> y = BiLSTM(256).apply({"params": p}, x, lengths)   # x: [B, T, 512] -> y: [B, T, 512]
+    >>> import jax, jax.numpy as jnp
+    >>> lstm, x, lengths = BiLSTM(4), jnp.ones((2, 3, 6)), jnp.array([3, 1])
+    >>> p = lstm.init(jax.random.key(0), x, lengths)["params"]
+    >>> y = lstm.apply({"params": p}, x, lengths)   # [B, T, 6] -> [B, T, 2 * 4]
+    >>> y.shape, bool((y[1, 1:] == 0).all())  # past a sequence's length: zeros
+    ((2, 3, 8), True)
   """
 
   hidden_per_direction: int

@@ -107,7 +107,11 @@ class MarkerSpanHead(nn.Module):
   """gliner's "marker" head: endpoint FFNs d -> 2d -> d, ReLU on cat(start, end), ONE Linear(2d, d).
 
   Example:
-    >>> logits = MarkerSpanHead(512, 12).apply({"params": p}, words, types)   # [B, W, K, C]
+    >>> import jax, jax.numpy as jnp
+    >>> head, words, types = MarkerSpanHead(8, 3), jnp.ones((2, 5, 8)), jnp.ones((2, 4, 8))
+    >>> p = head.init(jax.random.key(0), words, types)["params"]
+    >>> head.apply({"params": p}, words, types).shape   # [B, W, K, C]
+    (2, 5, 3, 4)
   """
 
   hidden_size: int
@@ -156,8 +160,8 @@ def encode_words_and_types(
 
   Called inside a compact `__call__`: its submodules ("encoder", "projection", "rnn") belong to the caller.
 
-  Example:
-    >>> words, types = encode_words_and_types(self.config, self.dtype, **batch, deterministic=True)
+  Example (not run here: only a module's compact __call__ can call it; GLiNERSpanModel's example runs it):
+    >>> words, types = encode_words_and_types(self.config, self.dtype, **batch, deterministic=True)  # doctest: +SKIP
   """
   encoder = build_encoder(cfg.encoder, dtype=dtype, name="encoder")
   tokens = encoder(input_ids, attention_mask, segment_ids=segment_ids, deterministic=deterministic)
@@ -177,9 +181,19 @@ class GLiNERSpanModel(nn.Module):
   """The whole GLiNER span model.
 
   Example:
+    >>> import jax
+    >>> from gliner_jax.model.config import GLiNERConfig
+    >>> from gliner_jax.model.encoders.config import EncoderConfig
+    >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+    ...                     num_attention_heads=2, intermediate_size=64)   # a test-size backbone
+    >>> config = GLiNERConfig(encoder=enc, hidden_size=32, max_width=4)
+    >>> from gliner_jax.model.kinds import uni_encoder_dummy_batch
+    >>> batch = uni_encoder_dummy_batch(2, tokens=8, words=5, types=3)
     >>> model = GLiNERSpanModel(config)
-    >>> params = model.init(rng, **batch)["params"]
+    >>> params = model.init(jax.random.key(0), **batch)["params"]
     >>> out = model.apply({"params": params}, **batch)   # SpanModelOutput
+    >>> out.logits.shape, out.span_mask.shape   # [B, W, K, C], [B, W, K]
+    ((2, 5, 4, 3), (2, 5, 4))
   """
 
   config: GLiNERConfig

@@ -7,9 +7,11 @@ cat(word half 0, type half 0, word half 1 * type half 1): Linear(3d, 4d) -> ReLU
 Its first layer is applied part by part (`SplitDense.terms`), so the [B, W, C, 3d] concatenation is never
 built. `gliner_jax.inference.token_decoding` turns the scores into entity spans.
 
-Example:
-  >>> model = GLiNERTokenModel(config)               # or gliner_jax.model.kinds.make_model(config)
-  >>> out = model.apply({"params": params}, **batch)  # TokenModelOutput, logits [B, W, C, 3]
+Example (`GLiNERTokenModel`'s own example initialises and runs one):
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> from gliner_jax.model.kinds import make_model
+  >>> type(make_model(GLiNERConfig.load(DEFAULT_MODEL).replace(span_mode="token_level"))).__name__
+  'GLiNERTokenModel'
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ class TokenScorer(nn.Module):
   """Scores every (word, type) pair: [B, W, D] x [B, C, D] -> [B, W, C, 3].
 
   Example:
-    >>> scores = TokenScorer(512).apply({"params": p}, words, types)
+    >>> import jax, jax.numpy as jnp
+    >>> scorer, words, types = TokenScorer(8), jnp.ones((2, 5, 8)), jnp.ones((2, 4, 8))
+    >>> p = scorer.init(jax.random.key(0), words, types)["params"]
+    >>> scorer.apply({"params": p}, words, types).shape   # [B, W, C, 3]: start, end, inside
+    (2, 5, 4, 3)
   """
 
   hidden_size: int
@@ -67,9 +73,19 @@ class GLiNERTokenModel(nn.Module):
   """The whole GLiNER token model (same call as `GLiNERSpanModel`).
 
   Example:
+    >>> import jax
+    >>> from gliner_jax.model.config import GLiNERConfig
+    >>> from gliner_jax.model.encoders.config import EncoderConfig
+    >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+    ...                     num_attention_heads=2, intermediate_size=64)   # a test-size backbone
+    >>> config = GLiNERConfig(encoder=enc, hidden_size=32, max_width=4, span_mode="token_level")
+    >>> from gliner_jax.model.kinds import uni_encoder_dummy_batch
+    >>> batch = uni_encoder_dummy_batch(2, tokens=8, words=5, types=3)
     >>> model = GLiNERTokenModel(config)
-    >>> params = model.init(rng, **batch)["params"]
+    >>> params = model.init(jax.random.key(0), **batch)["params"]
     >>> out = model.apply({"params": params}, **batch)   # TokenModelOutput
+    >>> out.logits.shape, out.word_mask.shape   # [B, W, C, 3], [B, W]
+    ((2, 5, 3, 3), (2, 5))
   """
 
   config: GLiNERConfig

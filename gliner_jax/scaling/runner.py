@@ -32,17 +32,15 @@ import numpy as np
 from etils import epath
 
 from gliner_jax.data.paths import REPO_ROOT
-from gliner_jax.data.recipe import BatchIterator, RecipeConfig
+from gliner_jax.data.recipe import RecipeConfig
 from gliner_jax.evaluation.scoring import evaluate_datasets, load_eval_dataset
 from gliner_jax.model.kinds import kind_of
-from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.scaling.budgets import BudgetPlan, TrainingStream, format_flops, solve_steps, step_flops_fn
 from gliner_jax.scaling.ladder import Rung, param_counts, rung_config
 from gliner_jax.training.aot import abstract_batch
 from gliner_jax.training.data import load_source
 from gliner_jax.training.kinds import training_kind
-from gliner_jax.training.loop import MODEL_INPUTS, NonFiniteLossError, inference_model, train_and_evaluate
-from gliner_jax.training.losses import span_loss
+from gliner_jax.training.loop import NonFiniteLossError, inference_model, train_and_evaluate
 from gliner_jax.training.main_job import bundled_crossner_slice
 from gliner_jax.training.mfu import peak_flops_per_device
 from gliner_jax.training.model_init import abstract_starting_point
@@ -216,21 +214,20 @@ def run_status(first_loss: float | None, train_loss: float | None, eval_loss: fl
 def held_out_loss(parts, params, examples, config, max_batches: int = 0) -> float | None:
   """Mean per-batch training loss (deterministic forward, the run's loss settings) on held-out examples.
 
-  Batches are built by the training recipe with seed 0 (the same prompts for every run), last partial
-  batch dropped. The "span" kind only (None for others: `gliner_jax.model.kinds`).
+  The model kind's own objective on its own batches (`gliner_jax.training.kinds`: `loss` on
+  `held_out_batches`, one pass in order with recipe seed 0, so every run reads the same batches; last partial
+  batch dropped), as the train step computes it. None without examples or for a kind without held-out batches.
   """
-  if kind_of(parts.config).name != "span" or not examples:
+  kind, trainer = kind_of(parts.config), training_kind(parts.config)
+  if trainer.held_out_batches is None or not examples:
     return None
   recipe = RecipeConfig.from_model_config(parts.config, batch_size=int(config.train.batch_size), **dict(config.recipe))
-  ptok = PromptTokenizer(parts.start.tokenizer, parts.config)
-  batches = BatchIterator(list(examples), ptok, recipe, seed=0, drop_remainder=True)
+  batches = trainer.held_out_batches(list(examples), parts.start, recipe)
 
   @jax.jit
   def batch_loss(params, batch):
-    out = parts.model.apply({"params": params}, **{k: batch[k] for k in MODEL_INPUTS}, deterministic=True)
-    return span_loss(
-      out.logits, batch["labels"], batch["span_mask"], batch["type_mask"], key=jax.random.key(0), **parts.loss_kwargs
-    )
+    out = parts.model.apply({"params": params}, **{k: batch[k] for k in kind.inputs}, deterministic=True)
+    return trainer.loss(out, batch, jax.random.key(0), parts.loss_kwargs)
 
   losses = []
   for batch in batches:

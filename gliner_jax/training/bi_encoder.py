@@ -60,3 +60,12 @@ def make_bi_encoder_batches(
   dataset = make_example_dataset(examples, seed=seed, shuffle=True, num_epochs=None)
   text = TextTokenizer(start.tokenizer, start.config)
   return ShardedBatches({0: BiEncoderBatchIterator(dataset, text, start.labels_tokenizer, recipe, seed=seed)})
+
+
+def bi_encoder_held_out_batches(
+  examples: list[NERExample], start: StartingPoint, recipe: RecipeConfig
+) -> BiEncoderBatchIterator:
+  """Bi-encoder batches of one pass over `examples`, in order (seed 0: the same label sets every time), the
+  last partial batch dropped: what a held-out loss reads (`gliner_jax.scaling.runner.held_out_loss`)."""
+  text = TextTokenizer(start.tokenizer, start.config)
+  return BiEncoderBatchIterator(list(examples), text, start.labels_tokenizer, recipe, seed=0, drop_remainder=True)

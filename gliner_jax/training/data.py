@@ -49,8 +49,10 @@ def relabel(examples: Iterable[NERExample], mapping) -> list[NERExample]:
 def load_source(source: dict[str, Any], *, on_error: str = "skip") -> list[NERExample]:
   """The examples of one source; malformed records are skipped and logged (`on_error="raise"`: stopped at).
 
-  >>> load_source(dict(path="data/train.json", max_examples=100))[0].id
-  'data/train.json:2 (record 0)'
+  >>> from gliner_jax.training.config import BUNDLED_TRAIN   # the bundled Pile-NER slice
+  >>> examples = load_source(dict(path=BUNDLED_TRAIN, max_examples=100, repeat=2))
+  >>> len(examples), examples[0].id   # each example's id: its file and line
+  (200, '...pile_ner_slice_train.txt:1')
   """
   path = resolve_data_path(source["path"])
   options = dict(on_error=on_error, located_ids=True)
@@ -120,8 +122,15 @@ def make_sharded_batches(
   """The batches of data shards `shards` of `shard_count` (each `recipe.batch_size` rows), joined in order.
 
   Example:
+    >>> from transformers import AutoTokenizer
+    >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+    >>> from gliner_jax.training.config import BUNDLED_TRAIN
+    >>> ptok = PromptTokenizer(AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL))
+    >>> examples = load_source(dict(path=BUNDLED_TRAIN, max_examples=16))
     >>> batches = make_sharded_batches(examples, ptok, RecipeConfig(batch_size=4), seed=0, shards=[0, 1],
     ...                                shard_count=2)  # one process building both halves of batch 8
+    >>> batches.shards, batches.next_host_batch().arrays["input_ids"].shape[0]
+    ([0, 1], 8)
   """
   return ShardedBatches(
     {j: make_train_iterator(examples, prompt_tokenizer, recipe, seed, j, shard_count) for j in shards}

@@ -6,6 +6,9 @@ needs on top, so `gliner_jax.training.steps.build` and `gliner_jax.training.loop
   loss(out, batch, key, options)      the training objective of one forward (`out`: the module's output)
   loss_options(config.loss)           the loss keywords of a config's `loss` section (refusing meaningless ones)
   batches(examples, start, recipe, seed, shards, shard_count)   this process's `ShardedBatches`
+  held_out_batches(examples, start, recipe)   one pass over `examples` in order (recipe seed 0, last partial
+                                      batch dropped): the batches of a held-out loss (None: the kind has none;
+                                      `gliner_jax.scaling.runner.held_out_loss`)
   target_shapes(batch, words, types, max_width)   the shapes and dtypes of its training targets (AOT compiles)
   encodes_labels                      whether its batches carry label token ids for a labels encoder rather
                                       than labels in each row's prompt (`gliner_jax.data.bi_encoder`)
@@ -13,31 +16,37 @@ needs on top, so `gliner_jax.training.steps.build` and `gliner_jax.training.loop
   eval_metrics(model, examples, config)   metrics beyond the entity scores that evaluation during training adds (a
                                       relex kind: relation P/R/F1; None: none)
   shares_eval_forward                 whether evaluation may score with the run's own jitted forward on the
-                                      training shardings (`gliner_jax.inference.predictor.DeviceScoring`)
+                                      training shardings (`gliner_jax.inference.device_scoring.DeviceScoring`)
 
-Example:
-  >>> kind = training_kind(start.config)
-  >>> loss = kind.loss(model.apply({"params": params}, **inputs), batch, key, kind.loss_options(config.loss))
+Example (a token model's entry; `loss` is called by the train step on the module's output and a batch):
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> kind = training_kind(GLiNERConfig.load(DEFAULT_MODEL).replace(span_mode="token_level"))
+  >>> kind.loss.__name__, kind.encodes_labels, kind.loss_options({"alpha": 0.75, "gamma": 2.0, "masking": "none"})
+  ('token_objective', False, {'alpha': 0.75, 'gamma': 2.0})
+  >>> out = model.apply({"params": params}, **inputs)  # a model, its inputs and a batch  # doctest: +SKIP
+  >>> loss = kind.loss(out, batch, key, kind.loss_options(config.loss))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jax.numpy as jnp
 
-from gliner_jax.data.relex_recipe import RelexRecipe, relex_array_shapes
+from gliner_jax.data.recipe import BatchIterator
+from gliner_jax.data.relex_recipe import RelexBatchIterator, RelexRecipe, relex_array_shapes
 from gliner_jax.evaluation.relations import evaluate_relations
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.kinds import KINDS, kind_of
 from gliner_jax.processing.prompts import PromptTokenizer
-from gliner_jax.training.bi_encoder import is_encoder_param, make_bi_encoder_batches
+from gliner_jax.processing.relex_prompts import RelexPromptTokenizer
+from gliner_jax.training.bi_encoder import bi_encoder_held_out_batches, is_encoder_param, make_bi_encoder_batches
 from gliner_jax.training.data import make_sharded_batches
 from gliner_jax.training.losses import bi_encoder_loss_options, span_loss, token_loss, token_loss_options
 from gliner_jax.training.model_init import StartingPoint
 from gliner_jax.training.pipeline import ShardedBatches
-from gliner_jax.training.relex_data import make_relex_batches
+from gliner_jax.training.relex_data import make_relex_batches, relex_recipe_of
 from gliner_jax.training.relex_losses import relex_loss, relex_loss_options
 
 TargetShapes = Callable[[int, int, int, int], dict[str, tuple[tuple[int, ...], Any]]]
@@ -78,6 +87,7 @@ class TrainingKind:
   encodes_labels: bool = False
   is_encoder_param: Callable[[Sequence[str]], bool] | None = None
   shares_eval_forward: bool = True
+  held_out_batches: Callable[..., Iterable[dict[str, Any]]] | None = None
   eval_metrics: Callable[..., dict[str, float]] | None = None
 
 
@@ -120,11 +130,26 @@ def prompt_batches(examples, start: StartingPoint, recipe, seed: int, shards: Se
   )
 
 
-register_training("span", TrainingKind(loss=span_objective, loss_options=dict, batches=prompt_batches))
+def prompt_held_out_batches(examples, start: StartingPoint, recipe) -> BatchIterator:
+  """Uni-encoder batches of one pass over `examples`, in order (seed 0), the last partial batch dropped."""
+  prompts = PromptTokenizer(start.tokenizer, start.config)
+  return BatchIterator(list(examples), prompts, recipe, seed=0, drop_remainder=True)
+
+
+register_training(
+  "span",
+  TrainingKind(
+    loss=span_objective, loss_options=dict, batches=prompt_batches, held_out_batches=prompt_held_out_batches
+  ),
+)
 register_training(
   "token",
   TrainingKind(
-    loss=token_objective, loss_options=token_loss_options, batches=prompt_batches, target_shapes=token_target_shapes
+    loss=token_objective,
+    loss_options=token_loss_options,
+    batches=prompt_batches,
+    held_out_batches=prompt_held_out_batches,
+    target_shapes=token_target_shapes,
   ),
 )
 register_training(
@@ -133,6 +158,7 @@ register_training(
     loss=span_objective,
     loss_options=bi_encoder_loss_options,
     batches=make_bi_encoder_batches,
+    held_out_batches=bi_encoder_held_out_batches,
     encodes_labels=True,
     is_encoder_param=is_encoder_param,
     shares_eval_forward=False,  # its predictor scores label chunks, not the whole model's forward
@@ -144,6 +170,7 @@ register_training(
     loss=token_objective,  # gliner 0.2.29's BiEncoderTokenModel.loss is the uni token model's
     loss_options=token_loss_options,
     batches=make_bi_encoder_batches,  # token_level: start / end / inside labels of the batch's label set
+    held_out_batches=bi_encoder_held_out_batches,
     target_shapes=token_target_shapes,
     encodes_labels=True,
     is_encoder_param=is_encoder_param,
@@ -179,6 +206,12 @@ def token_relex_target_shapes(
   return {**token_target_shapes(batch, words, types, max_width), **relex_array_shapes(batch, entities, types)}
 
 
+def relex_held_out_batches(examples, start: StartingPoint, recipe) -> RelexBatchIterator:
+  """Relex batches of one pass over `examples`, in order (seed 0), the last partial batch dropped."""
+  prompts = RelexPromptTokenizer(start.tokenizer, start.config, start.config.rel_token)
+  return RelexBatchIterator(list(examples), prompts, recipe, relex_recipe_of(start.config), seed=0, drop_remainder=True)
+
+
 def relation_metrics(model, examples, config) -> dict[str, float]:
   """Relation precision / recall / F1 of a relex predictor on the eval examples at `config.eval.threshold`, strict
   (head and tail spans and types, relation type) and boundaries F1 (`gliner_jax.evaluation.relations`); nothing
@@ -208,6 +241,7 @@ for _kind, _targets in (("span_relex", relex_target_shapes), ("token_relex", tok
       loss=relex_loss,  # entity + adjacency + relation terms, as gliner 0.2.29 (span or token entity term)
       loss_options=relex_loss_options,
       batches=make_relex_batches,
+      held_out_batches=relex_held_out_batches,
       target_shapes=_targets,
       shares_eval_forward=False,  # RelexGLiNER scores entities and relations with its own forward
       eval_metrics=relation_metrics,

@@ -19,11 +19,11 @@ The parts: `gliner_jax.training.steps` (the jitted init / train step / eval forw
 `gliner_jax.training.kinds` (what differs between model kinds). The names this module used to hold are
 re-exported here.
 
-Example:
+Example (not run as a doctest: it trains for about a minute on 2 cores; tests/test_train.py runs it):
   >>> from gliner_jax.configs import tiny
-  >>> result = train_and_evaluate(tiny.get_config(), "/tmp/gliner_tiny")
-  >>> result.final_step, result.last_eval["eval_f1"]
-  >>> result.predictor.predict_entities("Ada Lovelace was born in London.", ["person", "city"])
+  >>> result = train_and_evaluate(tiny.get_config(), "/tmp/gliner_tiny")  # doctest: +SKIP
+  >>> result.final_step, result.last_eval["eval_f1"]  # doctest: +SKIP
+  >>> result.predictor.predict_entities("Ada Lovelace was born in London.", ["person", "city"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -78,8 +78,12 @@ def training_batches(config, parts: TrainComponents) -> ShardedBatches:
   """This process's data shards of config.data.train (config.train.data_shards, default one per process).
 
   Example:
+    >>> from gliner_jax.configs import tiny
+    >>> config = tiny.get_config(); config.train.data_shards = 2
     >>> batches = training_batches(config, build(config)); batches.shards  # one process, data_shards=2
     [0, 1]
+    >>> batches.next_host_batch().arrays["input_ids"].shape[0]   # both halves of the global batch
+    8
   """
   shard_count = int(config.train.get("data_shards", 0) or jax.process_count())
   batch_size = config.train.batch_size

@@ -55,8 +55,11 @@ class SpanLossConfig:
   """Options of `span_loss`, with the gliner trainer's defaults (note `masking="global"`).
 
   Example:
-    >>> cfg = SpanLossConfig(alpha=0.75, gamma=2.0, negatives=0.5)
-    >>> loss = cfg.apply(logits, labels, span_mask, type_mask, key=jax.random.key(0))
+    >>> logits, labels = jnp.zeros((1, 2, 1, 1)), jnp.array([1.0, 0.0]).reshape(1, 2, 1, 1)  # p = 0.5 everywhere
+    >>> span_mask, type_mask = jnp.ones((1, 2, 1), bool), jnp.ones((1, 1), bool)
+    >>> cfg = SpanLossConfig(alpha=0.75, gamma=2.0)  # positive 0.75 * 0.25 * log 2, negative 0.25 * 0.25 * log 2
+    >>> round(float(cfg.apply(logits, labels, span_mask, type_mask, key=jax.random.key(0))), 4)
+    0.1733
   """
 
   alpha: float = -1.0
@@ -205,7 +208,10 @@ def negative_keep_mask(labels: jax.Array, *, negatives: float, masking: str, key
   or `masking="none"` keeps everything and needs no key.
 
   Example:
+    >>> labels = jnp.zeros((1, 6, 1)).at[0, 0, 0].set(1.0)  # one positive, five negatives
     >>> m = negative_keep_mask(labels, negatives=0.3, masking="global", key=jax.random.key(0))
+    >>> float(m[0, 0, 0]), set(m.ravel().tolist()) <= {0.0, 1.0}  # the positive is always kept
+    (1.0, True)
   """
   if masking not in MASKINGS:
     raise ValueError(f"masking={masking!r}: expected one of {MASKINGS}")
@@ -287,8 +293,12 @@ def span_loss(
     float32 scalar (or per-element array for reduction="none").
 
   Example:
+    >>> logits, labels = jnp.zeros((1, 2, 1, 1)), jnp.array([1.0, 0.0]).reshape(1, 2, 1, 1)  # p = 0.5 everywhere
+    >>> span_mask, type_mask = jnp.ones((1, 2, 1), bool), jnp.ones((1, 1), bool)
+    >>> round(float(span_loss(logits, labels, span_mask, type_mask)), 4)  # plain BCE: 2 log 2
+    1.3863
     >>> loss = span_loss(logits, labels, span_mask, type_mask, alpha=0.75, gamma=2.0,
-    ...                  negatives=0.5, masking="global", key=jax.random.key(0))
+    ...                  negatives=0.5, masking="global", key=jax.random.key(0))  # focal, half the negatives
   """
   _validate_options(
     alpha, gamma, prob_margin, label_smoothing, reduction, negatives, masking, loss_type, dice_gamma, eps
@@ -369,7 +379,11 @@ def token_loss(
       "none": the masked per-element losses [B, W, C, 3].
 
   Example:
-    >>> loss = token_loss(out.logits, batch["labels"], out.word_mask, batch["type_mask"], alpha=0.75, gamma=2.0)
+    >>> logits = jnp.zeros((1, 2, 1, 3))  # two words, one type: p = 0.5 for start, end and inside
+    >>> labels = jnp.zeros((1, 2, 1, 3)).at[0, 0, 0].set(1.0)  # word 0 starts an entity
+    >>> word_mask, type_mask = jnp.array([[True, False]]), jnp.ones((1, 1), bool)  # word 1 is padding
+    >>> round(float(token_loss(logits, labels, word_mask, type_mask)), 4)  # 3 elements of word 0: 3 log 2
+    2.0794
   """
   _validate_options(alpha, gamma, prob_margin, label_smoothing, reduction, 1.0, "none", "focal", 1.0, eps)
   logits, labels = jnp.asarray(logits), jnp.asarray(labels)

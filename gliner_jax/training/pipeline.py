@@ -6,11 +6,18 @@ a checkpoint saved after a step resumes at the next batch however many were buil
 builds them in a thread, up to `depth` ahead (0: in the caller's thread, when asked).
 
 Example:
+  >>> from transformers import AutoTokenizer
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNERConfig
+  >>> from gliner_jax.data.readers import NERExample
+  >>> from gliner_jax.data.recipe import RecipeConfig
+  >>> from gliner_jax.processing.prompts import PromptTokenizer
+  >>> ptok = PromptTokenizer(AutoTokenizer.from_pretrained(DEFAULT_MODEL), GLiNERConfig.load(DEFAULT_MODEL))
+  >>> examples = [NERExample(["Ada", "met", "Babbage", "in", "London"], [(0, 0, "person"), (4, 4, "city")])] * 9
   >>> batches = ShardedBatches({0: BatchIterator(examples, ptok, RecipeConfig(batch_size=4), seed=0)})
   >>> prefetcher = Prefetcher(batches.next_host_batch, depth=2)
   >>> host_batch, waited_seconds = prefetcher.next()
   >>> host_batch.arrays["input_ids"].shape, sorted(host_batch.data_state)
-  ((4, 64), [0])
+  ((4, 32), [0])
   >>> prefetcher.close()
 """
 
@@ -52,8 +59,11 @@ def pad_training_batch(batch: Mapping[str, np.ndarray], dims: tuple[int, int, in
   """A recipe batch padded to (tokens, words, types) = `dims`, as if the recipe had built it at that shape.
 
   Example:
-    >>> pad_training_batch(batch, (128, 48, 8), pad_id=0)["labels"].shape  # span model, max_width 4
-    (8, 48, 4, 8)
+    >>> batch = {"input_ids": np.ones((2, 16), np.int32), "word_token_index": np.zeros((2, 8), np.int32),
+    ...          "type_mask": np.ones((2, 4), bool), "labels": np.zeros((2, 8, 4, 4)), "span_mask": np.ones((2, 8, 4))}
+    >>> padded = pad_training_batch(batch, (128, 48, 8), pad_id=0)   # a span model's batch, max_width 4
+    >>> padded["labels"].shape, padded["input_ids"].shape, int(padded["type_mask"].sum())
+    ((2, 48, 4, 8), (2, 128), 8)
   """
   axes = {**_AXES, **(_SPAN_AXES if "span_mask" in batch else _TOKEN_AXES)}
   size = dict(zip("TWC", dims))

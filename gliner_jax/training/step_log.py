@@ -6,10 +6,11 @@ step averaged over the steps fetched together, input_seconds, tokens/s, MFU; the
 counters summed over processes and the number of compiled train-step programs), and calls `on_non_finite`
 at the first step whose loss or updated parameters are not finite.
 
-Example:
-  >>> log = StepLog(writer, progress, step_flops, peak_flops, compiles, on_non_finite=stop)
-  >>> log.add(PendingStep(step, metrics, batch, input_seconds=waited))
-  >>> if step % log_every == 0: log.flush()
+Example (not run as a doctest: the writer, progress bar, metrics and batch are a training run's,
+`gliner_jax.training.loop`):
+  >>> log = StepLog(writer, progress, step_flops, peak_flops, compiles, on_non_finite=stop)  # doctest: +SKIP
+  >>> log.add(PendingStep(step, metrics, batch, input_seconds=waited))  # doctest: +SKIP
+  >>> if step % log_every == 0: log.flush()  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from gliner_jax.inference.candidates import threshold_candidates
-from gliner_jax.inference.predictor import DeviceScoring
+from gliner_jax.inference.device_scoring import DeviceScoring
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.encoders.stack import match_layer_layout
 from gliner_jax.model.kinds import kind_of, make_model

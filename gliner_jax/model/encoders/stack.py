@@ -17,10 +17,13 @@ Both give the same function and gradients. Remat keeps the dropout masks too; sc
 dropout key by splitting the scan's key, so with dropout on its masks differ from the unscanned stack's
 (same distribution).
 
-Example:
-  >>> h = run_layers(BertLayer, cfg, h, (key_mask,), deterministic=True, dtype=jnp.float32)
-  >>> stacked = stack_layers(params)            # {"encoder": {"layer_0": ..., ...}} -> {"encoder": {"layers": ...}}
-  >>> unstack_layers(stacked) == params
+Example (`run_layers` runs inside an encoder's compact `__call__`: see `gliner_jax.model.encoders.bert.module`):
+  >>> params = {"encoder": {"layer_0": {"w": np.zeros(2)}, "layer_1": {"w": np.ones(2)}}}
+  >>> stacked = stack_layers(params)
+  >>> stacked["encoder"]["layers"]["w"].tolist()
+  [[0.0, 0.0], [1.0, 1.0]]
+  >>> unstack_layers(stacked)["encoder"]["layer_1"]["w"].tolist()
+  [1.0, 1.0]
 """
 
 from __future__ import annotations
@@ -92,8 +95,8 @@ def run_layers(
   that differ between layers and `after_layer(i, x)` runs between layers: both only without scan (the
   encoder refuses scan_layers where it needs them).
 
-  Example:
-    >>> h = run_layers(BertLayer, cfg, h, (key_mask,), deterministic=True, dtype=jnp.float32)
+  Example (not run here: it is called inside an encoder module's compact __call__):
+    >>> h = run_layers(BertLayer, cfg, h, (key_mask,), deterministic=True, dtype=jnp.float32)  # doctest: +SKIP
   """
   policy_name = check_remat_policy(config.remat_policy)
   scan = config.scan_layers
@@ -196,7 +199,10 @@ def match_layer_layout(params: Mapping[str, Any] | None, like: Mapping[str, Any]
   unscanned starting weights (an HF encoder, a checkpoint) for a model built with scan_layers.
 
   Example:
-    >>> state["params"] = overlay(state["params"], match_layer_layout(start.params, state["params"]))
+    >>> scanned = {"encoder": {"layers": {"w": np.zeros((2, 3))}}}
+    >>> sorted(match_layer_layout({"encoder": {"layer_0": {"w": np.ones(3)}, "layer_1": {"w": np.ones(3)}}},
+    ...                           scanned)["encoder"])
+    ['layers']
   """
   if params is None:
     return None
