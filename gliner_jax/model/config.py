@@ -25,8 +25,11 @@ def check_relex_options(relations_layer: str, triples_layer: str | None, rel_tok
   """Raises ValueError naming a relex option gliner 0.2.29 does not define or gliner_jax does not compute.
 
   Example:
-    >>> check_relex_options("dot", "DistMult")     # fine
-    >>> check_relex_options("rgcn", None)          # ValueError: relations_layer='rgcn': gliner 0.2.29 defines [...]
+    >>> check_relex_options("dot", "DistMult")     # fine: returns None
+    >>> check_relex_options("rgcn", None)
+    Traceback (most recent call last):
+    ...
+    ValueError: relations_layer='rgcn': gliner 0.2.29 defines ['dot', ...]
   """
   if str(relations_layer).lower() not in RELATIONS_LAYERS:
     raise ValueError(f"relations_layer={relations_layer!r}: gliner 0.2.29 defines {list(RELATIONS_LAYERS)}")
