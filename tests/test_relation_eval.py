@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from types import SimpleNamespace
 
 import pytest
 
@@ -34,10 +35,13 @@ from gliner_jax.evaluation.relations import (
 
 @dataclasses.dataclass(frozen=True)
 class RelexExample:
-  """Stand-in for `NERExample` with `relations` ((head, tail, type) indices into `spans`) until that field lands."""
+  """Stand-in for `NERExample` with `relations` ((head, tail, type) indices into `spans`) until that field lands on
+  main (branch rxdata); built with the same positions and keywords, so that the import can replace it."""
 
   tokens: tuple[str, ...]
   spans: tuple[tuple[int, int, str], ...]
+  negatives: tuple[str, ...] = ()
+  id: str = ""
   relations: tuple[tuple[int, int, str], ...] = ()
 
 
@@ -208,16 +212,18 @@ def test_empty_and_bad_inputs():
   with pytest.raises(ValueError, match="tail must be \\(start_word, end_word, type\\)"):
     score_triples([[(ANN, (3, 3), "r")]], [[]])
   with pytest.raises(ValueError, match="head and tail must index the 2 entities"):
-    gold_triples(RelexExample(("a", "b"), ((0, 0, "x"), (1, 1, "y")), ((0, 2, "r"),)))
+    gold_triples(SimpleNamespace(spans=((0, 0, "x"), (1, 1, "y")), relations=((0, 2, "r"),)))
   with pytest.raises(ValueError, match="head and tail must index the 2 entities"):
-    gold_triples(RelexExample(("a", "b"), ((0, 0, "x"), (1, 1, "y")), (("0", 1, "r"),)))
+    gold_triples(SimpleNamespace(spans=((0, 0, "x"), (1, 1, "y")), relations=(("0", 1, "r"),)))
   with pytest.raises(ValueError, match="head must have integer words"):
     score_triples([[((-1, 0, "x"), ACME, "r")]], [[]])
 
 
 def test_score_relations_reports_entities_beside():
   ex = RelexExample(
-    ("Ann", "works", "at", "Acme", "in", "Oslo"), (ANN, ACME, OSLO), ((0, 1, "works at"), (1, 2, "located in"))
+    ("Ann", "works", "at", "Acme", "in", "Oslo"),
+    (ANN, ACME, OSLO),
+    relations=((0, 1, "works at"), (1, 2, "located in")),
   )
   assert gold_triples(ex) == [(ANN, ACME, "works at"), (ACME, OSLO, "located in")]
   pred = WordRelations(
@@ -263,7 +269,7 @@ def relex_model(bert_tiny_dir, tmp_path_factory):
 def _as_gold(words, found: WordRelations) -> RelexExample:
   spans = [e[:3] for e in found.entities]
   index = {s: i for i, s in enumerate(spans)}
-  return RelexExample(words, tuple(spans), tuple((index[h], index[t], r) for h, t, r, _ in found.relations))
+  return RelexExample(words, tuple(spans), relations=tuple((index[h], index[t], r) for h, t, r, _ in found.relations))
 
 
 def test_own_predictions_score_one(relex_model):
@@ -306,8 +312,8 @@ def test_words_reach_the_model_unchanged(relex_model):
 
 def test_default_labels_are_the_gold_types(relex_model, monkeypatch):
   gold = [
-    RelexExample(WORDS[0], ((0, 1, "person"), (4, 5, "organization")), ((0, 1, "works at"),)),
-    RelexExample(WORDS[2], ((1, 2, "landmark"), (6, 6, "location")), ((0, 1, "located in"),)),
+    RelexExample(WORDS[0], ((0, 1, "person"), (4, 5, "organization")), relations=((0, 1, "works at"),)),
+    RelexExample(WORDS[2], ((1, 2, "landmark"), (6, 6, "location")), relations=((0, 1, "located in"),)),
   ]
   seen = {}
   original = type(relex_model).batch_predict_relations
