@@ -7,7 +7,9 @@
 - `evaluate_relations` end to end on a span relex model (random tiny BERT, built by gliner 0.2.29 and loaded): the
   model's own predictions fed back as gold score F1 = 1 in both settings and for entities, one relation left out of
   the gold gives exactly one false positive, and the words reach the model unchanged (word indices map back to the
-  entities' text; on plain words the same predictions as `batch_predict_relations` on the joined text).
+  entities' text; on plain words the same predictions as `batch_predict_relations` on the joined text), and a
+  relation threshold sweep equals separate runs;
+- the same consistency on a token relex model whose max_len of 6 words makes every text several windows.
 """
 
 from __future__ import annotations
@@ -266,6 +268,20 @@ def relex_model(bert_tiny_dir, tmp_path_factory):
   return RelexGLiNER.from_pretrained(str(folder))
 
 
+@pytest.fixture(scope="module")
+def windowed_token_model(bert_tiny_dir, tmp_path_factory):
+  """A token relex model ("dot") whose max_len of 6 words makes every text of WORDS several windows."""
+  require_module("torch")
+  require_module("gliner")
+  from test_relex_predict import build_relex_reference
+
+  from gliner_jax.inference.relex import RelexGLiNER
+
+  folder = tmp_path_factory.mktemp("relex_eval_token")
+  build_relex_reference(bert_tiny_dir, str(folder), relations_layer="dot", span_mode="token_level", max_len=6)
+  return RelexGLiNER.from_pretrained(str(folder))
+
+
 def _as_gold(words, found: WordRelations) -> RelexExample:
   spans = [e[:3] for e in found.entities]
   index = {s: i for i, s in enumerate(spans)}
@@ -352,3 +368,20 @@ def test_relation_threshold_sweep_equals_separate_runs(relex_model):
   assert "threshold 0.5, relation threshold 0.9" in sweep[0].to_markdown()
   with pytest.raises(ValueError, match="relation_thresholds must not be empty"):
     sweep_relation_thresholds(relex_model, gold, [])
+
+
+def test_token_model_in_windows_scores_its_own_predictions_one(windowed_token_model):
+  model = windowed_token_model
+  texts = [" ".join(w) for w in WORDS]
+  assert getattr(model.config, "base", model.config).max_len == 6
+  assert all(len(list(model.words_splitter(t))) > 6 for t in texts)  # read in windows
+  found = predict_word_relations(model, WORDS, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
+  direct = model.batch_predict_relations(texts, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
+  assert sum(len(f.relations) for f in found) > 0
+  for w, f, (ents, rels) in zip(WORDS[2:], found[2:], direct[2:]):  # plain words: the model's splitter agrees
+    assert [" ".join(w[s : e + 1]) for s, e, _, _ in f.entities] == [e.text for e in ents]
+    assert len(f.relations) == len(rels)
+  gold = [_as_gold(w, f) for w, f in zip(WORDS, found)]
+  result = evaluate_relations(model, gold, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
+  assert result.strict.f1 == result.boundaries.f1 == result.entities.f1 == 1.0
+  assert result.strict.true_positives == sum(len(f.relations) for f in found)
