@@ -7,13 +7,16 @@
 - `evaluate_relations` end to end on a span relex model (random tiny BERT, built by gliner 0.2.29 and loaded): the
   model's own predictions fed back as gold score F1 = 1 in both settings and for entities, one relation left out of
   the gold gives exactly one false positive, and the words reach the model unchanged (word indices map back to the
-  entities' text; on plain words the same predictions as `batch_predict_relations` on the joined text).
+  entities' text; on plain words the same predictions as `batch_predict_relations` on the joined text), and a
+  relation threshold sweep equals separate runs;
+- the same consistency on a token relex model whose max_len of 6 words makes every text several windows.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
+from types import SimpleNamespace
 
 import pytest
 
@@ -34,10 +37,13 @@ from gliner_jax.evaluation.relations import (
 
 @dataclasses.dataclass(frozen=True)
 class RelexExample:
-  """Stand-in for `NERExample` with `relations` ((head, tail, type) indices into `spans`) until that field lands."""
+  """Stand-in for `NERExample` with `relations` ((head, tail, type) indices into `spans`) until that field lands on
+  main (branch rxdata); built with the same positions and keywords, so that the import can replace it."""
 
   tokens: tuple[str, ...]
   spans: tuple[tuple[int, int, str], ...]
+  negatives: tuple[str, ...] = ()
+  id: str = ""
   relations: tuple[tuple[int, int, str], ...] = ()
 
 
@@ -208,16 +214,18 @@ def test_empty_and_bad_inputs():
   with pytest.raises(ValueError, match="tail must be \\(start_word, end_word, type\\)"):
     score_triples([[(ANN, (3, 3), "r")]], [[]])
   with pytest.raises(ValueError, match="head and tail must index the 2 entities"):
-    gold_triples(RelexExample(("a", "b"), ((0, 0, "x"), (1, 1, "y")), ((0, 2, "r"),)))
+    gold_triples(SimpleNamespace(spans=((0, 0, "x"), (1, 1, "y")), relations=((0, 2, "r"),)))
   with pytest.raises(ValueError, match="head and tail must index the 2 entities"):
-    gold_triples(RelexExample(("a", "b"), ((0, 0, "x"), (1, 1, "y")), (("0", 1, "r"),)))
+    gold_triples(SimpleNamespace(spans=((0, 0, "x"), (1, 1, "y")), relations=(("0", 1, "r"),)))
   with pytest.raises(ValueError, match="head must have integer words"):
     score_triples([[((-1, 0, "x"), ACME, "r")]], [[]])
 
 
 def test_score_relations_reports_entities_beside():
   ex = RelexExample(
-    ("Ann", "works", "at", "Acme", "in", "Oslo"), (ANN, ACME, OSLO), ((0, 1, "works at"), (1, 2, "located in"))
+    ("Ann", "works", "at", "Acme", "in", "Oslo"),
+    (ANN, ACME, OSLO),
+    relations=((0, 1, "works at"), (1, 2, "located in")),
   )
   assert gold_triples(ex) == [(ANN, ACME, "works at"), (ACME, OSLO, "located in")]
   pred = WordRelations(
@@ -260,10 +268,24 @@ def relex_model(bert_tiny_dir, tmp_path_factory):
   return RelexGLiNER.from_pretrained(str(folder))
 
 
+@pytest.fixture(scope="module")
+def windowed_token_model(bert_tiny_dir, tmp_path_factory):
+  """A token relex model ("dot") whose max_len of 6 words makes every text of WORDS several windows."""
+  require_module("torch")
+  require_module("gliner")
+  from test_relex_predict import build_relex_reference
+
+  from gliner_jax.inference.relex import RelexGLiNER
+
+  folder = tmp_path_factory.mktemp("relex_eval_token")
+  build_relex_reference(bert_tiny_dir, str(folder), relations_layer="dot", span_mode="token_level", max_len=6)
+  return RelexGLiNER.from_pretrained(str(folder))
+
+
 def _as_gold(words, found: WordRelations) -> RelexExample:
   spans = [e[:3] for e in found.entities]
   index = {s: i for i, s in enumerate(spans)}
-  return RelexExample(words, tuple(spans), tuple((index[h], index[t], r) for h, t, r, _ in found.relations))
+  return RelexExample(words, tuple(spans), relations=tuple((index[h], index[t], r) for h, t, r, _ in found.relations))
 
 
 def test_own_predictions_score_one(relex_model):
@@ -306,8 +328,8 @@ def test_words_reach_the_model_unchanged(relex_model):
 
 def test_default_labels_are_the_gold_types(relex_model, monkeypatch):
   gold = [
-    RelexExample(WORDS[0], ((0, 1, "person"), (4, 5, "organization")), ((0, 1, "works at"),)),
-    RelexExample(WORDS[2], ((1, 2, "landmark"), (6, 6, "location")), ((0, 1, "located in"),)),
+    RelexExample(WORDS[0], ((0, 1, "person"), (4, 5, "organization")), relations=((0, 1, "works at"),)),
+    RelexExample(WORDS[2], ((1, 2, "landmark"), (6, 6, "location")), relations=((0, 1, "located in"),)),
   ]
   seen = {}
   original = type(relex_model).batch_predict_relations
@@ -346,3 +368,20 @@ def test_relation_threshold_sweep_equals_separate_runs(relex_model):
   assert "threshold 0.5, relation threshold 0.9" in sweep[0].to_markdown()
   with pytest.raises(ValueError, match="relation_thresholds must not be empty"):
     sweep_relation_thresholds(relex_model, gold, [])
+
+
+def test_token_model_in_windows_scores_its_own_predictions_one(windowed_token_model):
+  model = windowed_token_model
+  texts = [" ".join(w) for w in WORDS]
+  assert getattr(model.config, "base", model.config).max_len == 6
+  assert all(len(list(model.words_splitter(t))) > 6 for t in texts)  # read in windows
+  found = predict_word_relations(model, WORDS, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
+  direct = model.batch_predict_relations(texts, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
+  assert sum(len(f.relations) for f in found) > 0
+  for w, f, (ents, rels) in zip(WORDS[2:], found[2:], direct[2:]):  # plain words: the model's splitter agrees
+    assert [" ".join(w[s : e + 1]) for s, e, _, _ in f.entities] == [e.text for e in ents]
+    assert len(f.relations) == len(rels)
+  gold = [_as_gold(w, f) for w, f in zip(WORDS, found)]
+  result = evaluate_relations(model, gold, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
+  assert result.strict.f1 == result.boundaries.f1 == result.entities.f1 == 1.0
+  assert result.strict.true_positives == sum(len(f.relations) for f in found)
