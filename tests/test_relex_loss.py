@@ -194,6 +194,7 @@ def test_relex_loss_matches_reference_minilm(minilm_dir, tmp_path, config):
   check_parity(*build_relex_pair(minilm_dir, tmp_path, **config))
 
 
+@pytest.mark.slow  # the fast tier keeps test_relex_loss_matches_reference_fast (teacher-forced on gold entities, pairs)
 def test_gold_forcing_selects_the_given_entities_and_pairs(tiny_relex):
   model, params, inputs, _ = tiny_relex[1:]
   gold = inputs["gold_entities"].copy()
