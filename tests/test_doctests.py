@@ -45,6 +45,7 @@ RUNNABLE = [
   "gliner_jax.interop.hf_weights",
   "gliner_jax.interop.hub",
   "gliner_jax.interop.installed_models",
+  "gliner_jax.interop.relex_convert",
   "gliner_jax.interop.state_dict",
   "gliner_jax.interop.storage",
   "gliner_jax.model.backbones",
@@ -68,6 +69,8 @@ RUNNABLE = [
   "gliner_jax.model.encoders.weights",
   "gliner_jax.model.flops",
   "gliner_jax.model.kinds",
+  "gliner_jax.model.relex.relations",
+  "gliner_jax.model.relex.triples",
   "gliner_jax.notebooks.install_cell",
   "gliner_jax.notebooks.utils",
   "gliner_jax.processing.bi_encoder_inputs",
@@ -111,6 +114,7 @@ RUNNABLE_SLOW = [  # each builds and runs small models or loads the default mode
   "gliner_jax.inference.bi_encoder",
   "gliner_jax.inference.bi_encoder_token",
   "gliner_jax.inference.predictor",
+  "gliner_jax.inference.relex",
   "gliner_jax.interop.convert",
   "gliner_jax.model.bi_encoder",
   "gliner_jax.model.bi_encoder_token",
@@ -121,6 +125,8 @@ RUNNABLE_SLOW = [  # each builds and runs small models or loads the default mode
   "gliner_jax.model.encoders.modernbert.module",
   "gliner_jax.model.encoders.t5.module",
   "gliner_jax.model.layers",
+  "gliner_jax.model.relex.span_relex",
+  "gliner_jax.model.relex.token_relex",
   "gliner_jax.model.span_model",
   "gliner_jax.model.token_model",
   "gliner_jax.scaling.ladder",
@@ -149,22 +155,7 @@ SKIPPED_ONLY = {
   "gliner_jax.training.reference_comparison": "trains gliner (PyTorch)",
   "gliner_jax.training.step_benchmark": "times training steps of a saved gliner model",
 }
-OWNED_BY_RELEX = "the relex helpers' (rxloss, rxdata, rxtrain) module, edited by them now (2026-12-05): "
-NOT_YET = {  # each: whose module it is and which examples do not run yet
-  "gliner_jax.inference.relex": OWNED_BY_RELEX
-  + "the module, merge_windows, RelexGLiNER and save_pretrained examples load a relex folder or use windows",
-  "gliner_jax.interop.relex_convert": OWNED_BY_RELEX
-  + "params_from_rows, relex_config_from_reference, load_relex_checkpoint, relex_state_dict and export_relex "
-  "read a gliner relex folder or use a relex model; the module example uses a state dict it does not build",
-  "gliner_jax.model.relex.relations": OWNED_BY_RELEX
-  + "the module example uses params and entities it does not build; make_relations_layer: output in a comment",
-  "gliner_jax.model.relex.span_relex": OWNED_BY_RELEX
-  + "the module example uses a config, params and a batch it does not build; select_entities: output in a comment",
-  "gliner_jax.model.relex.token_relex": OWNED_BY_RELEX
-  + "the module example and token_span_candidates use a config, params, logits and masks they do not build",
-  "gliner_jax.model.relex.triples": OWNED_BY_RELEX
-  + "the module example uses params and h / r / t it does not build; make_triples_layer writes no output",
-}
+NOT_YET: dict[str, str] = {}  # each: whose module it is and which examples do not run yet (none left)
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import require_module
+from gliner_jax.data.readers import NERExample
 from gliner_jax.evaluation.relations import (
   TripleScores,
   WordRelations,
@@ -33,18 +34,6 @@ from gliner_jax.evaluation.relations import (
   score_triples,
   sweep_relation_thresholds,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class RelexExample:
-  """Stand-in for `NERExample` with `relations` ((head, tail, type) indices into `spans`) until that field lands on
-  main (branch rxdata); built with the same positions and keywords, so that the import can replace it."""
-
-  tokens: tuple[str, ...]
-  spans: tuple[tuple[int, int, str], ...]
-  negatives: tuple[str, ...] = ()
-  id: str = ""
-  relations: tuple[tuple[int, int, str], ...] = ()
 
 
 # ----------------------------------------------------------------------------------- brute force
@@ -222,7 +211,7 @@ def test_empty_and_bad_inputs():
 
 
 def test_score_relations_reports_entities_beside():
-  ex = RelexExample(
+  ex = NERExample(
     ("Ann", "works", "at", "Acme", "in", "Oslo"),
     (ANN, ACME, OSLO),
     relations=((0, 1, "works at"), (1, 2, "located in")),
@@ -282,10 +271,10 @@ def windowed_token_model(bert_tiny_dir, tmp_path_factory):
   return RelexGLiNER.from_pretrained(str(folder))
 
 
-def _as_gold(words, found: WordRelations) -> RelexExample:
+def _as_gold(words, found: WordRelations) -> NERExample:
   spans = [e[:3] for e in found.entities]
   index = {s: i for i, s in enumerate(spans)}
-  return RelexExample(words, tuple(spans), relations=tuple((index[h], index[t], r) for h, t, r, _ in found.relations))
+  return NERExample(words, tuple(spans), relations=tuple((index[h], index[t], r) for h, t, r, _ in found.relations))
 
 
 def test_own_predictions_score_one(relex_model):
@@ -310,6 +299,7 @@ def test_own_predictions_score_one(relex_model):
     assert (setting.true_positives, setting.false_positives, setting.false_negatives) == (n - 1, 1, 0)
 
 
+@pytest.mark.slow  # the fast tier keeps test_own_predictions_score_one (the same model, words and entities)
 def test_words_reach_the_model_unchanged(relex_model):
   words = [("Alice", "Smith", "founded", "Acme", "in", "Paris"), ("Bob", "works", "at", "Globex", "in", "Berlin")]
   found = predict_word_relations(relex_model, words, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
@@ -328,8 +318,8 @@ def test_words_reach_the_model_unchanged(relex_model):
 
 def test_default_labels_are_the_gold_types(relex_model, monkeypatch):
   gold = [
-    RelexExample(WORDS[0], ((0, 1, "person"), (4, 5, "organization")), relations=((0, 1, "works at"),)),
-    RelexExample(WORDS[2], ((1, 2, "landmark"), (6, 6, "location")), relations=((0, 1, "located in"),)),
+    NERExample(WORDS[0], ((0, 1, "person"), (4, 5, "organization")), relations=((0, 1, "works at"),)),
+    NERExample(WORDS[2], ((1, 2, "landmark"), (6, 6, "location")), relations=((0, 1, "located in"),)),
   ]
   seen = {}
   original = type(relex_model).batch_predict_relations
@@ -345,7 +335,7 @@ def test_default_labels_are_the_gold_types(relex_model, monkeypatch):
     "relation_labels": ["works at", "located in"],
   }
   with pytest.raises(ValueError, match="no relation labels"):
-    evaluate_relations(relex_model, [RelexExample(WORDS[0], ((0, 1, "person"),))])
+    evaluate_relations(relex_model, [NERExample(WORDS[0], ((0, 1, "person"),))])
   with pytest.raises(ValueError, match="no examples"):
     evaluate_relations(relex_model, [])
 
@@ -370,6 +360,7 @@ def test_relation_threshold_sweep_equals_separate_runs(relex_model):
     sweep_relation_thresholds(relex_model, gold, [])
 
 
+@pytest.mark.slow  # the fast tier keeps the span model's test_own_predictions_score_one
 def test_token_model_in_windows_scores_its_own_predictions_one(windowed_token_model):
   model = windowed_token_model
   texts = [" ".join(w) for w in WORDS]

@@ -194,6 +194,7 @@ def test_relex_loss_matches_reference_minilm(minilm_dir, tmp_path, config):
   check_parity(*build_relex_pair(minilm_dir, tmp_path, **config))
 
 
+@pytest.mark.slow  # the fast tier keeps test_relex_loss_matches_reference_fast (teacher-forced on gold entities, pairs)
 def test_gold_forcing_selects_the_given_entities_and_pairs(tiny_relex):
   model, params, inputs, _ = tiny_relex[1:]
   gold = inputs["gold_entities"].copy()
@@ -215,6 +216,7 @@ def test_gold_forcing_selects_the_given_entities_and_pairs(tiny_relex):
     model.apply({"params": params}, **{**inputs, "gold_pairs": inputs["gold_pairs"][:, :4]})
 
 
+@pytest.mark.slow  # the fast tier keeps test_relex_loss_matches_reference_fast (the loss on the same model)
 def test_gradients_are_finite(tiny_relex):
   model, params, inputs, targets = tiny_relex[1:]
   options = {**OPTIONS["sum"], "negatives": 0.5, "masking": "global"}
@@ -291,7 +293,9 @@ def candidate_negatives(valid, labels, masking):
   return valid & candidate
 
 
-@pytest.mark.parametrize("masking", ["global", "label", "span"])
+@pytest.mark.parametrize(  # the fast tier keeps "global", gliner's default masking
+  "masking", ["global", pytest.param("label", marks=pytest.mark.slow), pytest.param("span", marks=pytest.mark.slow)]
+)
 def test_negative_sampling_drops_only_negatives(masking):
   out, batch = synthetic_output(0)
   options = {"negatives": 0.5, "masking": masking}
@@ -318,6 +322,7 @@ def test_negative_sampling_drops_only_negatives(masking):
   assert (other != rel).any()
 
 
+@pytest.mark.slow  # the fast tier keeps test_relex_loss_matches_reference_fast (no negative sampling, gliner's loss)
 def test_no_negatives_leaves_the_positives_brute_force():
   out, batch = synthetic_output(1)
   options = {"negatives": 0.0, "masking": "global", "alpha": 0.3, "gamma": 2.0, "reduction": "sum"}

@@ -23,12 +23,33 @@ those each window finds between its entities (so none between entities that shar
 `merge_windows`. Entity and relation labels all go into one prompt, as gliner reads them (no label groups: a
 relation between entities of two groups could not be scored).
 
-Example:
-  >>> model = RelexGLiNER.from_pretrained("gliner-relex-folder/")
-  >>> entities, relations = model.predict_relations(
-  ...   "Alice works at Acme.", ["person", "organization"], ["works at"], threshold=0.5, relation_threshold=0.5)
-  >>> relations[0]["head"]["text"], relations[0]["relation"]
-  ('Alice', 'works at')
+Example (a trained relex folder loads with `RelexGLiNER.from_pretrained(folder)`; here a test-size random model on
+the bundled tokenizer, so its predictions mean nothing, saved as a gliner relex folder and loaded back):
+  >>> import tempfile, jax, flax.linen as nn
+  >>> from transformers import AutoTokenizer
+  >>> from gliner_jax import DEFAULT_MODEL, GLiNER
+  >>> from gliner_jax.interop.convert import add_gliner_tokens
+  >>> from gliner_jax.model.config import GLiNERConfig
+  >>> from gliner_jax.model.encoders.config import EncoderConfig
+  >>> from gliner_jax.model.kinds import relex_dummy_batch
+  >>> tok = add_gliner_tokens(AutoTokenizer.from_pretrained(DEFAULT_MODEL), tokens=("<<ENT>>", "<<SEP>>", "<<REL>>"))
+  >>> enc = EncoderConfig(model_type="bert", vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+  ...                     num_attention_heads=2, intermediate_size=64)
+  >>> config = GLiNERConfig(encoder=enc, hidden_size=32, max_width=4, relations_layer="dot",
+  ...                       class_token_index=tok.convert_tokens_to_ids("<<ENT>>"),
+  ...                       rel_token_index=tok.convert_tokens_to_ids("<<REL>>"))
+  >>> module = SpanRelexModel(RelexConfig.from_config(config))
+  >>> params = nn.unbox(module.init(jax.random.key(0), **relex_dummy_batch(1))["params"])
+  >>> model = RelexGLiNER(config, params, tok, compilation_cache=False)
+  >>> text, labels, relation_labels = "Alice works at Acme.", ["person", "organization"], ["works at"]
+  >>> model.predict_relations(text, labels, relation_labels, threshold=0.99)   # (entities, relations)
+  ([], [])
+  >>> found = model.predict_relations(text, labels, relation_labels, threshold=0.01, relation_threshold=0.01)
+  >>> with tempfile.TemporaryDirectory() as folder:
+  ...   model.save_pretrained(folder, format="gliner")
+  ...   loaded = GLiNER.from_pretrained(folder)
+  >>> type(loaded).__name__, loaded.predict_relations(text, labels, relation_labels, 0.01, 0.01) == found
+  ('RelexGLiNER', True)
 """
 
 from __future__ import annotations
@@ -109,7 +130,13 @@ def merge_windows(windows: Sequence[tuple[list[Entity], list[Relation]]]) -> tup
   with its highest score, at its first place. One window comes back as it is.
 
   Example:
-    >>> merge_windows([(ents_a, rels_a), (ents_b, rels_b)])
+    >>> alice, acme = Entity(0, 5, "Alice", "person", 0.9), Entity(15, 19, "Acme", "company", 0.8)
+    >>> oslo = Entity(23, 27, "Oslo", "city", 0.7)
+    >>> first = ([alice], [Relation(alice, acme, "works at", 0.6, 0, 1)])   # acme: owned by the second window
+    >>> second = ([acme, oslo], [Relation(alice, acme, "works at", 0.7, 0, 1), Relation(acme, oslo, "in", 0.5, 0, 1)])
+    >>> entities, relations = merge_windows([first, second])
+    >>> [e.text for e in entities], [(r.head.text, r.label, r.tail.text, r.score, r.head_index) for r in relations]
+    (['Alice', 'Acme', 'Oslo'], [('Alice', 'works at', 'Acme', 0.7, 0), ('Acme', 'in', 'Oslo', 0.5, 1)])
   """
   if len(windows) == 1:
     return windows[0]
@@ -134,9 +161,9 @@ class RelexGLiNER(GLiNER):
   parameters, tokenizer and word splitter; span_mode "token_level" runs `TokenRelexModel` and the token decoder, the
   span modes `SpanRelexModel`. `relex_config` is the `RelexConfig` the relex modules take.
 
-  Example:
-    >>> model = RelexGLiNER.from_pretrained("gliner-relex-folder/")     # or gliner_jax.GLiNER.from_pretrained
-    >>> model.batch_predict_relations(["Bob founded Globex."], ["person", "company"], ["founded"])
+  Example (not run as a doctest: it needs a trained relex folder; the module example builds and runs a random one):
+    >>> model = RelexGLiNER.from_pretrained("gliner-relex-folder/")  # doctest: +SKIP
+    >>> model.batch_predict_relations(["Bob founded Globex."], ["person", "company"], ["founded"])  # doctest: +SKIP
   """
 
   def __init__(
@@ -188,9 +215,9 @@ class RelexGLiNER(GLiNER):
     "gliner" (a gliner 0.2.29 relex folder, `gliner_jax.interop.relex_convert.export_relex`, which both
     `gliner.GLiNER.from_pretrained` and `RelexGLiNER.from_pretrained` load; float32 unless `dtype`).
 
-    Example:
-      >>> model.save_pretrained("relex_gliner/", format="gliner")
-      >>> RelexGLiNER.from_pretrained("relex_gliner/")
+    Example (not run here: `model` is a relex predictor; the module example saves one and loads it back):
+      >>> model.save_pretrained("relex_gliner/", format="gliner")  # doctest: +SKIP
+      >>> RelexGLiNER.from_pretrained("relex_gliner/")  # doctest: +SKIP
     """
     if format == "gliner_jax":
       ckpt.save_checkpoint(directory, self.config, jax.device_get(self.params), self.tokenizer, dtype=dtype)
@@ -252,8 +279,8 @@ class RelexGLiNER(GLiNER):
     """Entities in each text: `batch_predict_relations(texts, labels, [])`'s entities. `packing` is refused (a relex
     row holds one text: relations are scored between one text's entities), as are `label_embeddings`.
 
-    Example:
-      >>> model.batch_predict_entities(["Bob founded Globex."], ["person", "company"])
+    Example (not run here: `model` is a relex predictor, as the module example builds):
+      >>> model.batch_predict_entities(["Bob founded Globex."], ["person", "company"])  # doctest: +SKIP
     """
     self.prepare_labels(labels, label_embeddings)
     self._check_packing(packing)
@@ -272,8 +299,8 @@ class RelexGLiNER(GLiNER):
     """Compiles the programs `batch_predict_entities(texts, labels, batch_size)` runs (by running it once; other
     mixes of texts may need other shapes); returns their `RelexShape`s.
 
-    Example:
-      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)
+    Example (not run here: `model` is a relex predictor, as the module example builds):
+      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)  # doctest: +SKIP
     """
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
       raise ValueError("texts must be a list of strings")

@@ -9,9 +9,13 @@ A relex model's state dict adds, to its span or token model's tensors:
 Each map lists rows (torch name, our flat name, transform, our shape), as `gliner_jax.interop.convert` does
 for the span heads; our names under "batch_stats/" belong to that collection (TuckER's BatchNorm statistics).
 
-Example:
-  >>> rows = relations_tensor_map("gcn", hidden_size=384)
+Example (a state dict of ones in gliner's shapes: torch's Linear weights are [out, in], our kernels [in, out]):
+  >>> import numpy as np
+  >>> rows = relations_tensor_map("gcn", hidden_size=4)
+  >>> state = {name: np.ones(shape[::-1] if t == "T" else shape, np.float32) for name, _, t, shape in rows}
   >>> params = params_from_rows(state, rows)["params"]
+  >>> {name: layer["kernel"].shape for name, layer in params["relations"].items()}
+  {'gcn_linear': (4, 4), 'proj': (4, 4)}
 """
 
 from __future__ import annotations
@@ -167,7 +171,12 @@ def params_from_rows(state: Mapping[str, Any], rows: list[Row], *, strict_prefix
   mis-shaped tensor, and every tensor under `strict_prefixes` that no row uses.
 
   Example:
-    >>> variables = params_from_rows(state, triples_tensor_map("TuckER", 768))
+    >>> params_from_rows({}, relations_tensor_map("bilinear", 4))
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot convert the relex tensors:
+      missing: relations_rep_layer.relation_rep_layer.proj.weight
+      missing: relations_rep_layer.relation_rep_layer.proj.bias
   """
   flat: dict[str, dict[str, np.ndarray]] = {"params": {}, "batch_stats": {}}
   problems, used = [], set()
@@ -224,7 +233,13 @@ def relex_config_from_reference(raw: Mapping[str, Any], base: GLiNERConfig) -> R
   """The RelexConfig of a gliner 0.2.29 relex `gliner_config.json` dict over its span model's GLiNERConfig `base`.
 
   Example:
-    >>> rc = relex_config_from_reference(json.load(open("gliner_config.json")), read_gliner_config(folder))
+    >>> from gliner_jax.model.config import GLiNERConfig
+    >>> from gliner_jax.model.encoders.config import EncoderConfig
+    >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=8, num_hidden_layers=1,
+    ...                     num_attention_heads=2, intermediate_size=16)
+    >>> rc = relex_config_from_reference({"relations_layer": "dot", "rel_token_index": 99}, GLiNERConfig(encoder=enc))
+    >>> rc.relations_layer, rc.triples_layer, rc.rel_token, rc.rel_token_index, rc.base.relations_layer
+    ('dot', None, '<<REL>>', 99, 'dot')
   """
   if raw.get("relations_layer") is None:
     raise ValueError("gliner_config.json has no relations_layer: not a relex model")
@@ -255,7 +270,10 @@ def load_relex_checkpoint(directory: str, *, tokenizer: Any = None, options: Hub
   backbone config and tokenizer come from `model_name`, with <<ENT>>, <<SEP>>, <<REL>> added as gliner adds them).
 
   Example:
-    >>> config, params, tokenizer = load_relex_checkpoint("gliner-relex-folder/")
+    >>> config, params, tokenizer = load_relex_checkpoint("gliner-relex-folder/")  # doctest: +SKIP
+
+  (not run as a doctest: it needs a gliner relex folder; `gliner_jax.inference.relex`'s module example writes one
+  with `export_relex` and reads it back)
   """
   with open(os.path.join(directory, REFERENCE_CONFIG_FILE)) as f:
     raw = json.load(f)
@@ -283,8 +301,10 @@ def read_relex_folder(directory: str, *, tokenizer: Any = None, options: HubOpti
   folders.
 
   Example:
-    >>> read_relex_folder("gliner-relex-folder/").config.relations_layer
+    >>> read_relex_folder("gliner-relex-folder/").config.relations_layer  # doctest: +SKIP
     'dot'
+
+  (not run as a doctest: it needs a gliner relex folder, as `load_relex_checkpoint`)
   """
   config, params, tok = load_relex_checkpoint(directory, tokenizer=tokenizer, options=options)
   return GLiNERCheckpoint(config.base, params, tok)
@@ -318,9 +338,18 @@ def relex_state_dict(config: RelexConfig, params: Mapping[str, Any]) -> tuple[di
   `relex_params_from_state_dict` for the relex part. A ValueError lists missing or mis-shaped parameters.
 
   Example:
-    >>> base_params, tensors = relex_state_dict(model.config, model.params)
-    >>> sorted(tensors)[0]
-    'pair_rep_layer.0.bias'
+    >>> import numpy as np
+    >>> from gliner_jax.model.config import GLiNERConfig
+    >>> from gliner_jax.model.encoders.config import EncoderConfig
+    >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=8, num_hidden_layers=1,
+    ...                     num_attention_heads=2, intermediate_size=16)
+    >>> rc = RelexConfig(base=GLiNERConfig(encoder=enc, hidden_size=8), relations_layer="dot")
+    >>> rows = relex_rows(rc)   # "dot" has no parameters: the pair projection's
+    >>> state = {name: np.ones(shape[::-1] if t == "T" else shape, np.float32) for name, _, t, shape in rows}
+    >>> params = {"encoder": {}, **params_from_rows(state, rows)["params"]}
+    >>> base_params, tensors = relex_state_dict(rc, params)
+    >>> sorted(base_params), sorted(tensors)[:2], tensors["pair_rep_layer.0.weight"].shape   # torch's [out, in]
+    (['encoder'], ['pair_rep_layer.0.bias', 'pair_rep_layer.0.weight'], (32, 16))
   """
   rows = [r for r in relex_rows(config) if r[2] != "drop"]
   if any(r[1].startswith("batch_stats/") for r in rows):
@@ -371,8 +400,12 @@ def export_relex(
   returns `gliner_export.GlinerExport`. The tokenizer must hold <<ENT>>, <<SEP>> and the relation token.
 
   Example:
-    >>> export_relex("relex_gliner/", model.config, model.params, model.tokenizer)
-    >>> import gliner; gliner.GLiNER.from_pretrained("relex_gliner/").inference(texts, labels, relations=rels)
+    >>> export_relex("relex_gliner/", model.config, model.params, model.tokenizer)  # doctest: +SKIP
+    >>> import gliner  # doctest: +SKIP
+    >>> gliner.GLiNER.from_pretrained("relex_gliner/").inference(texts, labels, relations=rels)  # doctest: +SKIP
+
+  (not run as a doctest: `model` is a relex predictor and the second line needs gliner and torch;
+  `gliner_jax.inference.relex`'s module example exports a test-size model through `save_pretrained(format="gliner")`)
   """
   rel_id = tokenizer.convert_tokens_to_ids(config.rel_token)
   if config.rel_token not in tokenizer.get_vocab():

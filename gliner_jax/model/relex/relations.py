@@ -15,8 +15,15 @@
 None for it. Hidden sizes default to D and heads to 8, as the reference builds them from its config.
 
 Example:
-  >>> layer = make_relations_layer("gcn", hidden_size=384)
-  >>> adj = layer.apply({"params": p}, entities, entity_mask)   # [B, E, E]
+  >>> import jax, jax.numpy as jnp
+  >>> layer = make_relations_layer("gcn", hidden_size=8)
+  >>> entities, entity_mask = jnp.ones((1, 3, 8)), jnp.array([[1, 1, 0]])   # [B, E, D], [B, E]
+  >>> p = layer.init(jax.random.PRNGKey(0), entities, entity_mask)["params"]
+  >>> sorted(p)
+  ['gcn_linear', 'proj']
+  >>> adj = layer.apply({"params": p}, entities, entity_mask)
+  >>> adj.shape, adj[0, :, 2].tolist()   # [B, E, E]; pairs with the padded entity are 0
+  ((1, 3, 3), [0.0, 0.0, 0.0])
 """
 
 from __future__ import annotations
@@ -161,7 +168,13 @@ def make_relations_layer(
   """The adjacency layer for gliner's `relations_layer` value (case-insensitive); None for "none".
 
   Example:
-    >>> make_relations_layer("mlp", 512)   # MLPAdjacency(hidden=512)
+    >>> layer = make_relations_layer("mlp", 512)
+    >>> type(layer).__name__, layer.hidden
+    ('MLPAdjacency', 512)
+    >>> make_relations_layer("dot", 2).apply({}, jnp.array([[[1.0, 0.0], [0.0, 0.0]]])).round(3).tolist()
+    [[[0.731..., 0.5], [0.5, 0.5]]]
+    >>> make_relations_layer("none", 512) is None
+    True
   """
   m = mode.lower()
   if m == "none":

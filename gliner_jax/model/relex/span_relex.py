@@ -19,9 +19,26 @@ step 4 (the adjacency is still computed, for the adjacency loss).
 Padded entity types (type_mask 0) never select a span here (the reference scores them with its prompt FFN of a
 zero vector; they never occur when every text of a batch has the same labels).
 
-Example:
-  >>> model = SpanRelexModel(RelexConfig(base=config, relations_layer="dot"))
-  >>> out = model.apply({"params": params}, **batch, relation_token_index=rel_index, threshold=0.5)
+Example (a test-size random model; `gliner_jax.model.kinds.relex_dummy_batch` holds zeros and one-word gold entities):
+  >>> import jax
+  >>> from gliner_jax.model.config import GLiNERConfig
+  >>> from gliner_jax.model.encoders.config import EncoderConfig
+  >>> from gliner_jax.model.kinds import relex_dummy_batch
+  >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+  ...                     num_attention_heads=2, intermediate_size=64)
+  >>> config = GLiNERConfig(encoder=enc, hidden_size=32, max_width=4)
+  >>> model = SpanRelexModel(RelexConfig(base=config, relations_layer="dot"), max_entities=6)
+  >>> batch = relex_dummy_batch(2, tokens=8, words=5, types=3, relations=2)
+  >>> params = model.init(jax.random.key(0), **batch)["params"]
+  >>> sorted(params)
+  ['encoder', 'pair_projection', 'prompt_head', 'rnn', 'span_head']
+  >>> out = model.apply({"params": params}, **batch)   # teacher forcing: the 4 gold entities, every pair
+  >>> out.entity_logits.shape, out.relation_logits.shape, out.num_selected.tolist()   # [B, W, K, C], [B, E, E, R]
+  ((2, 5, 4, 3), (2, 4, 4, 2), [4, 4])
+  >>> inputs = {k: v for k, v in batch.items() if k not in ("gold_entities", "gold_pairs")}
+  >>> out = model.apply({"params": params}, **inputs, threshold=1.0)   # selection: no probability is > 1
+  >>> out.entity_spans.shape, out.num_selected.tolist()   # max_entities slots
+  ((2, 6, 2), [0, 0])
 """
 
 from __future__ import annotations
@@ -52,6 +69,11 @@ class RelexConfig:
   fields (they are written into it), so `RelexConfig.from_config(rc.base) == rc`.
 
   Example:
+    >>> from gliner_jax.model.config import GLiNERConfig
+    >>> from gliner_jax.model.encoders.config import EncoderConfig
+    >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+    ...                     num_attention_heads=2, intermediate_size=64)
+    >>> config = GLiNERConfig(encoder=enc, hidden_size=32)
     >>> rc = RelexConfig(base=config, relations_layer="dot")
     >>> rc.base.relations_layer, RelexConfig.from_config(rc.base) == rc
     ('dot', True)
@@ -134,7 +156,9 @@ def select_entities(keep: jax.Array, max_entities: int) -> tuple[jax.Array, jax.
   """keep [B, N] -> (index [B, E] of the kept positions in order, padded with 0; mask [B, E]; count [B]).
 
   Example:
-    >>> select_entities(jnp.array([[0, 1, 0, 1]], bool), 3)   # ([[1, 3, 0]], [[True, True, False]], [2])
+    >>> index, mask, count = select_entities(jnp.array([[0, 1, 0, 1]], bool), 3)
+    >>> index.tolist(), mask.tolist(), count.tolist()
+    ([[1, 3, 0]], [[True, True, False]], [2])
   """
   order = jnp.argsort(jnp.logical_not(keep).astype(jnp.int32), axis=1, stable=True)
   count = keep.sum(axis=1)
@@ -168,7 +192,8 @@ def gold_entity_mask(gold_entities: jax.Array, num_words: jax.Array, max_width: 
   span models (`max_width`), last - first < max_width. Other rows (the -1 padding) are not entities.
 
   Example:
-    >>> gold_entity_mask(jnp.array([[[0, 1], [2, 9], [-1, -1]]]), jnp.array([5]), 4)   # [[True, False, False]]
+    >>> gold_entity_mask(jnp.array([[[0, 1], [2, 9], [-1, -1]]]), jnp.array([5]), 4).tolist()   # (2, 9) ends outside
+    [[True, False, False]]
   """
   first, last = gold_entities[..., 0], gold_entities[..., 1]
   ok = (first >= 0) & (last >= first) & (last < num_words[:, None])

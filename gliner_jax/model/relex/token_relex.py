@@ -13,9 +13,22 @@ Teacher forcing as the span relex model: `gold_entities` [B, E, 2] replaces step
 the same TokenMarker at its first and last word, as the reference's forward with the collator's gold `span_idx`),
 `gold_pairs` [B, E, E] the pair selection.
 
-Example:
-  >>> model = TokenRelexModel(RelexConfig(base=config.replace(span_mode="token_level"), relations_layer="dot"))
-  >>> out = model.apply({"params": params}, **batch, relation_token_index=rel_index, threshold=0.5)
+Example (a test-size random model, as `span_relex`'s):
+  >>> import jax
+  >>> from gliner_jax.model.config import GLiNERConfig
+  >>> from gliner_jax.model.encoders.config import EncoderConfig
+  >>> from gliner_jax.model.kinds import relex_dummy_batch
+  >>> enc = EncoderConfig(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=1,
+  ...                     num_attention_heads=2, intermediate_size=64)
+  >>> config = GLiNERConfig(encoder=enc, hidden_size=32, span_mode="token_level")
+  >>> model = TokenRelexModel(RelexConfig(base=config, relations_layer="dot"), max_entities=6)
+  >>> batch = relex_dummy_batch(2, tokens=8, words=5, types=3, relations=2)
+  >>> params = model.init(jax.random.key(0), **batch)["params"]
+  >>> sorted(params)
+  ['encoder', 'pair_projection', 'prompt_head', 'rnn', 'scorer', 'span_head']
+  >>> out = model.apply({"params": params}, **batch)   # teacher forcing: the 4 gold entities, every pair
+  >>> out.entity_logits.shape, out.relation_logits.shape, out.num_selected.tolist()   # [B, W, C, 3], [B, E, E, R]
+  ((2, 5, 3, 3), (2, 4, 4, 2), [4, 4])
 """
 
 from __future__ import annotations
@@ -65,7 +78,11 @@ def token_span_candidates(probs: jax.Array, word_mask: jax.Array, type_mask: jax
   """probs[B, W, C, 3] (start, end, inside) -> keep[B, W(start), C, W(end)], the reference's token spans.
 
   Example:
-    >>> keep = token_span_candidates(jax.nn.sigmoid(logits), word_mask, type_mask, 0.5)
+    >>> import jax.numpy as jnp
+    >>> probs = jnp.array([[[[0.9, 0.1, 0.9]], [[0.1, 0.9, 0.9]], [[0.1, 0.1, 0.1]]]])   # 3 words, 1 type
+    >>> keep = token_span_candidates(probs, jnp.ones((1, 3), bool), jnp.ones((1, 1), bool), 0.5)
+    >>> keep.shape, jnp.argwhere(keep).tolist()   # one span: words 0..1, type 0
+    ((1, 3, 1, 3), [[0, 0, 0, 1]])
   """
   valid = word_mask[:, :, None] & type_mask[:, None, :]
   start = (probs[..., 0] > threshold) & valid

@@ -12,8 +12,12 @@ so that a state dict maps one to one. The reference's relex model builds its lay
 takes the dimension and options explicitly.
 
 Example:
-  >>> layer = make_triples_layer("TransE", dim=384)
-  >>> scores = layer.apply({"params": p}, h[:, :, None], r[:, None], t[:, :, None])   # [B, N, C]
+  >>> import jax.numpy as jnp
+  >>> layer = make_triples_layer("TransE", dim=4)   # no parameters: -min(||h + r - t||_1, 10)
+  >>> h, r, t = jnp.zeros((1, 2, 4)), jnp.ones((1, 3, 4)), jnp.zeros((1, 2, 4))   # [B, N, D], [B, C, D], [B, N, D]
+  >>> scores = layer.apply({}, h[:, :, None], r[:, None], t[:, :, None])
+  >>> scores.shape, scores[0, 0].tolist()   # [B, N, C]
+  ((1, 2, 3), [-4.0, -4.0, -4.0])
 """
 
 from __future__ import annotations
@@ -298,7 +302,9 @@ def make_triples_layer(mode: str, dim: int = 768, name: str | None = "triples", 
   """The triple scorer `mode` (a key of TRIPLES_LAYERS, as gliner spells it) of dimension `dim`.
 
   Example:
-    >>> make_triples_layer("ERMLP", dim=768, hidden=256)
+    >>> layer = make_triples_layer("ERMLP", dim=768, hidden=256)
+    >>> type(layer).__name__, layer.dim, layer.hidden
+    ('ERMLPInteraction', 768, 256)
   """
   if mode not in TRIPLES_LAYERS:
     raise ValueError(f"unknown triples_layer {mode!r}; gliner 0.2.29 defines {sorted(TRIPLES_LAYERS)}")
