@@ -25,7 +25,7 @@ relation between entities of two groups could not be scored).
 
 Example (a trained relex folder loads with `RelexGLiNER.from_pretrained(folder)`; here a test-size random model on
 the bundled tokenizer, so its predictions mean nothing, saved as a gliner relex folder and loaded back):
-  >>> import tempfile, jax, flax.linen as nn
+  >>> import tempfile, jax
   >>> from transformers import AutoTokenizer
   >>> from gliner_jax import DEFAULT_MODEL, GLiNER
   >>> from gliner_jax.interop.convert import add_gliner_tokens
@@ -39,7 +39,7 @@ the bundled tokenizer, so its predictions mean nothing, saved as a gliner relex 
   ...                       class_token_index=tok.convert_tokens_to_ids("<<ENT>>"),
   ...                       rel_token_index=tok.convert_tokens_to_ids("<<REL>>"))
   >>> module = SpanRelexModel(RelexConfig.from_config(config))
-  >>> params = nn.unbox(module.init(jax.random.key(0), **relex_dummy_batch(1))["params"])
+  >>> params = module.init(jax.random.key(0), **relex_dummy_batch(1))["params"]   # boxed (logical axes): fine
   >>> model = RelexGLiNER(config, params, tok, compilation_cache=False)
   >>> text, labels, relation_labels = "Alice works at Acme.", ["person", "organization"], ["works at"]
   >>> model.predict_relations(text, labels, relation_labels, threshold=0.99)   # (entities, relations)

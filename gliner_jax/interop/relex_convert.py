@@ -25,6 +25,7 @@ import json
 import os
 from typing import Any, Mapping, Sequence
 
+import flax.linen as nn
 import numpy as np
 
 from gliner_jax.interop.checkpoint import flatten_params, unflatten_params
@@ -355,6 +356,7 @@ def relex_state_dict(config: RelexConfig, params: Mapping[str, Any]) -> tuple[di
   if any(r[1].startswith("batch_stats/") for r in rows):
     raise ValueError(f"triples_layer={config.triples_layer!r} keeps batch statistics, which export does not write")
   own = {r[1].split("/")[0] for r in rows}
+  params = nn.meta.unbox(params)  # as `module.init` returns them (logical axis boxes) or plain
   flat = flatten_params({k: v for k, v in params.items() if k in own})
   tensors, problems = {}, []
   for torch_name, ours, transform, shape in rows:
