@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from test_relex_predict import TEXTS, build_relex_reference
@@ -33,6 +34,7 @@ from gliner_jax.processing.buckets import BATCH_BUCKETS, TOKEN_BUCKETS, TYPE_BUC
 
 ENTITIES = ["person", "organization"]
 RELATIONS = ["works at", "located in", "founded", "born in", "lives in"]  # max_types=2: groups of 2, 2, 1
+THRESHOLD = {"markerV0": 0.5, "token_level": 0.4}  # entity thresholds where these random models find entities
 MODES = {"span": dict(relations_layer="dot"), "token": dict(relations_layer="dot", span_mode="token_level")}
 
 
@@ -100,7 +102,7 @@ def test_label_groups_split_at_max_types_and_to_fit_the_encoder(loaded):
 @pytest.mark.parametrize("flat_ner", [True, False])
 def test_relation_groups_find_what_each_group_finds(loaded, flat_ner):
   model = _with(loaded, max_types=2)
-  threshold, relation_threshold = 0.5, 0.5
+  threshold, relation_threshold = THRESHOLD[model.config.span_mode], 0.5
   with warnings.catch_warnings():
     warnings.simplefilter("error")  # one entity group: no warning
     grouped = model.batch_predict_relations(
@@ -149,7 +151,7 @@ def test_entity_groups_warn_and_relate_within_a_group(loaded):
   model = _with(loaded, max_types=2)
   labels = ["person", "organization", "location"]
   with pytest.warns(UserWarning, match="relations between entities of different groups are not scored"):
-    grouped = model.batch_predict_relations(TEXTS, labels, RELATIONS[:2])
+    grouped = model.batch_predict_relations(TEXTS, labels, RELATIONS[:2], THRESHOLD[model.config.span_mode], 0.5)
   group_of = {"person": 0, "organization": 0, "location": 1}
   assert any(rels for _, rels in grouped)
   for _, relations in grouped:
@@ -183,19 +185,36 @@ def test_warmup_then_predictions_compile_nothing(loaded):
 def test_compiled_shapes_are_bucketed_and_compiled_once(loaded):
   model = _with(loaded, max_types=3)
   words = " ".join(TEXTS).split()
-  texts = [" ".join(words[:n]) for n in (1, 3, 7, 12, 20, 33)]
-  calls = [(ENTITIES[: 1 + i % 2], RELATIONS[: i % 6]) for i in range(6)]
+  texts = [" ".join(words[:n]) for n in (1, 7, 20)]
+  calls = [(ENTITIES[: 1 + i % 2], RELATIONS[: 2 * i]) for i in range(3)]
   with CompileCounter(model._apply) as compiles:
     for entity_labels, relation_labels in calls:
-      model.batch_predict_relations(texts, entity_labels, relation_labels, batch_size=4)
+      model.batch_predict_relations(texts, entity_labels, relation_labels, batch_size=2)
   first = compiles.count
   assert first == len(model.compiled_shapes)  # one program per shape
   for rows, tokens, words_, types, rels, slots in model.compiled_shapes:
-    assert rows in BATCH_BUCKETS and rows <= 4
+    assert rows in BATCH_BUCKETS and rows <= 2
     assert tokens in TOKEN_BUCKETS and words_ in WORD_BUCKETS
     assert types in TYPE_BUCKETS and rels in TYPE_BUCKETS and types <= 4 and rels <= 4
     assert slots in ENTITY_SLOTS
   with CompileCounter(model._apply) as again:
     for entity_labels, relation_labels in calls[::-1]:
-      model.batch_predict_relations(texts[::-1], entity_labels, relation_labels, batch_size=4)
+      model.batch_predict_relations(texts[::-1], entity_labels, relation_labels, batch_size=2)
   assert again.count == 0, again.names
+
+
+def test_bfloat16_keeps_most_float32_predictions(loaded):
+  bf16 = RelexGLiNER(loaded.config, loaded.params, loaded.tokenizer, dtype=jnp.bfloat16)
+  assert bf16.precision.dtype == "bfloat16"
+  thresholds = (THRESHOLD[loaded.config.span_mode], 0.5)
+  want = loaded.batch_predict_relations(TEXTS, ENTITIES, RELATIONS[:3], *thresholds)
+  got = bf16.batch_predict_relations(TEXTS, ENTITIES, RELATIONS[:3], *thresholds)
+  want_e = {(t, _ekey(e)) for t, (ents, _) in enumerate(want) for e in ents}
+  got_e = {(t, _ekey(e)) for t, (ents, _) in enumerate(got) for e in ents}
+  want_r = {(t, _rkey(r)) for t, (_, rels) in enumerate(want) for r in rels}
+  got_r = {(t, _rkey(r)) for t, (_, rels) in enumerate(got) for r in rels}
+  assert len(want_e) >= 5 and len(want_r) >= 5
+  assert len(want_e & got_e) >= 0.8 * len(want_e | got_e)
+  assert len(want_r & got_r) >= 0.6 * len(want_r | got_r)
+  with pytest.raises(ValueError, match="quantize='int8': a relex model predicts unquantized"):
+    RelexGLiNER(loaded.config, loaded.params, loaded.tokenizer, quantize="int8")

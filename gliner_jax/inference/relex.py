@@ -51,6 +51,7 @@ import numpy as np
 from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_batch
 from gliner_jax.inference.kinds import register_predictor
+from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.predictor import DeviceScoring, Entity, GLiNER
 from gliner_jax.inference.relex_decoding import decode_relations, merge_passes
 from gliner_jax.inference.token_decoding import decode_token_batch
@@ -169,10 +170,9 @@ class RelexGLiNER(GLiNER):
     del span_head_impl  # the relex heads have one implementation (gliner's)
     config = config.base if isinstance(config, RelexConfig) else config
     self.kind = self._served_kind(config)
-    if quantize is not None or jnp.dtype(dtype) != jnp.float32:
-      raise ValueError(
-        f"dtype={jnp.dtype(dtype).name}, quantize={quantize!r}: a relex model predicts in float32, unquantized"
-      )
+    self.precision = Precision.of(dtype, quantize)
+    if quantize is not None:
+      raise ValueError(f"quantize={quantize!r}: a relex model predicts unquantized (dtype float32 or bfloat16)")
     if scoring is not None:
       raise ValueError("scoring: a relex model scores with its own jitted forward (entities and relations together)")
     if not getattr(tokenizer, "is_fast", False):
@@ -231,8 +231,10 @@ class RelexGLiNER(GLiNER):
   def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
     """The entity logits of a padded relex batch (with `relation_token_index`): span x type [B, W, K, C], or
     [B, W, C, 3] for token_level models."""
-    out = self.model_class(self.relex_config).apply({"params": self.params}, **batch)
-    return np.asarray(out.entity_logits)
+    out = self.model_class(self.relex_config, dtype=jnp.dtype(self.precision.dtype)).apply(
+      {"params": self.params}, **batch
+    )
+    return np.asarray(out.entity_logits.astype(jnp.float32))
 
   # ------------------------------------------------------------------------------ the GLiNER entity API
   def predict_entities(
@@ -340,11 +342,12 @@ class RelexGLiNER(GLiNER):
   @functools.cached_property
   def _apply(self):
     def run(params, batch, threshold, adjacency_threshold, *, slots):
-      out = self.model_class(self.relex_config, max_entities=slots).apply(
-        {"params": params}, **batch, threshold=threshold, adjacency_threshold=adjacency_threshold
-      )
+      model = self.model_class(self.relex_config, max_entities=slots, dtype=jnp.dtype(self.precision.dtype))
+      out = model.apply({"params": params}, **batch, threshold=threshold, adjacency_threshold=adjacency_threshold)
       return dataclasses.replace(
-        out, entity_logits=jax.nn.sigmoid(out.entity_logits), relation_logits=jax.nn.sigmoid(out.relation_logits)
+        out,
+        entity_logits=jax.nn.sigmoid(out.entity_logits.astype(jnp.float32)),
+        relation_logits=jax.nn.sigmoid(out.relation_logits.astype(jnp.float32)),
       )
 
     return jax.jit(run, static_argnames=("slots",))
