@@ -230,9 +230,9 @@ def predict_word_relations(
 ) -> list[WordRelations]:
   """Entities and relations of pre-tokenised examples (`NERExample`s or word lists), in word indices.
 
-  The words reach the model as they are: the model's word splitter is replaced, for this call only, by a
-  `PretokenizedSplitter` over the joined words (restored afterwards), and each entity's character offsets are
-  mapped back to its first and last word.
+  The words reach the model as they are: the texts (the words joined) are split by a `PretokenizedSplitter` over
+  those words, passed as `batch_predict_relations(..., words_splitter=)` (the model is left as it is), and each
+  entity's character offsets are mapped back to its first and last word.
 
   >>> words = [["Ann", "works", "at", "Acme"]]
   >>> found = predict_word_relations(model, words, ["person", "company"], ["works at"])  # doctest: +SKIP
@@ -254,36 +254,32 @@ def predict_word_relations(
       splitter.register(words)
       rounds.append((splitter, [i]))
   out: list[WordRelations] = [WordRelations((), ()) for _ in word_lists]
-  original = model.words_splitter
-  try:
-    for splitter, members in rounds:
-      texts = [" ".join(word_lists[i]) for i in members]
-      model.words_splitter = splitter
-      found = model.batch_predict_relations(
-        texts,
-        list(entity_labels),
-        list(relation_labels),
-        threshold=threshold,
-        relation_threshold=relation_threshold,
-        adjacency_threshold=adjacency_threshold,
-        flat_ner=flat_ner,
-        multi_label=multi_label,
-        batch_size=batch_size,
+  for splitter, members in rounds:
+    texts = [" ".join(word_lists[i]) for i in members]
+    found = model.batch_predict_relations(
+      texts,
+      list(entity_labels),
+      list(relation_labels),
+      threshold=threshold,
+      relation_threshold=relation_threshold,
+      adjacency_threshold=adjacency_threshold,
+      flat_ner=flat_ner,
+      multi_label=multi_label,
+      batch_size=batch_size,
+      words_splitter=splitter,
+    )
+    for i, text, (entities, relations) in zip(members, texts, found):
+      split = splitter(text)
+      first = {s: w for w, (_, s, _) in enumerate(split)}
+      last = {e: w for w, (_, _, e) in enumerate(split)}
+
+      def words_of(e) -> WordEntity:
+        return first[e.start], last[e.end], e.label
+
+      out[i] = WordRelations(
+        tuple((*words_of(e), float(e.score)) for e in entities),
+        tuple((words_of(r.head), words_of(r.tail), r.label, float(r.score)) for r in relations),
       )
-      for i, text, (entities, relations) in zip(members, texts, found):
-        split = splitter(text)
-        first = {s: w for w, (_, s, _) in enumerate(split)}
-        last = {e: w for w, (_, _, e) in enumerate(split)}
-
-        def words_of(e) -> WordEntity:
-          return first[e.start], last[e.end], e.label
-
-        out[i] = WordRelations(
-          tuple((*words_of(e), float(e.score)) for e in entities),
-          tuple((words_of(r.head), words_of(r.tail), r.label, float(r.score)) for r in relations),
-        )
-  finally:
-    model.words_splitter = original
   return out
 
 

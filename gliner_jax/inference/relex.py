@@ -20,8 +20,13 @@ default `relations=[]`); `save_pretrained` writes a gliner_jax checkpoint (the d
 A text longer than the model's `max_len` words is read in windows (`gliner_jax.processing.windows.word_windows`,
 2 * max_width words shared), never cut: each entity comes from the window owning its first word, relations are
 those each window finds between its entities (so none between entities that share no window), merged by
-`merge_windows`. Entity and relation labels all go into one prompt, as gliner reads them (no label groups: a
-relation between entities of two groups could not be scored).
+`merge_windows`.
+
+Labels go into one prompt, as gliner reads them, while they fit (`label_groups`): at most the model's `max_types`
+entity labels and `max_types` relation labels, in a prompt of at most half the encoder. Past that they are split
+into groups and each (entity group, relation group) pair is one pass over the text (`merge_passes` unites them):
+relation groups are exact in the sense that every relation type is scored between the entities of its pass, but a
+relation between entities of two entity groups is never scored (a warning says so).
 
 Example (a trained relex folder loads with `RelexGLiNER.from_pretrained(folder)`; here a test-size random model on
 the bundled tokenizer, so its predictions mean nothing, saved as a gliner relex folder and loaded back):
@@ -56,6 +61,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import warnings
 from typing import Any, Sequence
 
 import jax
@@ -65,15 +72,23 @@ import numpy as np
 from gliner_jax.inference.compile_cache import enable_compilation_cache
 from gliner_jax.inference.decoding import check_threshold, decode_batch
 from gliner_jax.inference.kinds import register_predictor
+from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.predictor import DeviceScoring, Entity, GLiNER
-from gliner_jax.inference.relex_decoding import decode_relations
+from gliner_jax.inference.relex_decoding import decode_relations, merge_passes
 from gliner_jax.inference.token_decoding import decode_token_batch
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.interop.relex_convert import export_relex
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
 from gliner_jax.model.relex.token_relex import TokenRelexModel
-from gliner_jax.processing.buckets import TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS, bucket, device_batch_size
+from gliner_jax.processing.buckets import (
+  BATCH_BUCKETS,
+  TOKEN_BUCKETS,
+  TYPE_BUCKETS,
+  WORD_BUCKETS,
+  bucket,
+  device_batch_size,
+)
 from gliner_jax.processing.labels import Labels, LabelSet
 from gliner_jax.processing.prompts import validate_labels
 from gliner_jax.processing.relex_prompts import RelexEncodedText, encode_relex_prompts
@@ -182,10 +197,9 @@ class RelexGLiNER(GLiNER):
     del span_head_impl  # the relex heads have one implementation (gliner's)
     config = config.base if isinstance(config, RelexConfig) else config
     self.kind = self._served_kind(config)
-    if quantize is not None or jnp.dtype(dtype) != jnp.float32:
-      raise ValueError(
-        f"dtype={jnp.dtype(dtype).name}, quantize={quantize!r}: a relex model predicts in float32, unquantized"
-      )
+    self.precision = Precision.of(dtype, quantize)
+    if quantize is not None:
+      raise ValueError(f"quantize={quantize!r}: a relex model predicts unquantized (dtype float32 or bfloat16)")
     if scoring is not None:
       raise ValueError("scoring: a relex model scores with its own jitted forward (entities and relations together)")
     if not getattr(tokenizer, "is_fast", False):
@@ -244,8 +258,10 @@ class RelexGLiNER(GLiNER):
   def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
     """The entity logits of a padded relex batch (with `relation_token_index`): span x type [B, W, K, C], or
     [B, W, C, 3] for token_level models."""
-    out = self.model_class(self.relex_config).apply({"params": self.params}, **batch)
-    return np.asarray(out.entity_logits)
+    out = self.model_class(self.relex_config, dtype=jnp.dtype(self.precision.dtype)).apply(
+      {"params": self.params}, **batch
+    )
+    return np.asarray(out.entity_logits.astype(jnp.float32))
 
   # ------------------------------------------------------------------------------ the GLiNER entity API
   def predict_entities(
@@ -295,21 +311,53 @@ class RelexGLiNER(GLiNER):
     packing: bool | int = False,
     *,
     label_embeddings=None,
+    relation_labels: Sequence[str] = (),
+    threshold: float = 0.5,
+    adjacency_threshold: float | None = None,
   ) -> list[RelexShape]:
-    """Compiles the programs `batch_predict_entities(texts, labels, batch_size)` runs (by running it once; other
-    mixes of texts may need other shapes); returns their `RelexShape`s.
+    """Compiles every program that predicting texts like `texts` with these entity and relation labels at
+    `batch_size` can run: each device batch of up to `device_batch_size(batch_size)` of their (window, label group)
+    rows, rows repeated or left out, at every entity slot count (`ENTITY_SLOTS`) up to the most any of their rows
+    selects at `threshold` (each row is run alone once to find it; a text selecting more compiles a larger slot
+    count when it comes). Shapes already run cost nothing. Returns the shapes.
 
     Example (not run here: `model` is a relex predictor, as the module example builds):
-      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8)  # doctest: +SKIP
+      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8, relation_labels=["lives in"])  # doctest: +SKIP
     """
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
       raise ValueError("texts must be a list of strings")
-    before = set(self.compiled_shapes)
-    self.batch_predict_entities(
-      texts, labels, batch_size=batch_size, packing=packing, label_embeddings=label_embeddings
-    )
-    ran = {s for s in self.compiled_shapes if s not in before} or set(self.compiled_shapes)
-    return sorted(RelexShape(*s) for s in ran)
+    self.prepare_labels(labels, label_embeddings)
+    self._check_packing(packing)
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _, entity_labels, relation_labels = self._checked_labels(labels, relation_labels)
+    threshold = check_threshold(threshold)
+    adjacency_threshold = check_threshold(threshold if adjacency_threshold is None else adjacency_threshold)
+    _, _, _, items = self._items([self._words(t) for t in texts], entity_labels, relation_labels)
+    encoded = [enc for *_, enc in items]
+    first: dict[tuple[int, ...], int] = {}
+    for i, e in enumerate(encoded):
+      first.setdefault(self._pad([e], 1)[0][1:], i)
+    sizes = BATCH_BUCKETS[: BATCH_BUCKETS.index(device_batch_size(batch_size)) + 1]
+    chunks: dict[tuple[int, ...], list[int]] = {}
+    for n in range(1, 5):  # a bucket of each of the four dimensions is reached by at most four rows
+      for group in itertools.combinations_with_replacement(first, n):
+        members = list(dict.fromkeys(first[g] for g in group))
+        for b in sizes:
+          if len(members) <= b:
+            chunks.setdefault((b, *(max(dim) for dim in zip(*group))), members)
+    most = ENTITY_SLOTS[0]
+    for e in encoded:  # a batch selects as many entities as its most selecting row: run each row alone
+      most = max(most, bucket(int(self._run([e], 1, threshold, adjacency_threshold)["num_selected"][0]), ENTITY_SLOTS))
+    wanted = {(*shape, slots) for shape in chunks for slots in ENTITY_SLOTS if slots <= most}
+    for shape in sorted(chunks):
+      batch = self._pad([encoded[i] for i in chunks[shape]], shape[0])[1]
+      for slots in ENTITY_SLOTS:
+        if slots <= most and (*shape, slots) not in self.compiled_shapes:
+          self.compiled_shapes.add((*shape, slots))
+          args = (np.float32(threshold), np.float32(adjacency_threshold))
+          jax.block_until_ready(self._apply(self.params, batch, *args, slots=slots))
+    return sorted(RelexShape(*s) for s in wanted)
 
   def _check_packing(self, packing: bool | int) -> None:
     if packing is not False and packing is not None and packing != 0:
@@ -321,11 +369,12 @@ class RelexGLiNER(GLiNER):
   @functools.cached_property
   def _apply(self):
     def run(params, batch, threshold, adjacency_threshold, *, slots):
-      out = self.model_class(self.relex_config, max_entities=slots).apply(
-        {"params": params}, **batch, threshold=threshold, adjacency_threshold=adjacency_threshold
-      )
+      model = self.model_class(self.relex_config, max_entities=slots, dtype=jnp.dtype(self.precision.dtype))
+      out = model.apply({"params": params}, **batch, threshold=threshold, adjacency_threshold=adjacency_threshold)
       return dataclasses.replace(
-        out, entity_logits=jax.nn.sigmoid(out.entity_logits), relation_logits=jax.nn.sigmoid(out.relation_logits)
+        out,
+        entity_logits=jax.nn.sigmoid(out.entity_logits.astype(jnp.float32)),
+        relation_logits=jax.nn.sigmoid(out.relation_logits.astype(jnp.float32)),
       )
 
     return jax.jit(run, static_argnames=("slots",))
@@ -401,38 +450,33 @@ class RelexGLiNER(GLiNER):
       raise ValueError("texts must be a list of strings; use predict_relations for one text")
     if batch_size < 1:
       raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    entity_set = LabelSet.of(entity_labels)
-    entity_labels = validate_labels(entity_set.prompts, (self.config.ent_token, self.config.sep_token))
-    if isinstance(relation_labels, str):
-      raise ValueError("relation_labels must be a list of strings, not one string")
-    if relation_labels:
-      relation_labels = validate_labels(relation_labels, (self.config.rel_token, self.config.sep_token))
-    relation_labels = list(relation_labels)
+    entity_set, entity_labels, relation_labels = self._checked_labels(entity_labels, relation_labels)
     threshold = check_threshold(threshold)
     relation_threshold = check_threshold(threshold if relation_threshold is None else relation_threshold)
     adjacency_threshold = check_threshold(threshold if adjacency_threshold is None else adjacency_threshold)
     words = [self._words(t, words_splitter) for t in texts]
-    items = [
-      (t, window, enc)
-      for t, ws in enumerate(words)
-      for window, enc in self._plan(t, [w for w, _, _ in ws], entity_labels, relation_labels)
-    ]
-    rows = device_batch_size(min(batch_size, len(items)))
-    per_window: list[tuple[int, WordWindow, list[Entity], list[Relation]]] = []
+    entity_groups, relation_groups, pairs, items = self._items(words, entity_labels, relation_labels)
+    e_size = len(entity_groups[0])
+    r_size = len(relation_groups[0])
+    rows = device_batch_size(min(batch_size, len(items))) if items else 1
+    passes: dict[tuple[int, int], list] = {}  # (text, window number) -> [(spans, relations)] in pass order
+    windows: dict[tuple[int, int], WordWindow] = {}
     for lo in range(0, len(items), rows):
       chunk = items[lo : lo + rows]
-      out = self._run([enc for _, _, enc in chunk], rows, threshold, adjacency_threshold)
-      num_words = [len(enc.word_token_index) for _, _, enc in chunk]
+      out = self._run([enc for *_, enc in chunk], rows, threshold, adjacency_threshold)
+      num_words = [len(enc.word_token_index) for *_, enc in chunk]
+      num_types = [len(enc.type_token_index) for *_, enc in chunk]
       if self.model_class is TokenRelexModel:
-        probs = out["entity_logits"][: len(chunk), :, : len(entity_labels)]
-        spans = decode_token_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
+        probs = out["entity_logits"][: len(chunk), :, : max(num_types)]
+        spans = decode_token_batch(
+          probs, threshold, num_words, num_types=num_types, flat_ner=flat_ner, multi_label=multi_label
+        )
       else:
         probs = np.where(out["type_mask"][:, None, None, :], out["entity_logits"], 0.0)[: len(chunk)]
         spans = decode_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
       for b, text_spans in enumerate(spans):
-        t, window, _ = chunk[b]
-        text, ws = texts[t], words[t][window.start : window.stop]
-        entities = [self._entity(text, ws, s.start, s.end, entity_set.names[s.label], s.score) for s in text_spans]
+        t, w, window, p, enc = chunk[b]
+        g, r = pairs[p]
         found = decode_relations(
           text_spans,
           out["entity_spans"][b],
@@ -440,18 +484,54 @@ class RelexGLiNER(GLiNER):
           out["pair_mask"][b],
           out["relation_logits"][b],
           relation_threshold,
-          num_relation_types=len(relation_labels),
+          num_relation_types=len(enc.relation_token_index),
         )
-        relations = [
-          Relation(entities[r.head], entities[r.tail], relation_labels[r.label], r.score, r.head, r.tail) for r in found
-        ]
-        owned = [window.own_start <= window.start + s.start < window.own_stop for s in text_spans]
-        per_window.append((t, window, [e for e, keep in zip(entities, owned) if keep], relations))
-    results = []
-    for t in range(len(texts)):
-      windows = [(ents, rels) for i, _, ents, rels in per_window if i == t]
-      results.append(merge_windows(windows))
-    return results
+        if len(pairs) > 1:  # group-local label numbers -> numbers in the caller's label lists
+          text_spans = [dataclasses.replace(s, label=s.label + g * e_size) for s in text_spans]
+          found = [x._replace(label=x.label + r * r_size) for x in found]
+        passes.setdefault((t, w), []).append((text_spans, found))
+        windows[(t, w)] = window
+    per_text: dict[int, list[tuple[list[Entity], list[Relation]]]] = {}
+    for (t, w), found_passes in sorted(passes.items()):
+      window = windows[(t, w)]
+      text, ws = texts[t], words[t][window.start : window.stop]
+      text_spans, found = merge_passes(found_passes, len(ws), flat_ner=flat_ner, multi_label=multi_label)
+      entities = [self._entity(text, ws, s.start, s.end, entity_set.names[s.label], s.score) for s in text_spans]
+      relations = [
+        Relation(entities[x.head], entities[x.tail], relation_labels[x.label], x.score, x.head, x.tail) for x in found
+      ]
+      owned = [window.own_start <= window.start + s.start < window.own_stop for s in text_spans]
+      per_text.setdefault(t, []).append(([e for e, keep in zip(entities, owned) if keep], relations))
+    return [merge_windows(per_text[t]) if t in per_text else ([], []) for t in range(len(texts))]
+
+  def _items(self, words, entity_labels: list[str], relation_labels: list[str]):
+    """(entity groups, relation groups, (entity group, relation group) passes, rows): each row is (text, window
+    number, window, pass, encoded), for every window of every text and every pass."""
+    entity_groups, relation_groups = self.label_groups(entity_labels, relation_labels)
+    if len(entity_groups) > 1 and relation_labels:
+      warnings.warn(
+        f"{len(entity_labels)} entity labels are read in {len(entity_groups)} groups (max_types="
+        f"{self.config.max_types}, or the prompt is over half the encoder): relations between entities of different "
+        "groups are not scored; pass fewer entity labels to score them all",
+        stacklevel=4,
+      )
+    pairs = [(g, r) for g in range(len(entity_groups)) for r in range(len(relation_groups))]
+    items = []
+    for t, ws in enumerate(words):
+      planned = self._plan(t, [w for w, _, _ in ws], [(entity_groups[g], relation_groups[r]) for g, r in pairs])
+      for w, (window, encs) in enumerate(planned):
+        items += [(t, w, window, p, enc) for p, enc in enumerate(encs)]
+    return entity_groups, relation_groups, pairs, items
+
+  def _checked_labels(self, entity_labels: Labels, relation_labels: Sequence[str]) -> tuple[LabelSet, list, list]:
+    """The entity `LabelSet`, the entity prompts and the relation labels, checked for the prompt's markers."""
+    entity_set = LabelSet.of(entity_labels)
+    prompts = validate_labels(entity_set.prompts, (self.config.ent_token, self.config.sep_token))
+    if isinstance(relation_labels, str):
+      raise ValueError("relation_labels must be a list of strings, not one string")
+    if relation_labels:
+      relation_labels = validate_labels(relation_labels, (self.config.rel_token, self.config.sep_token))
+    return entity_set, list(prompts), list(relation_labels)
 
   # ----------------------------------------------------------------------------------- helpers
   def _words(self, text: str, words_splitter=None) -> list[tuple[str, int, int]]:
@@ -459,24 +539,58 @@ class RelexGLiNER(GLiNER):
       raise ValueError(f"texts must be strings, got {type(text).__name__}")
     return list((words_splitter or self.words_splitter)(text))
 
+  def label_groups(
+    self, entity_labels: Sequence[str], relation_labels: Sequence[str]
+  ) -> tuple[list[list[str]], list[list[str]]]:
+    """The entity and relation label groups one prediction reads, each pair of groups in one prompt: groups of at
+    most `config.max_types` labels (the most gliner's relex training reads), halved, relation groups first, while
+    a prompt would take more than half the encoder. No relation labels give one empty relation group.
+
+    Example (max_types=25):
+      >>> model.label_groups(["person", "company"], ["founded", "works at", "located in"])
+      ([['person', 'company']], [['founded', 'works at', 'located in']])
+    """
+    entity_labels, relation_labels = list(entity_labels), list(relation_labels)
+    e_size = max(1, min(self.config.max_types, len(entity_labels)))
+    r_size = max(1, min(self.config.max_types, len(relation_labels)))
+    while True:
+      entity_groups = [entity_labels[i : i + e_size] for i in range(0, len(entity_labels), e_size)] or [[]]
+      relation_groups = [relation_labels[i : i + r_size] for i in range(0, len(relation_labels), r_size)] or [[]]
+      longest = max(len(self._encode([], e, r).input_ids) for e in entity_groups for r in relation_groups)
+      if longest <= self.max_tokens // 2:
+        return entity_groups, relation_groups
+      if r_size > 1:
+        r_size = (r_size + 1) // 2
+      elif e_size > 1:
+        e_size = (e_size + 1) // 2
+      else:
+        raise ValueError(
+          f"one entity label and one relation label take a prompt of {longest} tokens, over half the encoder's "
+          f"{self.max_tokens}; use shorter labels"
+        )
+
   def _plan(
-    self, t: int, words: list[str], entity_labels: list[str], relation_labels: list[str]
-  ) -> list[tuple[WordWindow, RelexEncodedText]]:
-    """The windows of text `t` (`word_windows`: at most max_len words, 2 * max_width shared), each encoded; windows
-    shrink (down to 2 * overlap words, then to one word) until each fits in the encoder with the prompt."""
+    self, t: int, words: list[str], prompts: list[tuple[list[str], list[str]]]
+  ) -> list[tuple[WordWindow, list[RelexEncodedText]]]:
+    """The windows of text `t` (`word_windows`: at most max_len words, 2 * max_width shared), each encoded with every
+    (entity labels, relation labels) prompt; windows shrink (down to 2 * overlap words, then to one word) until
+    each fits in the encoder with the longest prompt. A text without words has no window."""
+    if not words:
+      return []
     base = self.config
     max_words, overlap = max(base.max_len, 1), 2 * base.max_width
     floor = 2 * overlap
     while True:
       windows = word_windows(len(words), max_words, min(overlap, max_words // 2))
-      encoded = [self._encode(words[w.start : w.stop], entity_labels, relation_labels) for w in windows]
-      longest = max(len(e.input_ids) for e in encoded)
+      encoded = [[self._encode(words[w.start : w.stop], e, r) for e, r in prompts] for w in windows]
+      longest = max(len(e.input_ids) for row in encoded for e in row)
       if longest <= self.max_tokens:
         return list(zip(windows, encoded))
       if max_words == 1:
         raise ValueError(
-          f"text {t}: a one-word window with the prompt of {len(entity_labels)} entity and {len(relation_labels)} "
-          f"relation labels takes {longest} tokens, over the encoder's {self.max_tokens}; use fewer or shorter labels"
+          f"text {t}: a one-word window with a prompt of {max(len(e) for e, _ in prompts)} entity and "
+          f"{max(len(r) for _, r in prompts)} relation labels takes {longest} tokens, over the encoder's "
+          f"{self.max_tokens}; use fewer or shorter labels"
         )
       shrunk = int(max_words * 0.75)
       max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
@@ -494,7 +608,8 @@ class RelexGLiNER(GLiNER):
       rel_token=self.config.rel_token,
     )[0]
 
-  def _run(self, chunk: list[RelexEncodedText], rows: int, threshold: float, adjacency_threshold: float) -> dict:
+  def _pad(self, chunk: list[RelexEncodedText], rows: int) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
+    """The bucketed (rows, tokens, words, types, relations) of `chunk` and its padded model inputs."""
     tokens = bucket(max(len(e.input_ids) for e in chunk), TOKEN_BUCKETS)
     words = bucket(max(max(len(e.word_token_index) for e in chunk), 1), WORD_BUCKETS)
     types = bucket(max(len(e.type_token_index) for e in chunk), TYPE_BUCKETS)
@@ -514,9 +629,13 @@ class RelexGLiNER(GLiNER):
       batch["num_words"][i] = len(e.word_token_index)
       batch["type_token_index"][i, : len(e.type_token_index)] = e.type_token_index
       batch["relation_token_index"][i, : len(e.relation_token_index)] = e.relation_token_index
+    return (rows, tokens, words, types, rels), batch
+
+  def _run(self, chunk: list[RelexEncodedText], rows: int, threshold: float, adjacency_threshold: float) -> dict:
+    shape, batch = self._pad(chunk, rows)
     slots = ENTITY_SLOTS[0]
     while True:
-      self.compiled_shapes.add((rows, tokens, words, types, rels, slots))
+      self.compiled_shapes.add((*shape, slots))
       out = self._apply(self.params, batch, np.float32(threshold), np.float32(adjacency_threshold), slots=slots)
       needed = int(np.max(out.num_selected))
       if needed <= slots:

@@ -18,9 +18,11 @@ against each other, two relation types):
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
+
+from gliner_jax.inference.decoding import decode_spans
 
 
 class DecodedRelation(NamedTuple):
@@ -68,3 +70,65 @@ def decode_relations(
     for c in np.flatnonzero(probs[i, j, :r] > relation_threshold).tolist():
       out.append(DecodedRelation(decoded[i], decoded[j], c, float(probs[i, j, c])))
   return out
+
+
+def merge_passes(
+  passes: Sequence[tuple[Sequence, Sequence[DecodedRelation]]],
+  num_words: int,
+  flat_ner: bool = True,
+  multi_label: bool = False,
+) -> tuple[list, list[DecodedRelation]]:
+  """One text window's (entities, relations) from several label-group passes over it, labels numbered globally.
+
+  Each pass gives its decoded entities (`SpanPrediction`s) and its relations (indices into those entities). The
+  entities of all passes are united (a (start, end, label) found by several passes once, with its highest score)
+  and decoded again (flat or nested, `decode_spans`), in (start, width, label) order so that ties fall as one
+  pass's would; a relation is kept when its head and tail are among them, a relation found by several passes once,
+  with its highest score, at its first place. One pass comes back as it is.
+
+  Example (two relation groups: the second pass found "0-1 -> 3" with its own relation type 1):
+    >>> from gliner_jax.inference.decoding import SpanPrediction
+    >>> a = [SpanPrediction(0, 1, 0, 0.9), SpanPrediction(3, 3, 1, 0.8)]
+    >>> b = [SpanPrediction(0, 1, 0, 0.7), SpanPrediction(3, 3, 1, 0.85)]
+    >>> merge_passes([(a, [DecodedRelation(0, 1, 0, 0.6)]), (b, [DecodedRelation(0, 1, 1, 0.9)])], num_words=5)
+    ([SpanPrediction(start=0, end=1, label=0, score=0.9), SpanPrediction(start=3, end=3, label=1, score=0.85)], \
+[DecodedRelation(head=0, tail=1, label=0, score=0.6), DecodedRelation(head=0, tail=1, label=1, score=0.9)])
+  """
+  if len(passes) == 1:
+    spans, relations = passes[0]
+    return list(spans), list(relations)
+  best: dict[tuple[int, int, int], Any] = {}
+  for spans, _ in passes:
+    for s in spans:
+      key = (int(s.start), int(s.end), int(s.label))
+      if key not in best or s.score > best[key].score:
+        best[key] = s
+  order = sorted(best)
+  kept = (
+    decode_spans(
+      np.array([k[0] for k in order], np.int64),
+      np.array([k[1] - k[0] for k in order], np.int64),
+      np.array([k[2] for k in order], np.int64),
+      np.array([float(best[k].score) for k in order], np.float64),
+      num_words=num_words,
+      flat_ner=flat_ner,
+      multi_label=multi_label,
+    )
+    if order
+    else []
+  )
+  index = {}
+  for i, s in enumerate(kept):
+    index.setdefault((s.start, s.end, s.label), i)
+  found: dict[tuple[int, int, int], DecodedRelation] = {}
+  for spans, relations in passes:
+    for r in relations:
+      head, tail = spans[r.head], spans[r.tail]
+      h = index.get((int(head.start), int(head.end), int(head.label)))
+      t = index.get((int(tail.start), int(tail.end), int(tail.label)))
+      if h is None or t is None:
+        continue
+      key = (h, t, r.label)
+      if key not in found or r.score > found[key].score:
+        found[key] = DecodedRelation(h, t, r.label, r.score)
+  return kept, list(found.values())
