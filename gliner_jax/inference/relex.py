@@ -546,8 +546,8 @@ class RelexGLiNER(GLiNER):
     most `config.max_types` labels (the most gliner's relex training reads), halved, relation groups first, while
     a prompt would take more than half the encoder. No relation labels give one empty relation group.
 
-    Example (max_types=25):
-      >>> model.label_groups(["person", "company"], ["founded", "works at", "located in"])
+    Example (not run here: `model` is a relex predictor with max_types=25, as the module example builds):
+      >>> model.label_groups(["person", "company"], ["founded", "works at", "located in"])  # doctest: +SKIP
       ([['person', 'company']], [['founded', 'works at', 'located in']])
     """
     entity_labels, relation_labels = list(entity_labels), list(relation_labels)
