@@ -74,7 +74,7 @@ from gliner_jax.inference.decoding import check_threshold, decode_batch
 from gliner_jax.inference.kinds import register_predictor
 from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.predictor import DeviceScoring, Entity, GLiNER
-from gliner_jax.inference.relex_decoding import decode_relations, merge_passes
+from gliner_jax.inference.relex_decoding import Relation, decode_relations, merge_passes, merge_windows
 from gliner_jax.inference.token_decoding import decode_token_batch
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.interop.relex_convert import export_relex
@@ -86,8 +86,10 @@ from gliner_jax.processing.buckets import (
   TOKEN_BUCKETS,
   TYPE_BUCKETS,
   WORD_BUCKETS,
+  BatchShape,
   bucket,
   device_batch_size,
+  pad_batch,
 )
 from gliner_jax.processing.labels import Labels, LabelSet
 from gliner_jax.processing.prompts import validate_labels
@@ -108,67 +110,6 @@ class RelexShape:
   types: int
   relations: int
   entities: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Relation:
-  """A predicted relation: head and tail entities (character offsets into the text), its label and score.
-
-  Reads like gliner's dicts too: `r["head"]` is {"start", "end", "text", "type", "entity_idx"}, as are
-  `r["tail"]`; `r["relation"]` and `r["label"]` are the label, `r["score"]` the score.
-  """
-
-  head: Entity
-  tail: Entity
-  label: str
-  score: float
-  head_index: int  # indices into the text's entity list
-  tail_index: int
-
-  def __getitem__(self, key: str):
-    if key in ("head", "tail"):
-      e, i = (self.head, self.head_index) if key == "head" else (self.tail, self.tail_index)
-      return {"start": e.start, "end": e.end, "text": e.text, "type": e.label, "entity_idx": i}
-    if key == "relation":
-      return self.label
-    return getattr(self, key)
-
-  def to_dict(self) -> dict[str, Any]:
-    """gliner's dict: {"head": {...}, "tail": {...}, "relation": label, "score": score}."""
-    return {"head": self["head"], "tail": self["tail"], "relation": self.label, "score": self.score}
-
-
-def merge_windows(windows: Sequence[tuple[list[Entity], list[Relation]]]) -> tuple[list[Entity], list[Relation]]:
-  """One text's (entities, relations) from its windows' (in text order; each window's entities are those it owns,
-  its relations all it found): the entities concatenated; each relation kept when its head and tail are among
-  them (matched by start, end and label), a relation found by several windows (same head, tail and label) once,
-  with its highest score, at its first place. One window comes back as it is.
-
-  Example:
-    >>> alice, acme = Entity(0, 5, "Alice", "person", 0.9), Entity(15, 19, "Acme", "company", 0.8)
-    >>> oslo = Entity(23, 27, "Oslo", "city", 0.7)
-    >>> first = ([alice], [Relation(alice, acme, "works at", 0.6, 0, 1)])   # acme: owned by the second window
-    >>> second = ([acme, oslo], [Relation(alice, acme, "works at", 0.7, 0, 1), Relation(acme, oslo, "in", 0.5, 0, 1)])
-    >>> entities, relations = merge_windows([first, second])
-    >>> [e.text for e in entities], [(r.head.text, r.label, r.tail.text, r.score, r.head_index) for r in relations]
-    (['Alice', 'Acme', 'Oslo'], [('Alice', 'works at', 'Acme', 0.7, 0), ('Acme', 'in', 'Oslo', 0.5, 1)])
-  """
-  if len(windows) == 1:
-    return windows[0]
-  entities = [e for ents, _ in windows for e in ents]
-  index = {}
-  for i, e in enumerate(entities):
-    index.setdefault((e.start, e.end, e.label), i)
-  kept: dict[tuple, Relation] = {}
-  for _, rels in windows:
-    for r in rels:
-      h, t = index.get((r.head.start, r.head.end, r.head.label)), index.get((r.tail.start, r.tail.end, r.tail.label))
-      if h is None or t is None:
-        continue
-      key = (h, t, r.label)
-      if key not in kept or r.score > kept[key].score:
-        kept[key] = Relation(entities[h], entities[t], r.label, r.score, h, t)
-  return entities, list(kept.values())
 
 
 class RelexGLiNER(GLiNER):
@@ -610,26 +551,18 @@ class RelexGLiNER(GLiNER):
 
   def _pad(self, chunk: list[RelexEncodedText], rows: int) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
     """The bucketed (rows, tokens, words, types, relations) of `chunk` and its padded model inputs."""
-    tokens = bucket(max(len(e.input_ids) for e in chunk), TOKEN_BUCKETS)
-    words = bucket(max(max(len(e.word_token_index) for e in chunk), 1), WORD_BUCKETS)
-    types = bucket(max(len(e.type_token_index) for e in chunk), TYPE_BUCKETS)
+    shape = BatchShape(
+      batch=rows,
+      tokens=bucket(max(e.num_tokens for e in chunk), TOKEN_BUCKETS),
+      words=bucket(max(max(e.num_words for e in chunk), 1), WORD_BUCKETS),
+      types=bucket(max(len(e.type_token_index) for e in chunk), TYPE_BUCKETS),
+    )
     rels = bucket(max(len(e.relation_token_index) for e in chunk), TYPE_BUCKETS)
-    batch = {
-      "input_ids": np.full((rows, tokens), self.pad_id, np.int32),
-      "attention_mask": np.zeros((rows, tokens), np.int32),
-      "word_token_index": np.full((rows, words), -1, np.int32),
-      "num_words": np.zeros((rows,), np.int32),
-      "type_token_index": np.full((rows, types), -1, np.int32),
-      "relation_token_index": np.full((rows, rels), -1, np.int32),
-    }
+    batch = pad_batch(chunk, shape, self.pad_id)
+    batch["relation_token_index"] = np.full((rows, rels), -1, np.int32)
     for i, e in enumerate(chunk):
-      batch["input_ids"][i, : len(e.input_ids)] = e.input_ids
-      batch["attention_mask"][i, : len(e.input_ids)] = 1
-      batch["word_token_index"][i, : len(e.word_token_index)] = e.word_token_index
-      batch["num_words"][i] = len(e.word_token_index)
-      batch["type_token_index"][i, : len(e.type_token_index)] = e.type_token_index
       batch["relation_token_index"][i, : len(e.relation_token_index)] = e.relation_token_index
-    return (rows, tokens, words, types, rels), batch
+    return (rows, shape.tokens, shape.words, shape.types, rels), batch
 
   def _run(self, chunk: list[RelexEncodedText], rows: int, threshold: float, adjacency_threshold: float) -> dict:
     shape, batch = self._pad(chunk, rows)

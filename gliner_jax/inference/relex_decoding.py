@@ -18,11 +18,13 @@ against each other, two relation types):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from gliner_jax.inference.decoding import decode_spans
+from gliner_jax.inference.predictor import Entity
 
 
 class DecodedRelation(NamedTuple):
@@ -132,3 +134,64 @@ def merge_passes(
       if key not in found or r.score > found[key].score:
         found[key] = DecodedRelation(h, t, r.label, r.score)
   return kept, list(found.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class Relation:
+  """A predicted relation: head and tail entities (character offsets into the text), its label and score.
+
+  Reads like gliner's dicts too: `r["head"]` is {"start", "end", "text", "type", "entity_idx"}, as are
+  `r["tail"]`; `r["relation"]` and `r["label"]` are the label, `r["score"]` the score.
+  """
+
+  head: Entity
+  tail: Entity
+  label: str
+  score: float
+  head_index: int  # indices into the text's entity list
+  tail_index: int
+
+  def __getitem__(self, key: str):
+    if key in ("head", "tail"):
+      e, i = (self.head, self.head_index) if key == "head" else (self.tail, self.tail_index)
+      return {"start": e.start, "end": e.end, "text": e.text, "type": e.label, "entity_idx": i}
+    if key == "relation":
+      return self.label
+    return getattr(self, key)
+
+  def to_dict(self) -> dict[str, Any]:
+    """gliner's dict: {"head": {...}, "tail": {...}, "relation": label, "score": score}."""
+    return {"head": self["head"], "tail": self["tail"], "relation": self.label, "score": self.score}
+
+
+def merge_windows(windows: Sequence[tuple[list[Entity], list[Relation]]]) -> tuple[list[Entity], list[Relation]]:
+  """One text's (entities, relations) from its windows' (in text order; each window's entities are those it owns,
+  its relations all it found): the entities concatenated; each relation kept when its head and tail are among
+  them (matched by start, end and label), a relation found by several windows (same head, tail and label) once,
+  with its highest score, at its first place. One window comes back as it is.
+
+  Example:
+    >>> alice, acme = Entity(0, 5, "Alice", "person", 0.9), Entity(15, 19, "Acme", "company", 0.8)
+    >>> oslo = Entity(23, 27, "Oslo", "city", 0.7)
+    >>> first = ([alice], [Relation(alice, acme, "works at", 0.6, 0, 1)])   # acme: owned by the second window
+    >>> second = ([acme, oslo], [Relation(alice, acme, "works at", 0.7, 0, 1), Relation(acme, oslo, "in", 0.5, 0, 1)])
+    >>> entities, relations = merge_windows([first, second])
+    >>> [e.text for e in entities], [(r.head.text, r.label, r.tail.text, r.score, r.head_index) for r in relations]
+    (['Alice', 'Acme', 'Oslo'], [('Alice', 'works at', 'Acme', 0.7, 0), ('Acme', 'in', 'Oslo', 0.5, 1)])
+  """
+  if len(windows) == 1:
+    return windows[0]
+  entities = [e for ents, _ in windows for e in ents]
+  index = {}
+  for i, e in enumerate(entities):
+    index.setdefault((e.start, e.end, e.label), i)
+  kept: dict[tuple, Relation] = {}
+  for _, rels in windows:
+    for r in rels:
+      h, t = index.get((r.head.start, r.head.end, r.head.label)), index.get((r.tail.start, r.tail.end, r.tail.label))
+      if h is None or t is None:
+        continue
+      key = (h, t, r.label)
+      if key not in kept or r.score > kept[key].score:
+        kept[key] = Relation(entities[h], entities[t], r.label, r.score, h, t)
+  return entities, list(kept.values())
