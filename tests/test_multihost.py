@@ -64,13 +64,13 @@ def env(devices: int, cache_dir: str) -> dict[str, str]:
   return out
 
 
-def command(workdir: str, *extra: str) -> list[str]:
+def command(workdir: str, *extra: str, config_file: str = "tiny.py") -> list[str]:
   script = os.path.join(REPO_ROOT, "scripts", "train.py")
-  config = os.path.join(REPO_ROOT, "configs", "tiny.py")
+  config = os.path.join(REPO_ROOT, "configs", config_file)
   return [sys.executable, script, f"--config={config}", f"--workdir={workdir}", *OVERRIDES, *extra]
 
 
-def launch_pair(workdir: str, cache_dir: str, logs: str) -> list[subprocess.Popen]:
+def launch_pair(workdir: str, cache_dir: str, logs: str, config_file: str = "tiny.py") -> list[subprocess.Popen]:
   """Processes 0 and 1 of a 2-process run (4 CPU devices each), their stderr in logs/process_<i>.log."""
   port = free_port()
   procs = []
@@ -78,7 +78,12 @@ def launch_pair(workdir: str, cache_dir: str, logs: str) -> list[subprocess.Pope
     flags = (f"--coordinator_address=localhost:{port}", "--num_processes=2", f"--process_id={i}")
     with open(os.path.join(logs, f"process_{i}.log"), "a") as log:
       procs.append(
-        subprocess.Popen(command(workdir, *flags), env=env(4, cache_dir), stdout=subprocess.DEVNULL, stderr=log)
+        subprocess.Popen(
+          command(workdir, *flags, config_file=config_file),
+          env=env(4, cache_dir),
+          stdout=subprocess.DEVNULL,
+          stderr=log,
+        )
       )
   return procs
 
@@ -114,18 +119,31 @@ def losses(rows: list[dict]) -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, cache_dir) -> dict:
-  """The reference (1 process x 8 devices) and, alongside it, a 2 x 4 run SIGKILLed (both processes) once
-  its first checkpoint is committed, then restarted."""
+  """configs/tiny.py: the reference (1 process x 8 devices) and, alongside it, a 2 x 4 run SIGKILLed (both
+  processes) once its first checkpoint is committed, then restarted."""
+  return run_killed_pair_and_reference(tmp_path_factory, cache_dir, "tiny.py")
+
+
+@pytest.fixture(scope="module")
+def relex_runs(tmp_path_factory, cache_dir) -> dict:
+  """The same runs of configs/relex_tiny.py (a joint entity and relation model)."""
+  return run_killed_pair_and_reference(tmp_path_factory, cache_dir, "relex_tiny.py")
+
+
+def run_killed_pair_and_reference(tmp_path_factory, cache_dir: str, config_file: str) -> dict:
   workdir = str(tmp_path_factory.mktemp("two_processes"))
   reference_dir = str(tmp_path_factory.mktemp("one_process"))
   logs = str(tmp_path_factory.mktemp("logs"))
   with open(os.path.join(logs, "reference.log"), "w") as log:
     reference = subprocess.Popen(
-      command(reference_dir, *REFERENCE_FLAGS), env=env(8, cache_dir), stdout=subprocess.DEVNULL, stderr=log
+      command(reference_dir, *REFERENCE_FLAGS, config_file=config_file),
+      env=env(8, cache_dir),
+      stdout=subprocess.DEVNULL,
+      stderr=log,
     )
   try:
     first = os.path.join(workdir, "checkpoints", str(CHECKPOINT_EVERY), "commit_success.txt")
-    procs = launch_pair(workdir, cache_dir, logs)
+    procs = launch_pair(workdir, cache_dir, logs, config_file)
     deadline = time.monotonic() + TIMEOUT
     try:
       while not os.path.exists(first):
@@ -140,7 +158,7 @@ def runs(tmp_path_factory, cache_dir) -> dict:
           p.kill()
         p.wait(timeout=60)
     before_kill = read_rows(workdir)
-    wait_all(launch_pair(workdir, cache_dir, logs), logs)
+    wait_all(launch_pair(workdir, cache_dir, logs, config_file), logs)
     code = reference.wait(timeout=TIMEOUT)
   finally:
     if reference.poll() is None:
@@ -166,6 +184,14 @@ def assert_same_losses(got: dict[int, float], expected: dict[int, float]) -> Non
 
 
 def test_two_processes_log_the_losses_of_one_before_and_after_a_sigkill(runs):
+  check_losses_of_one_before_and_after_a_sigkill(runs)
+
+
+def test_relex_two_processes_log_the_losses_of_one_before_and_after_a_sigkill(relex_runs):
+  check_losses_of_one_before_and_after_a_sigkill(relex_runs)
+
+
+def check_losses_of_one_before_and_after_a_sigkill(runs: dict) -> None:
   reference, two_processes = runs["reference"], runs
   expected = losses(reference)
   assert sorted(expected) == list(range(1, NUM_STEPS + 1))
