@@ -167,7 +167,7 @@ def test_entity_groups_warn_and_relate_within_a_group(loaded):
 @pytest.mark.slow
 def test_warmup_then_predictions_compile_nothing(loaded):
   model = _with(loaded, max_types=2)
-  shapes = model.warmup(TEXTS, ENTITIES, batch_size=2, relation_labels=RELATIONS)
+  shapes = model.warmup_relations(TEXTS, ENTITIES, RELATIONS, batch_size=2)
   assert shapes and all(s.batch in (1, 2) and s.entities in ENTITY_SLOTS for s in shapes)
   compiled = set(model.compiled_shapes)
   with CompileCounter(model._apply) as compiles:
@@ -176,7 +176,7 @@ def test_warmup_then_predictions_compile_nothing(loaded):
         model.batch_predict_relations(order, ENTITIES, RELATIONS, batch_size=batch_size)
     for text in TEXTS:
       model.predict_relations(text, ENTITIES, RELATIONS)
-    model.warmup(TEXTS, ENTITIES, batch_size=2, relation_labels=RELATIONS)
+    model.warmup_relations(TEXTS, ENTITIES, RELATIONS, batch_size=2)
   assert sorted(model.compiled_shapes - compiled) == []
   assert compiles.count == 0, compiles.names
 

@@ -252,7 +252,20 @@ class RelexGLiNER(GLiNER):
     packing: bool | int = False,
     *,
     label_embeddings=None,
+  ) -> list[RelexShape]:
+    """`GLiNER.warmup`: compiles what `batch_predict_entities(texts, labels, batch_size)` runs (no relation labels);
+    `warmup_relations` compiles for relation labels too."""
+    return self.warmup_relations(texts, labels, (), batch_size, packing, label_embeddings=label_embeddings)
+
+  def warmup_relations(
+    self,
+    texts: Sequence[str],
+    labels: Labels,
     relation_labels: Sequence[str] = (),
+    batch_size: int = 8,
+    packing: bool | int = False,
+    *,
+    label_embeddings=None,
     threshold: float = 0.5,
     adjacency_threshold: float | None = None,
   ) -> list[RelexShape]:
@@ -263,7 +276,7 @@ class RelexGLiNER(GLiNER):
     count when it comes). Shapes already run cost nothing. Returns the shapes.
 
     Example (not run here: `model` is a relex predictor, as the module example builds):
-      >>> model.warmup(sample_texts, ["person", "city"], batch_size=8, relation_labels=["lives in"])  # doctest: +SKIP
+      >>> model.warmup_relations(sample_texts, ["person", "city"], ["lives in"], batch_size=8)  # doctest: +SKIP
     """
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
       raise ValueError("texts must be a list of strings")
