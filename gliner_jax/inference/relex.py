@@ -205,21 +205,6 @@ class RelexGLiNER(GLiNER):
     return np.asarray(out.entity_logits.astype(jnp.float32))
 
   # ------------------------------------------------------------------------------ the GLiNER entity API
-  def predict_entities(
-    self,
-    text: str,
-    labels: Labels,
-    threshold: float = 0.5,
-    flat_ner: bool = True,
-    multi_label: bool = False,
-    *,
-    label_embeddings=None,
-  ) -> list[Entity]:
-    """Entities in one text: the relex forward with no relation labels (as gliner's relex `predict_entities`)."""
-    return self.batch_predict_entities(
-      [text], labels, threshold=threshold, flat_ner=flat_ner, multi_label=multi_label, label_embeddings=label_embeddings
-    )[0]
-
   def batch_predict_entities(
     self,
     texts: Sequence[str],

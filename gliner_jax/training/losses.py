@@ -124,7 +124,7 @@ def _validate_options(
     raise ValueError(f"eps={eps} must lie in (0, 1), or be None to disable the log floor")
 
 
-def _safe_pow(base: jax.Array, exponent: float) -> jax.Array:
+def safe_pow(base: jax.Array, exponent: float) -> jax.Array:
   """`base ** exponent` for base >= 0 whose gradient is 0 (not NaN) where base == 0."""
   positive = base > 0
   safe = jnp.where(positive, base, 1.0)
@@ -174,7 +174,7 @@ def focal_loss_elements(
     # 1 - p_t, written without the cancellation of `1 - (p t + (1 - pm)(1 - t))`.
     pm = jnp.clip(jax.nn.sigmoid(x) - prob_margin, 0.0, 1.0) if prob_margin else jax.nn.sigmoid(x)
     one_minus_pt = t * jax.nn.sigmoid(-x) + (1.0 - t) * pm
-    loss = loss * _safe_pow(jnp.maximum(one_minus_pt, 0.0), gamma)
+    loss = loss * safe_pow(jnp.maximum(one_minus_pt, 0.0), gamma)
   if alpha >= 0:
     loss = loss * (alpha * t + (1.0 - alpha) * (1.0 - t))
   return loss

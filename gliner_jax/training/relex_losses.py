@@ -44,6 +44,7 @@ from gliner_jax.training.losses import (
   SpanLossConfig,
   focal_loss_elements,
   negative_keep_mask,
+  safe_pow,
   span_loss,
   token_loss,
 )
@@ -128,9 +129,7 @@ def focal_loss_on_probabilities(
   pm = jnp.clip(p - prob_margin, 0.0, 1.0)
   loss = (-t * jnp.log(jnp.maximum(p, floor)) - (1.0 - t) * jnp.log(jnp.maximum(1.0 - pm, floor))) * valid
   if gamma > 0:
-    base = jnp.maximum(1.0 - (p * t + (1.0 - pm) * (1.0 - t)), 0.0)
-    positive = base > 0  # base ** gamma with a zero (not NaN) gradient at 0
-    loss = loss * jnp.where(positive, jnp.exp(gamma * jnp.log(jnp.where(positive, base, 1.0))), 0.0)
+    loss = loss * safe_pow(jnp.maximum(1.0 - (p * t + (1.0 - pm) * (1.0 - t)), 0.0), gamma)
   if alpha >= 0:
     loss = loss * (alpha * t + (1.0 - alpha) * (1.0 - t))
   return loss
