@@ -38,6 +38,7 @@ RUNNABLE = [
   "gliner_jax.inference.kinds",
   "gliner_jax.inference.precision",
   "gliner_jax.inference.relex_decoding",
+  "gliner_jax.inference.relex_plan",
   "gliner_jax.inference.token_decoding",
   "gliner_jax.interop.checkpoint",
   "gliner_jax.interop.extras",

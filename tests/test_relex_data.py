@@ -459,7 +459,7 @@ def test_training_prompt_is_the_one_prediction_builds(tokenizer):
     "ann", "works", "at", "globe", "##x", ".", "[SEP]",
   ]  # fmt: skip
   predictor = RelexGLiNER(RelexConfig(config), {}, tokenizer)
-  enc = predictor._encode(list(ex.tokens), ["person", "company"], ["works at"])
+  enc = predictor.planner.encode(list(ex.tokens), ["person", "company"], ["works at"])
   np.testing.assert_array_equal(batch["input_ids"][0][:n], enc.input_ids)
   np.testing.assert_array_equal(batch["word_token_index"][0][:5], enc.word_token_index)
   np.testing.assert_array_equal(batch["type_token_index"][0][:2], enc.type_token_index)

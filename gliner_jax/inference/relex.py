@@ -5,10 +5,10 @@
 `gliner_jax.inference.predictor.Entity`; relations are `Relation`s, which also read like gliner's dicts
 (`r["head"]["start"]`, `r["relation"]`, `r["score"]`).
 
-Shapes are static: tokens, words, entity types and relation types are padded to buckets
-(`gliner_jax.processing.buckets`), and the selected entities to `ENTITY_SLOTS` (a text with more is re-run with
-the next slot count), so a stream of texts compiles a bounded set of programs. Thresholds are inputs, not
-constants: changing them compiles nothing.
+Shapes are static (`gliner_jax.inference.relex_plan` plans the rows): tokens, words, entity types and relation
+types are padded to buckets (`gliner_jax.processing.buckets`), and the selected entities to `ENTITY_SLOTS` (a text
+with more is re-run with the next slot count), so a stream of texts compiles a bounded set of programs. Thresholds
+are inputs, not constants: changing them compiles nothing.
 
 `RelexGLiNER` is the predictor of the "span_relex" and "token_relex" model kinds (`gliner_jax.model.kinds`): a
 `GLiNER` subclass, so `gliner_jax.GLiNER.from_pretrained(relex folder)` returns one, and it answers every `GLiNER`
@@ -61,8 +61,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
-import warnings
 from typing import Any, Sequence
 
 import jax
@@ -75,41 +73,19 @@ from gliner_jax.inference.kinds import register_predictor
 from gliner_jax.inference.precision import Precision
 from gliner_jax.inference.predictor import DeviceScoring, Entity, GLiNER
 from gliner_jax.inference.relex_decoding import Relation, decode_relations, merge_passes, merge_windows
+from gliner_jax.inference.relex_plan import ENTITY_SLOTS, RelexPlanner, RelexShape
 from gliner_jax.inference.token_decoding import decode_token_batch
 from gliner_jax.interop import checkpoint as ckpt
 from gliner_jax.interop.relex_convert import export_relex
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.relex.span_relex import RelexConfig, SpanRelexModel
 from gliner_jax.model.relex.token_relex import TokenRelexModel
-from gliner_jax.processing.buckets import (
-  BATCH_BUCKETS,
-  TOKEN_BUCKETS,
-  TYPE_BUCKETS,
-  WORD_BUCKETS,
-  BatchShape,
-  bucket,
-  device_batch_size,
-  pad_batch,
-)
+from gliner_jax.processing.buckets import bucket, device_batch_size
 from gliner_jax.processing.labels import Labels, LabelSet
 from gliner_jax.processing.prompts import validate_labels
-from gliner_jax.processing.relex_prompts import RelexEncodedText, encode_relex_prompts
+from gliner_jax.processing.relex_prompts import RelexEncodedText
 from gliner_jax.processing.splitters import make_word_splitter
-from gliner_jax.processing.windows import WordWindow, word_windows
-
-ENTITY_SLOTS = (16, 32, 64, 128, 256, 512)
-
-
-@dataclasses.dataclass(frozen=True, order=True)
-class RelexShape:
-  """The static shape of one relex device batch: rows, tokens, words, entity types, relation types, entity slots."""
-
-  batch: int
-  tokens: int
-  words: int
-  types: int
-  relations: int
-  entities: int
+from gliner_jax.processing.windows import WordWindow
 
 
 class RelexGLiNER(GLiNER):
@@ -157,6 +133,11 @@ class RelexGLiNER(GLiNER):
     self.model_class = TokenRelexModel if config.span_mode == "token_level" else SpanRelexModel
     limit = getattr(tokenizer, "model_max_length", None) or 10**9
     self.max_tokens = int(min(limit, config.encoder.max_sequence_length, 10**6))
+
+  @property
+  def planner(self) -> RelexPlanner:
+    """How this model's predictions are cut into device rows (`gliner_jax.inference.relex_plan`)."""
+    return RelexPlanner(self.tokenizer, self.config, self.max_tokens)
 
   def save_pretrained(
     self,
@@ -272,25 +253,14 @@ class RelexGLiNER(GLiNER):
     _, entity_labels, relation_labels = self._checked_labels(labels, relation_labels)
     threshold = check_threshold(threshold)
     adjacency_threshold = check_threshold(threshold if adjacency_threshold is None else adjacency_threshold)
-    _, _, _, items = self._items([self._words(t) for t in texts], entity_labels, relation_labels)
-    encoded = [enc for *_, enc in items]
-    first: dict[tuple[int, ...], int] = {}
-    for i, e in enumerate(encoded):
-      first.setdefault(self._pad([e], 1)[0][1:], i)
-    sizes = BATCH_BUCKETS[: BATCH_BUCKETS.index(device_batch_size(batch_size)) + 1]
-    chunks: dict[tuple[int, ...], list[int]] = {}
-    for n in range(1, 5):  # a bucket of each of the four dimensions is reached by at most four rows
-      for group in itertools.combinations_with_replacement(first, n):
-        members = list(dict.fromkeys(first[g] for g in group))
-        for b in sizes:
-          if len(members) <= b:
-            chunks.setdefault((b, *(max(dim) for dim in zip(*group))), members)
+    items = self.planner.plan([[w for w, _, _ in self._words(t)] for t in texts], entity_labels, relation_labels).items
+    encoded = [item.encoded for item in items]
     most = ENTITY_SLOTS[0]
     for e in encoded:  # a batch selects as many entities as its most selecting row: run each row alone
       most = max(most, bucket(int(self._run([e], 1, threshold, adjacency_threshold)["num_selected"][0]), ENTITY_SLOTS))
-    wanted = {(*shape, slots) for shape in chunks for slots in ENTITY_SLOTS if slots <= most}
-    for shape in sorted(chunks):
-      batch = self._pad([encoded[i] for i in chunks[shape]], shape[0])[1]
+    batches = self.planner.warmup_batches(encoded, batch_size)
+    wanted = {(*shape, slots) for shape in batches for slots in ENTITY_SLOTS if slots <= most}
+    for shape, batch in batches.items():
       for slots in ENTITY_SLOTS:
         if slots <= most and (*shape, slots) not in self.compiled_shapes:
           self.compiled_shapes.add((*shape, slots))
@@ -394,17 +364,17 @@ class RelexGLiNER(GLiNER):
     relation_threshold = check_threshold(threshold if relation_threshold is None else relation_threshold)
     adjacency_threshold = check_threshold(threshold if adjacency_threshold is None else adjacency_threshold)
     words = [self._words(t, words_splitter) for t in texts]
-    entity_groups, relation_groups, pairs, items = self._items(words, entity_labels, relation_labels)
-    e_size = len(entity_groups[0])
-    r_size = len(relation_groups[0])
+    plan = self.planner.plan([[w for w, _, _ in ws] for ws in words], entity_labels, relation_labels)
+    items = plan.items
+    e_size, r_size = len(plan.entity_groups[0]), len(plan.relation_groups[0])
     rows = device_batch_size(min(batch_size, len(items))) if items else 1
     passes: dict[tuple[int, int], list] = {}  # (text, window number) -> [(spans, relations)] in pass order
     windows: dict[tuple[int, int], WordWindow] = {}
     for lo in range(0, len(items), rows):
       chunk = items[lo : lo + rows]
-      out = self._run([enc for *_, enc in chunk], rows, threshold, adjacency_threshold)
-      num_words = [len(enc.word_token_index) for *_, enc in chunk]
-      num_types = [len(enc.type_token_index) for *_, enc in chunk]
+      out = self._run([item.encoded for item in chunk], rows, threshold, adjacency_threshold)
+      num_words = [len(item.encoded.word_token_index) for item in chunk]
+      num_types = [len(item.encoded.type_token_index) for item in chunk]
       if self.model_class is TokenRelexModel:
         probs = out["entity_logits"][: len(chunk), :, : max(num_types)]
         spans = decode_token_batch(
@@ -414,8 +384,8 @@ class RelexGLiNER(GLiNER):
         probs = np.where(out["type_mask"][:, None, None, :], out["entity_logits"], 0.0)[: len(chunk)]
         spans = decode_batch(probs, threshold, num_words, flat_ner=flat_ner, multi_label=multi_label)
       for b, text_spans in enumerate(spans):
-        t, w, window, p, enc = chunk[b]
-        g, r = pairs[p]
+        item = chunk[b]
+        g, r = plan.passes[item.label_pass]
         found = decode_relations(
           text_spans,
           out["entity_spans"][b],
@@ -423,13 +393,13 @@ class RelexGLiNER(GLiNER):
           out["pair_mask"][b],
           out["relation_logits"][b],
           relation_threshold,
-          num_relation_types=len(enc.relation_token_index),
+          num_relation_types=len(item.encoded.relation_token_index),
         )
-        if len(pairs) > 1:  # group-local label numbers -> numbers in the caller's label lists
+        if len(plan.passes) > 1:  # group-local label numbers -> numbers in the caller's label lists
           text_spans = [dataclasses.replace(s, label=s.label + g * e_size) for s in text_spans]
           found = [x._replace(label=x.label + r * r_size) for x in found]
-        passes.setdefault((t, w), []).append((text_spans, found))
-        windows[(t, w)] = window
+        passes.setdefault((item.text, item.window_index), []).append((text_spans, found))
+        windows[(item.text, item.window_index)] = item.window
     per_text: dict[int, list[tuple[list[Entity], list[Relation]]]] = {}
     for (t, w), found_passes in sorted(passes.items()):
       window = windows[(t, w)]
@@ -442,25 +412,6 @@ class RelexGLiNER(GLiNER):
       owned = [window.own_start <= window.start + s.start < window.own_stop for s in text_spans]
       per_text.setdefault(t, []).append(([e for e, keep in zip(entities, owned) if keep], relations))
     return [merge_windows(per_text[t]) if t in per_text else ([], []) for t in range(len(texts))]
-
-  def _items(self, words, entity_labels: list[str], relation_labels: list[str]):
-    """(entity groups, relation groups, (entity group, relation group) passes, rows): each row is (text, window
-    number, window, pass, encoded), for every window of every text and every pass."""
-    entity_groups, relation_groups = self.label_groups(entity_labels, relation_labels)
-    if len(entity_groups) > 1 and relation_labels:
-      warnings.warn(
-        f"{len(entity_labels)} entity labels are read in {len(entity_groups)} groups (max_types="
-        f"{self.config.max_types}, or the prompt is over half the encoder): relations between entities of different "
-        "groups are not scored; pass fewer entity labels to score them all",
-        stacklevel=4,
-      )
-    pairs = [(g, r) for g in range(len(entity_groups)) for r in range(len(relation_groups))]
-    items = []
-    for t, ws in enumerate(words):
-      planned = self._plan(t, [w for w, _, _ in ws], [(entity_groups[g], relation_groups[r]) for g, r in pairs])
-      for w, (window, encs) in enumerate(planned):
-        items += [(t, w, window, p, enc) for p, enc in enumerate(encs)]
-    return entity_groups, relation_groups, pairs, items
 
   def _checked_labels(self, entity_labels: Labels, relation_labels: Sequence[str]) -> tuple[LabelSet, list, list]:
     """The entity `LabelSet`, the entity prompts and the relation labels, checked for the prompt's markers."""
@@ -481,89 +432,16 @@ class RelexGLiNER(GLiNER):
   def label_groups(
     self, entity_labels: Sequence[str], relation_labels: Sequence[str]
   ) -> tuple[list[list[str]], list[list[str]]]:
-    """The entity and relation label groups one prediction reads, each pair of groups in one prompt: groups of at
-    most `config.max_types` labels (the most gliner's relex training reads), halved, relation groups first, while
-    a prompt would take more than half the encoder. No relation labels give one empty relation group.
+    """The entity and relation label groups one prediction reads (`RelexPlanner.label_groups`).
 
     Example (not run here: `model` is a relex predictor with max_types=25, as the module example builds):
       >>> model.label_groups(["person", "company"], ["founded", "works at", "located in"])  # doctest: +SKIP
       ([['person', 'company']], [['founded', 'works at', 'located in']])
     """
-    entity_labels, relation_labels = list(entity_labels), list(relation_labels)
-    e_size = max(1, min(self.config.max_types, len(entity_labels)))
-    r_size = max(1, min(self.config.max_types, len(relation_labels)))
-    while True:
-      entity_groups = [entity_labels[i : i + e_size] for i in range(0, len(entity_labels), e_size)] or [[]]
-      relation_groups = [relation_labels[i : i + r_size] for i in range(0, len(relation_labels), r_size)] or [[]]
-      longest = max(len(self._encode([], e, r).input_ids) for e in entity_groups for r in relation_groups)
-      if longest <= self.max_tokens // 2:
-        return entity_groups, relation_groups
-      if r_size > 1:
-        r_size = (r_size + 1) // 2
-      elif e_size > 1:
-        e_size = (e_size + 1) // 2
-      else:
-        raise ValueError(
-          f"one entity label and one relation label take a prompt of {longest} tokens, over half the encoder's "
-          f"{self.max_tokens}; use shorter labels"
-        )
-
-  def _plan(
-    self, t: int, words: list[str], prompts: list[tuple[list[str], list[str]]]
-  ) -> list[tuple[WordWindow, list[RelexEncodedText]]]:
-    """The windows of text `t` (`word_windows`: at most max_len words, 2 * max_width shared), each encoded with every
-    (entity labels, relation labels) prompt; windows shrink (down to 2 * overlap words, then to one word) until
-    each fits in the encoder with the longest prompt. A text without words has no window."""
-    if not words:
-      return []
-    base = self.config
-    max_words, overlap = max(base.max_len, 1), 2 * base.max_width
-    floor = 2 * overlap
-    while True:
-      windows = word_windows(len(words), max_words, min(overlap, max_words // 2))
-      encoded = [[self._encode(words[w.start : w.stop], e, r) for e, r in prompts] for w in windows]
-      longest = max(len(e.input_ids) for row in encoded for e in row)
-      if longest <= self.max_tokens:
-        return list(zip(windows, encoded))
-      if max_words == 1:
-        raise ValueError(
-          f"text {t}: a one-word window with a prompt of {max(len(e) for e, _ in prompts)} entity and "
-          f"{max(len(r) for _, r in prompts)} relation labels takes {longest} tokens, over the encoder's "
-          f"{self.max_tokens}; use fewer or shorter labels"
-        )
-      shrunk = int(max_words * 0.75)
-      max_words = max(floor, shrunk) if max_words > floor else max(1, min(max_words - 1, shrunk))
-
-  def _encode(self, words: list[str], entity_labels: list[str], relation_labels: list[str]) -> RelexEncodedText:
-    """The prompt `<<ENT>> e1 ... <<SEP>> <<REL>> r1 ... <<SEP>>` and the words (`encode_relex_prompts`)."""
-    base = self.config
-    return encode_relex_prompts(
-      self.tokenizer,
-      [words],
-      [entity_labels],
-      [relation_labels],
-      ent_token=base.ent_token,
-      sep_token=base.sep_token,
-      rel_token=self.config.rel_token,
-    )[0]
-
-  def _pad(self, chunk: list[RelexEncodedText], rows: int) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
-    """The bucketed (rows, tokens, words, types, relations) of `chunk` and its padded model inputs."""
-    shape = BatchShape(
-      batch=rows,
-      tokens=bucket(max(e.num_tokens for e in chunk), TOKEN_BUCKETS),
-      words=bucket(max(max(e.num_words for e in chunk), 1), WORD_BUCKETS),
-      types=bucket(max(len(e.type_token_index) for e in chunk), TYPE_BUCKETS),
-    )
-    rels = bucket(max(len(e.relation_token_index) for e in chunk), TYPE_BUCKETS)
-    batch = pad_batch(chunk, shape, self.pad_id)
-    batch["relation_token_index"] = np.full((rows, rels), -1, np.int32)
-    for i, e in enumerate(chunk):
-      batch["relation_token_index"][i, : len(e.relation_token_index)] = e.relation_token_index
-    return (rows, shape.tokens, shape.words, shape.types, rels), batch
+    return self.planner.label_groups(list(entity_labels), list(relation_labels))
 
   def _run(self, chunk: list[RelexEncodedText], rows: int, threshold: float, adjacency_threshold: float) -> dict:
-    shape, batch = self._pad(chunk, rows)
+    shape, batch = self.planner.pad(chunk, rows)
     slots = ENTITY_SLOTS[0]
     while True:
       self.compiled_shapes.add((*shape, slots))
