@@ -201,6 +201,7 @@ def test_config_has_gliner_keys_and_names_no_local_path(case):
     for c in itertools.product([True, False], [0.3, 0.5])
   ],
 )
+@pytest.mark.parametrize("case", ["minilm", pytest.param("deberta", marks=pytest.mark.slow)], indirect=True)
 def test_gliner_predicts_our_entities(case, threshold, flat_ner):
   expected = case.ours.batch_predict_entities(
     PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4

@@ -66,6 +66,7 @@ def test_logits_match_reference(pair, impl, request):
     for c in itertools.product([True, False], [0.3, 0.5])
   ],
 )
+@pytest.mark.parametrize("pair", ["minilm", pytest.param("deberta", marks=pytest.mark.slow)], indirect=True)
 def test_entities_match_reference(pair, threshold, flat_ner):
   name, ref, ours = pair
   expected = ref.inference(PARITY_TEXTS, PARITY_LABELS, threshold=threshold, flat_ner=flat_ner, batch_size=4)

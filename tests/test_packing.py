@@ -66,6 +66,7 @@ def test_segment_mask_and_positions_by_brute_force():
   for _ in range(20):
     lengths = rng.integers(1, 6, size=rng.integers(1, 5))
     seg = np.concatenate([np.full(n, i + 1) for i, n in enumerate(lengths)] + [np.zeros(rng.integers(0, 4), int)])
+    seg = np.pad(seg, (0, 24 - len(seg)))  # one shape (one compile): trailing padding is itself a case
     mask = np.asarray(segment_mask(jnp.asarray(seg[None])))[0, 0]
     pos = np.asarray(segment_positions(jnp.asarray(seg[None])))[0]
     for q, k in itertools.product(range(len(seg)), repeat=2):
@@ -115,8 +116,8 @@ def _pack(lengths, pad_id, vocab, seed):
   return seqs, ids, seg, offsets
 
 
-@pytest.mark.parametrize(  # deberta (~10 s) is slow; bert, roberta, t5 and modernbert stay fast
-  "family", [pytest.param(f, marks=pytest.mark.slow) if f == "deberta" else f for f in sorted(ENCODERS)]
+@pytest.mark.parametrize(  # the deberta-v2 layouts (~5-10 s) are slow; bert, roberta, t5 and modernbert stay fast
+  "family", [pytest.param(f, marks=pytest.mark.slow) if f.startswith("deberta") else f for f in sorted(ENCODERS)]
 )
 def test_packed_sequences_read_as_alone(family):
   """Three sequences in one row (and padding) give each sequence's unpacked last hidden state."""

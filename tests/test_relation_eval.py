@@ -277,6 +277,7 @@ def _as_gold(words, found: WordRelations) -> NERExample:
   return NERExample(words, tuple(spans), relations=tuple((index[h], index[t], r) for h, t, r, _ in found.relations))
 
 
+@pytest.mark.slow  # the relex model tests (~11 s with its build); the scoring tests above stay fast
 def test_own_predictions_score_one(relex_model):
   options = dict(threshold=0.5, relation_threshold=0.6)
   splitter = relex_model.words_splitter
@@ -299,7 +300,7 @@ def test_own_predictions_score_one(relex_model):
     assert (setting.true_positives, setting.false_positives, setting.false_negatives) == (n - 1, 1, 0)
 
 
-@pytest.mark.slow  # the fast tier keeps test_own_predictions_score_one (the same model, words and entities)
+@pytest.mark.slow
 def test_words_reach_the_model_unchanged(relex_model):
   words = [("Alice", "Smith", "founded", "Acme", "in", "Paris"), ("Bob", "works", "at", "Globex", "in", "Berlin")]
   found = predict_word_relations(relex_model, words, ENTITY_LABELS, RELATION_LABELS, threshold=0.5)
@@ -316,6 +317,7 @@ def test_words_reach_the_model_unchanged(relex_model):
     assert all(0 <= s <= e < len(w) for s, e, _, _ in f.entities)
 
 
+@pytest.mark.slow
 def test_default_labels_are_the_gold_types(relex_model, monkeypatch):
   gold = [
     NERExample(WORDS[0], ((0, 1, "person"), (4, 5, "organization")), relations=((0, 1, "works at"),)),
@@ -340,6 +342,7 @@ def test_default_labels_are_the_gold_types(relex_model, monkeypatch):
     evaluate_relations(relex_model, [])
 
 
+@pytest.mark.slow
 def test_relation_threshold_sweep_equals_separate_runs(relex_model):
   found = predict_word_relations(relex_model, WORDS, ENTITY_LABELS, RELATION_LABELS, relation_threshold=0.05)
   gold = [_as_gold(w, f) for w, f in zip(WORDS, found)]
@@ -360,7 +363,7 @@ def test_relation_threshold_sweep_equals_separate_runs(relex_model):
     sweep_relation_thresholds(relex_model, gold, [])
 
 
-@pytest.mark.slow  # the fast tier keeps the span model's test_own_predictions_score_one
+@pytest.mark.slow
 def test_token_model_in_windows_scores_its_own_predictions_one(windowed_token_model):
   model = windowed_token_model
   texts = [" ".join(w) for w in WORDS]

@@ -28,8 +28,9 @@ from test_relex_predict import TEXTS, build_relex_reference
 from conftest import require_module
 from gliner_jax.inference.compile_counter import CompileCounter
 from gliner_jax.inference.decoding import SpanPrediction
-from gliner_jax.inference.relex import ENTITY_SLOTS, RelexGLiNER
+from gliner_jax.inference.relex import RelexGLiNER
 from gliner_jax.inference.relex_decoding import DecodedRelation, merge_passes
+from gliner_jax.inference.relex_plan import ENTITY_SLOTS
 from gliner_jax.processing.buckets import BATCH_BUCKETS, TOKEN_BUCKETS, TYPE_BUCKETS, WORD_BUCKETS
 
 ENTITIES = ["person", "organization"]
@@ -80,6 +81,7 @@ def test_merge_passes_unites_entities_and_relations():
   assert merge_passes([(a, rel_a)], num_words=8) == (a, rel_a)
 
 
+@pytest.mark.slow  # builds the models (~6 s); tests/test_relex_plan.py checks the groups fast, without a model
 def test_label_groups_split_at_max_types_and_to_fit_the_encoder(loaded):
   model = _with(loaded, max_types=2)
   assert model.label_groups(ENTITIES, RELATIONS) == ([ENTITIES], [RELATIONS[:2], RELATIONS[2:4], RELATIONS[4:]])
@@ -92,7 +94,7 @@ def test_label_groups_split_at_max_types_and_to_fit_the_encoder(loaded):
   assert entity_groups == [ENTITIES]
   assert sum(relation_groups, []) == long_relations and len(relation_groups) > 1
   assert len({len(g) for g in relation_groups[:-1]}) == 1  # halved evenly, the last group takes the rest
-  assert all(len(wide._encode([], ENTITIES, g).input_ids) <= 48 for g in relation_groups)
+  assert all(len(wide.planner.encode([], ENTITIES, g).input_ids) <= 48 for g in relation_groups)
   wide.max_tokens = 8
   with pytest.raises(ValueError, match="one entity label and one relation label take a prompt of"):
     wide.label_groups(ENTITIES, long_relations)
@@ -147,6 +149,7 @@ def test_relation_groups_find_what_each_group_finds(loaded, flat_ner):
   assert len({r.label for _, rels in grouped for r in rels}) > 2
 
 
+@pytest.mark.slow
 def test_entity_groups_warn_and_relate_within_a_group(loaded):
   model = _with(loaded, max_types=2)
   labels = ["person", "organization", "location"]
@@ -203,6 +206,7 @@ def test_compiled_shapes_are_bucketed_and_compiled_once(loaded):
   assert again.count == 0, again.names
 
 
+@pytest.mark.slow  # ~10 s per mode
 def test_bfloat16_keeps_most_float32_predictions(loaded):
   bf16 = RelexGLiNER(loaded.config, loaded.params, loaded.tokenizer, dtype=jnp.bfloat16)
   assert bf16.precision.dtype == "bfloat16"

@@ -187,6 +187,7 @@ def test_power_law_exponent_recovered_with_intervals_and_holdout(tmp_path):
   ]
 
 
+@pytest.mark.slow  # ~5 s; the fast tier keeps the exact power-law and interval recoveries
 def test_chinchilla_form_recovered_from_someone_elses_results(tmp_path):
   rows = chinchilla_rows(seeds=2)
   rows.append(_row("n1e+09-c1e+19-broken", "n1e+09", 1e9, 9, eval_loss=None, train_loss=None, status="nan"))

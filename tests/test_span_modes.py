@@ -140,9 +140,8 @@ def test_token_logits_match_reference(token_pair):
 
 @pytest.mark.parametrize(
   "packing, flat_ner, threshold",
-  [  # the fast tier keeps one setting (unpacked, nested, 0.5) for token_level; the rest are slow
-    pytest.param(*c, marks=() if c == (False, False, 0.5) else pytest.mark.slow)
-    for c in itertools.product([False, True], [True, False], [0.3, 0.5])
+  [  # slow (~5 s each): the fast tier keeps the token_level logits and decoder parity tests below and above
+    pytest.param(*c, marks=pytest.mark.slow) for c in itertools.product([False, True], [True, False], [0.3, 0.5])
   ],
 )
 def test_entities_match_reference(pair, threshold, flat_ner, packing):
