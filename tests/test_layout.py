@@ -142,12 +142,51 @@ def test_no_import_cycles():
   )
 
 
+def _module_aliases(tree: ast.AST) -> dict[str, str]:
+  """Local name -> gliner_jax module, for `import gliner_jax.x as y` and `from gliner_jax.x import module`."""
+  aliases = {}
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      aliases.update({a.asname: a.name for a in node.names if a.asname and a.name.startswith("gliner_jax.")})
+    elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gliner_jax"):
+      for a in node.names:
+        folder = os.path.join(PACKAGE, *node.module.split(".")[1:], a.name)
+        if os.path.isfile(folder + ".py") or os.path.isdir(folder):
+          aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+  return aliases
+
+
+def _private_uses(source: str) -> list[tuple[int, str]]:
+  """(line, what) for each private name imported from, or read off, another gliner_jax module."""
+  tree = ast.parse(source)
+  aliases = _module_aliases(tree)
+  found = []
+  for node in ast.walk(tree):
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gliner_jax"):
+      private = [a.name for a in node.names if a.name.startswith("_")]
+      if private:
+        found.append((node.lineno, f"imports {private} from {node.module}"))
+    elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+      if node.attr.startswith("_") and not node.attr.startswith("__"):
+        found.append((node.lineno, f"reads {aliases[node.value.id]}.{node.attr}"))
+  return sorted(found)
+
+
+def test_private_use_finder_finds_both_forms():
+  source = (
+    "from gliner_jax.data import readers\nimport gliner_jax.data.recipe as rc\nfrom gliner_jax.model.config import _X\n"
+    "readers._load(1)\nrc._plan\nreaders.load(1)\nrc.__name__\n"
+  )
+  assert _private_uses(source) == [
+    (3, "imports ['_X'] from gliner_jax.model.config"),
+    (4, "reads gliner_jax.data.readers._load"),
+    (5, "reads gliner_jax.data.recipe._plan"),
+  ]
+
+
 def test_no_private_names_imported_across_modules():
   problems = []
   for rel, path in _modules():
-    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
-      if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gliner_jax"):
-        private = [a.name for a in node.names if a.name.startswith("_")]
-        if private:
-          problems.append(f"gliner_jax/{rel}:{node.lineno} imports {private} from {node.module}")
-  assert not problems, "private names imported across modules:\n  " + "\n  ".join(sorted(problems))
+    for line, what in _private_uses(open(path, encoding="utf-8").read()):
+      problems.append(f"gliner_jax/{rel}:{line} {what}")
+  assert not problems, "private names used across modules:\n  " + "\n  ".join(sorted(problems))

@@ -167,7 +167,7 @@ class PileNER(_LocalFilesBuilder):
     if not 0.0 <= config.heldout_fraction < 1.0:
       raise ValueError(f"heldout_fraction must be in [0, 1), got {config.heldout_fraction}")
     path = find_pilener_file(os.fspath(dl_manager.manual_dir), config.filename)
-    records = readers._load_json_records(path)
+    records = readers.load_json_records(path)
     fmt = readers.detect_json_format(records, path)
     if fmt not in _PILENER_FORMATS:
       raise DataFormatError(f"{path}: Pile-NER must be in one of {_PILENER_FORMATS} formats, found {fmt!r}")
