@@ -21,9 +21,11 @@ import gliner_jax
 
 RUNNABLE = [
   "gliner_jax.data.bi_encoder",
+  "gliner_jax.data.json_formats",
   "gliner_jax.data.paths",
   "gliner_jax.data.readers",
   "gliner_jax.data.recipe",
+  "gliner_jax.data.records",
   "gliner_jax.evaluation.benchmark_texts",
   "gliner_jax.evaluation.dataset_folders",
   "gliner_jax.evaluation.inference_report",
