@@ -20,6 +20,7 @@ import pytest
 import gliner_jax
 
 RUNNABLE = [
+  "gliner_jax.data.batch_iterator",
   "gliner_jax.data.bi_encoder",
   "gliner_jax.data.json_formats",
   "gliner_jax.data.paths",

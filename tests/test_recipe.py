@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from gliner_jax.data.batch_iterator import BatchIterator
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import (
-  BatchIterator,
   RecipeConfig,
   RecipeStats,
   batch_tokens,
@@ -489,7 +489,7 @@ def test_iterator_skips_unusable_examples_counts_and_names_them(ptok, caplog):
   assert (it.stats.examples, it.stats.skipped_examples, it.stats.rows) == (12, 5, 7)
   assert sum(int(b["labels"].sum()) for b in batches) == 2 * len(good) + 2  # every usable entity is labelled
   assert sum(int((b["num_words"] > 0).sum()) for b in batches) == len(good) + 1
-  warnings = [r.getMessage() for r in caplog.records if r.name == "gliner_jax.data.recipe"]
+  warnings = [r.getMessage() for r in caplog.records if r.name == "gliner_jax.data.batch_iterator"]
   assert len(warnings) == 5
   for warning, ex, why in zip(
     warnings, bad, ["empty string", "special token", "empty string", "alone needs", "prompt"]

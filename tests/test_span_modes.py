@@ -23,8 +23,9 @@ import torch
 
 from conftest import PARITY_LABELS, PARITY_TEXTS, reference_logits
 from gliner_jax import GLiNER
+from gliner_jax.data.batch_iterator import BatchIterator
 from gliner_jax.data.readers import NERExample, read_ner_file
-from gliner_jax.data.recipe import BatchIterator, RecipeConfig, make_training_batch
+from gliner_jax.data.recipe import RecipeConfig, make_training_batch
 from gliner_jax.inference.token_decoding import decode_token_batch, token_candidates
 from gliner_jax.interop.reference_models import scale_token_scorer
 from gliner_jax.model.config import GLiNERConfig

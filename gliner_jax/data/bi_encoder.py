@@ -5,7 +5,7 @@ row of a batch is scored against the same labels: the union of the batch's entit
 span types and its explicit negatives), shuffled, capped at `max_types` x `batch_size`. So a row's
 negatives are the other rows' types; there is no per-row negative sampling or prompt dropping
 (`negative_prob`, `max_neg_type_ratio`, `prompt_drop` and `type_memory` do not apply). Windowing,
-subtoken splitting, skipping and carrying rows over are `gliner_jax.data.recipe.BatchIterator`'s.
+subtoken splitting, skipping and carrying rows over are `gliner_jax.data.batch_iterator.BatchIterator`'s.
 
 A batch holds, besides the text arrays of `pad_batch` (without `type_token_index`):
   labels_input_ids, labels_attention_mask  [B, C / B, L]  the labels, tokenized by the labels tokenizer,
@@ -37,9 +37,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from gliner_jax.data.batch_iterator import BatchIterator
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import (
-  BatchIterator,
   EncodedRow,
   RecipeConfig,
   RecipeStats,

@@ -49,9 +49,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from gliner_jax.data.batch_iterator import BatchIterator
 from gliner_jax.data.readers import NERExample
 from gliner_jax.data.recipe import (
-  BatchIterator,
   EncodedRow,
   RecipeConfig,
   RecipeStats,

@@ -22,8 +22,9 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
+from gliner_jax.data.batch_iterator import BatchIterator
 from gliner_jax.data.grain_source import make_example_dataset
-from gliner_jax.data.recipe import BatchIterator, RecipeConfig
+from gliner_jax.data.recipe import RecipeConfig
 from gliner_jax.model.config import GLiNERConfig
 from gliner_jax.model.flops import model_flops, train_step_flops
 from gliner_jax.processing.prompts import PromptTokenizer

@@ -21,10 +21,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from gliner_jax.data.batch_iterator import BatchIterator
 from gliner_jax.data.grain_source import make_example_dataset
 from gliner_jax.data.paths import REPO_ROOT
 from gliner_jax.data.readers import NERExample, read_dataset_folder, read_ner_file
-from gliner_jax.data.recipe import BatchIterator, RecipeConfig
+from gliner_jax.data.recipe import RecipeConfig
 from gliner_jax.interop import storage
 from gliner_jax.processing.prompts import PromptTokenizer
 from gliner_jax.training.pipeline import ShardedBatches

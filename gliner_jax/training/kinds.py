@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jax.numpy as jnp
 
-from gliner_jax.data.recipe import BatchIterator
+from gliner_jax.data.batch_iterator import BatchIterator
 from gliner_jax.data.relex_recipe import RelexBatchIterator, RelexRecipe, relex_array_shapes
 from gliner_jax.evaluation.relations import evaluate_relations
 from gliner_jax.model.config import GLiNERConfig

@@ -31,7 +31,8 @@ from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from gliner_jax.data.recipe import BatchIterator, batch_tokens
+from gliner_jax.data.batch_iterator import BatchIterator
+from gliner_jax.data.recipe import batch_tokens
 
 T = TypeVar("T")
 
